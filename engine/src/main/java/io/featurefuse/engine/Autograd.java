@@ -1,0 +1,140 @@
+package io.featurefuse.engine;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.Collections;
+
+/**
+ * Reverse-mode differentiation over the recorded tape: a topological order by iterative DFS
+ * (no recursion-depth limit), then each node's backward rule in reverse, gradients summed where
+ * a tensor was used more than once, and leaf gradients accumulated into {@code grad}.
+ * Backward runs with recording off. Unless asked to keep it, the graph is released afterwards:
+ * saved tensors become garbage, and a second backward through it is a clear error.
+ */
+final class Autograd {
+    private Autograd() {}
+
+    /** The per-output link to its node; freed after backward. */
+    static final class GradFn {
+        private Node node;
+        private final String opName;
+
+        GradFn(Node node) {
+            this.node = node;
+            this.opName = node.opName();
+        }
+
+        Node node() {
+            if (node == null)
+                throw new IllegalStateException("backward: the graph through '" + opName + "' was already freed by an earlier"
+                        + " backward(); call backward(grad, true) the first time to keep it, or run the forward pass again");
+            return node;
+        }
+
+        String opName() {
+            return opName;
+        }
+
+        void free() {
+            node = null;
+        }
+    }
+
+    static void backward(Tensor root, Tensor grad, boolean retainGraph) {
+        if (!root.requiresGrad())
+            throw new IllegalStateException("backward: this tensor does not require grad: no input of the ops that made it"
+                    + " had requiresGrad(true), or it was computed under GradMode.off()");
+        if (grad == null) {
+            if (root.numel() != 1)
+                throw new IllegalArgumentException("backward: an output of shape " + root.shape()
+                        + " needs a gradient argument; backward() without one is for scalars");
+            grad = Tensor.full(root.shape(), root.dtype(), 1);
+        } else {
+            if (!grad.shape().equals(root.shape()))
+                throw new IllegalArgumentException("backward: gradient shape " + grad.shape() + " differs from output shape " + root.shape());
+            if (grad.dtype() != root.dtype())
+                throw new IllegalArgumentException("backward: gradient dtype " + grad.dtype() + " differs from output dtype " + root.dtype());
+        }
+        List<Tensor> order = topoOrder(root);
+        Map<Tensor, Tensor> grads = new IdentityHashMap<>();
+        try (var off = GradMode.off()) {
+            if (root.gradFn == null) {
+                accumulateLeaf(root, grad);
+                return;
+            }
+            grads.put(root, grad);
+            for (int i = order.size() - 1; i >= 0; i--) {
+                Tensor t = order.get(i);
+                Tensor g = grads.remove(t);
+                if (g == null) continue;
+                Node node = t.gradFn.node();
+                Tensor[] in = inputGrads(node, g);
+                List<Tensor> inputs = node.inputs();
+                for (int k = 0; k < in.length; k++) {
+                    Tensor x = inputs.get(k), gx = in[k];
+                    if (gx == null || !x.requiresGrad()) continue;
+                    if (!gx.shape().equals(x.shape()))
+                        throw new IllegalStateException("backward of " + node.opName() + " produced gradient " + gx.shape()
+                                + " for an input of shape " + x.shape());
+                    if (x.gradFn == null) accumulateLeaf(x, gx);
+                    else grads.merge(x, gx, Tensor::add);
+                }
+            }
+        } finally {
+            if (!retainGraph) for (Tensor t : order) if (t.gradFn != null) t.gradFn.free();
+        }
+    }
+
+    /** The one gradient table: each op's rule, selected by an exhaustive switch. */
+    private static Tensor[] inputGrads(Node node, Tensor g) {
+        return switch (node) {
+            case Node.Binary n -> Elementwise.binaryBackward(n, g);
+            case Node.Unary n -> new Tensor[] {Elementwise.unaryBackward(n, g)};
+            case Node.Sum n -> new Tensor[] {ReduceOps.sumBackward(n, g)};
+            case Node.Extremum n -> new Tensor[] {ReduceOps.extremumBackward(n, g)};
+            case Node.Reshape n -> new Tensor[] {g.reshape(n.x().shape().toArray())};
+            case Node.Permute n -> new Tensor[] {ViewOps.permuteBackward(n, g)};
+            case Node.Expand n -> new Tensor[] {ReduceOps.sumTo(g, n.x().shape())};
+            case Node.Slice n -> new Tensor[] {ViewOps.sliceBackward(n, g)};
+            case Node.Concat n -> ViewOps.concatBackward(n, g);
+            case Node.Pad n -> new Tensor[] {ViewOps.padBackward(n, g)};
+            case Node.MatMul n -> MatMulOp.backward(n, g);
+            case Node.Cast n -> new Tensor[] {g.to(n.x().dtype())};
+        };
+    }
+
+    private static void accumulateLeaf(Tensor leaf, Tensor g) {
+        // A fresh contiguous copy: g may be a view (of another grad, or a stride-0 expand).
+        leaf.grad = leaf.grad == null ? g.copy() : leaf.grad.add(g);
+    }
+
+    /** Tensors with a grad function reachable from root, each after all of its inputs. */
+    private static List<Tensor> topoOrder(Tensor root) {
+        List<Tensor> order = new ArrayList<>();
+        Set<Tensor> visited = Collections.newSetFromMap(new IdentityHashMap<>());
+        ArrayDeque<Object[]> stack = new ArrayDeque<>();
+        if (root.gradFn == null) return order;
+        visited.add(root);
+        stack.push(new Object[] {root, root.gradFn.node().inputs(), 0});
+        while (!stack.isEmpty()) {
+            Object[] top = stack.peek();
+            @SuppressWarnings("unchecked")
+            List<Tensor> inputs = (List<Tensor>) top[1];
+            int i = (Integer) top[2];
+            if (i < inputs.size()) {
+                top[2] = i + 1;
+                Tensor x = inputs.get(i);
+                if (x.gradFn != null && x.requiresGrad() && visited.add(x))
+                    stack.push(new Object[] {x, x.gradFn.node().inputs(), 0});
+            } else {
+                stack.pop();
+                order.add((Tensor) top[0]);
+            }
+        }
+        return order;
+    }
+}

@@ -1,0 +1,85 @@
+package io.featurefuse.engine;
+
+import io.featurefuse.engine.cpu.BinaryOp;
+import io.featurefuse.engine.cpu.UnaryOp;
+import java.util.List;
+
+/**
+ * One recorded op of the autograd tape: its inputs and what its backward rule needs saved.
+ * Sealed, so {@link Autograd}'s one switch over these records is checked by the compiler to give
+ * every op a gradient. The rules themselves live beside each op's forward (Elementwise,
+ * ReduceOps, ViewOps, MatMulOp).
+ */
+sealed interface Node {
+    List<Tensor> inputs();
+
+    String opName();
+
+    /** a op b with broadcasting. Saves both inputs. */
+    record Binary(BinaryOp op, Tensor a, Tensor b) implements Node {
+        public List<Tensor> inputs() { return List.of(a, b); }
+        public String opName() { return op.opName; }
+    }
+
+    /** op(x; p, q). Saves the input and the output (exp, sqrt, sigmoid, tanh use the output). */
+    record Unary(UnaryOp op, Tensor x, Tensor out, double p, double q) implements Node {
+        public List<Tensor> inputs() { return List.of(x); }
+        public String opName() { return op.opName; }
+    }
+
+    /** Sum over dims; keepShape is the output shape with reduced dims kept as size 1. */
+    record Sum(Tensor x, Shape keepShape) implements Node {
+        public List<Tensor> inputs() { return List.of(x); }
+        public String opName() { return "sum"; }
+    }
+
+    /** Max or min over dims. Saves the input and the output in keepdim form, to find the arg positions. */
+    record Extremum(Tensor x, Tensor outKeep, boolean max) implements Node {
+        public List<Tensor> inputs() { return List.of(x); }
+        public String opName() { return max ? "max" : "min"; }
+    }
+
+    record Reshape(Tensor x) implements Node {
+        public List<Tensor> inputs() { return List.of(x); }
+        public String opName() { return "reshape"; }
+    }
+
+    record Permute(Tensor x, int[] dims) implements Node {
+        public List<Tensor> inputs() { return List.of(x); }
+        public String opName() { return "permute"; }
+    }
+
+    record Expand(Tensor x) implements Node {
+        public List<Tensor> inputs() { return List.of(x); }
+        public String opName() { return "expand"; }
+    }
+
+    /** Elements start, start+step, ... along dim. */
+    record Slice(Tensor x, int dim, int start, int step) implements Node {
+        public List<Tensor> inputs() { return List.of(x); }
+        public String opName() { return "slice"; }
+    }
+
+    record Concat(List<Tensor> xs, int dim) implements Node {
+        public List<Tensor> inputs() { return xs; }
+        public String opName() { return "concat"; }
+    }
+
+    /** Constant padding; before[d] elements were added in front of dim d. */
+    record Pad(Tensor x, int[] before) implements Node {
+        public List<Tensor> inputs() { return List.of(x); }
+        public String opName() { return "pad"; }
+    }
+
+    /** Batched a @ b with broadcast batch dims. Saves both inputs. */
+    record MatMul(Tensor a, Tensor b) implements Node {
+        public List<Tensor> inputs() { return List.of(a, b); }
+        public String opName() { return "matmul"; }
+    }
+
+    /** A dtype conversion. */
+    record Cast(Tensor x) implements Node {
+        public List<Tensor> inputs() { return List.of(x); }
+        public String opName() { return "to"; }
+    }
+}

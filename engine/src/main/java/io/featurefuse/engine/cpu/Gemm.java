@@ -1,0 +1,210 @@
+package io.featurefuse.engine.cpu;
+
+import static io.featurefuse.engine.cpu.Simd.F;
+import static io.featurefuse.engine.cpu.Simd.L;
+
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * Float32 matrix multiply, C = op(A) op(B), batched, row-major, on the Vector API.
+ *
+ * <p>Blocking (measured on Zen 4, see shared/perf-notes.md): B is packed once per call into
+ * zero-padded panels NR = 2 vectors wide, block-major (see packPanel), so a KC x NC block of it
+ * is contiguous and stays in L2 while the micro-kernel streams over it; A is packed per MR x KC micro-panel (zero
+ * padded, in L1), which also absorbs transposed A. The 5 x 2-vector register tile keeps 10
+ * accumulators plus the operands in registers on 16- and 32-register machines alike. Partial
+ * tiles at the right and bottom edges are computed in full into a small tile and the valid part
+ * copied, so the hot loop has no masks.
+ *
+ * <p>Work is split into tasks of (batch, row chunk, NC column block); each task owns its C
+ * tile and sums over k in a fixed order, so results do not depend on the thread count.
+ */
+public final class Gemm {
+    static final int MR = 5;
+    static final int NR = 2 * L;
+    static final int KC = 256;
+    static final int NC = Math.max(NR, (256 / NR) * NR);
+    /** Below this many multiply-adds a call runs on the calling thread. */
+    private static final long PARALLEL_MIN_FMA = 1L << 17;
+
+    private static final ThreadLocal<float[][]> SCRATCH =
+            ThreadLocal.withInitial(() -> new float[][] {new float[MR * KC], new float[MR * NR]});
+    private static final ThreadLocal<float[]> PACKED_B = ThreadLocal.withInitial(() -> new float[0]);
+
+    private Gemm() {}
+
+    /**
+     * For each of {@code batch} problems t: C_t (m x n) = op(A_t) (m x k) . op(B_t) (k x n), where
+     * A_t starts at {@code aOff + t * aBatch} (aBatch 0 shares one A), op(A) = A^T when transA
+     * (A then stored k x m), and likewise for B. C is overwritten. Row strides lda, ldb, ldc.
+     */
+    public static void sgemm(int batch, int m, int n, int k,
+                             float[] a, int aOff, int aBatch, boolean transA, int lda,
+                             float[] b, int bOff, int bBatch, boolean transB, int ldb,
+                             float[] c, int cOff, int cBatch, int ldc) {
+        if (batch == 0 || m == 0 || n == 0) return;
+        if (k == 0) {
+            for (int t = 0; t < batch; t++)
+                for (int i = 0; i < m; i++) java.util.Arrays.fill(c, cOff + t * cBatch + i * ldc, cOff + t * cBatch + i * ldc + n, 0f);
+            return;
+        }
+        int panels = (n + NR - 1) / NR;
+        int bBatches = bBatch == 0 ? 1 : batch;
+        long panelSize = (long) k * NR;
+        long packedSize = panelSize * panels * bBatches;
+        if (packedSize > Integer.MAX_VALUE - 16)
+            throw new IllegalArgumentException("matmul: operand B of " + bBatches + " x " + k + " x " + n + " is too large to pack");
+        float[] bp = PACKED_B.get();
+        if (bp.length < packedSize) {
+            bp = new float[(int) packedSize];
+            PACKED_B.set(bp);
+        }
+        final float[] packed = bp;
+        boolean parallel = (long) batch * m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
+
+        // 1. Pack B: one task per (batch, panel).
+        int packTasks = bBatches * panels;
+        java.util.function.IntConsumer pack = t -> {
+            int bt = t / panels, p = t % panels;
+            packPanel(b, bOff + bt * bBatch, transB, ldb, k, n, panels, p, packed, (int) (bt * panels * panelSize));
+        };
+        if (parallel) Parallel.forEach(packTasks, pack);
+        else for (int t = 0; t < packTasks; t++) pack.accept(t);
+
+        // 2. Multiply: tasks of (batch, row chunk, column block).
+        int rowBlocks = (m + MR - 1) / MR;
+        int colBlocks = (n + NC - 1) / NC;
+        int want = parallel ? 4 * Parallel.threads() : 1;
+        int rowChunks = Math.max(1, Math.min(rowBlocks, (want + batch * colBlocks - 1) / (batch * colBlocks)));
+        int blocksPerChunk = (rowBlocks + rowChunks - 1) / rowChunks;
+        rowChunks = (rowBlocks + blocksPerChunk - 1) / blocksPerChunk;
+        int chunks = rowChunks;
+        java.util.function.IntConsumer mul = t -> {
+            int cb = t % colBlocks, rest = t / colBlocks;
+            int rc = rest % chunks, bt = rest / chunks;
+            int i0 = rc * blocksPerChunk * MR, i1 = Math.min(m, i0 + blocksPerChunk * MR);
+            int j0 = cb * NC, j1 = Math.min(n, j0 + NC);
+            int bBase = (int) ((bBatch == 0 ? 0 : bt) * (long) panels * panelSize);
+            block(a, aOff + bt * aBatch, transA, lda, packed, bBase, panels, c, cOff + bt * cBatch, ldc, k, i0, i1, j0, j1);
+        };
+        int tasks = batch * chunks * colBlocks;
+        if (parallel) Parallel.forEach(tasks, mul);
+        else for (int t = 0; t < tasks; t++) mul.accept(t);
+    }
+
+    /**
+     * Copies columns [j0, j0+NR) of op(B) (k x n) into the packed layout, zero beyond n. The
+     * layout is block-major: for each KC-block of k, the panels one after another, each kc x NR.
+     * A KC x NC block the micro-kernel streams is then one contiguous run; with panel-major
+     * layout its pieces sat a power of two apart, fought over the same L2 sets and n = 2048 ran
+     * at 60 instead of ~90 GFLOP/s on one core.
+     */
+    private static void packPanel(float[] b, int bOff, boolean transB, int ldb, int k, int n, int panels, int panel,
+                                  float[] dst, int dBase) {
+        int j0 = panel * NR, w = Math.min(NR, n - j0);
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = Math.min(KC, k - pc);
+            int dOff = dBase + pc * panels * NR + panel * kc * NR;
+            if (!transB) {
+                for (int p = 0; p < kc; p++) {
+                    int src = bOff + (pc + p) * ldb + j0, d = dOff + p * NR;
+                    if (w == NR) {
+                        FloatVector.fromArray(F, b, src).intoArray(dst, d);
+                        FloatVector.fromArray(F, b, src + L).intoArray(dst, d + L);
+                    } else {
+                        System.arraycopy(b, src, dst, d, w);
+                        java.util.Arrays.fill(dst, d + w, d + NR, 0f);
+                    }
+                }
+            } else {
+                if (w < NR) for (int p = 0; p < kc; p++) java.util.Arrays.fill(dst, dOff + p * NR + w, dOff + (p + 1) * NR, 0f);
+                for (int j = 0; j < w; j++) {
+                    int src = bOff + (j0 + j) * ldb + pc;
+                    for (int p = 0; p < kc; p++) dst[dOff + p * NR + j] = b[src + p];
+                }
+            }
+        }
+    }
+
+    /** C rows [i0, i1) x columns [j0, j1) of one problem, over all of k. */
+    private static void block(float[] a, int aOff, boolean transA, int lda, float[] bp, int bBase, int panels,
+                              float[] c, int cOff, int ldc, int k, int i0, int i1, int j0, int j1) {
+        float[][] scratch = SCRATCH.get();
+        float[] ap = scratch[0], tile = scratch[1];
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = Math.min(KC, k - pc);
+            boolean acc = pc > 0;
+            for (int i = i0; i < i1; i += MR) {
+                int mr = Math.min(MR, i1 - i);
+                packA(a, aOff, transA, lda, i, mr, pc, kc, ap);
+                for (int j = j0; j < j1; j += NR) {
+                    int nr = Math.min(NR, j1 - j);
+                    int bo = bBase + pc * panels * NR + (j / NR) * kc * NR;
+                    int co = cOff + i * ldc + j;
+                    if (mr == MR && nr == NR) {
+                        micro(ap, bp, bo, kc, c, co, ldc, acc);
+                    } else {
+                        micro(ap, bp, bo, kc, tile, 0, NR, false);
+                        for (int r = 0; r < mr; r++)
+                            for (int q = 0; q < nr; q++)
+                                c[co + r * ldc + q] = acc ? c[co + r * ldc + q] + tile[r * NR + q] : tile[r * NR + q];
+                    }
+                }
+            }
+        }
+    }
+
+    /** ap[p*MR + r] = op(A)[i+r][pc+p], zero for rows r >= mr. */
+    private static void packA(float[] a, int aOff, boolean transA, int lda, int i, int mr, int pc, int kc, float[] ap) {
+        if (mr < MR) java.util.Arrays.fill(ap, 0, kc * MR, 0f);
+        if (!transA) {
+            for (int r = 0; r < mr; r++) {
+                int src = aOff + (i + r) * lda + pc;
+                for (int p = 0; p < kc; p++) ap[p * MR + r] = a[src + p];
+            }
+        } else {
+            for (int p = 0; p < kc; p++) {
+                int src = aOff + (pc + p) * lda + i;
+                for (int r = 0; r < mr; r++) ap[p * MR + r] = a[src + r];
+            }
+        }
+    }
+
+    /**
+     * The MR x 2-vector register tile: C[0..MR) x [0..NR) (+)= ap . bp over kc. MR = 5 keeps
+     * 10 accumulators + 2 B vectors + the broadcasts within 16 registers: at 6 rows C2 spilled
+     * one accumulator on AVX2 and the kernel ran at 43 instead of 99 GFLOP/s on one core.
+     */
+    private static void micro(float[] ap, float[] bp, int bo, int kc, float[] c, int co, int ldc, boolean acc) {
+        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                c30 = c00, c31 = c00, c40 = c00, c41 = c00;
+        for (int p = 0, ai = 0, bi = bo; p < kc; p++, ai += MR, bi += NR) {
+            FloatVector b0 = FloatVector.fromArray(F, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
+            FloatVector x = FloatVector.broadcast(F, ap[ai]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, ap[ai + 1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, ap[ai + 2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, ap[ai + 3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(F, ap[ai + 4]);
+            c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
+        }
+        store(c, co, acc, c00, c01);
+        store(c, co + ldc, acc, c10, c11);
+        store(c, co + 2 * ldc, acc, c20, c21);
+        store(c, co + 3 * ldc, acc, c30, c31);
+        store(c, co + 4 * ldc, acc, c40, c41);
+    }
+
+    private static void store(float[] c, int o, boolean acc, FloatVector v0, FloatVector v1) {
+        if (acc) {
+            v0 = v0.add(FloatVector.fromArray(F, c, o));
+            v1 = v1.add(FloatVector.fromArray(F, c, o + L));
+        }
+        v0.intoArray(c, o);
+        v1.intoArray(c, o + L);
+    }
+}

@@ -1,0 +1,140 @@
+package io.featurefuse.engine.cpu;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.IntConsumer;
+
+/**
+ * The engine's one thread pool. Sized to the cores, or to {@code -Dfeaturefuse.threads=N}, or to
+ * the environment variable {@code FEATUREFUSE_THREADS}. Threads are started once; a parallel loop
+ * wakes them, the caller works too, and tasks are claimed from a shared counter so a core that is
+ * busy elsewhere simply takes fewer tasks. Each task writes its own part of the output with a
+ * fixed inner order, so results do not depend on which thread ran which task.
+ *
+ * <p>Parallel loops never nest: a loop started from a worker, or while another caller's loop
+ * is running, runs on the calling thread alone.
+ */
+public final class Parallel {
+    private static final int THREADS = configuredThreads();
+    /** Iterations a worker spins for the next loop before it parks; keeps back-to-back ops cheap. */
+    private static final int SPIN = 20_000;
+
+    private static final ReentrantLock CALLER = new ReentrantLock();
+    private static final ThreadLocal<Boolean> IN_WORKER = ThreadLocal.withInitial(() -> false);
+    private static final Thread[] WORKERS = new Thread[THREADS - 1];
+    private static volatile Job current;
+    private static volatile long generation;
+
+    static {
+        for (int i = 0; i < WORKERS.length; i++) {
+            Thread t = new Thread(Parallel::workerLoop, "featurefuse-worker-" + (i + 1));
+            t.setDaemon(true);
+            WORKERS[i] = t;
+            t.start();
+        }
+    }
+
+    private Parallel() {}
+
+    /** Number of threads parallel loops use, the caller included. */
+    public static int threads() {
+        return THREADS;
+    }
+
+    /**
+     * Runs {@code body.accept(i)} for every i in [0, tasks), spread over the pool, and returns
+     * when all are done. The first exception thrown by a task is rethrown here.
+     */
+    public static void forEach(int tasks, IntConsumer body) {
+        if (tasks <= 0) return;
+        if (tasks == 1 || THREADS == 1 || IN_WORKER.get() || !CALLER.tryLock()) {
+            for (int i = 0; i < tasks; i++) body.accept(i);
+            return;
+        }
+        try {
+            Job job = new Job(body, tasks);
+            IN_WORKER.set(true);
+            current = job;
+            generation++;
+            for (Thread w : WORKERS) LockSupport.unpark(w);
+            job.work();
+            job.awaitDone();
+            current = null;
+            if (job.failure != null) {
+                if (job.failure instanceof RuntimeException re) throw re;
+                if (job.failure instanceof Error e) throw e;
+                throw new IllegalStateException(job.failure);
+            }
+        } finally {
+            IN_WORKER.set(false);
+            CALLER.unlock();
+        }
+    }
+
+    private static void workerLoop() {
+        IN_WORKER.set(true);
+        long seen = 0;
+        while (true) {
+            int spins = 0;
+            while (generation == seen) {
+                if (spins++ < SPIN) Thread.onSpinWait();
+                else LockSupport.park();
+            }
+            seen = generation;
+            Job job = current;
+            if (job != null) job.work();
+        }
+    }
+
+    private static int configuredThreads() {
+        String v = System.getProperty("featurefuse.threads");
+        String source = "-Dfeaturefuse.threads";
+        if (v == null || v.isBlank()) {
+            v = System.getenv("FEATUREFUSE_THREADS");
+            source = "FEATUREFUSE_THREADS";
+        }
+        if (v == null || v.isBlank()) return Math.max(1, Runtime.getRuntime().availableProcessors());
+        try {
+            int n = Integer.parseInt(v.trim());
+            if (n >= 1 && n <= 1024) return n;
+        } catch (NumberFormatException ignored) {
+            // fall through to the message below
+        }
+        throw new IllegalArgumentException(source + " must be a whole number from 1 to 1024, not '" + v + "'");
+    }
+
+    private static final class Job {
+        final IntConsumer body;
+        final int tasks;
+        final AtomicInteger next = new AtomicInteger();
+        final AtomicInteger done = new AtomicInteger();
+        volatile Throwable failure;
+
+        Job(IntConsumer body, int tasks) {
+            this.body = body;
+            this.tasks = tasks;
+        }
+
+        void work() {
+            int i;
+            while ((i = next.getAndIncrement()) < tasks) {
+                try {
+                    if (failure == null) body.accept(i);
+                } catch (Throwable t) {
+                    if (failure == null) failure = t;
+                } finally {
+                    done.incrementAndGet();
+                }
+            }
+        }
+
+        void awaitDone() {
+            int spins = 0;
+            while (done.get() < tasks) {
+                if (spins++ < SPIN) Thread.onSpinWait();
+                else Thread.yield();
+            }
+        }
+    }
+}

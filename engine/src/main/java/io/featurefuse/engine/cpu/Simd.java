@@ -1,0 +1,35 @@
+package io.featurefuse.engine.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The one place that picks the float vector species. Defaults to the widest the CPU runs well
+ * ({@code SPECIES_PREFERRED}); {@code -Dfeaturefuse.simd.bits=128|256|512} overrides it, e.g.
+ * to study a narrower width on a wide machine. Every kernel loops with {@code F.length()}.
+ */
+public final class Simd {
+    public static final VectorSpecies<Float> F = chooseSpecies();
+    /** Lanes per float vector. */
+    public static final int L = F.length();
+
+    private Simd() {}
+
+    private static VectorSpecies<Float> chooseSpecies() {
+        String bits = System.getProperty("featurefuse.simd.bits");
+        if (bits == null || bits.isBlank()) return FloatVector.SPECIES_PREFERRED;
+        return switch (bits.trim()) {
+            case "128" -> FloatVector.SPECIES_128;
+            case "256" -> FloatVector.SPECIES_256;
+            case "512" -> FloatVector.SPECIES_512;
+            default -> throw new IllegalArgumentException(
+                    "featurefuse.simd.bits must be 128, 256 or 512, not '" + bits + "'");
+        };
+    }
+
+    /** A one-line description for logs and benchmark headers, e.g. "float x8 (256-bit)". */
+    public static String describe() {
+        return "float x" + L + " (" + VectorShape.forBitSize(L * 32).vectorBitSize() + "-bit)";
+    }
+}

@@ -1,0 +1,160 @@
+package io.featurefuse.engine.cpu;
+
+import static io.featurefuse.engine.cpu.Simd.F;
+import static io.featurefuse.engine.cpu.Simd.L;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * Fast float32 element-wise kernels on the Vector API. Same signatures as {@link ScalarKernels};
+ * runs with unit or zero (broadcast) strides take the vector path, and the tail and any other
+ * stride fall back to the float64 definition rounded to float (which for + - * / gives the
+ * same correctly rounded result as float arithmetic).
+ * Each op has its own loop: the vector operator must be a compile-time constant for C2 to
+ * turn it into instructions.
+ */
+public final class SimdKernels {
+    private SimdKernels() {}
+
+    private static final FloatVector ZERO = FloatVector.zero(F);
+    private static final FloatVector ONE = FloatVector.broadcast(F, 1f);
+    private static final FloatVector HALF = FloatVector.broadcast(F, 0.5f);
+
+    /** A vector at x[off], or the broadcast vector c where the operand has stride 0. */
+    private static FloatVector ld(float[] x, int off, FloatVector c) {
+        return c != null ? c : FloatVector.fromArray(F, x, off);
+    }
+
+    /** out[oo + i] = op(a[ao + i*as], b[bo + i*bs]) for i in [0, n); output stride 1. */
+    public static void binary(BinaryOp op, float[] a, int ao, int as, float[] b, int bo, int bs,
+                              float[] out, int oo, int n) {
+        int i = 0;
+        if (as <= 1 && bs <= 1 && n >= L) {
+            FloatVector ca = as == 0 ? FloatVector.broadcast(F, a[ao]) : null;
+            FloatVector cb = bs == 0 ? FloatVector.broadcast(F, b[bo]) : null;
+            int bound = F.loopBound(n);
+            switch (op) {
+                case ADD -> { for (; i < bound; i += L) ld(a, ao + i, ca).add(ld(b, bo + i, cb)).intoArray(out, oo + i); }
+                case SUB -> { for (; i < bound; i += L) ld(a, ao + i, ca).sub(ld(b, bo + i, cb)).intoArray(out, oo + i); }
+                case MUL -> { for (; i < bound; i += L) ld(a, ao + i, ca).mul(ld(b, bo + i, cb)).intoArray(out, oo + i); }
+                case DIV -> { for (; i < bound; i += L) ld(a, ao + i, ca).div(ld(b, bo + i, cb)).intoArray(out, oo + i); }
+                case POW -> { for (; i < bound; i += L) ld(a, ao + i, ca).lanewise(VectorOperators.POW, ld(b, bo + i, cb)).intoArray(out, oo + i); }
+                case MAX -> { for (; i < bound; i += L) ld(a, ao + i, ca).max(ld(b, bo + i, cb)).intoArray(out, oo + i); }
+                case MIN -> { for (; i < bound; i += L) ld(a, ao + i, ca).min(ld(b, bo + i, cb)).intoArray(out, oo + i); }
+                case MAX_MASK -> {
+                    for (; i < bound; i += L) {
+                        FloatVector x = ld(a, ao + i, ca), y = ld(b, bo + i, cb);
+                        ZERO.blend(ONE, x.compare(VectorOperators.GT, y)).blend(HALF, x.compare(VectorOperators.EQ, y)).intoArray(out, oo + i);
+                    }
+                }
+                case EQ_MASK -> {
+                    for (; i < bound; i += L) {
+                        ZERO.blend(ONE, ld(a, ao + i, ca).compare(VectorOperators.EQ, ld(b, bo + i, cb))).intoArray(out, oo + i);
+                    }
+                }
+            }
+        }
+        for (; i < n; i++) out[oo + i] = (float) op.apply(a[ao + i * as], b[bo + i * bs]);
+    }
+
+    /** out[oo + i*os] = op(x[xo + i*xs]; p, q) for i in [0, n). */
+    public static void unary(UnaryOp op, float[] x, int xo, int xs, float[] out, int oo, int os, int n,
+                             double p, double q) {
+        int i = 0;
+        if (xs == 1 && os == 1 && n >= L) {
+            int bound = F.loopBound(n);
+            float pf = (float) p, qf = (float) q;
+            switch (op) {
+                case COPY -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).intoArray(out, oo + i); }
+                case NEG -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).neg().intoArray(out, oo + i); }
+                case ABS -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).abs().intoArray(out, oo + i); }
+                case SIGN -> {
+                    for (; i < bound; i += L) {
+                        FloatVector v = FloatVector.fromArray(F, x, xo + i);
+                        ZERO.blend(ONE, v.compare(VectorOperators.GT, 0f)).blend(ONE.neg(), v.compare(VectorOperators.LT, 0f))
+                                .blend(v, v.test(VectorOperators.IS_NAN)).intoArray(out, oo + i);
+                    }
+                }
+                case EXP -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).lanewise(VectorOperators.EXP).intoArray(out, oo + i); }
+                case LOG -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).lanewise(VectorOperators.LOG).intoArray(out, oo + i); }
+                case SQRT -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).sqrt().intoArray(out, oo + i); }
+                case RELU -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).max(ZERO).intoArray(out, oo + i); }
+                case SIGMOID -> { for (; i < bound; i += L) sigmoid(FloatVector.fromArray(F, x, xo + i)).intoArray(out, oo + i); }
+                case TANH -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).lanewise(VectorOperators.TANH).intoArray(out, oo + i); }
+                case GELU -> {
+                    for (; i < bound; i += L) {
+                        FloatVector v = FloatVector.fromArray(F, x, xo + i);
+                        v.mul(HALF).mul(ONE.add(erf(v.mul(INV_SQRT2)))).intoArray(out, oo + i);
+                    }
+                }
+                case SILU -> { for (; i < bound; i += L) { FloatVector v = FloatVector.fromArray(F, x, xo + i); v.mul(sigmoid(v)).intoArray(out, oo + i); } }
+                case LEAKY_RELU -> {
+                    for (; i < bound; i += L) {
+                        FloatVector v = FloatVector.fromArray(F, x, xo + i);
+                        v.mul(pf).blend(v, v.compare(VectorOperators.GT, 0f)).intoArray(out, oo + i);
+                    }
+                }
+                case CLAMP -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).max(pf).min(qf).intoArray(out, oo + i); }
+                case POW_SCALAR -> {
+                    if (p == 2) { for (; i < bound; i += L) { FloatVector v = FloatVector.fromArray(F, x, xo + i); v.mul(v).intoArray(out, oo + i); } }
+                    else if (p == 1) { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).intoArray(out, oo + i); }
+                    else if (p == 0.5) { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).sqrt().intoArray(out, oo + i); }
+                    else { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).lanewise(VectorOperators.POW, pf).intoArray(out, oo + i); }
+                }
+                case RELU_MASK -> { for (; i < bound; i += L) ZERO.blend(ONE, FloatVector.fromArray(F, x, xo + i).compare(VectorOperators.GT, 0f)).intoArray(out, oo + i); }
+                case LEAKY_MASK -> {
+                    FloatVector slope = FloatVector.broadcast(F, pf);
+                    for (; i < bound; i += L) slope.blend(ONE, FloatVector.fromArray(F, x, xo + i).compare(VectorOperators.GT, 0f)).intoArray(out, oo + i);
+                }
+                case CLAMP_MASK -> {
+                    for (; i < bound; i += L) {
+                        FloatVector v = FloatVector.fromArray(F, x, xo + i);
+                        VectorMask<Float> in = v.compare(VectorOperators.GE, pf).and(v.compare(VectorOperators.LE, qf));
+                        ZERO.blend(ONE, in).intoArray(out, oo + i);
+                    }
+                }
+                case GELU_DERIV -> {
+                    for (; i < bound; i += L) {
+                        FloatVector v = FloatVector.fromArray(F, x, xo + i);
+                        FloatVector cdf = HALF.mul(ONE.add(erf(v.mul(INV_SQRT2))));
+                        FloatVector pdf = v.mul(v).mul(-0.5f).lanewise(VectorOperators.EXP).mul(INV_SQRT_2PI);
+                        v.fma(pdf, cdf).intoArray(out, oo + i);
+                    }
+                }
+                case SILU_DERIV -> {
+                    for (; i < bound; i += L) {
+                        FloatVector v = FloatVector.fromArray(F, x, xo + i);
+                        FloatVector s = sigmoid(v);
+                        s.mul(ONE.add(v.mul(ONE.sub(s)))).intoArray(out, oo + i);
+                    }
+                }
+            }
+        }
+        for (; i < n; i++) out[oo + i * os] = (float) op.apply(x[xo + i * xs], p, q);
+    }
+
+    private static final float INV_SQRT2 = 0.70710677f;
+    private static final float INV_SQRT_2PI = 0.3989423f;
+
+    private static FloatVector sigmoid(FloatVector v) {
+        return ONE.div(ONE.add(v.neg().lanewise(VectorOperators.EXP)));
+    }
+
+    /**
+     * erf(x) to 1.5e-7 absolute (Abramowitz and Stegun 7.1.26), enough for float32:
+     * erf(|x|) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-x^2), t = 1 / (1 + p |x|).
+     */
+    static FloatVector erf(FloatVector x) {
+        FloatVector ax = x.abs();
+        FloatVector t = ONE.div(ax.fma(0.3275911f, 1f));
+        FloatVector poly = t.fma(1.061405429f, -1.453152027f);
+        poly = poly.fma(t, FloatVector.broadcast(F, 1.421413741f));
+        poly = poly.fma(t, FloatVector.broadcast(F, -0.284496736f));
+        poly = poly.fma(t, FloatVector.broadcast(F, 0.254829592f));
+        poly = poly.mul(t);
+        FloatVector y = ONE.sub(poly.mul(ax.mul(ax).neg().lanewise(VectorOperators.EXP)));
+        return y.blend(y.neg(), x.compare(VectorOperators.LT, 0f));
+    }
+}

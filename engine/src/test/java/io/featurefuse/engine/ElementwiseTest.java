@@ -1,0 +1,157 @@
+package io.featurefuse.engine;
+
+import static io.featurefuse.engine.Fixtures.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.function.BiFunction;
+import java.util.function.Function;
+import net.jqwik.api.Arbitrary;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
+import net.jqwik.api.constraints.IntRange;
+
+/** Every element-wise op: float32 SIMD kernel vs float64 reference, and gradient checks. */
+class ElementwiseTest {
+
+    record Binary(String name, BiFunction<Tensor, Tensor, Tensor> f, double lo, double hi, double rtol) {}
+
+    record Unary(String name, Function<Tensor, Tensor> f, double lo, double hi, boolean awayFromZero, double rtol) {}
+
+    static final List<Binary> BINARY = List.of(
+            new Binary("add", Tensor::add, -3, 3, 1e-6),
+            new Binary("sub", Tensor::sub, -3, 3, 1e-6),
+            new Binary("mul", Tensor::mul, -3, 3, 1e-6),
+            new Binary("div", (a, b) -> a.div(b.abs().add(0.5)), -3, 3, 1e-6),
+            new Binary("pow", (a, b) -> a.abs().add(0.1).pow(b), -2, 2, 1e-5),
+            new Binary("maximum", Tensor::maximum, -3, 3, 0),
+            new Binary("minimum", Tensor::minimum, -3, 3, 0));
+
+    static final List<Unary> UNARY = List.of(
+            new Unary("neg", Tensor::neg, -3, 3, false, 0),
+            new Unary("abs", Tensor::abs, -3, 3, true, 0),
+            new Unary("exp", Tensor::exp, -5, 5, false, 1e-6),
+            new Unary("log", Tensor::log, 0.05, 5, false, 1e-6),
+            new Unary("sqrt", Tensor::sqrt, 0.05, 5, false, 1e-6),
+            new Unary("relu", Tensor::relu, -3, 3, true, 0),
+            new Unary("leakyRelu", x -> x.leakyRelu(0.1), -3, 3, true, 1e-6),
+            new Unary("sigmoid", Tensor::sigmoid, -6, 6, false, 1e-6),
+            new Unary("tanh", Tensor::tanh, -4, 4, false, 1e-6),
+            new Unary("gelu", Tensor::gelu, -5, 5, false, 1e-6),
+            new Unary("silu", Tensor::silu, -6, 6, false, 1e-6),
+            new Unary("clamp", x -> x.clamp(-0.7, 1.3), -3, 3, false, 0),
+            new Unary("pow(2)", x -> x.pow(2), -3, 3, false, 1e-6),
+            new Unary("pow(3)", x -> x.pow(3), -3, 3, false, 1e-5),
+            new Unary("pow(-1.5)", x -> x.pow(-1.5), 0.2, 3, false, 1e-5),
+            new Unary("add(2.5)", x -> x.add(2.5), -3, 3, false, 1e-6),
+            new Unary("sub(0.5)", x -> x.sub(0.5), -3, 3, false, 1e-6),
+            new Unary("mul(-1.5)", x -> x.mul(-1.5), -3, 3, false, 1e-6),
+            new Unary("div(3)", x -> x.div(3), -3, 3, false, 1e-6),
+            new Unary("rsub(1)", x -> x.rsub(1), -3, 3, false, 1e-6),
+            new Unary("maximum(0.25)", x -> x.maximum(0.25), -3, 3, false, 0),
+            new Unary("minimum(0.25)", x -> x.minimum(0.25), -3, 3, false, 0));
+
+    @Provide
+    Arbitrary<int[][]> pairs() {
+        return Fixtures.broadcastPairs();
+    }
+
+    /** Small shapes for gradient checks, which evaluate the op twice per input element. */
+    @Provide
+    Arbitrary<int[][]> smallPairs() {
+        return Fixtures.broadcastPairs(3, 5);
+    }
+
+    @Provide
+    Arbitrary<int[]> smallShapes() {
+        return Fixtures.shapes(3, 5);
+    }
+
+    @Provide
+    Arbitrary<int[]> shapes() {
+        return Fixtures.shapes(4, 13);
+    }
+
+    @Property(tries = 60)
+    void binaryFastMatchesReference(@ForAll("pairs") int[][] shapes, @ForAll long seed) {
+        Tensor a = Fixtures.values(seed, -3, 3, shapes[0]), b = Fixtures.values(seed + 1, -3, 3, shapes[1]);
+        for (Binary op : BINARY) {
+            Tensor ref = op.f.apply(a, b);
+            Tensor fast = op.f.apply(a.to(DType.F32), b.to(DType.F32));
+            assertEquals(DType.F32, fast.dtype());
+            assertClose(op.name + " " + a.shape() + " " + b.shape(), fast, ref, 1e-6, Math.max(op.rtol, 1e-6));
+        }
+    }
+
+    @Property(tries = 60)
+    void unaryFastMatchesReference(@ForAll("shapes") int[] shape, @ForAll long seed) {
+        for (Unary op : UNARY) {
+            Tensor x = Fixtures.values(seed, op.lo, op.hi, shape);
+            assertClose(op.name + " " + x.shape(), op.f.apply(x.to(DType.F32)), op.f.apply(x), 2e-6, Math.max(op.rtol, 2e-6));
+        }
+    }
+
+    /** Long runs exercise the vector body and the tail, on contiguous, broadcast and strided inputs. */
+    @Property(tries = 20)
+    void longAndStridedRunsMatchReference(@ForAll @IntRange(min = 1, max = 300) int n, @ForAll long seed) {
+        Tensor a = Fixtures.values(seed, -2, 2, 3, n), b = Fixtures.values(seed + 1, 0.5, 2, n);
+        Tensor at = Fixtures.values(seed + 2, -2, 2, n, 3).transpose(0, 1); // strided view [3, n]
+        for (Binary op : BINARY) {
+            assertClose(op.name + " long", op.f.apply(a.to(DType.F32), b.to(DType.F32)), op.f.apply(a, b), 1e-6, 1e-5);
+            assertClose(op.name + " strided", op.f.apply(at.to(DType.F32), b.to(DType.F32)), op.f.apply(at, b), 1e-6, 1e-5);
+        }
+        for (Unary op : UNARY) {
+            Tensor x = Fixtures.values(seed + 3, op.lo, op.hi, 2, n);
+            assertClose(op.name + " long", op.f.apply(x.to(DType.F32)), op.f.apply(x), 2e-6, Math.max(op.rtol, 2e-6));
+        }
+    }
+
+    @Property(tries = 15)
+    void binaryGradients(@ForAll("smallPairs") int[][] shapes, @ForAll long seed) {
+        for (Binary op : BINARY) {
+            Tensor a = Fixtures.awayFromZero(seed, 0.2, 2, shapes[0]);
+            Tensor b = Fixtures.awayFromZero(seed + 7, 0.2, 2, shapes[1]);
+            GradCheck.check(op.name + " " + a.shape() + " " + b.shape(), in -> op.f.apply(in.get(0), in.get(1)), a, b);
+        }
+    }
+
+    @Property(tries = 15)
+    void unaryGradients(@ForAll("smallShapes") int[] shape, @ForAll long seed) {
+        for (Unary op : UNARY) {
+            Tensor x = op.awayFromZero ? Fixtures.awayFromZero(seed, 0.1, op.hi, shape) : Fixtures.values(seed, op.lo, op.hi, shape);
+            GradCheck.check(op.name + " " + x.shape(), in -> op.f.apply(in.get(0)), x);
+        }
+    }
+
+    @Property(tries = 10)
+    void tiesSplitTheGradientOfMaximum(@ForAll("shapes") int[] shape, @ForAll long seed) {
+        Tensor a = Fixtures.values(seed, -1, 1, shape).requiresGrad(true);
+        Tensor b = a.detach().requiresGrad(true);
+        a.maximum(b).sum().backward();
+        for (double g : a.grad().toArray()) assertEquals(0.5, g);
+        for (double g : b.grad().toArray()) assertEquals(0.5, g);
+    }
+
+    @org.junit.jupiter.api.Test
+    void logOfNegativeIsNaNAndPowOfZeroHasFiniteGradient() {
+        Tensor x = Tensor.of(new float[] {-1, 0, 1}, 3);
+        double[] y = x.log().toArray();
+        assertTrue(Double.isNaN(y[0]));
+        assertEquals(Double.NEGATIVE_INFINITY, y[1]);
+        assertEquals(0.0, y[2]);
+        Tensor base = Tensor.of(new double[] {0, 2}, 2);
+        Tensor e = Tensor.of(new double[] {2, 3}, 2).requiresGrad(true);
+        base.pow(e).sum().backward();
+        assertEquals(0.0, e.grad().get(0));
+        assertEquals(8 * Math.log(2), e.grad().get(1), 1e-12);
+    }
+
+    @org.junit.jupiter.api.Test
+    void relaxedReluGradientAtZeroIsZeroLikePyTorch() {
+        Tensor x = Tensor.of(new double[] {0, -0.0, 1e-300}, 3).requiresGrad(true);
+        x.relu().sum().backward();
+        assertEquals(List.of(0.0, 0.0, 1.0), java.util.Arrays.stream(x.grad().toArray()).boxed().toList());
+    }
+}
