@@ -15,8 +15,13 @@ final class MatMulOp {
         Elementwise.checkSameDtype("matmul", a, b);
         if (a.rank() == 0 || b.rank() == 0)
             throw new IllegalArgumentException("matmul: shapes " + a.shape + " and " + b.shape + ": both need at least 1 dim");
-        if (a.rank() == 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
-        if (b.rank() == 1) return matmul(a, b.unsqueeze(1)).squeeze(-1);
+        if (a.rank() == 1 || b.rank() == 1) {
+            // A vector is a 1-row (left) or 1-column (right) matrix whose extra dim is dropped again.
+            boolean va = a.rank() == 1, vb = b.rank() == 1;
+            Tensor out = matmul(va ? a.unsqueeze(0) : a, vb ? b.unsqueeze(1) : b);
+            if (vb) out = out.squeeze(-1);
+            return va ? out.squeeze(vb ? -1 : -2) : out;
+        }
         int m = a.shape.dim(a.rank() - 2), k = a.shape.dim(a.rank() - 1);
         int k2 = b.shape.dim(b.rank() - 2), n = b.shape.dim(b.rank() - 1);
         if (k != k2)

@@ -305,10 +305,10 @@ public final class Tensor {
     // ---- reductions ------------------------------------------------------------------------
 
     /** Sum of all elements, a 0-dim tensor. */
-    public Tensor sum() { return ReduceOps.sum(this, true, false); }
+    public Tensor sum() { return ReduceOps.sum(this, false, false); }
     /** Sum over the given dims (all when none are given). */
     public Tensor sum(boolean keepdim, int... dims) { return ReduceOps.sum(this, keepdim, false, dims); }
-    public Tensor mean() { return ReduceOps.sum(this, true, true); }
+    public Tensor mean() { return ReduceOps.sum(this, false, true); }
     public Tensor mean(boolean keepdim, int... dims) { return ReduceOps.sum(this, keepdim, true, dims); }
     /** Variance over dims with Bessel's correction (1 = unbiased, PyTorch's default; 0 = biased). */
     public Tensor var(int correction, boolean keepdim, int... dims) { return ReduceOps.var(this, correction, keepdim, dims); }

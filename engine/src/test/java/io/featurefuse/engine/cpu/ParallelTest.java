@@ -1,0 +1,50 @@
+package io.featurefuse.engine.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import org.junit.jupiter.api.Test;
+
+/** The pool runs every task exactly once, propagates failures, and never nests. */
+class ParallelTest {
+    @Test
+    void everyTaskRunsExactlyOnce() {
+        for (int round = 0; round < 200; round++) {
+            int n = 1 + round * 7;
+            AtomicIntegerArray hits = new AtomicIntegerArray(n);
+            Parallel.forEach(n, hits::incrementAndGet);
+            for (int i = 0; i < n; i++) assertEquals(1, hits.get(i));
+        }
+    }
+
+    @Test
+    void aFailingTaskIsRethrownToTheCaller() {
+        var e = assertThrows(IllegalStateException.class, () -> Parallel.forEach(64, i -> {
+            if (i == 37) throw new IllegalStateException("task 37");
+        }));
+        assertEquals("task 37", e.getMessage());
+        AtomicIntegerArray hits = new AtomicIntegerArray(8);
+        Parallel.forEach(8, hits::incrementAndGet); // the pool still works afterwards
+        for (int i = 0; i < 8; i++) assertEquals(1, hits.get(i));
+    }
+
+    @Test
+    void nestedLoopsRunOnTheCallingThread() {
+        AtomicIntegerArray hits = new AtomicIntegerArray(16 * 16);
+        Parallel.forEach(16, i -> Parallel.forEach(16, j -> hits.incrementAndGet(i * 16 + j)));
+        for (int i = 0; i < 256; i++) assertEquals(1, hits.get(i));
+        assertTrue(Parallel.threads() >= 1);
+    }
+
+    @Test
+    void stridedLoopCoversEveryElementOnceInParallel() {
+        int rows = 3, n = 100_003; // few rows, long runs: split inside the runs
+        float[] out = new float[rows * n];
+        StridedLoop.forEach(new int[] {rows, n}, new int[][] {{n, 1}}, new int[] {0}, (o, st, len) -> {
+            for (int i = 0; i < len; i++) out[o[0] + i * st[0]] += 1;
+        });
+        for (float v : out) assertEquals(1f, v);
+    }
+}
