@@ -1,7 +1,52 @@
 package io.featurefuse.cli;
 
+import java.io.PrintStream;
+import java.util.Arrays;
+import java.util.List;
+
+/** The fuse command: dispatches to a command; bad input gets one sentence on stderr and exit status 2. */
 public final class Main {
+    private Main() {}
+
+    static final String USAGE = """
+            usage: fuse <command> [options]
+
+            commands:
+              bench     measure this machine: GEMM GFLOP/s and element-wise GB/s on all cores
+                        (--sizes 256,1024,2048  --threads N  --samples K  --seconds S
+                         --only sgemm|add  --json)
+              version   print the version, the JDK and the SIMD width in use
+              help      print this text
+            """;
+
     public static void main(String[] args) {
-        System.out.println(Runtime.version() + " " + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED);
+        System.exit(run(args, System.out, System.err));
+    }
+
+    static int run(String[] args, PrintStream out, PrintStream err) {
+        if (args.length == 0 || args[0].equals("help") || args[0].equals("--help") || args[0].equals("-h")) {
+            out.print(USAGE);
+            return 0;
+        }
+        List<String> rest = Arrays.asList(args).subList(1, args.length);
+        try {
+            return switch (args[0]) {
+                case "bench" -> BenchCommand.run(rest, out);
+                case "version", "--version" -> {
+                    out.println("featurefuse " + version() + " on JDK " + Runtime.version() + ", "
+                            + io.featurefuse.engine.cpu.Simd.describe());
+                    yield 0;
+                }
+                default -> throw new UsageException("unknown command '" + args[0] + "'; the commands are bench, version, help");
+            };
+        } catch (UsageException e) {
+            err.println("fuse: " + e.getMessage());
+            return 2;
+        }
+    }
+
+    static String version() {
+        String v = Main.class.getPackage().getImplementationVersion();
+        return v == null ? "dev" : v;
     }
 }

@@ -1,0 +1,114 @@
+package io.featurefuse.cli;
+
+import io.featurefuse.engine.cpu.BinaryOp;
+import io.featurefuse.engine.cpu.Gemm;
+import io.featurefuse.engine.cpu.Parallel;
+import io.featurefuse.engine.cpu.Simd;
+import io.featurefuse.engine.cpu.SimdKernels;
+import io.featurefuse.engine.cpu.StridedLoop;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+/**
+ * {@code fuse bench}: the engine's throughput on this machine. SGEMM at the given sizes and the
+ * element-wise add of 16M floats (same shape, and a row broadcast), each warmed up and then
+ * sampled several times; best and median are reported, since this machine's second core is
+ * often busy elsewhere. {@code --json} prints one object a line for scripts
+ * (benchmarks/gemm-vs-numpy.sh reads it).
+ */
+final class BenchCommand {
+    private BenchCommand() {}
+
+    record Row(String name, String unit, double best, double median) {}
+
+    static int run(List<String> args, PrintStream out) {
+        Options o = Options.parse("bench", args, Set.of("--sizes", "--threads", "--samples", "--seconds", "--only"), Set.of("--json"));
+        String only = o.string("--only", "all");
+        if (!Set.of("all", "sgemm", "add").contains(only))
+            throw new UsageException("bench: --only takes sgemm or add, not '" + only + "'");
+        int[] sizes = o.integers("--sizes", new int[] {256, 1024, 2048}, 1, 8192);
+        int samples = o.integer("--samples", 5, 1, 1000);
+        double seconds = o.decimal("--seconds", 0.4, 0.01, 600);
+        if (o.string("--threads", null) != null) {
+            // Must be set before the pool starts: nothing above touches it.
+            System.setProperty("featurefuse.threads", String.valueOf(o.integer("--threads", 0, 1, 1024)));
+        }
+        boolean json = o.flag("--json");
+        int threads = Parallel.threads();
+        if (!json) {
+            out.printf(Locale.ROOT, "featurefuse bench: %d thread%s, %s, JDK %s%n", threads, threads == 1 ? "" : "s",
+                    Simd.describe(), Runtime.version());
+            out.printf(Locale.ROOT, "  %-30s %10s %10s  %s%n", "work", "best", "median", "unit");
+        }
+        List<Row> rows = new ArrayList<>();
+        if (!only.equals("add")) for (int n : sizes) report(out, json, threads, rows, gemm(n, samples, seconds));
+        if (!only.equals("sgemm")) {
+            report(out, json, threads, rows, add(false, samples, seconds));
+            report(out, json, threads, rows, add(true, samples, seconds));
+        }
+        return 0;
+    }
+
+    private static void report(PrintStream out, boolean json, int threads, List<Row> rows, Row r) {
+        rows.add(r);
+        if (json)
+            out.printf(Locale.ROOT, "{\"name\": \"%s\", \"unit\": \"%s\", \"best\": %.3f, \"median\": %.3f, \"threads\": %d}%n",
+                    r.name, r.unit, r.best, r.median, threads);
+        else
+            out.printf(Locale.ROOT, "  %-30s %10.1f %10.1f  %s%n", r.name, r.best, r.median, r.unit);
+        out.flush();
+    }
+
+    /** Calls work until at least `seconds` passed; returns seconds per call. */
+    private static double timePerCall(Runnable work, double seconds) {
+        long start = System.nanoTime(), limit = (long) (seconds * 1e9);
+        int calls = 0;
+        long now;
+        do {
+            work.run();
+            calls++;
+            now = System.nanoTime();
+        } while (now - start < limit);
+        return (now - start) / 1e9 / calls;
+    }
+
+    /** Warm-up, then `samples` timings; returns best and median of amount / seconds. */
+    private static Row measure(String name, String unit, double amount, Runnable work, int samples, double seconds) {
+        timePerCall(work, Math.max(0.3, seconds));
+        double[] rates = new double[samples];
+        for (int i = 0; i < samples; i++) rates[i] = amount / timePerCall(work, seconds);
+        Arrays.sort(rates);
+        double median = samples % 2 == 1 ? rates[samples / 2] : (rates[samples / 2 - 1] + rates[samples / 2]) / 2;
+        return new Row(name, unit, rates[samples - 1], median);
+    }
+
+    private static float[] random(int n, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float) r.nextDouble(-1, 1);
+        return x;
+    }
+
+    static Row gemm(int n, int samples, double seconds) {
+        float[] a = random(n * n, 1), b = random(n * n, 2), c = new float[n * n];
+        Runnable work = () -> Gemm.sgemm(1, n, n, n, a, 0, 0, false, n, b, 0, 0, false, n, c, 0, 0, n);
+        return measure("sgemm n=" + n, "GFLOP/s", 2.0 * n * n * n / 1e9, work, samples, seconds);
+    }
+
+    /** c = a + b over 16M floats (3 x 64 MB of traffic); broadcast adds a 4096-float row to every row. */
+    static Row add(boolean broadcast, int samples, double seconds) {
+        int rows = 4096, cols = 4096, n = rows * cols;
+        float[] a = random(n, 3), b = random(broadcast ? cols : n, 4), c = new float[n];
+        int[] shape = {rows, cols};
+        int[][] strides = {{cols, 1}, {cols, 1}, {broadcast ? 0 : cols, 1}};
+        Runnable work = () -> StridedLoop.forEach(shape, strides, new int[3], (off, st, len) ->
+                SimdKernels.binary(BinaryOp.ADD, a, off[1], st[1], b, off[2], st[2], c, off[0], len));
+        double bytes = 4.0 * (2L * n + (broadcast ? cols : n));
+        return measure(broadcast ? "add 16M floats, row broadcast" : "add 16M floats", "GB/s", bytes / 1e9, work, samples, seconds);
+    }
+}

@@ -1,1 +1,0 @@
-/** placeholder */ package io.featurefuse.fusion;
