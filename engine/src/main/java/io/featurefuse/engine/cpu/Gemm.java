@@ -10,25 +10,27 @@ import jdk.incubator.vector.FloatVector;
  *
  * <p>Blocking (measured on Zen 4, see shared/perf-notes.md): B is packed once per call into
  * zero-padded panels NR = 2 vectors wide, block-major (see packPanel), so a KC x NC block of it
- * is contiguous and stays in L2 while the micro-kernel streams over it; A is packed per MR x KC micro-panel (zero
- * padded, in L1), which also absorbs transposed A. The 5 x 2-vector register tile keeps 10
- * accumulators plus the operands in registers on 16- and 32-register machines alike. Partial
- * tiles at the right and bottom edges are computed in full into a small tile and the valid part
- * copied, so the hot loop has no masks.
+ * is contiguous and stays in L2 while the micro-kernel streams over it. A task's rows of A are
+ * packed once per KC block into MR x KC micro-panels (zero padded; each sits in L1 while it is
+ * used), which also absorbs transposed A. Partial tiles at the right and bottom edges are
+ * computed in full into a small tile and the valid part copied, so the hot loop has no masks.
  *
- * <p>Work is split into tasks of (batch, row chunk, NC column block); each task owns its C
+ * <p>Work is split into tasks of (batch, row chunk, column group); each task owns its C
  * tile and sums over k in a fixed order, so results do not depend on the thread count.
  */
 public final class Gemm {
-    static final int MR = 5;
+    static final int MR = 4;
     static final int NR = 2 * L;
     static final int KC = 256;
     static final int NC = Math.max(NR, (256 / NR) * NR);
     /** Below this many multiply-adds a call runs on the calling thread. */
     private static final long PARALLEL_MIN_FMA = 1L << 17;
 
+    /** Row blocks per task at most: the task's packed A (MAX_CHUNK_BLOCKS * MR x KC) stays in L2 beside B's block. */
+    static final int MAX_CHUNK_BLOCKS = 24;
+
     private static final ThreadLocal<float[][]> SCRATCH =
-            ThreadLocal.withInitial(() -> new float[][] {new float[MR * KC], new float[MR * NR]});
+            ThreadLocal.withInitial(() -> new float[][] {new float[MAX_CHUNK_BLOCKS * MR * KC], new float[MR * NR]});
     private static final ThreadLocal<float[]> PACKED_B = ThreadLocal.withInitial(() -> new float[0]);
 
     private Gemm() {}
@@ -71,23 +73,27 @@ public final class Gemm {
         if (parallel) Parallel.forEach(packTasks, pack);
         else for (int t = 0; t < packTasks; t++) pack.accept(t);
 
-        // 2. Multiply: tasks of (batch, row chunk, column block).
+        // 2. Multiply: tasks of (batch, row chunk, column group). A row chunk's A is packed once
+        //    per KC block and reused across all its columns; columns are split into groups only
+        //    when there are too few row chunks to keep every thread busy.
         int rowBlocks = (m + MR - 1) / MR;
         int colBlocks = (n + NC - 1) / NC;
         int want = parallel ? 4 * Parallel.threads() : 1;
-        int rowChunks = Math.max(1, Math.min(rowBlocks, (want + batch * colBlocks - 1) / (batch * colBlocks)));
-        int blocksPerChunk = (rowBlocks + rowChunks - 1) / rowChunks;
-        rowChunks = (rowBlocks + blocksPerChunk - 1) / blocksPerChunk;
+        int blocksPerChunk = Math.max(1, Math.min(MAX_CHUNK_BLOCKS, rowBlocks * batch / want));
+        int rowChunks = (rowBlocks + blocksPerChunk - 1) / blocksPerChunk;
+        int colGroups = Math.max(1, Math.min(colBlocks, want / (batch * rowChunks)));
+        int blocksPerGroup = (colBlocks + colGroups - 1) / colGroups;
+        int groups = (colBlocks + blocksPerGroup - 1) / blocksPerGroup;
         int chunks = rowChunks;
         java.util.function.IntConsumer mul = t -> {
-            int cb = t % colBlocks, rest = t / colBlocks;
+            int cg = t % groups, rest = t / groups;
             int rc = rest % chunks, bt = rest / chunks;
             int i0 = rc * blocksPerChunk * MR, i1 = Math.min(m, i0 + blocksPerChunk * MR);
-            int j0 = cb * NC, j1 = Math.min(n, j0 + NC);
+            int j0 = cg * blocksPerGroup * NC, j1 = Math.min(n, j0 + blocksPerGroup * NC);
             int bBase = (int) ((bBatch == 0 ? 0 : bt) * (long) panels * panelSize);
             block(a, aOff + bt * aBatch, transA, lda, packed, bBase, panels, c, cOff + bt * cBatch, ldc, k, i0, i1, j0, j1);
         };
-        int tasks = batch * chunks * colBlocks;
+        int tasks = batch * chunks * groups;
         if (parallel) Parallel.forEach(tasks, mul);
         else for (int t = 0; t < tasks; t++) mul.accept(t);
     }
@@ -134,51 +140,56 @@ public final class Gemm {
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
             boolean acc = pc > 0;
-            for (int i = i0; i < i1; i += MR) {
-                int mr = Math.min(MR, i1 - i);
-                packA(a, aOff, transA, lda, i, mr, pc, kc, ap);
-                for (int j = j0; j < j1; j += NR) {
-                    int nr = Math.min(NR, j1 - j);
-                    int bo = bBase + pc * panels * NR + (j / NR) * kc * NR;
-                    int co = cOff + i * ldc + j;
-                    if (mr == MR && nr == NR) {
-                        micro(ap, bp, bo, kc, c, co, ldc, acc);
-                    } else {
-                        micro(ap, bp, bo, kc, tile, 0, NR, false);
-                        for (int r = 0; r < mr; r++)
-                            for (int q = 0; q < nr; q++)
-                                c[co + r * ldc + q] = acc ? c[co + r * ldc + q] + tile[r * NR + q] : tile[r * NR + q];
+            for (int i = i0, at = 0; i < i1; i += MR, at += kc * MR) packA(a, aOff, transA, lda, i, Math.min(MR, i1 - i), pc, kc, ap, at);
+            for (int jc = j0; jc < j1; jc += NC) {
+                int jEnd = Math.min(j1, jc + NC);
+                for (int i = i0, at = 0; i < i1; i += MR, at += kc * MR) {
+                    int mr = Math.min(MR, i1 - i);
+                    for (int j = jc; j < jEnd; j += NR) {
+                        int nr = Math.min(NR, jEnd - j);
+                        int bo = bBase + pc * panels * NR + (j / NR) * kc * NR;
+                        int co = cOff + i * ldc + j;
+                        if (mr == MR && nr == NR) {
+                            micro(ap, at, bp, bo, kc, c, co, ldc, acc);
+                        } else {
+                            micro(ap, at, bp, bo, kc, tile, 0, NR, false);
+                            for (int r = 0; r < mr; r++)
+                                for (int q = 0; q < nr; q++)
+                                    c[co + r * ldc + q] = acc ? c[co + r * ldc + q] + tile[r * NR + q] : tile[r * NR + q];
+                        }
                     }
                 }
             }
         }
     }
 
-    /** ap[p*MR + r] = op(A)[i+r][pc+p], zero for rows r >= mr. */
-    private static void packA(float[] a, int aOff, boolean transA, int lda, int i, int mr, int pc, int kc, float[] ap) {
-        if (mr < MR) java.util.Arrays.fill(ap, 0, kc * MR, 0f);
+    /** ap[at + p*MR + r] = op(A)[i+r][pc+p], zero for rows r >= mr. */
+    private static void packA(float[] a, int aOff, boolean transA, int lda, int i, int mr, int pc, int kc, float[] ap, int at) {
+        if (mr < MR) java.util.Arrays.fill(ap, at, at + kc * MR, 0f);
         if (!transA) {
             for (int r = 0; r < mr; r++) {
                 int src = aOff + (i + r) * lda + pc;
-                for (int p = 0; p < kc; p++) ap[p * MR + r] = a[src + p];
+                for (int p = 0; p < kc; p++) ap[at + p * MR + r] = a[src + p];
             }
         } else {
             for (int p = 0; p < kc; p++) {
                 int src = aOff + (pc + p) * lda + i;
-                for (int r = 0; r < mr; r++) ap[p * MR + r] = a[src + r];
+                for (int r = 0; r < mr; r++) ap[at + p * MR + r] = a[src + r];
             }
         }
     }
 
     /**
-     * The MR x 2-vector register tile: C[0..MR) x [0..NR) (+)= ap . bp over kc. MR = 5 keeps
-     * 10 accumulators + 2 B vectors + the broadcasts within 16 registers: at 6 rows C2 spilled
-     * one accumulator on AVX2 and the kernel ran at 43 instead of 99 GFLOP/s on one core.
+     * The MR x 2-vector register tile: C[0..MR) x [0..NR) (+)= ap . bp over kc. C2 loads all of
+     * an iteration's operands before the first FMA, so the tile must fit 16 vector registers
+     * (AVX2) together with them: 8 accumulators + 2 B vectors + 4 broadcasts. At 5 or 6 rows,
+     * or unrolled over k, C2 spilled an accumulator and the kernel fell from ~80 to 31-43
+     * GFLOP/s on one core (5 x 2 reached 95-99 only where C2 happened not to hoist).
      */
-    private static void micro(float[] ap, float[] bp, int bo, int kc, float[] c, int co, int ldc, boolean acc) {
+    private static void micro(float[] ap, int ao, float[] bp, int bo, int kc, float[] c, int co, int ldc, boolean acc) {
         FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                c30 = c00, c31 = c00, c40 = c00, c41 = c00;
-        for (int p = 0, ai = 0, bi = bo; p < kc; p++, ai += MR, bi += NR) {
+                c30 = c00, c31 = c00;
+        for (int p = 0, ai = ao, bi = bo; p < kc; p++, ai += MR, bi += NR) {
             FloatVector b0 = FloatVector.fromArray(F, bp, bi);
             FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
             FloatVector x = FloatVector.broadcast(F, ap[ai]);
@@ -189,14 +200,11 @@ public final class Gemm {
             c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
             x = FloatVector.broadcast(F, ap[ai + 3]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(F, ap[ai + 4]);
-            c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
         }
         store(c, co, acc, c00, c01);
         store(c, co + ldc, acc, c10, c11);
         store(c, co + 2 * ldc, acc, c20, c21);
         store(c, co + 3 * ldc, acc, c30, c31);
-        store(c, co + 4 * ldc, acc, c40, c41);
     }
 
     private static void store(float[] c, int o, boolean acc, FloatVector v0, FloatVector v1) {
