@@ -127,6 +127,8 @@ class ViewTest {
         Tensor x = Fixtures.values(seed, -1, 1, shape);
         List<Tensor> parts = x.split(1 + r.nextInt(shape[d]), d);
         assertArrayEquals(x.toArray(), Tensor.concat(parts, d).toArray());
+        List<Tensor> fparts = x.to(DType.F32).split(1 + r.nextInt(shape[d]), d);
+        assertArrayEquals(x.toArray(), Tensor.concat(fparts, d).toArray(), 1e-7);
         Tensor s = Tensor.stack(List.of(x, x.mul(2)), d);
         assertEquals(shape.length + 1, s.rank());
         assertArrayEquals(x.mul(2).toArray(), s.narrow(d, 1, 1).squeeze(d).contiguous().toArray());
