@@ -8,12 +8,14 @@ import jdk.incubator.vector.FloatVector;
 /**
  * Float32 matrix multiply, C = op(A) op(B), batched, row-major, on the Vector API.
  *
- * <p>Blocking (measured on Zen 4, see shared/perf-notes.md): B is packed once per call into
- * zero-padded panels NR = 2 vectors wide, block-major (see packPanel), so a KC x NC block of it
- * is contiguous and stays in L2 while the micro-kernel streams over it. A task's rows of A are
- * packed once per KC block into MR x KC micro-panels (zero padded; each sits in L1 while it is
- * used), which also absorbs transposed A. Partial tiles at the right and bottom edges are
- * computed in full into a small tile and the valid part copied, so the hot loop has no masks.
+ * <p>Blocking (measured on this project's Zen 4 machines, AVX2): B is packed once per call
+ * into zero-padded panels NR = 2 vectors wide, block-major (see packPanel). A task packs its
+ * rows of A once per KC block into MR x KC micro-panels (zero padded; this also absorbs
+ * transposed A), kept in L2. Then for each B micro-panel (KC x NR, 16 KB with AVX2, held in L1)
+ * the micro-kernel sweeps down the task's row blocks. This order measured ~10% faster than
+ * holding the A micro-panel in L1 and streaming B from L2. Partial tiles at the right and
+ * bottom edges are computed in full into a small tile and the valid part copied, so the hot
+ * loop has no masks.
  *
  * <p>Work is split into tasks of (batch, row chunk, column group); each task owns its C
  * tile and sums over k in a fixed order, so results do not depend on the thread count.
@@ -22,12 +24,13 @@ public final class Gemm {
     static final int MR = 4;
     static final int NR = 2 * L;
     static final int KC = 256;
+    /** Column granule for splitting work between tasks when there are few row chunks. */
     static final int NC = Math.max(NR, (256 / NR) * NR);
     /** Below this many multiply-adds a call runs on the calling thread. */
     private static final long PARALLEL_MIN_FMA = 1L << 17;
 
-    /** Row blocks per task at most: the task's packed A (MAX_CHUNK_BLOCKS * MR x KC) stays in L2 beside B's block. */
-    static final int MAX_CHUNK_BLOCKS = 24;
+    /** Row blocks per task at most: the task's packed A (MAX_CHUNK_BLOCKS * MR x KC floats, 256 KB) stays in L2. */
+    static final int MAX_CHUNK_BLOCKS = 64;
 
     private static final ThreadLocal<float[][]> SCRATCH =
             ThreadLocal.withInitial(() -> new float[][] {new float[MAX_CHUNK_BLOCKS * MR * KC], new float[MR * NR]});
@@ -101,9 +104,9 @@ public final class Gemm {
     /**
      * Copies columns [j0, j0+NR) of op(B) (k x n) into the packed layout, zero beyond n. The
      * layout is block-major: for each KC-block of k, the panels one after another, each kc x NR.
-     * A KC x NC block the micro-kernel streams is then one contiguous run; with panel-major
-     * layout its pieces sat a power of two apart, fought over the same L2 sets and n = 2048 ran
-     * at 60 instead of ~90 GFLOP/s on one core.
+     * The panels of one KC block are then adjacent; with panel-major layout they sat a power
+     * of two apart, fought over the same L2 sets, and n = 2048 ran at 60 instead of ~75
+     * GFLOP/s on one core.
      */
     private static void packPanel(float[] b, int bOff, boolean transB, int ldb, int k, int n, int panels, int panel,
                                   float[] dst, int dBase) {
@@ -141,22 +144,21 @@ public final class Gemm {
             int kc = Math.min(KC, k - pc);
             boolean acc = pc > 0;
             for (int i = i0, at = 0; i < i1; i += MR, at += kc * MR) packA(a, aOff, transA, lda, i, Math.min(MR, i1 - i), pc, kc, ap, at);
-            for (int jc = j0; jc < j1; jc += NC) {
-                int jEnd = Math.min(j1, jc + NC);
+            // Each B micro-panel (KC x NR, 16 KB with AVX2) stays in L1 while the micro-kernel
+            // sweeps down the task's row blocks, whose packed A streams from L2.
+            for (int j = j0; j < j1; j += NR) {
+                int nr = Math.min(NR, j1 - j);
+                int bo = bBase + pc * panels * NR + (j / NR) * kc * NR;
                 for (int i = i0, at = 0; i < i1; i += MR, at += kc * MR) {
                     int mr = Math.min(MR, i1 - i);
-                    for (int j = jc; j < jEnd; j += NR) {
-                        int nr = Math.min(NR, jEnd - j);
-                        int bo = bBase + pc * panels * NR + (j / NR) * kc * NR;
-                        int co = cOff + i * ldc + j;
-                        if (mr == MR && nr == NR) {
-                            micro(ap, at, bp, bo, kc, c, co, ldc, acc);
-                        } else {
-                            micro(ap, at, bp, bo, kc, tile, 0, NR, false);
-                            for (int r = 0; r < mr; r++)
-                                for (int q = 0; q < nr; q++)
-                                    c[co + r * ldc + q] = acc ? c[co + r * ldc + q] + tile[r * NR + q] : tile[r * NR + q];
-                        }
+                    int co = cOff + i * ldc + j;
+                    if (mr == MR && nr == NR) {
+                        micro(ap, at, bp, bo, kc, c, co, ldc, acc);
+                    } else {
+                        micro(ap, at, bp, bo, kc, tile, 0, NR, false);
+                        for (int r = 0; r < mr; r++)
+                            for (int q = 0; q < nr; q++)
+                                c[co + r * ldc + q] = acc ? c[co + r * ldc + q] + tile[r * NR + q] : tile[r * NR + q];
                     }
                 }
             }
@@ -184,7 +186,7 @@ public final class Gemm {
      * an iteration's operands before the first FMA, so the tile must fit 16 vector registers
      * (AVX2) together with them: 8 accumulators + 2 B vectors + 4 broadcasts. At 5 or 6 rows,
      * or unrolled over k, C2 spilled an accumulator and the kernel fell from ~80 to 31-43
-     * GFLOP/s on one core (5 x 2 reached 95-99 only where C2 happened not to hoist).
+     * GFLOP/s on one core. 3 x 3 vectors (9 accumulators) also fits but measured no better.
      */
     private static void micro(float[] ap, int ao, float[] bp, int bo, int kc, float[] c, int co, int ldc, boolean acc) {
         FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
