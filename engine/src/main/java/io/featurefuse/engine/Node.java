@@ -77,6 +77,12 @@ sealed interface Node {
         public String opName() { return "matmul"; }
     }
 
+    /** conv2d; bias may be null. Saves input and weight, each needed for the other's gradient. */
+    record Conv2d(Tensor x, Tensor weight, Tensor bias, io.featurefuse.engine.cpu.ConvGeom geom) implements Node {
+        public List<Tensor> inputs() { return bias == null ? List.of(x, weight) : List.of(x, weight, bias); }
+        public String opName() { return "conv2d"; }
+    }
+
     /** A dtype conversion. */
     record Cast(Tensor x) implements Node {
         public List<Tensor> inputs() { return List.of(x); }

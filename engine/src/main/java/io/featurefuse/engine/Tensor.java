@@ -328,6 +328,12 @@ public final class Tensor {
     /** this @ weight^T + bias, as torch.nn.functional.linear; bias may be null. */
     public Tensor linear(Tensor weight, Tensor bias) { return MatMulOp.linear(this, weight, bias); }
 
+    /**
+     * 2-D convolution of this [N, C, H, W] input with weight [out, C / groups, kH, kW] and an
+     * optional bias [out], as torch.nn.functional.conv2d.
+     */
+    public Tensor conv2d(Tensor weight, Tensor bias, ConvOptions options) { return ConvOps.conv2d(this, weight, bias, options); }
+
     // ---- shape and views -------------------------------------------------------------------
 
     /** The same elements in another shape (one dim may be -1); a view when contiguous. */

@@ -1,0 +1,77 @@
+package io.featurefuse.engine;
+
+import io.featurefuse.engine.cpu.Conv2dKernels;
+import io.featurefuse.engine.cpu.Conv2dReference;
+import io.featurefuse.engine.cpu.ConvGeom;
+
+/**
+ * conv2d forward and its backward rules (input, weight, bias) side by side. float32 runs
+ * {@link Conv2dKernels} (im2col + packed GEMM), float64 the direct-loop {@link Conv2dReference}.
+ */
+final class ConvOps {
+    private ConvOps() {}
+
+    static ConvGeom geometry(Shape x, Shape weight, ConvOptions o) {
+        if (x.rank() != 4) throw new IllegalArgumentException("conv2d: input must be [N, C, H, W], not " + x);
+        if (weight.rank() != 4)
+            throw new IllegalArgumentException("conv2d: weight must be [out, in / groups, kH, kW], not " + weight);
+        int n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+        int k = weight.dim(0), cg = weight.dim(1), r = weight.dim(2), s = weight.dim(3);
+        if (n == 0) throw new IllegalArgumentException("conv2d: input " + x + " is an empty batch");
+        if (c == 0 || h == 0 || w == 0) throw new IllegalArgumentException("conv2d: input " + x + " is empty");
+        if (k == 0 || r == 0 || s == 0) throw new IllegalArgumentException("conv2d: weight " + weight + " is empty");
+        if (c % o.groups() != 0 || k % o.groups() != 0)
+            throw new IllegalArgumentException("conv2d: " + c + " input and " + k + " output channels must both divide into "
+                    + o.groups() + " groups");
+        if (cg * o.groups() != c)
+            throw new IllegalArgumentException("conv2d: input " + x + " has " + c + " channels but weight " + weight + " expects "
+                    + cg * o.groups() + " (groups " + o.groups() + ")");
+        long oh = ConvGeom.outSize(h, r, o.strideH(), o.padH(), o.dilationH());
+        long ow = ConvGeom.outSize(w, s, o.strideW(), o.padW(), o.dilationW());
+        if (oh < 1 || ow < 1)
+            throw new IllegalArgumentException("conv2d: the " + r + "x" + s + " kernel with dilation " + o.dilationH() + "x"
+                    + o.dilationW() + " does not fit the padded input " + (h + 2L * o.padH()) + "x" + (w + 2L * o.padW())
+                    + " of " + x);
+        Shape.of(n, k, (int) oh, (int) ow); // the output must fit an array
+        return new ConvGeom(n, c, h, w, k, r, s, (int) oh, (int) ow, o.strideH(), o.strideW(), o.padH(), o.padW(),
+                o.dilationH(), o.dilationW(), o.groups());
+    }
+
+    static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, ConvOptions o) {
+        Elementwise.checkSameDtype("conv2d", x, weight);
+        ConvGeom g = geometry(x.shape, weight.shape, o);
+        if (bias != null) {
+            Elementwise.checkSameDtype("conv2d", x, bias);
+            if (bias.rank() != 1 || bias.shape.dim(0) != g.k())
+                throw new IllegalArgumentException("conv2d: bias " + bias.shape + " does not match " + g.k() + " output channels");
+        }
+        Tensor xd = x.dense(), wd = weight.dense(), bd = bias == null ? null : bias.dense();
+        Tensor out = Tensor.empty(Shape.of(g.n(), g.k(), g.oh(), g.ow()), x.dtype);
+        if (x.dtype == DType.F32)
+            Conv2dKernels.forward(out.f, xd.f, xd.offset, wd.f, wd.offset, bd == null ? null : bd.f, bd == null ? 0 : bd.offset, g);
+        else
+            Conv2dReference.forward(out.d, xd.d, xd.offset, wd.d, wd.offset, bd == null ? null : bd.d, bd == null ? 0 : bd.offset, g);
+        return Tensor.record(out, new Node.Conv2d(x, weight, bias, g));
+    }
+
+    static Tensor[] backward(Node.Conv2d n, Tensor g) {
+        ConvGeom geom = n.geom();
+        Tensor x = n.x(), w = n.weight(), b = n.bias();
+        Tensor gd = g.dense();
+        Tensor gx = null, gw = null, gb = null;
+        if (x.requiresGrad()) {
+            Tensor wd = w.dense();
+            gx = Tensor.empty(x.shape, x.dtype);
+            if (x.dtype == DType.F32) Conv2dKernels.backwardData(gx.f, gd.f, gd.offset, wd.f, wd.offset, geom);
+            else Conv2dReference.backwardData(gx.d, gd.d, gd.offset, wd.d, wd.offset, geom);
+        }
+        if (w.requiresGrad()) {
+            Tensor xd = x.dense();
+            gw = Tensor.empty(w.shape, w.dtype);
+            if (x.dtype == DType.F32) Conv2dKernels.backwardWeight(gw.f, gd.f, gd.offset, xd.f, xd.offset, geom);
+            else Conv2dReference.backwardWeight(gw.d, gd.d, gd.offset, xd.d, xd.offset, geom);
+        }
+        if (b != null && b.requiresGrad()) gb = g.sum(false, 0, 2, 3);
+        return b == null ? new Tensor[] {gx, gw} : new Tensor[] {gx, gw, gb};
+    }
+}

@@ -1,0 +1,183 @@
+package io.featurefuse.engine.cpu;
+
+import static io.featurefuse.engine.cpu.Simd.F;
+import static io.featurefuse.engine.cpu.Simd.L;
+
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * Fast float32 conv2d: im2col + the packed {@link Gemm}, per (image, group). 1x1 convolutions
+ * with stride 1 and no padding read the input in place. The reference is {@link Conv2dReference}.
+ *
+ * <p>Threads: with at least as many (image, group) tasks as threads, each task runs on one
+ * thread with a single-threaded GEMM (the pool never nests); with fewer, the tasks run in turn
+ * and each GEMM is parallel. The weight gradient sums images in a fixed number of chunks, in a
+ * fixed order, so it is the same for any thread count.
+ */
+public final class Conv2dKernels {
+    private Conv2dKernels() {}
+
+    /** Images per weight-gradient chunk are fixed by this count, not by the thread count. */
+    private static final int WEIGHT_GRAD_CHUNKS = 8;
+
+    private static final ThreadLocal<float[]> COLUMNS = ThreadLocal.withInitial(() -> new float[0]);
+
+    private static float[] columns(int size) {
+        float[] col = COLUMNS.get();
+        if (col.length < size) {
+            col = new float[size];
+            COLUMNS.set(col);
+        }
+        return col;
+    }
+
+    /** True when the input itself is the im2col matrix. */
+    static boolean direct(ConvGeom g) {
+        return g.r() == 1 && g.s() == 1 && g.sh() == 1 && g.sw() == 1 && g.ph() == 0 && g.pw() == 0;
+    }
+
+    private static void run(int tasks, java.util.function.IntConsumer task) {
+        if (tasks >= Parallel.threads()) Parallel.forEach(tasks, task);
+        else for (int t = 0; t < tasks; t++) task.accept(t);
+    }
+
+    // in: (N,C,H,W) at inOff, w: (K,C/g,R,S) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten
+    public static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g) {
+        int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
+        run(g.n() * groups, t -> {
+            int n = t / groups, grp = t % groups;
+            int inBase = inOff + (n * g.c() + grp * g.cg()) * hw;
+            float[] b;
+            int bo;
+            if (direct(g)) {
+                b = in;
+                bo = inBase;
+            } else {
+                b = columns(crs * ohw);
+                bo = 0;
+                im2col(in, inBase, g, b);
+            }
+            int o = (n * g.k() + grp * kg) * ohw;
+            Gemm.sgemm(1, kg, ohw, crs, w, wOff + grp * kg * crs, 0, false, crs, b, bo, 0, false, ohw, out, o, 0, ohw);
+            if (bias != null) for (int k = 0; k < kg; k++) addScalar(out, o + k * ohw, ohw, bias[bOff + grp * kg + k]);
+        });
+    }
+
+    /** dIn (N,C,H,W), overwritten, from dOut (N,K,OH,OW) and the weight. */
+    public static void backwardData(float[] dIn, float[] dOut, int dOff, float[] w, int wOff, ConvGeom g) {
+        int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
+        run(g.n() * groups, t -> {
+            int n = t / groups, grp = t % groups;
+            int inBase = (n * g.c() + grp * g.cg()) * hw;
+            int go = dOff + (n * g.k() + grp * kg) * ohw;
+            // dcol (crs x ohw) = W_g^T (crs x kg) . dOut_g (kg x ohw)
+            if (direct(g)) {
+                Gemm.sgemm(1, crs, ohw, kg, w, wOff + grp * kg * crs, 0, true, crs, dOut, go, 0, false, ohw, dIn, inBase, 0, ohw);
+            } else {
+                float[] col = columns(crs * ohw);
+                Gemm.sgemm(1, crs, ohw, kg, w, wOff + grp * kg * crs, 0, true, crs, dOut, go, 0, false, ohw, col, 0, 0, ohw);
+                java.util.Arrays.fill(dIn, inBase, inBase + g.cg() * hw, 0f);
+                col2im(col, g, dIn, inBase);
+            }
+        });
+    }
+
+    /** dW (K,C/g,R,S), overwritten, from dOut and the input: sum over images of dOut_n . im2col(in_n)^T. */
+    public static void backwardWeight(float[] dW, float[] dOut, int dOff, float[] in, int inOff, ConvGeom g) {
+        int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
+        int chunks = Math.min(g.n(), WEIGHT_GRAD_CHUNKS);
+        int size = g.k() * crs;
+        float[] partial = new float[chunks * size];
+        run(chunks * groups, t -> {
+            int chunk = t / groups, grp = t % groups;
+            int n0 = (int) ((long) chunk * g.n() / chunks), n1 = (int) ((long) (chunk + 1) * g.n() / chunks);
+            float[] tmp = new float[kg * crs];
+            int pOff = chunk * size + grp * kg * crs;
+            for (int n = n0; n < n1; n++) {
+                int inBase = inOff + (n * g.c() + grp * g.cg()) * hw;
+                float[] b;
+                int bo;
+                if (direct(g)) {
+                    b = in;
+                    bo = inBase;
+                } else {
+                    b = columns(crs * ohw);
+                    bo = 0;
+                    im2col(in, inBase, g, b);
+                }
+                // tmp (kg x crs) = dOut_n,g (kg x ohw) . col^T (ohw x crs)
+                Gemm.sgemm(1, kg, crs, ohw, dOut, dOff + (n * g.k() + grp * kg) * ohw, 0, false, ohw, b, bo, 0, true, ohw, tmp, 0, 0, crs);
+                addInto(partial, pOff, tmp, 0, kg * crs);
+            }
+        });
+        System.arraycopy(partial, 0, dW, 0, size);
+        for (int chunk = 1; chunk < chunks; chunk++) addInto(dW, 0, partial, chunk * size, size);
+    }
+
+    /** col[(c R + i) S + j][y OW + x] = in[c][y sh - ph + i dh][x sw - pw + j dw], 0 outside. */
+    static void im2col(float[] in, int inBase, ConvGeom g, float[] col) {
+        int ow = g.ow(), ohw = g.ohw();
+        for (int c = 0; c < g.cg(); c++)
+            for (int i = 0; i < g.r(); i++)
+                for (int j = 0; j < g.s(); j++) {
+                    int row = ((c * g.r() + i) * g.s() + j) * ohw;
+                    int dx = j * g.dw() - g.pw();
+                    // output columns x whose input column x sw + dx lies inside [0, W)
+                    int x0 = dx >= 0 ? 0 : (-dx + g.sw() - 1) / g.sw();
+                    int x1 = (int) Math.min(ow, Math.max(x0, ceilDiv(g.w() - dx, g.sw())));
+                    for (int y = 0; y < g.oh(); y++) {
+                        int iy = y * g.sh() - g.ph() + i * g.dh();
+                        int dst = row + y * ow;
+                        if (iy < 0 || iy >= g.h()) {
+                            java.util.Arrays.fill(col, dst, dst + ow, 0f);
+                            continue;
+                        }
+                        int src = inBase + (c * g.h() + iy) * g.w() + dx;
+                        java.util.Arrays.fill(col, dst, dst + x0, 0f);
+                        if (g.sw() == 1) System.arraycopy(in, src + x0, col, dst + x0, x1 - x0);
+                        else for (int x = x0; x < x1; x++) col[dst + x] = in[src + x * g.sw()];
+                        java.util.Arrays.fill(col, dst + x1, dst + ow, 0f);
+                    }
+                }
+    }
+
+    /** The adjoint of im2col: dIn[...] += col[...] over the same index map. */
+    static void col2im(float[] col, ConvGeom g, float[] dIn, int inBase) {
+        int ow = g.ow(), ohw = g.ohw();
+        for (int c = 0; c < g.cg(); c++)
+            for (int i = 0; i < g.r(); i++)
+                for (int j = 0; j < g.s(); j++) {
+                    int row = ((c * g.r() + i) * g.s() + j) * ohw;
+                    int dx = j * g.dw() - g.pw();
+                    int x0 = dx >= 0 ? 0 : (-dx + g.sw() - 1) / g.sw();
+                    int x1 = (int) Math.min(ow, Math.max(x0, ceilDiv(g.w() - dx, g.sw())));
+                    for (int y = 0; y < g.oh(); y++) {
+                        int iy = y * g.sh() - g.ph() + i * g.dh();
+                        if (iy < 0 || iy >= g.h()) continue;
+                        int src = row + y * ow, dst = inBase + (c * g.h() + iy) * g.w() + dx;
+                        if (g.sw() == 1) addInto(dIn, dst + x0, col, src + x0, x1 - x0);
+                        else for (int x = x0; x < x1; x++) dIn[dst + x * g.sw()] += col[src + x];
+                    }
+                }
+    }
+
+    private static long ceilDiv(long a, long b) {
+        return Math.floorDiv(a + b - 1, b);
+    }
+
+    /** dst[d .. d+n) += src[s .. s+n). */
+    static void addInto(float[] dst, int d, float[] src, int s, int n) {
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += L)
+            FloatVector.fromArray(F, dst, d + i).add(FloatVector.fromArray(F, src, s + i)).intoArray(dst, d + i);
+        for (; i < n; i++) dst[d + i] += src[s + i];
+    }
+
+    private static void addScalar(float[] x, int off, int n, float v) {
+        int i = 0;
+        FloatVector bv = FloatVector.broadcast(F, v);
+        for (int bound = F.loopBound(n); i < bound; i += L)
+            FloatVector.fromArray(F, x, off + i).add(bv).intoArray(x, off + i);
+        for (; i < n; i++) x[off + i] += v;
+    }
+}

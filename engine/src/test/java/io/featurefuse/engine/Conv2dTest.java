@@ -1,0 +1,107 @@
+package io.featurefuse.engine;
+
+import static io.featurefuse.engine.Fixtures.assertClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.SplittableRandom;
+import io.featurefuse.engine.cpu.ConvGeom;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import org.junit.jupiter.api.Test;
+
+/** conv2d: fast float32 (im2col + GEMM) against the float64 direct loops, and gradient checks. */
+class Conv2dTest {
+
+    /** A random valid configuration: odd sizes, strides, paddings, dilations, groups (depthwise too). */
+    record Case(int n, int c, int h, int w, int k, int r, int s, ConvOptions o, boolean bias) {
+        static Case random(long seed, int maxSide, int maxChannels) {
+            SplittableRandom rnd = new SplittableRandom(seed);
+            while (true) {
+                int groups = 1 + rnd.nextInt(3);
+                boolean depthwise = rnd.nextInt(5) == 0;
+                int cg = depthwise ? 1 : 1 + rnd.nextInt(maxChannels), kg = depthwise ? 1 + rnd.nextInt(2) : 1 + rnd.nextInt(maxChannels);
+                if (depthwise) groups = 1 + rnd.nextInt(4);
+                int r = 1 + rnd.nextInt(4), s = 1 + rnd.nextInt(4);
+                ConvOptions o = new ConvOptions(1 + rnd.nextInt(3), 1 + rnd.nextInt(3), rnd.nextInt(3), rnd.nextInt(3),
+                        1 + rnd.nextInt(2), 1 + rnd.nextInt(2), groups);
+                Case c = new Case(1 + rnd.nextInt(3), cg * groups, 1 + rnd.nextInt(maxSide), 1 + rnd.nextInt(maxSide),
+                        kg * groups, r, s, o, rnd.nextBoolean());
+                if (ConvGeom.outSize(c.h, r, o.strideH(), o.padH(), o.dilationH()) >= 1
+                        && ConvGeom.outSize(c.w, s, o.strideW(), o.padW(), o.dilationW()) >= 1) return c;
+            }
+        }
+
+        Tensor x(long seed) { return Fixtures.values(seed, -1, 1, n, c, h, w); }
+        Tensor weight(long seed) { return Fixtures.values(seed + 1, -1, 1, k, c / o.groups(), r, s); }
+        Tensor biasTensor(long seed) { return bias ? Fixtures.values(seed + 2, -1, 1, k) : null; }
+    }
+
+    @Property(tries = 80)
+    void fastMatchesReferenceForwardAndBackward(@ForAll long seed) {
+        Case c = Case.random(seed, 13, 5);
+        Tensor x = c.x(seed), w = c.weight(seed), b = c.biasTensor(seed);
+        String what = "conv2d " + c;
+        Tensor ref = x.conv2d(w, b, c.o);
+        Tensor fx = x.to(DType.F32).requiresGrad(true), fw = w.to(DType.F32).requiresGrad(true);
+        Tensor fb = b == null ? null : b.to(DType.F32).requiresGrad(true);
+        Tensor fast = fx.conv2d(fw, fb, c.o);
+        int crs = c.c / c.o.groups() * c.r * c.s;
+        assertClose(what, fast, ref, 2e-6 * crs, 1e-5);
+
+        Tensor up = Fixtures.values(seed + 3, -1, 1, ref.shape().toArray());
+        Tensor rx = x.copy().requiresGrad(true), rw = w.copy().requiresGrad(true), rb = b == null ? null : b.copy().requiresGrad(true);
+        rx.conv2d(rw, rb, c.o).backward(up);
+        fast.backward(up.to(DType.F32));
+        int fanOut = c.k / c.o.groups() * c.r * c.s;
+        assertClose(what + " d/dx", fx.grad(), rx.grad(), 2e-6 * fanOut, 1e-5);
+        assertClose(what + " d/dw", fw.grad(), rw.grad(), 2e-6 * c.n * ref.size(2) * ref.size(3), 1e-5);
+        if (b != null) assertClose(what + " d/db", fb.grad(), rb.grad(), 1e-5 * ref.numel(), 1e-5);
+    }
+
+    @Property(tries = 20)
+    void gradients(@ForAll long seed) {
+        Case c = Case.random(seed, 6, 3);
+        Tensor x = c.x(seed), w = c.weight(seed), b = c.biasTensor(seed);
+        if (b == null) GradCheck.check("conv2d " + c, in -> in.get(0).conv2d(in.get(1), null, c.o), x, w);
+        else GradCheck.check("conv2d " + c, in -> in.get(0).conv2d(in.get(1), in.get(2), c.o), x, w, b);
+    }
+
+    @Test
+    void knownValues() {
+        // 1 x 1 x 3 x 3 input, 2 x 2 kernel of ones, padding 1, stride 2
+        Tensor x = Tensor.of(new float[] {1, 2, 3, 4, 5, 6, 7, 8, 9}, 1, 1, 3, 3);
+        Tensor w = Tensor.ones(1, 1, 2, 2);
+        Tensor y = x.conv2d(w, Tensor.of(new float[] {10}, 1), ConvOptions.of(2, 1));
+        assertEquals(Shape.of(1, 1, 2, 2), y.shape());
+        assertArrayEquals(new double[] {11, 15, 21, 38}, y.toArray());
+    }
+
+    @Test
+    void largeLayerIsDeterministic() {
+        Tensor x = Fixtures.values(1, -1, 1, 16, 32, 14, 14).to(DType.F32).requiresGrad(true);
+        Tensor w = Fixtures.values(2, -1, 1, 32, 32, 3, 3).to(DType.F32).requiresGrad(true);
+        Tensor y1 = x.conv2d(w, null, ConvOptions.of(1, 1)), y2 = x.conv2d(w, null, ConvOptions.of(1, 1));
+        assertArrayEquals(y1.toArray(), y2.toArray());
+        y1.sum().backward();
+        double[] gw1 = w.grad().toArray();
+        w.zeroGrad();
+        y2.sum().backward();
+        assertArrayEquals(gw1, w.grad().toArray());
+    }
+
+    @Test
+    void badShapesAreClearErrors() {
+        Tensor x = Tensor.zeros(2, 3, 8, 8);
+        assertEquals("conv2d: input [2, 3, 8, 8] has 3 channels but weight [4, 2, 3, 3] expects 2 (groups 1)",
+                assertThrows(IllegalArgumentException.class, () -> x.conv2d(Tensor.zeros(4, 2, 3, 3), null, ConvOptions.defaults())).getMessage());
+        assertEquals("conv2d: the 9x9 kernel with dilation 1x1 does not fit the padded input 8x8 of [2, 3, 8, 8]",
+                assertThrows(IllegalArgumentException.class, () -> x.conv2d(Tensor.zeros(4, 3, 9, 9), null, ConvOptions.defaults())).getMessage());
+        assertEquals("conv2d: input [0, 3, 8, 8] is an empty batch",
+                assertThrows(IllegalArgumentException.class, () -> Tensor.zeros(0, 3, 8, 8).conv2d(Tensor.zeros(4, 3, 3, 3), null, ConvOptions.defaults())).getMessage());
+        assertThrows(IllegalArgumentException.class, () -> x.conv2d(Tensor.zeros(4, 3, 3, 3), Tensor.zeros(5), ConvOptions.defaults()));
+        assertThrows(IllegalArgumentException.class, () -> x.conv2d(Tensor.zeros(4, 1, 3, 3), null, ConvOptions.defaults().withGroups(2)));
+        assertThrows(IllegalArgumentException.class, () -> ConvOptions.of(0, 1));
+    }
+}
