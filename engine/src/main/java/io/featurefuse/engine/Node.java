@@ -83,6 +83,12 @@ sealed interface Node {
         public String opName() { return "conv2d"; }
     }
 
+    /** Max (argmax saved) or average (argmax null) pooling over the saved windows. */
+    record Pool2d(Tensor x, io.featurefuse.engine.cpu.Pool2dKernels.Windows windows, int[] argmax) implements Node {
+        public List<Tensor> inputs() { return List.of(x); }
+        public String opName() { return argmax == null ? "avg_pool2d" : "max_pool2d"; }
+    }
+
     /** A dtype conversion. */
     record Cast(Tensor x) implements Node {
         public List<Tensor> inputs() { return List.of(x); }

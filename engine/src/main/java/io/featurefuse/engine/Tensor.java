@@ -334,6 +334,15 @@ public final class Tensor {
      */
     public Tensor conv2d(Tensor weight, Tensor bias, ConvOptions options) { return ConvOps.conv2d(this, weight, bias, options); }
 
+    /** Max pooling over [N, C, H, W], as torch.nn.functional.max_pool2d (ties: the first maximum takes the gradient). */
+    public Tensor maxPool2d(PoolOptions options) { return PoolOps.maxPool2d(this, options); }
+    /** Average pooling over [N, C, H, W], as torch.nn.functional.avg_pool2d. */
+    public Tensor avgPool2d(PoolOptions options) { return PoolOps.avgPool2d(this, options); }
+    /** Average pooling to an output size, as torch.nn.functional.adaptive_avg_pool2d; (1, 1) is global pooling. */
+    public Tensor adaptiveAvgPool2d(int outH, int outW) { return PoolOps.adaptiveAvgPool2d(this, outH, outW); }
+    /** Max pooling to an output size, as torch.nn.functional.adaptive_max_pool2d. */
+    public Tensor adaptiveMaxPool2d(int outH, int outW) { return PoolOps.adaptiveMaxPool2d(this, outH, outW); }
+
     // ---- shape and views -------------------------------------------------------------------
 
     /** The same elements in another shape (one dim may be -1); a view when contiguous. */

@@ -1,0 +1,128 @@
+package io.featurefuse.engine.cpu;
+
+/**
+ * 2-D pooling over planes (N*C of them) with arbitrary per-output windows: row window
+ * [ys[i], ye[i]) and column window [xs[j], xe[j]) (already clipped to the input), and for
+ * averages a divisor per output. The same window tables serve max / avg pooling with padding
+ * and ceil_mode and the adaptive pools. float32 kernels are parallel over planes; the float64
+ * ones are the reference. Max pooling records the flat in-plane index of the first maximum
+ * (PyTorch's choice among ties; NaN counts as the maximum) for backward.
+ */
+public final class Pool2dKernels {
+    private Pool2dKernels() {}
+
+    /** Windows and divisors of one pooling call. */
+    public record Windows(int h, int w, int[] ys, int[] ye, int[] xs, int[] xe, double[] divisor) {
+        public int oh() { return ys.length; }
+        public int ow() { return xs.length; }
+    }
+
+    private static void planes(int count, java.util.function.IntConsumer plane) {
+        if ((long) count >= Parallel.threads()) Parallel.forEach(count, plane);
+        else for (int p = 0; p < count; p++) plane.accept(p);
+    }
+
+    public static void maxForward(float[] out, int[] argmax, float[] in, int inOff, int planes, Windows g) {
+        int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
+        planes(planes, p -> {
+            int base = inOff + p * hw;
+            for (int i = 0; i < g.oh(); i++)
+                for (int j = 0; j < g.ow(); j++) {
+                    float best = Float.NEGATIVE_INFINITY;
+                    int at = -1;
+                    for (int y = g.ys()[i]; y < g.ye()[i]; y++)
+                        for (int x = g.xs()[j]; x < g.xe()[j]; x++) {
+                            float v = in[base + y * g.w() + x];
+                            if (at < 0 || v > best || (Float.isNaN(v) && !Float.isNaN(best))) { best = v; at = y * g.w() + x; }
+                        }
+                    out[p * ohw + i * g.ow() + j] = best;
+                    argmax[p * ohw + i * g.ow() + j] = at;
+                }
+        });
+    }
+
+    public static void maxForward(double[] out, int[] argmax, double[] in, int inOff, int planes, Windows g) {
+        int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
+        for (int p = 0; p < planes; p++)
+            for (int i = 0; i < g.oh(); i++)
+                for (int j = 0; j < g.ow(); j++) {
+                    double best = Double.NEGATIVE_INFINITY;
+                    int at = -1;
+                    for (int y = g.ys()[i]; y < g.ye()[i]; y++)
+                        for (int x = g.xs()[j]; x < g.xe()[j]; x++) {
+                            double v = in[inOff + p * hw + y * g.w() + x];
+                            if (at < 0 || v > best || (Double.isNaN(v) && !Double.isNaN(best))) { best = v; at = y * g.w() + x; }
+                        }
+                    out[p * ohw + i * g.ow() + j] = best;
+                    argmax[p * ohw + i * g.ow() + j] = at;
+                }
+    }
+
+    /** dIn (zeroed here) gets each output gradient at its recorded argmax. */
+    public static void maxBackward(float[] dIn, float[] dOut, int dOff, int[] argmax, int planes, Windows g) {
+        int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
+        planes(planes, p -> {
+            java.util.Arrays.fill(dIn, p * hw, (p + 1) * hw, 0f);
+            for (int o = 0; o < ohw; o++) dIn[p * hw + argmax[p * ohw + o]] += dOut[dOff + p * ohw + o];
+        });
+    }
+
+    public static void maxBackward(double[] dIn, double[] dOut, int dOff, int[] argmax, int planes, Windows g) {
+        int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
+        java.util.Arrays.fill(dIn, 0);
+        for (int p = 0; p < planes; p++)
+            for (int o = 0; o < ohw; o++) dIn[p * hw + argmax[p * ohw + o]] += dOut[dOff + p * ohw + o];
+    }
+
+    public static void avgForward(float[] out, float[] in, int inOff, int planes, Windows g) {
+        int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
+        planes(planes, p -> {
+            int base = inOff + p * hw;
+            for (int i = 0; i < g.oh(); i++)
+                for (int j = 0; j < g.ow(); j++) {
+                    float sum = 0;
+                    for (int y = g.ys()[i]; y < g.ye()[i]; y++)
+                        for (int x = g.xs()[j]; x < g.xe()[j]; x++) sum += in[base + y * g.w() + x];
+                    out[p * ohw + i * g.ow() + j] = (float) (sum / g.divisor()[i * g.ow() + j]);
+                }
+        });
+    }
+
+    public static void avgForward(double[] out, double[] in, int inOff, int planes, Windows g) {
+        int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
+        for (int p = 0; p < planes; p++)
+            for (int i = 0; i < g.oh(); i++)
+                for (int j = 0; j < g.ow(); j++) {
+                    double sum = 0;
+                    for (int y = g.ys()[i]; y < g.ye()[i]; y++)
+                        for (int x = g.xs()[j]; x < g.xe()[j]; x++) sum += in[inOff + p * hw + y * g.w() + x];
+                    out[p * ohw + i * g.ow() + j] = sum / g.divisor()[i * g.ow() + j];
+                }
+    }
+
+    /** dIn (zeroed here): each output gradient spread evenly, divided by its divisor, over its window. */
+    public static void avgBackward(float[] dIn, float[] dOut, int dOff, int planes, Windows g) {
+        int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
+        planes(planes, p -> {
+            java.util.Arrays.fill(dIn, p * hw, (p + 1) * hw, 0f);
+            for (int i = 0; i < g.oh(); i++)
+                for (int j = 0; j < g.ow(); j++) {
+                    float v = (float) (dOut[dOff + p * ohw + i * g.ow() + j] / g.divisor()[i * g.ow() + j]);
+                    for (int y = g.ys()[i]; y < g.ye()[i]; y++)
+                        for (int x = g.xs()[j]; x < g.xe()[j]; x++) dIn[p * hw + y * g.w() + x] += v;
+                }
+        });
+    }
+
+    public static void avgBackward(double[] dIn, double[] dOut, int dOff, int planes, Windows g) {
+        int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
+        java.util.Arrays.fill(dIn, 0);
+        for (int p = 0; p < planes; p++)
+            for (int i = 0; i < g.oh(); i++)
+                for (int j = 0; j < g.ow(); j++) {
+                    double v = dOut[dOff + p * ohw + i * g.ow() + j] / g.divisor()[i * g.ow() + j];
+                    for (int y = g.ys()[i]; y < g.ye()[i]; y++)
+                        for (int x = g.xs()[j]; x < g.xe()[j]; x++) dIn[p * hw + y * g.w() + x] += v;
+                }
+    }
+}
