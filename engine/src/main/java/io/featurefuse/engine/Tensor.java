@@ -231,6 +231,24 @@ public final class Tensor {
     /** True for tensors no recorded op produced (inputs and parameters). */
     public boolean isLeaf() { return gradFn == null; }
 
+    /**
+     * Overwrites this tensor's elements with src's (broadcast to this shape): for running
+     * statistics and optimizer steps. Like PyTorch's in-place ops on a leaf that requires grad,
+     * it is refused while recording; run it under GradMode.off().
+     */
+    public void assign(Tensor src) {
+        if (requiresGrad && GradMode.isEnabled())
+            throw new IllegalStateException("assign: this tensor requires grad; update it inside try (var g = GradMode.off()) { ... }");
+        if (gradFn != null) throw new IllegalStateException("assign: this tensor is the output of '" + gradFn.opName() + "', not a leaf");
+        Elementwise.checkSameDtype("assign", this, src);
+        if (!Shape.broadcast(shape, src.shape, "assign").equals(shape))
+            throw new IllegalArgumentException("assign: source " + src.shape + " does not broadcast to " + shape);
+        boolean aliased = (f != null && src.f == f) || (d != null && src.d == d);
+        try (var off = GradMode.off()) {
+            Elementwise.copyInto(this, aliased ? src.copy() : src); // a view of this storage is read before it is overwritten
+        }
+    }
+
     /** The same data, cut from the graph: no gradient flows through the result. */
     public Tensor detach() {
         return view(shape, strides, offset);
@@ -342,6 +360,27 @@ public final class Tensor {
     public Tensor adaptiveAvgPool2d(int outH, int outW) { return PoolOps.adaptiveAvgPool2d(this, outH, outW); }
     /** Max pooling to an output size, as torch.nn.functional.adaptive_max_pool2d. */
     public Tensor adaptiveMaxPool2d(int outH, int outW) { return PoolOps.adaptiveMaxPool2d(this, outH, outW); }
+
+    /**
+     * Batch normalisation over dim 1 of [N, C, ...], as torch.nn.functional.batch_norm. In
+     * training, batch statistics normalise (biased variance) and, when given, the running mean
+     * and var are updated in place with momentum (the var unbiased, as PyTorch); in evaluation
+     * the running statistics normalise. weight and bias may be null (no affine).
+     */
+    public Tensor batchNorm(Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                            boolean training, double momentum, double eps) {
+        return NormOps.batchNorm(this, runningMean, runningVar, weight, bias, training, momentum, eps);
+    }
+
+    /** Group normalisation of [N, C, ...] over groups of channels, as torch.nn.functional.group_norm. */
+    public Tensor groupNorm(int groups, Tensor weight, Tensor bias, double eps) {
+        return NormOps.groupNorm(this, groups, weight, bias, eps);
+    }
+
+    /** Layer normalisation over the trailing dims normalizedShape, as torch.nn.functional.layer_norm. */
+    public Tensor layerNorm(int[] normalizedShape, Tensor weight, Tensor bias, double eps) {
+        return NormOps.layerNorm(this, normalizedShape, weight, bias, eps);
+    }
 
     // ---- shape and views -------------------------------------------------------------------
 

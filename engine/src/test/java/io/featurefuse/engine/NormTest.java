@@ -1,0 +1,86 @@
+package io.featurefuse.engine;
+
+import static io.featurefuse.engine.Fixtures.assertClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.SplittableRandom;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import org.junit.jupiter.api.Test;
+
+/** Batch, group and layer norm: definitions by example, running statistics, fast vs reference, gradients. */
+class NormTest {
+
+    static int[] shape(long seed, int maxSide) {
+        SplittableRandom r = new SplittableRandom(seed);
+        return new int[] {2 + r.nextInt(3), 2 * (1 + r.nextInt(3)), 1 + r.nextInt(maxSide), 1 + r.nextInt(maxSide)};
+    }
+
+    @Property(tries = 40)
+    void fastMatchesReference(@ForAll long seed) {
+        int[] s = shape(seed, 9);
+        int c = s[1];
+        Tensor x = Fixtures.values(seed, -2, 2, s), w = Fixtures.values(seed + 1, 0.5, 1.5, c), b = Fixtures.values(seed + 2, -1, 1, c);
+        Tensor rm = Fixtures.values(seed + 3, -1, 1, c), rv = Fixtures.values(seed + 4, 0.5, 2, c);
+        Tensor lw = Fixtures.values(seed + 5, 0.5, 1.5, s[2], s[3]);
+        assertClose("batchNorm train", x.to(DType.F32).batchNorm(null, null, w.to(DType.F32), b.to(DType.F32), true, 0.1, 1e-5),
+                x.batchNorm(null, null, w, b, true, 0.1, 1e-5), 2e-5, 2e-5);
+        assertClose("batchNorm eval", x.to(DType.F32).batchNorm(rm.to(DType.F32), rv.to(DType.F32), w.to(DType.F32), b.to(DType.F32), false, 0.1, 1e-5),
+                x.batchNorm(rm, rv, w, b, false, 0.1, 1e-5), 2e-5, 2e-5);
+        assertClose("groupNorm", x.to(DType.F32).groupNorm(2, w.to(DType.F32), b.to(DType.F32), 1e-5), x.groupNorm(2, w, b, 1e-5), 2e-5, 2e-5);
+        assertClose("layerNorm", x.to(DType.F32).layerNorm(new int[] {s[2], s[3]}, lw.to(DType.F32), null, 1e-5),
+                x.layerNorm(new int[] {s[2], s[3]}, lw, null, 1e-5), 2e-5, 2e-5);
+    }
+
+    @Property(tries = 15)
+    void gradients(@ForAll long seed) {
+        int[] s = shape(seed, 4);
+        int c = s[1];
+        Tensor x = Fixtures.values(seed, -2, 2, s), w = Fixtures.values(seed + 1, 0.5, 1.5, c), b = Fixtures.values(seed + 2, -1, 1, c);
+        Tensor rm = Fixtures.values(seed + 3, -1, 1, c), rv = Fixtures.values(seed + 4, 0.5, 2, c);
+        GradCheck.check("batchNorm train", in -> in.get(0).batchNorm(null, null, in.get(1), in.get(2), true, 0.1, 1e-5), x, w, b);
+        GradCheck.check("batchNorm eval", in -> in.get(0).batchNorm(rm, rv, in.get(1), in.get(2), false, 0.1, 1e-5), x, w, b);
+        GradCheck.check("groupNorm", in -> in.get(0).groupNorm(2, in.get(1), in.get(2), 1e-5), x, w, b);
+        GradCheck.check("layerNorm", in -> in.get(0).layerNorm(new int[] {s[3]}, null, null, 1e-5), x);
+    }
+
+    @Test
+    void batchNormNormalisesPerChannelAndUpdatesRunningStatsLikePyTorch() {
+        // channel 0: 1, 3, 5, 7 (mean 4, biased var 5, unbiased 20/3); channel 1: 2, 2, 2, 2
+        Tensor x = Tensor.of(new double[] {1, 3, 2, 2, 5, 7, 2, 2}, 2, 2, 2, 1);
+        Tensor rm = Tensor.of(new double[] {0, 0}, 2), rv = Tensor.of(new double[] {1, 1}, 2);
+        Tensor y = x.batchNorm(rm, rv, null, null, true, 0.1, 0);
+        assertArrayEquals(new double[] {-3 / Math.sqrt(5), -1 / Math.sqrt(5)}, y.narrow(1, 0, 1).narrow(0, 0, 1).reshape(2).toArray(), 1e-12);
+        assertArrayEquals(new double[] {0.4, 0.2}, rm.toArray(), 1e-12);
+        assertArrayEquals(new double[] {0.9 + 0.1 * 20 / 3.0, 0.9}, rv.toArray(), 1e-12);
+        Tensor e = x.batchNorm(rm, rv, Tensor.of(new double[] {2, 1}, 2), Tensor.of(new double[] {1, 0}, 2), false, 0.1, 0);
+        assertEquals(2 * (1 - 0.4) / Math.sqrt(0.9 + 2 / 3.0) + 1, e.get(0, 0, 0, 0), 1e-12);
+    }
+
+    @Test
+    void assignIsRefusedWhileRecordingOnParameters() {
+        Tensor w = Tensor.ones(3).requiresGrad(true);
+        assertThrows(IllegalStateException.class, () -> w.assign(Tensor.zeros(3)));
+        try (var off = GradMode.off()) {
+            w.assign(Tensor.scalar(2));
+        }
+        assertArrayEquals(new double[] {2, 2, 2}, w.toArray());
+        Tensor m = Tensor.arange(4).reshape(2, 2);
+        m.assign(m.transpose(0, 1));
+        assertArrayEquals(new double[] {0, 2, 1, 3}, m.toArray());
+        assertThrows(IllegalArgumentException.class, () -> Tensor.zeros(3).assign(Tensor.zeros(4)));
+    }
+
+    @Test
+    void badShapesAreClearErrors() {
+        Tensor x = Tensor.zeros(2, 3, 4, 4);
+        assertEquals("batchNorm: weight [4] does not match 3 channels",
+                assertThrows(IllegalArgumentException.class, () -> x.batchNorm(null, null, Tensor.ones(4), null, true, 0.1, 1e-5)).getMessage());
+        assertEquals("groupNorm: 3 channels do not divide into 2 groups",
+                assertThrows(IllegalArgumentException.class, () -> x.groupNorm(2, null, null, 1e-5)).getMessage());
+        assertThrows(IllegalArgumentException.class, () -> x.layerNorm(new int[] {3}, null, null, 1e-5));
+        assertThrows(IllegalArgumentException.class, () -> Tensor.zeros(1, 3, 1, 1).batchNorm(null, null, null, null, true, 0.1, 1e-5));
+    }
+}
