@@ -105,6 +105,7 @@ final class Autograd {
             case Node.MatMul n -> MatMulOp.backward(n, g);
             case Node.Conv2d n -> ConvOps.backward(n, g);
             case Node.Pool2d n -> new Tensor[] {PoolOps.backward(n, g)};
+            case Node.Resize n -> new Tensor[] {ResizeOps.backward(n, g)};
             case Node.Cast n -> new Tensor[] {g.to(n.x().dtype())};
         };
     }

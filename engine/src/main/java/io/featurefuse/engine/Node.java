@@ -89,6 +89,12 @@ sealed interface Node {
         public String opName() { return argmax == null ? "avg_pool2d" : "max_pool2d"; }
     }
 
+    /** Bilinear or nearest resizing through per-axis source tables. */
+    record Resize(Tensor x, io.featurefuse.engine.cpu.ResizeKernels.Axis rows, io.featurefuse.engine.cpu.ResizeKernels.Axis cols) implements Node {
+        public List<Tensor> inputs() { return List.of(x); }
+        public String opName() { return "interpolate"; }
+    }
+
     /** A dtype conversion. */
     record Cast(Tensor x) implements Node {
         public List<Tensor> inputs() { return List.of(x); }

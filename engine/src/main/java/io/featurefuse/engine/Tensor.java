@@ -382,6 +382,22 @@ public final class Tensor {
         return NormOps.layerNorm(this, normalizedShape, weight, bias, eps);
     }
 
+    /**
+     * Resizes [N, C, H, W] to outH x outW, as torch.nn.functional.interpolate(size=...): nearest,
+     * bilinear (alignCorners picks the corner rule) or area (adaptive average).
+     */
+    public Tensor interpolate(int outH, int outW, InterpolationMode mode, boolean alignCorners) {
+        return ResizeOps.interpolate(this, outH, outW, 0, 0, mode, alignCorners);
+    }
+
+    /** Resizes by scale factors: size floor(H * scaleH) x floor(W * scaleW), coordinates mapped by 1 / scale, as PyTorch. */
+    public Tensor interpolateScale(double scaleH, double scaleW, InterpolationMode mode, boolean alignCorners) {
+        if (rank() != 4) throw new IllegalArgumentException("interpolate: input must be [N, C, H, W], not " + shape);
+        int oh = ResizeOps.scaledSize(shape.dim(2), scaleH), ow = ResizeOps.scaledSize(shape.dim(3), scaleW);
+        // area takes no scale for its coordinates; the others map with 1 / scale
+        return ResizeOps.interpolate(this, oh, ow, scaleH, scaleW, mode, alignCorners);
+    }
+
     // ---- shape and views -------------------------------------------------------------------
 
     /** The same elements in another shape (one dim may be -1); a view when contiguous. */
