@@ -398,6 +398,25 @@ public final class Tensor {
         return ResizeOps.interpolate(this, oh, ow, scaleH, scaleW, mode, alignCorners);
     }
 
+    /**
+     * Inverted dropout: each element is zeroed with probability p and the rest are scaled by
+     * 1 / (1 - p), so the expectation is unchanged; the mask is drawn from rng in row-major
+     * order (seeded runs repeat). p = 1 gives zeros. Call it in training only.
+     */
+    public Tensor dropout(double p, RandomGenerator rng) {
+        if (!(p >= 0 && p <= 1)) throw new IllegalArgumentException("dropout: probability " + p + " must lie in [0, 1]");
+        if (p == 0) return this;
+        Tensor mask = empty(shape, dtype);
+        double keep = p == 1 ? 0 : 1 / (1 - p);
+        int n = numel();
+        for (int i = 0; i < n; i++) {
+            double v = rng.nextDouble() < p ? 0 : keep;
+            if (dtype == DType.F32) mask.f[i] = (float) v;
+            else mask.d[i] = v;
+        }
+        return mul(mask);
+    }
+
     // ---- shape and views -------------------------------------------------------------------
 
     /** The same elements in another shape (one dim may be -1); a view when contiguous. */

@@ -58,6 +58,21 @@ class TensorTest {
     }
 
     @Test
+    void dropoutIsSeededInvertedAndPassesGradientsThroughTheMask() {
+        Tensor x = Tensor.ones(100_000).requiresGrad(true);
+        Tensor y = x.dropout(0.3, new SplittableRandom(5));
+        assertArrayEquals(y.toArray(), Tensor.ones(100_000).dropout(0.3, new SplittableRandom(5)).toArray());
+        double zeros = java.util.Arrays.stream(y.toArray()).filter(v -> v == 0).count();
+        assertEquals(0.3, zeros / 100_000, 0.01);
+        assertEquals(1.0, y.mean().item(), 0.02);
+        for (double v : y.toArray()) assertTrue(v == 0 || Math.abs(v - 1 / 0.7) < 1e-6);
+        y.sum().backward();
+        assertArrayEquals(y.toArray(), x.grad().toArray());
+        assertArrayEquals(new double[] {0, 0}, Tensor.ones(2).dropout(1, new SplittableRandom(1)).toArray());
+        assertThrows(IllegalArgumentException.class, () -> x.dropout(1.5, new SplittableRandom(1)));
+    }
+
+    @Test
     void getChecksIndices() {
         Tensor x = Tensor.arange(6).reshape(2, 3);
         assertEquals(5.0, x.get(1, 2));
