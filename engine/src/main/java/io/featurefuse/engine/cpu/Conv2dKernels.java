@@ -123,7 +123,7 @@ public final class Conv2dKernels {
                     int row = ((c * g.r() + i) * g.s() + j) * ohw;
                     int dx = j * g.dw() - g.pw();
                     // output columns x whose input column x sw + dx lies inside [0, W)
-                    int x0 = dx >= 0 ? 0 : (-dx + g.sw() - 1) / g.sw();
+                    int x0 = Math.min(ow, dx >= 0 ? 0 : (-dx + g.sw() - 1) / g.sw());
                     int x1 = (int) Math.min(ow, Math.max(x0, ceilDiv(g.w() - dx, g.sw())));
                     for (int y = 0; y < g.oh(); y++) {
                         int iy = y * g.sh() - g.ph() + i * g.dh();
@@ -149,7 +149,7 @@ public final class Conv2dKernels {
                 for (int j = 0; j < g.s(); j++) {
                     int row = ((c * g.r() + i) * g.s() + j) * ohw;
                     int dx = j * g.dw() - g.pw();
-                    int x0 = dx >= 0 ? 0 : (-dx + g.sw() - 1) / g.sw();
+                    int x0 = Math.min(ow, dx >= 0 ? 0 : (-dx + g.sw() - 1) / g.sw());
                     int x1 = (int) Math.min(ow, Math.max(x0, ceilDiv(g.w() - dx, g.sw())));
                     for (int y = 0; y < g.oh(); y++) {
                         int iy = y * g.sh() - g.ph() + i * g.dh();
