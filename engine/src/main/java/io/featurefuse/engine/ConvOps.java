@@ -74,4 +74,63 @@ final class ConvOps {
         if (b != null && b.requiresGrad()) gb = g.sum(false, 0, 2, 3);
         return b == null ? new Tensor[] {gx, gw} : new Tensor[] {gx, gw, gb};
     }
+
+    /**
+     * conv_transpose2d: the adjoint of conv2d with respect to its input, so it runs conv2d's
+     * backward-data kernel forward, and conv2d's forward and weight kernels backward. weight is
+     * [in, out / groups, kH, kW] as PyTorch's; output size (H - 1) stride - 2 pad + dilation
+     * (k - 1) + outputPadding + 1.
+     */
+    static Tensor convTranspose2d(Tensor x, Tensor weight, Tensor bias, ConvOptions o, int outPadH, int outPadW) {
+        String op = "convTranspose2d";
+        Elementwise.checkSameDtype(op, x, weight);
+        if (x.rank() != 4) throw new IllegalArgumentException(op + ": input must be [N, C, H, W], not " + x.shape);
+        if (weight.rank() != 4) throw new IllegalArgumentException(op + ": weight must be [in, out / groups, kH, kW], not " + weight.shape);
+        int n = x.shape.dim(0), cin = x.shape.dim(1), h = x.shape.dim(2), w = x.shape.dim(3);
+        int r = weight.shape.dim(2), s = weight.shape.dim(3), cout = weight.shape.dim(1) * o.groups();
+        if (n == 0) throw new IllegalArgumentException(op + ": input " + x.shape + " is an empty batch");
+        if (x.numel() == 0 || weight.numel() == 0) throw new IllegalArgumentException(op + ": input " + x.shape + " or weight " + weight.shape + " is empty");
+        if (weight.shape.dim(0) != cin || cin % o.groups() != 0)
+            throw new IllegalArgumentException(op + ": input " + x.shape + " has " + cin + " channels but weight " + weight.shape
+                    + " expects " + weight.shape.dim(0) + " (groups " + o.groups() + ")");
+        if (outPadH < 0 || outPadW < 0 || outPadH >= Math.max(o.strideH(), o.dilationH()) || outPadW >= Math.max(o.strideW(), o.dilationW()))
+            throw new IllegalArgumentException(op + ": output padding " + outPadH + "x" + outPadW
+                    + " must be below the stride or the dilation");
+        long oh = (long) (h - 1) * o.strideH() - 2L * o.padH() + (long) o.dilationH() * (r - 1) + outPadH + 1;
+        long ow = (long) (w - 1) * o.strideW() - 2L * o.padW() + (long) o.dilationW() * (s - 1) + outPadW + 1;
+        if (oh < 1 || ow < 1) throw new IllegalArgumentException(op + ": output size " + oh + "x" + ow + " of input " + x.shape + " is empty");
+        Shape outShape = Shape.of(n, cout, (int) oh, (int) ow);
+        if (bias != null && (bias.rank() != 1 || bias.shape.dim(0) != cout))
+            throw new IllegalArgumentException(op + ": bias " + bias.shape + " does not match " + cout + " output channels");
+        // The conv2d whose input is our output and whose output is our input.
+        ConvGeom g = new ConvGeom(n, cout, (int) oh, (int) ow, cin, r, s, h, w, o.strideH(), o.strideW(), o.padH(), o.padW(),
+                o.dilationH(), o.dilationW(), o.groups());
+        Tensor xd = x.dense(), wd = weight.dense();
+        Tensor out = Tensor.empty(outShape, x.dtype);
+        if (x.dtype == DType.F32) Conv2dKernels.backwardData(out.f, xd.f, xd.offset, wd.f, wd.offset, g);
+        else Conv2dReference.backwardData(out.d, xd.d, xd.offset, wd.d, wd.offset, g);
+        Tensor y = Tensor.record(out, new Node.ConvTranspose2d(x, weight, g));
+        if (bias == null) return y;
+        Elementwise.checkSameDtype(op, x, bias);
+        return y.add(bias.reshape(cout, 1, 1));
+    }
+
+    static Tensor[] transposeBackward(Node.ConvTranspose2d n, Tensor g) {
+        ConvGeom geom = n.geom();
+        Tensor x = n.x(), w = n.weight(), gd = g.dense();
+        Tensor gx = null, gw = null;
+        if (x.requiresGrad()) {
+            Tensor wd = w.dense();
+            gx = Tensor.empty(x.shape, x.dtype);
+            if (x.dtype == DType.F32) Conv2dKernels.forward(gx.f, gd.f, gd.offset, wd.f, wd.offset, null, 0, geom);
+            else Conv2dReference.forward(gx.d, gd.d, gd.offset, wd.d, wd.offset, null, 0, geom);
+        }
+        if (w.requiresGrad()) {
+            Tensor xd = x.dense();
+            gw = Tensor.empty(w.shape, w.dtype);
+            if (x.dtype == DType.F32) Conv2dKernels.backwardWeight(gw.f, xd.f, xd.offset, gd.f, gd.offset, geom);
+            else Conv2dReference.backwardWeight(gw.d, xd.d, xd.offset, gd.d, gd.offset, geom);
+        }
+        return new Tensor[] {gx, gw};
+    }
 }

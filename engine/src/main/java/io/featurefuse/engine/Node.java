@@ -95,6 +95,12 @@ sealed interface Node {
         public String opName() { return "interpolate"; }
     }
 
+    /** conv_transpose2d without bias (added as a separate op); geom is that of the adjoint conv2d. */
+    record ConvTranspose2d(Tensor x, Tensor weight, io.featurefuse.engine.cpu.ConvGeom geom) implements Node {
+        public List<Tensor> inputs() { return List.of(x, weight); }
+        public String opName() { return "conv_transpose2d"; }
+    }
+
     /** A dtype conversion. */
     record Cast(Tensor x) implements Node {
         public List<Tensor> inputs() { return List.of(x); }

@@ -352,6 +352,15 @@ public final class Tensor {
      */
     public Tensor conv2d(Tensor weight, Tensor bias, ConvOptions options) { return ConvOps.conv2d(this, weight, bias, options); }
 
+    /**
+     * Transposed convolution (learned upsampling) of [N, in, H, W] with weight
+     * [in, out / groups, kH, kW], as torch.nn.functional.conv_transpose2d; outputPadding adds
+     * rows / columns at the bottom / right and must be below the stride or the dilation.
+     */
+    public Tensor convTranspose2d(Tensor weight, Tensor bias, ConvOptions options, int outputPaddingH, int outputPaddingW) {
+        return ConvOps.convTranspose2d(this, weight, bias, options, outputPaddingH, outputPaddingW);
+    }
+
     /** Max pooling over [N, C, H, W], as torch.nn.functional.max_pool2d (ties: the first maximum takes the gradient). */
     public Tensor maxPool2d(PoolOptions options) { return PoolOps.maxPool2d(this, options); }
     /** Average pooling over [N, C, H, W], as torch.nn.functional.avg_pool2d. */
