@@ -15,7 +15,7 @@ public final class ResizeKernels {
     }
 
     /**
-     * The bilinear table of PyTorch's upsample_bilinear2d. scale = (in - 1) / (out - 1) with
+     * The bilinear table of PyTorch's upsample_bilinear2d (identity where out == in). scale = (in - 1) / (out - 1) with
      * align_corners, else 1 / scaleFactor when one was given, else in / out; the source index is
      * scale * dst with align_corners, else max(scale (dst + 0.5) - 0.5, 0). PyTorch computes this
      * in the tensor's precision, so float32 tensors get a float32 table.
@@ -23,6 +23,12 @@ public final class ResizeKernels {
     public static Axis bilinear(int in, int out, boolean alignCorners, double scaleFactor, boolean float32) {
         int[] i0 = new int[out], i1 = new int[out];
         double[] t = new double[out];
+        if (out == in) {
+            // PyTorch (1.13, checked) leaves an axis whose size does not change as it is, even when a
+            // scale factor such as 1.25 maps 2 to 2 and would otherwise shift the samples.
+            for (int o = 0; o < out; o++) i0[o] = i1[o] = o;
+            return new Axis(in, i0, i1, t);
+        }
         if (float32) {
             float scale = alignCorners ? (out > 1 ? (float) (in - 1) / (out - 1) : 0f)
                     : (scaleFactor > 0 ? (float) (1.0 / scaleFactor) : (float) in / out);
