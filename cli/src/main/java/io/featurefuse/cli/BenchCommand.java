@@ -15,22 +15,24 @@ import java.util.Set;
 import java.util.SplittableRandom;
 
 /**
- * {@code fuse bench}: the engine's throughput on this machine. SGEMM at the given sizes and the
- * element-wise add of 16M floats (same shape, and a row broadcast), each warmed up and then
+ * {@code fuse bench}: the engine's throughput on this machine. SGEMM at the given sizes, the
+ * element-wise add of 16M floats (same shape, and a row broadcast) and the CNN op shapes of
+ * {@link OpBenchmarks}, each warmed up and then
  * sampled several times; best and median are reported, since this machine's second core is
  * often busy elsewhere. {@code --json} prints one object a line for scripts
- * (benchmarks/gemm-vs-numpy.sh reads it).
+ * (benchmarks/side-by-side.sh reads it).
  */
 final class BenchCommand {
     private BenchCommand() {}
 
     record Row(String name, String unit, double best, double median) {}
 
+
     static int run(List<String> args, PrintStream out) {
         Options o = Options.parse("bench", args, Set.of("--sizes", "--threads", "--samples", "--seconds", "--only"), Set.of("--json"));
         String only = o.string("--only", "all");
-        if (!Set.of("all", "sgemm", "add").contains(only))
-            throw new UsageException("bench: --only takes sgemm or add, not '" + only + "'");
+        if (!Set.of("all", "sgemm", "add", "ops").contains(only))
+            throw new UsageException("bench: --only takes sgemm, add or ops, not '" + only + "'");
         int[] sizes = o.integers("--sizes", new int[] {256, 1024, 2048}, 1, 8192);
         int samples = o.integer("--samples", 5, 1, 1000);
         double seconds = o.decimal("--seconds", 0.4, 0.01, 600);
@@ -43,14 +45,17 @@ final class BenchCommand {
         if (!json) {
             out.printf(Locale.ROOT, "featurefuse bench: %d thread%s, %s, JDK %s%n", threads, threads == 1 ? "" : "s",
                     Simd.describe(), Runtime.version());
-            out.printf(Locale.ROOT, "  %-30s %10s %10s  %s%n", "work", "best", "median", "unit");
+            out.printf(Locale.ROOT, "  %-38s %10s %10s  %s%n", "work", "best", "median", "unit");
         }
         List<Row> rows = new ArrayList<>();
-        if (!only.equals("add")) for (int n : sizes) report(out, json, threads, rows, gemm(n, samples, seconds));
-        if (!only.equals("sgemm")) {
+        if (only.equals("all") || only.equals("sgemm")) for (int n : sizes) report(out, json, threads, rows, gemm(n, samples, seconds));
+        if (only.equals("all") || only.equals("add")) {
             report(out, json, threads, rows, add(false, samples, seconds));
             report(out, json, threads, rows, add(true, samples, seconds));
         }
+        if (only.equals("all") || only.equals("ops"))
+            for (OpBenchmarks.Case c : OpBenchmarks.cases())
+                report(out, json, threads, rows, measure(c.name(), c.unit(), c.work() / 1e9, c.call(), samples, seconds));
         return 0;
     }
 
@@ -60,7 +65,7 @@ final class BenchCommand {
             out.printf(Locale.ROOT, "{\"name\": \"%s\", \"unit\": \"%s\", \"best\": %.3f, \"median\": %.3f, \"threads\": %d}%n",
                     r.name, r.unit, r.best, r.median, threads);
         else
-            out.printf(Locale.ROOT, "  %-30s %10.1f %10.1f  %s%n", r.name, r.best, r.median, r.unit);
+            out.printf(Locale.ROOT, "  %-38s %10.2f %10.2f  %s%n", r.name, r.best, r.median, r.unit);
         out.flush();
     }
 

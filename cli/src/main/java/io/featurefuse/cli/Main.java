@@ -12,9 +12,9 @@ public final class Main {
             usage: fuse <command> [options]
 
             commands:
-              bench     measure this machine: GEMM GFLOP/s and element-wise GB/s on all cores
+              bench     measure this machine: GEMM and conv GFLOP/s, element-wise and pooling GB/s
                         (--sizes 256,1024,2048  --threads N  --samples K  --seconds S
-                         --only sgemm|add  --json)
+                         --only sgemm|add|ops  --json)
               version   print the version, the JDK and the SIMD width in use
               help      print this text
             """;

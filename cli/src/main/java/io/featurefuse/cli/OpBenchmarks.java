@@ -1,0 +1,67 @@
+package io.featurefuse.cli;
+
+import io.featurefuse.engine.ConvOptions;
+import io.featurefuse.engine.GradMode;
+import io.featurefuse.engine.InterpolationMode;
+import io.featurefuse.engine.PoolOptions;
+import io.featurefuse.engine.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.function.Supplier;
+
+/**
+ * The CNN op shapes that {@code fuse bench --only ops} times, the same list that
+ * benchmarks/side-by-side.sh runs in PyTorch: each name, its work per call (FLOP or bytes) and
+ * a call through the public Tensor API (allocation included, as PyTorch's eager calls).
+ */
+final class OpBenchmarks {
+    private OpBenchmarks() {}
+
+    /** One timed call: name, unit, amount of work per call (in the unit's base, e.g. FLOP), and the call. */
+    record Case(String name, String unit, double work, Runnable call) {}
+
+    static List<Case> cases() {
+        List<Case> out = new ArrayList<>();
+        conv(out, "conv3x3 64->64 14x14 b128", 128, 64, 64, 14, 3, 1, 1);
+        conv(out, "conv3x3 32->32 28x28 b128", 128, 32, 32, 28, 3, 1, 1);
+        conv(out, "conv1x1 160->128 14x14 b128", 128, 160, 128, 14, 1, 0, 1);
+        conv(out, "conv5x5 1->32 28x28 b128", 128, 1, 32, 28, 5, 2, 1);
+        conv(out, "depthwise3x3 64 14x14 b128", 128, 64, 64, 14, 3, 1, 64);
+        SplittableRandom r = new SplittableRandom(7);
+        Tensor bnx = Tensor.randn(r, 128, 64, 14, 14), gamma = Tensor.ones(64), beta = Tensor.zeros(64);
+        Tensor rm = Tensor.zeros(64), rv = Tensor.ones(64);
+        double bnBytes = 2.0 * 4 * bnx.numel();
+        out.add(new Case("batchnorm train 64x14x14 b128 fwd", "GB/s", bnBytes,
+                () -> noGrad(() -> bnx.batchNorm(rm, rv, gamma, beta, true, 0.1, 1e-5))));
+        Tensor px = Tensor.randn(r, 128, 32, 28, 28);
+        out.add(new Case("maxpool2x2 32x28x28 b128 fwd", "GB/s", 4.0 * px.numel() * 1.25,
+                () -> noGrad(() -> px.maxPool2d(PoolOptions.of(2)))));
+        Tensor rx = Tensor.randn(r, 128, 96, 7, 7);
+        out.add(new Case("bilinear 96x7x7->14x14 b128 fwd", "GB/s", 4.0 * rx.numel() * 5,
+                () -> noGrad(() -> rx.interpolate(14, 14, InterpolationMode.BILINEAR, false))));
+        return out;
+    }
+
+    private static void noGrad(Supplier<Tensor> f) {
+        try (var off = GradMode.off()) {
+            f.get();
+        }
+    }
+
+    private static void conv(List<Case> out, String name, int n, int c, int k, int hw, int ksize, int pad, int groups) {
+        SplittableRandom r = new SplittableRandom(name.hashCode());
+        Tensor x = Tensor.randn(r, n, c, hw, hw);
+        Tensor w = Tensor.kaimingUniform(r, Math.sqrt(5), k, c / groups, ksize, ksize);
+        ConvOptions o = ConvOptions.of(1, pad).withGroups(groups);
+        double flops = 2.0 * n * k * hw * hw * (c / groups) * ksize * ksize;
+        out.add(new Case(name + " fwd", "GFLOP/s", flops, () -> noGrad(() -> x.conv2d(w, null, o))));
+        Tensor xg = x.detach().requiresGrad(true), wg = w.detach().requiresGrad(true);
+        Tensor up = Tensor.randn(r, n, k, hw, hw);
+        out.add(new Case(name + " fwd+bwd", "GFLOP/s", 3 * flops, () -> {
+            xg.zeroGrad();
+            wg.zeroGrad();
+            xg.conv2d(wg, null, o).backward(up);
+        }));
+    }
+}
