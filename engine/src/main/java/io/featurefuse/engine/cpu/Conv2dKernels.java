@@ -7,7 +7,8 @@ import jdk.incubator.vector.FloatVector;
 
 /**
  * Fast float32 conv2d: im2col + the packed {@link Gemm}, per (image, group). 1x1 convolutions
- * with stride 1 and no padding read the input in place. The reference is {@link Conv2dReference}.
+ * with stride 1 and no padding read the input in place; one input channel per group (depthwise)
+ * goes to {@link DepthwiseKernels}. The reference is {@link Conv2dReference}.
  *
  * <p>Threads: with at least as many (image, group) tasks as threads, each task runs on one
  * thread with a single-threaded GEMM (the pool never nests); with fewer, the tasks run in turn
@@ -43,6 +44,10 @@ public final class Conv2dKernels {
 
     // in: (N,C,H,W) at inOff, w: (K,C/g,R,S) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten
     public static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g) {
+        if (DepthwiseKernels.applies(g)) {
+            DepthwiseKernels.forward(out, in, inOff, w, wOff, bias, bOff, g);
+            return;
+        }
         int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
         run(g.n() * groups, t -> {
             int n = t / groups, grp = t % groups;
@@ -65,6 +70,10 @@ public final class Conv2dKernels {
 
     /** dIn (N,C,H,W), overwritten, from dOut (N,K,OH,OW) and the weight. */
     public static void backwardData(float[] dIn, float[] dOut, int dOff, float[] w, int wOff, ConvGeom g) {
+        if (DepthwiseKernels.applies(g)) {
+            DepthwiseKernels.backwardData(dIn, dOut, dOff, w, wOff, g);
+            return;
+        }
         int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
         run(g.n() * groups, t -> {
             int n = t / groups, grp = t % groups;
@@ -84,6 +93,10 @@ public final class Conv2dKernels {
 
     /** dW (K,C/g,R,S), overwritten, from dOut and the input: sum over images of dOut_n . im2col(in_n)^T. */
     public static void backwardWeight(float[] dW, float[] dOut, int dOff, float[] in, int inOff, ConvGeom g) {
+        if (DepthwiseKernels.applies(g)) {
+            DepthwiseKernels.backwardWeight(dW, dOut, dOff, in, inOff, g);
+            return;
+        }
         int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
         int chunks = Math.min(g.n(), WEIGHT_GRAD_CHUNKS);
         int size = g.k() * crs;
