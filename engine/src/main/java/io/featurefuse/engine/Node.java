@@ -101,6 +101,18 @@ sealed interface Node {
         public String opName() { return "conv_transpose2d"; }
     }
 
+    /** Batch norm; weight and bias may be null. Saves the input and the per-channel mean and 1/std it used. */
+    record BatchNorm(Tensor x, Tensor weight, Tensor bias, double[] mean, double[] invstd, boolean training) implements Node {
+        public List<Tensor> inputs() {
+            List<Tensor> in = new java.util.ArrayList<>(3);
+            in.add(x);
+            if (weight != null) in.add(weight);
+            if (bias != null) in.add(bias);
+            return in;
+        }
+        public String opName() { return "batch_norm"; }
+    }
+
     /** A dtype conversion. */
     record Cast(Tensor x) implements Node {
         public List<Tensor> inputs() { return List.of(x); }

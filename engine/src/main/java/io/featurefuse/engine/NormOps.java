@@ -1,20 +1,15 @@
 package io.featurefuse.engine;
 
+import io.featurefuse.engine.cpu.BatchNormKernels;
+
 /**
- * Batch, group and layer normalisation as PyTorch defines them, composed from primitive ops so
- * their gradients come from the primitives' (fused kernels are a later speed step and must
- * match these). Batch norm in training updates the running statistics in place, outside the graph.
+ * Batch, group and layer normalisation as PyTorch defines them. Batch norm is one fused op
+ * ({@link BatchNormKernels}: statistics, one multiply-add per element, a closed-form backward);
+ * in training it updates the running statistics in place, outside the graph. Group and layer
+ * norm are compositions of primitive ops, so their gradients come from the primitives'.
  */
 final class NormOps {
     private NormOps() {}
-
-    /** Dims other than the channel dim 1: (0, 2, 3, ...). */
-    private static int[] statDims(Tensor x) {
-        int[] dims = new int[x.rank() - 1];
-        dims[0] = 0;
-        for (int i = 2; i < x.rank(); i++) dims[i - 1] = i;
-        return dims;
-    }
 
     /** A per-channel [C] tensor shaped [C, 1, ...] to broadcast over x's dims after 1. */
     private static Tensor perChannel(Tensor p, Tensor x) {
@@ -42,27 +37,75 @@ final class NormOps {
             throw new IllegalArgumentException(op + ": give both running mean and running var, or neither");
         if (!training && runningMean == null)
             throw new IllegalArgumentException(op + ": evaluation needs running statistics");
-        int[] dims = statDims(x);
-        int count = x.numel() / c;
-        Tensor xhat;
+        int n = x.shape.dim(0), spatial = c == 0 || n == 0 ? 0 : x.numel() / (n * c);
+        int count = n * spatial;
+        if (x.numel() == 0) throw new IllegalArgumentException(op + ": input " + x.shape + " is empty");
+        Tensor xd = x.dense();
+        double[] mean = new double[c], var = new double[c];
         if (training) {
             if (count < 2) throw new IllegalArgumentException(op + ": training needs more than one value per channel, got input " + x.shape);
-            Tensor mean = x.mean(true, dims);
-            Tensor var = x.var(0, true, dims);
-            xhat = x.sub(mean).div(var.add(eps).sqrt());
-            if (runningMean != null) {
-                try (var off = GradMode.off()) {
-                    Tensor m = mean.reshape(c), v = var.reshape(c).mul((double) count / (count - 1));
-                    runningMean.assign(runningMean.mul(1 - momentum).add(m.mul(momentum)));
-                    runningVar.assign(runningVar.mul(1 - momentum).add(v.mul(momentum)));
-                }
-            }
+            if (x.dtype == DType.F32) BatchNormKernels.statistics(xd.f, xd.offset, n, c, spatial, mean, var);
+            else BatchNormKernels.statistics(xd.d, xd.offset, n, c, spatial, mean, var);
         } else {
-            xhat = x.sub(perChannel(runningMean, x)).div(perChannel(runningVar, x).add(eps).sqrt());
+            mean = runningMean.toArray();
+            var = runningVar.toArray();
         }
-        if (weight != null) xhat = xhat.mul(perChannel(weight, x));
-        if (bias != null) xhat = xhat.add(perChannel(bias, x));
-        return xhat;
+        double[] gamma = weight == null ? null : weight.toArray(), beta = bias == null ? null : bias.toArray();
+        double[] invstd = new double[c], scale = new double[c], shift = new double[c];
+        for (int ch = 0; ch < c; ch++) {
+            invstd[ch] = 1 / Math.sqrt(var[ch] + eps);
+            scale[ch] = invstd[ch] * (gamma == null ? 1 : gamma[ch]);
+            shift[ch] = (beta == null ? 0 : beta[ch]) - mean[ch] * scale[ch];
+        }
+        Tensor out = Tensor.empty(x.shape, x.dtype);
+        if (x.dtype == DType.F32) BatchNormKernels.affine(out.f, xd.f, xd.offset, n, c, spatial, scale, shift);
+        else BatchNormKernels.affine(out.d, xd.d, xd.offset, n, c, spatial, scale, shift);
+        if (training && runningMean != null) {
+            double[] rm = runningMean.toArray(), rv = runningVar.toArray();
+            for (int ch = 0; ch < c; ch++) {
+                rm[ch] = (1 - momentum) * rm[ch] + momentum * mean[ch];
+                rv[ch] = (1 - momentum) * rv[ch] + momentum * var[ch] * count / (count - 1); // unbiased, as PyTorch
+            }
+            try (var off = GradMode.off()) {
+                runningMean.assign(Tensor.of(rm, c).to(runningMean.dtype));
+                runningVar.assign(Tensor.of(rv, c).to(runningVar.dtype));
+            }
+        }
+        return Tensor.record(out, new Node.BatchNorm(x, weight, bias, mean, invstd, training));
+    }
+
+    /** Gradients of batchNorm for x, weight and bias (those present), from per-channel sums. */
+    static Tensor[] batchNormBackward(Node.BatchNorm node, Tensor g) {
+        Tensor x = node.x(), xd = x.dense(), gd = g.dense();
+        int n = x.shape.dim(0), c = x.shape.dim(1), spatial = x.numel() / (n * c);
+        double count = (double) n * spatial;
+        double[] mean = node.mean(), invstd = node.invstd();
+        double[] gamma = node.weight() == null ? null : node.weight().toArray();
+        double[] sums = new double[c], dots = new double[c];
+        if (x.dtype == DType.F32) BatchNormKernels.gradientSums(gd.f, gd.offset, xd.f, xd.offset, n, c, spatial, mean, sums, dots);
+        else BatchNormKernels.gradientSums(gd.d, gd.offset, xd.d, xd.offset, n, c, spatial, mean, sums, dots);
+        double[] dgamma = new double[c], p = new double[c], q = new double[c], r = new double[c];
+        for (int ch = 0; ch < c; ch++) {
+            dgamma[ch] = dots[ch] * invstd[ch];
+            double gi = (gamma == null ? 1 : gamma[ch]) * invstd[ch];
+            p[ch] = gi;
+            if (node.training()) {
+                // dx = gi / M (M dy - sum dy - xhat dgamma), xhat = (x - mean) invstd
+                q[ch] = -gi / count * invstd[ch] * dgamma[ch];
+                r[ch] = gi / count * (-sums[ch] + mean[ch] * invstd[ch] * dgamma[ch]);
+            }
+        }
+        Tensor gx = null;
+        if (x.requiresGrad()) {
+            gx = Tensor.empty(x.shape, x.dtype);
+            if (x.dtype == DType.F32) BatchNormKernels.inputGradient(gx.f, gd.f, gd.offset, xd.f, xd.offset, n, c, spatial, p, q, r);
+            else BatchNormKernels.inputGradient(gx.d, gd.d, gd.offset, xd.d, xd.offset, n, c, spatial, p, q, r);
+        }
+        java.util.List<Tensor> grads = new java.util.ArrayList<>();
+        grads.add(gx);
+        if (node.weight() != null) grads.add(Tensor.of(dgamma, c).to(node.weight().dtype));
+        if (node.bias() != null) grads.add(Tensor.of(sums, c).to(node.bias().dtype));
+        return grads.toArray(new Tensor[0]);
     }
 
     static Tensor groupNorm(Tensor x, int groups, Tensor weight, Tensor bias, double eps) {

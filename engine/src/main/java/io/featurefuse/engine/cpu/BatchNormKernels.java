@@ -1,0 +1,150 @@
+package io.featurefuse.engine.cpu;
+
+import static io.featurefuse.engine.cpu.Simd.F;
+import static io.featurefuse.engine.cpu.Simd.L;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * Batch normalisation over [N, C, S] (S = the spatial size) in two kernels per direction:
+ * per-channel statistics, then one fused multiply-add per element; backward needs two sums per
+ * channel and one more pass. Statistics are accumulated in float64 in a fixed order (two passes:
+ * mean, then squared deviations), so they do not depend on the thread count. float32 kernels
+ * vectorise along planes and run parallel over channels or planes; the float64 ones are the
+ * reference.
+ *
+ * <p>Forward: y = (x - mean) * invstd * gamma + beta. Backward (training, batch statistics,
+ * M = N*S values per channel): dbeta = sum dy, dgamma = sum dy * xhat,
+ * dx = gamma * invstd / M * (M dy - dbeta - xhat dgamma); in evaluation dx = dy * gamma * invstd.
+ */
+public final class BatchNormKernels {
+    private BatchNormKernels() {}
+
+    /** Per-channel mean and biased variance of x (N, C, S). */
+    public static void statistics(float[] x, int off, int n, int c, int s, double[] mean, double[] var) {
+        Parallel.forEach(c, ch -> {
+            double sum = 0;
+            for (int i = 0; i < n; i++) sum += sum(x, off + (i * c + ch) * s, s);
+            double m = sum / ((double) n * s), sq = 0;
+            for (int i = 0; i < n; i++) sq += squaredDeviation(x, off + (i * c + ch) * s, s, (float) m);
+            mean[ch] = m;
+            var[ch] = sq / ((double) n * s);
+        });
+    }
+
+    public static void statistics(double[] x, int off, int n, int c, int s, double[] mean, double[] var) {
+        for (int ch = 0; ch < c; ch++) {
+            double sum = 0;
+            for (int i = 0; i < n; i++) for (int j = 0; j < s; j++) sum += x[off + (i * c + ch) * s + j];
+            double m = sum / ((double) n * s), sq = 0;
+            for (int i = 0; i < n; i++) for (int j = 0; j < s; j++) { double d = x[off + (i * c + ch) * s + j] - m; sq += d * d; }
+            mean[ch] = m;
+            var[ch] = sq / ((double) n * s);
+        }
+    }
+
+    /** y = x * scale[ch] + shift[ch]. */
+    public static void affine(float[] y, float[] x, int off, int n, int c, int s, double[] scale, double[] shift) {
+        Parallel.forEach(n * c, t -> {
+            int ch = t % c, o = t * s;
+            float a = (float) scale[ch], b = (float) shift[ch];
+            int i = 0;
+            FloatVector av = FloatVector.broadcast(F, a), bv = FloatVector.broadcast(F, b);
+            for (int bound = F.loopBound(s); i < bound; i += L)
+                FloatVector.fromArray(F, x, off + o + i).fma(av, bv).intoArray(y, o + i);
+            for (; i < s; i++) y[o + i] = x[off + o + i] * a + b;
+        });
+    }
+
+    public static void affine(double[] y, double[] x, int off, int n, int c, int s, double[] scale, double[] shift) {
+        for (int t = 0; t < n * c; t++) {
+            int ch = t % c;
+            for (int i = 0; i < s; i++) y[t * s + i] = x[off + t * s + i] * scale[ch] + shift[ch];
+        }
+    }
+
+    /** Per channel: sums[ch] = sum dy, dots[ch] = sum dy * (x - mean). */
+    public static void gradientSums(float[] dy, int dyOff, float[] x, int off, int n, int c, int s, double[] mean,
+                                    double[] sums, double[] dots) {
+        Parallel.forEach(c, ch -> {
+            double a = 0, b = 0;
+            for (int i = 0; i < n; i++) {
+                int p = (i * c + ch) * s;
+                a += sum(dy, dyOff + p, s);
+                b += dotCentered(dy, dyOff + p, x, off + p, s, (float) mean[ch]);
+            }
+            sums[ch] = a;
+            dots[ch] = b;
+        });
+    }
+
+    public static void gradientSums(double[] dy, int dyOff, double[] x, int off, int n, int c, int s, double[] mean,
+                                    double[] sums, double[] dots) {
+        for (int ch = 0; ch < c; ch++) {
+            double a = 0, b = 0;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < s; j++) {
+                    int p = (i * c + ch) * s + j;
+                    a += dy[dyOff + p];
+                    b += dy[dyOff + p] * (x[off + p] - mean[ch]);
+                }
+            sums[ch] = a;
+            dots[ch] = b;
+        }
+    }
+
+    /** dx = dy * p[ch] + x * q[ch] + r[ch]: the training-mode input gradient, with coefficients per channel. */
+    public static void inputGradient(float[] dx, float[] dy, int dyOff, float[] x, int off, int n, int c, int s,
+                                     double[] p, double[] q, double[] r) {
+        Parallel.forEach(n * c, t -> {
+            int ch = t % c, o = t * s;
+            float pf = (float) p[ch], qf = (float) q[ch], rf = (float) r[ch];
+            FloatVector pv = FloatVector.broadcast(F, pf), qv = FloatVector.broadcast(F, qf), rv = FloatVector.broadcast(F, rf);
+            int i = 0;
+            for (int bound = F.loopBound(s); i < bound; i += L)
+                FloatVector.fromArray(F, dy, dyOff + o + i).fma(pv, FloatVector.fromArray(F, x, off + o + i).fma(qv, rv)).intoArray(dx, o + i);
+            for (; i < s; i++) dx[o + i] = dy[dyOff + o + i] * pf + x[off + o + i] * qf + rf;
+        });
+    }
+
+    public static void inputGradient(double[] dx, double[] dy, int dyOff, double[] x, int off, int n, int c, int s,
+                                     double[] p, double[] q, double[] r) {
+        for (int t = 0; t < n * c; t++) {
+            int ch = t % c;
+            for (int i = 0; i < s; i++) dx[t * s + i] = dy[dyOff + t * s + i] * p[ch] + x[off + t * s + i] * q[ch] + r[ch];
+        }
+    }
+
+    private static double sum(float[] x, int off, int n) {
+        return Reductions.horizontal(Reductions.Kind.SUM, x, off, n);
+    }
+
+    private static double squaredDeviation(float[] x, int off, int n, float m) {
+        int i = 0;
+        double s = 0;
+        if (n >= L) {
+            FloatVector mv = FloatVector.broadcast(F, m), acc = FloatVector.zero(F);
+            for (int bound = F.loopBound(n); i < bound; i += L) {
+                FloatVector d = FloatVector.fromArray(F, x, off + i).sub(mv);
+                acc = d.fma(d, acc);
+            }
+            s = acc.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < n; i++) { float d = x[off + i] - m; s += d * d; }
+        return s;
+    }
+
+    private static double dotCentered(float[] dy, int dyOff, float[] x, int off, int n, float m) {
+        int i = 0;
+        double s = 0;
+        if (n >= L) {
+            FloatVector mv = FloatVector.broadcast(F, m), acc = FloatVector.zero(F);
+            for (int bound = F.loopBound(n); i < bound; i += L)
+                acc = FloatVector.fromArray(F, dy, dyOff + i).fma(FloatVector.fromArray(F, x, off + i).sub(mv), acc);
+            s = acc.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < n; i++) s += dy[dyOff + i] * (x[off + i] - m);
+        return s;
+    }
+}
