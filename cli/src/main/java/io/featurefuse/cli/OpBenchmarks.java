@@ -15,13 +15,14 @@ import java.util.function.Supplier;
  * benchmarks/side-by-side.sh runs in PyTorch: each name, its work per call (FLOP or bytes) and
  * a call through the public Tensor API (allocation included, as PyTorch's eager calls).
  */
-final class OpBenchmarks {
+public final class OpBenchmarks {
     private OpBenchmarks() {}
 
     /** One timed call: name, unit, amount of work per call (in the unit's base, e.g. FLOP), and the call. */
-    record Case(String name, String unit, double work, Runnable call) {}
+    public record Case(String name, String unit, double work, Runnable call) {}
 
-    static List<Case> cases() {
+    /** Builds every case (allocates its inputs). */
+    public static List<Case> cases() {
         List<Case> out = new ArrayList<>();
         conv(out, "conv3x3 64->64 14x14 b128", 128, 64, 64, 14, 3, 1, 1);
         conv(out, "conv3x3 32->32 28x28 b128", 128, 32, 32, 28, 3, 1, 1);
