@@ -23,6 +23,7 @@ import jdk.incubator.vector.FloatVector;
 public final class Gemm {
     static final int MR = 4;
     static final int NR = 2 * L;
+    /** Depth of a k block at most (the B micro-panel, KC x NR floats, must sit in L1). */
     static final int KC = 256;
     /** Column granule for splitting work between tasks when there are few row chunks. */
     static final int NC = Math.max(NR, (256 / NR) * NR);
@@ -54,6 +55,9 @@ public final class Gemm {
             return;
         }
         int panels = (n + NR - 1) / NR;
+        // k in equal blocks of at most KC: k = 576 runs as 3 x 192, not 256 + 256 + 64 (a short
+        // last block reloads C for little work).
+        int kb = (k + KC - 1) / KC, kcBlock = (k + kb - 1) / kb;
         int bBatches = bBatch == 0 ? 1 : batch;
         long panelSize = (long) k * NR;
         long packedSize = panelSize * panels * bBatches;
@@ -71,7 +75,7 @@ public final class Gemm {
         int packTasks = bBatches * panels;
         java.util.function.IntConsumer pack = t -> {
             int bt = t / panels, p = t % panels;
-            packPanel(b, bOff + bt * bBatch, transB, ldb, k, n, panels, p, packed, (int) (bt * panels * panelSize));
+            packPanel(b, bOff + bt * bBatch, transB, ldb, k, kcBlock, n, panels, p, packed, (int) (bt * panels * panelSize));
         };
         if (parallel) Parallel.forEach(packTasks, pack);
         else for (int t = 0; t < packTasks; t++) pack.accept(t);
@@ -94,7 +98,7 @@ public final class Gemm {
             int i0 = rc * blocksPerChunk * MR, i1 = Math.min(m, i0 + blocksPerChunk * MR);
             int j0 = cg * blocksPerGroup * NC, j1 = Math.min(n, j0 + blocksPerGroup * NC);
             int bBase = (int) ((bBatch == 0 ? 0 : bt) * (long) panels * panelSize);
-            block(a, aOff + bt * aBatch, transA, lda, packed, bBase, panels, c, cOff + bt * cBatch, ldc, k, i0, i1, j0, j1);
+            block(a, aOff + bt * aBatch, transA, lda, packed, bBase, panels, c, cOff + bt * cBatch, ldc, k, kcBlock, i0, i1, j0, j1);
         };
         int tasks = batch * chunks * groups;
         if (parallel) Parallel.forEach(tasks, mul);
@@ -108,11 +112,11 @@ public final class Gemm {
      * of two apart, fought over the same L2 sets, and n = 2048 ran at 60 instead of ~75
      * GFLOP/s on one core.
      */
-    private static void packPanel(float[] b, int bOff, boolean transB, int ldb, int k, int n, int panels, int panel,
+    private static void packPanel(float[] b, int bOff, boolean transB, int ldb, int k, int kcBlock, int n, int panels, int panel,
                                   float[] dst, int dBase) {
         int j0 = panel * NR, w = Math.min(NR, n - j0);
-        for (int pc = 0; pc < k; pc += KC) {
-            int kc = Math.min(KC, k - pc);
+        for (int pc = 0; pc < k; pc += kcBlock) {
+            int kc = Math.min(kcBlock, k - pc);
             int dOff = dBase + pc * panels * NR + panel * kc * NR;
             if (!transB) {
                 for (int p = 0; p < kc; p++) {
@@ -137,11 +141,11 @@ public final class Gemm {
 
     /** C rows [i0, i1) x columns [j0, j1) of one problem, over all of k. */
     private static void block(float[] a, int aOff, boolean transA, int lda, float[] bp, int bBase, int panels,
-                              float[] c, int cOff, int ldc, int k, int i0, int i1, int j0, int j1) {
+                              float[] c, int cOff, int ldc, int k, int kcBlock, int i0, int i1, int j0, int j1) {
         float[][] scratch = SCRATCH.get();
         float[] ap = scratch[0], tile = scratch[1];
-        for (int pc = 0; pc < k; pc += KC) {
-            int kc = Math.min(KC, k - pc);
+        for (int pc = 0; pc < k; pc += kcBlock) {
+            int kc = Math.min(kcBlock, k - pc);
             boolean acc = pc > 0;
             for (int i = i0, at = 0; i < i1; i += MR, at += kc * MR) packA(a, aOff, transA, lda, i, Math.min(MR, i1 - i), pc, kc, ap, at);
             // Each B micro-panel (KC x NR, 16 KB with AVX2) stays in L1 while the micro-kernel
