@@ -134,10 +134,7 @@ public final class Conv2dKernels {
             for (int i = 0; i < g.r(); i++)
                 for (int j = 0; j < g.s(); j++) {
                     int row = ((c * g.r() + i) * g.s() + j) * ohw;
-                    int dx = j * g.dw() - g.pw();
-                    // output columns x whose input column x sw + dx lies inside [0, W)
-                    int x0 = Math.min(ow, dx >= 0 ? 0 : (-dx + g.sw() - 1) / g.sw());
-                    int x1 = (int) Math.min(ow, Math.max(x0, ceilDiv(g.w() - dx, g.sw())));
+                    int dx = j * g.dw() - g.pw(), x0 = g.firstColumn(dx), x1 = g.endColumn(dx, x0);
                     for (int y = 0; y < g.oh(); y++) {
                         int iy = y * g.sh() - g.ph() + i * g.dh();
                         int dst = row + y * ow;
@@ -161,9 +158,7 @@ public final class Conv2dKernels {
             for (int i = 0; i < g.r(); i++)
                 for (int j = 0; j < g.s(); j++) {
                     int row = ((c * g.r() + i) * g.s() + j) * ohw;
-                    int dx = j * g.dw() - g.pw();
-                    int x0 = Math.min(ow, dx >= 0 ? 0 : (-dx + g.sw() - 1) / g.sw());
-                    int x1 = (int) Math.min(ow, Math.max(x0, ceilDiv(g.w() - dx, g.sw())));
+                    int dx = j * g.dw() - g.pw(), x0 = g.firstColumn(dx), x1 = g.endColumn(dx, x0);
                     for (int y = 0; y < g.oh(); y++) {
                         int iy = y * g.sh() - g.ph() + i * g.dh();
                         if (iy < 0 || iy >= g.h()) continue;
@@ -172,10 +167,6 @@ public final class Conv2dKernels {
                         else for (int x = x0; x < x1; x++) dIn[dst + x * g.sw()] += col[src + x];
                     }
                 }
-    }
-
-    private static long ceilDiv(long a, long b) {
-        return Math.floorDiv(a + b - 1, b);
     }
 
     /** dst[d .. d+n) += src[s .. s+n). */

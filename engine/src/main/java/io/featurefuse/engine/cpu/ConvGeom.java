@@ -28,6 +28,20 @@ public record ConvGeom(int n, int c, int h, int w, int k, int r, int s, int oh, 
     /** Output positions per image. */
     public int ohw() { return oh * ow; }
 
+    /**
+     * First output column whose input column x * sw + dx lies in [0, w), for the kernel column
+     * offset dx = j * dw - pw; at most ow (then no column does).
+     */
+    public int firstColumn(int dx) {
+        return Math.min(ow, dx >= 0 ? 0 : (-dx + sw - 1) / sw);
+    }
+
+    /** One past the last output column whose input column x * sw + dx lies in [0, w); never below x0. */
+    public int endColumn(int dx, int x0) {
+        long end = Math.floorDiv((long) w - dx + sw - 1, sw);
+        return (int) Math.min(ow, Math.max(x0, end));
+    }
+
     /** Multiply-adds of the forward pass. */
     public long macs() {
         return (long) n * k * ohw() * crs();

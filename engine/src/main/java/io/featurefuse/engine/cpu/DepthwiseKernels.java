@@ -31,16 +31,6 @@ final class DepthwiseKernels {
         return k / g.kg();
     }
 
-    /** Output columns [x0, x1) whose input column x*sw + dx lies inside [0, W). */
-    private static int firstColumn(ConvGeom g, int dx) {
-        return Math.min(g.ow(), dx >= 0 ? 0 : (-dx + g.sw() - 1) / g.sw());
-    }
-
-    private static int endColumn(ConvGeom g, int dx, int x0) {
-        long end = Math.floorDiv((long) g.w() - dx + g.sw() - 1, g.sw());
-        return (int) Math.min(g.ow(), Math.max(x0, end));
-    }
-
     static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g) {
         int hw = g.h() * g.w(), ohw = g.ohw();
         Parallel.forEach(g.n() * g.k(), t -> {
@@ -51,7 +41,7 @@ final class DepthwiseKernels {
             for (int i = 0; i < g.r(); i++)
                 for (int j = 0; j < g.s(); j++) {
                     float wv = w[wOff + (k * g.r() + i) * g.s() + j];
-                    int dx = j * g.dw() - g.pw(), x0 = firstColumn(g, dx), x1 = endColumn(g, dx, x0);
+                    int dx = j * g.dw() - g.pw(), x0 = g.firstColumn(dx), x1 = g.endColumn(dx, x0);
                     for (int y = 0; y < g.oh(); y++) {
                         int iy = y * g.sh() - g.ph() + i * g.dh();
                         if (iy < 0 || iy >= g.h()) continue;
@@ -75,7 +65,7 @@ final class DepthwiseKernels {
                 for (int i = 0; i < g.r(); i++)
                     for (int j = 0; j < g.s(); j++) {
                         float wv = w[wOff + (k * g.r() + i) * g.s() + j];
-                        int dx = j * g.dw() - g.pw(), x0 = firstColumn(g, dx), x1 = endColumn(g, dx, x0);
+                        int dx = j * g.dw() - g.pw(), x0 = g.firstColumn(dx), x1 = g.endColumn(dx, x0);
                         for (int y = 0; y < g.oh(); y++) {
                             int iy = y * g.sh() - g.ph() + i * g.dh();
                             if (iy < 0 || iy >= g.h()) continue;
@@ -94,7 +84,7 @@ final class DepthwiseKernels {
         Parallel.forEach(g.k(), k -> {
             for (int i = 0; i < g.r(); i++)
                 for (int j = 0; j < g.s(); j++) {
-                    int dx = j * g.dw() - g.pw(), x0 = firstColumn(g, dx), x1 = endColumn(g, dx, x0);
+                    int dx = j * g.dw() - g.pw(), x0 = g.firstColumn(dx), x1 = g.endColumn(dx, x0);
                     float acc = 0;
                     for (int n = 0; n < g.n(); n++) {
                         int src = inOff + (n * g.c() + source(g, k)) * hw, go = dOff + (n * g.k() + k) * ohw;
