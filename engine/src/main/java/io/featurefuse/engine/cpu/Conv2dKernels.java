@@ -23,13 +23,23 @@ public final class Conv2dKernels {
 
     private static final ThreadLocal<float[]> COLUMNS = ThreadLocal.withInitial(() -> new float[0]);
 
-    private static float[] columns(int size) {
+    private static float[] scratch(int size) {
         float[] col = COLUMNS.get();
         if (col.length < size) {
             col = new float[size];
             COLUMNS.set(col);
         }
         return col;
+    }
+
+    /** An im2col matrix (crs x ohw): the input itself for direct 1x1 convs, else this thread's scratch. */
+    private record Columns(float[] data, int offset) {}
+
+    private static Columns im2col(float[] in, int inBase, ConvGeom g) {
+        if (direct(g)) return new Columns(in, inBase);
+        float[] col = scratch(g.crs() * g.ohw());
+        im2col(in, inBase, g, col);
+        return new Columns(col, 0);
     }
 
     /** True when the input itself is the im2col matrix. */
@@ -51,19 +61,9 @@ public final class Conv2dKernels {
         int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
         run(g.n() * groups, t -> {
             int n = t / groups, grp = t % groups;
-            int inBase = inOff + (n * g.c() + grp * g.cg()) * hw;
-            float[] b;
-            int bo;
-            if (direct(g)) {
-                b = in;
-                bo = inBase;
-            } else {
-                b = columns(crs * ohw);
-                bo = 0;
-                im2col(in, inBase, g, b);
-            }
+            Columns col = im2col(in, inOff + (n * g.c() + grp * g.cg()) * hw, g);
             int o = (n * g.k() + grp * kg) * ohw;
-            Gemm.sgemm(1, kg, ohw, crs, w, wOff + grp * kg * crs, 0, false, crs, b, bo, 0, false, ohw, out, o, 0, ohw);
+            Gemm.sgemm(1, kg, ohw, crs, w, wOff + grp * kg * crs, 0, false, crs, col.data(), col.offset(), 0, false, ohw, out, o, 0, ohw);
             if (bias != null) for (int k = 0; k < kg; k++) addScalar(out, o + k * ohw, ohw, bias[bOff + grp * kg + k]);
         });
     }
@@ -83,7 +83,7 @@ public final class Conv2dKernels {
             if (direct(g)) {
                 Gemm.sgemm(1, crs, ohw, kg, w, wOff + grp * kg * crs, 0, true, crs, dOut, go, 0, false, ohw, dIn, inBase, 0, ohw);
             } else {
-                float[] col = columns(crs * ohw);
+                float[] col = scratch(crs * ohw);
                 Gemm.sgemm(1, crs, ohw, kg, w, wOff + grp * kg * crs, 0, true, crs, dOut, go, 0, false, ohw, col, 0, 0, ohw);
                 java.util.Arrays.fill(dIn, inBase, inBase + g.cg() * hw, 0f);
                 col2im(col, g, dIn, inBase);
@@ -107,19 +107,9 @@ public final class Conv2dKernels {
             float[] tmp = new float[kg * crs];
             int pOff = chunk * size + grp * kg * crs;
             for (int n = n0; n < n1; n++) {
-                int inBase = inOff + (n * g.c() + grp * g.cg()) * hw;
-                float[] b;
-                int bo;
-                if (direct(g)) {
-                    b = in;
-                    bo = inBase;
-                } else {
-                    b = columns(crs * ohw);
-                    bo = 0;
-                    im2col(in, inBase, g, b);
-                }
+                Columns col = im2col(in, inOff + (n * g.c() + grp * g.cg()) * hw, g);
                 // tmp (kg x crs) = dOut_n,g (kg x ohw) . col^T (ohw x crs)
-                Gemm.sgemm(1, kg, crs, ohw, dOut, dOff + (n * g.k() + grp * kg) * ohw, 0, false, ohw, b, bo, 0, true, ohw, tmp, 0, 0, crs);
+                Gemm.sgemm(1, kg, crs, ohw, dOut, dOff + (n * g.k() + grp * kg) * ohw, 0, false, ohw, col.data(), col.offset(), 0, true, ohw, tmp, 0, 0, crs);
                 addInto(partial, pOff, tmp, 0, kg * crs);
             }
         });
