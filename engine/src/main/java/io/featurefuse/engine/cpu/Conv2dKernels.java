@@ -61,9 +61,15 @@ public final class Conv2dKernels {
         int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
         run(g.n() * groups, t -> {
             int n = t / groups, grp = t % groups;
-            Columns col = im2col(in, inOff + (n * g.c() + grp * g.cg()) * hw, g);
-            int o = (n * g.k() + grp * kg) * ohw;
-            Gemm.sgemm(1, kg, ohw, crs, w, wOff + grp * kg * crs, 0, false, crs, col.data(), col.offset(), 0, false, ohw, out, o, 0, ohw);
+            int inBase = inOff + (n * g.c() + grp * g.cg()) * hw, o = (n * g.k() + grp * kg) * ohw;
+            if (direct(g)) {
+                Gemm.sgemm(1, kg, ohw, crs, w, wOff + grp * kg * crs, 0, false, crs, in, inBase, 0, false, ohw, out, o, 0, ohw);
+            } else {
+                // im2col written straight into the GEMM's packed layout: one pass over the data, not two
+                float[] packed = scratch(Gemm.packedSize(crs, ohw));
+                im2colPacked(in, inBase, g, packed);
+                Gemm.sgemmPacked(kg, ohw, crs, w, wOff + grp * kg * crs, false, crs, packed, 0, out, o, ohw);
+            }
             if (bias != null) for (int k = 0; k < kg; k++) addScalar(out, o + k * ohw, ohw, bias[bOff + grp * kg + k]);
         });
     }
@@ -139,6 +145,81 @@ public final class Conv2dKernels {
                         java.util.Arrays.fill(col, dst + x1, dst + ow, 0f);
                     }
                 }
+    }
+
+    /**
+     * im2col in {@link Gemm}'s packed layout for B (crs x ohw): each row's values go to its
+     * panels NR at a time, contiguous runs copied with arraycopy, and the padding columns
+     * zeroed.
+     */
+    static void im2colPacked(float[] in, int inBase, ConvGeom g, float[] dst) {
+        int ow = g.ow(), ohw = g.ohw(), crs = g.crs(), nr = Gemm.panelWidth();
+        int padded = (ohw + nr - 1) / nr * nr;
+        Cursor cur = new Cursor();
+        for (int c = 0; c < g.cg(); c++)
+            for (int i = 0; i < g.r(); i++)
+                for (int j = 0; j < g.s(); j++) {
+                    int row = (c * g.r() + i) * g.s() + j;
+                    cur.start(Gemm.packedRowStart(crs, ohw, row), Gemm.packedPanelStride(crs, row), nr);
+                    int dx = j * g.dw() - g.pw(), x0 = g.firstColumn(dx), x1 = g.endColumn(dx, x0);
+                    for (int y = 0; y < g.oh(); y++) {
+                        int iy = y * g.sh() - g.ph() + i * g.dh();
+                        if (iy < 0 || iy >= g.h()) {
+                            cur.zeros(dst, ow);
+                            continue;
+                        }
+                        int src = inBase + (c * g.h() + iy) * g.w() + dx;
+                        cur.zeros(dst, x0);
+                        if (g.sw() == 1) cur.copy(in, src + x0, dst, x1 - x0);
+                        else for (int x = x0; x < x1; x++) cur.put(dst, in[src + x * g.sw()]);
+                        cur.zeros(dst, ow - x1);
+                    }
+                    cur.zeros(dst, padded - ohw);
+                }
+    }
+
+    /** Position in one packed row: panel start and lane; runs are split at panel ends. */
+    private static final class Cursor {
+        int panel, lane, stride, width;
+
+        void start(int rowStart, int panelStride, int nr) {
+            panel = rowStart;
+            lane = 0;
+            stride = panelStride;
+            width = nr;
+        }
+
+        private void advance(int n) {
+            lane += n;
+            if (lane == width) {
+                lane = 0;
+                panel += stride;
+            }
+        }
+
+        void put(float[] dst, float v) {
+            dst[panel + lane] = v;
+            advance(1);
+        }
+
+        void copy(float[] src, int from, float[] dst, int n) {
+            while (n > 0) {
+                int piece = Math.min(n, width - lane);
+                System.arraycopy(src, from, dst, panel + lane, piece);
+                from += piece;
+                n -= piece;
+                advance(piece);
+            }
+        }
+
+        void zeros(float[] dst, int n) {
+            while (n > 0) {
+                int piece = Math.min(n, width - lane);
+                java.util.Arrays.fill(dst, panel + lane, panel + lane + piece, 0f);
+                n -= piece;
+                advance(piece);
+            }
+        }
     }
 
     /** The adjoint of im2col: dIn[...] += col[...] over the same index map. */

@@ -55,9 +55,7 @@ public final class Gemm {
             return;
         }
         int panels = (n + NR - 1) / NR;
-        // k in equal blocks of at most KC: k = 576 runs as 3 x 192, not 256 + 256 + 64 (a short
-        // last block reloads C for little work).
-        int kb = (k + KC - 1) / KC, kcBlock = (k + kb - 1) / kb;
+        int kcBlock = kBlock(k);
         int bBatches = bBatch == 0 ? 1 : batch;
         long panelSize = (long) k * NR;
         long packedSize = panelSize * panels * bBatches;
@@ -80,9 +78,64 @@ public final class Gemm {
         if (parallel) Parallel.forEach(packTasks, pack);
         else for (int t = 0; t < packTasks; t++) pack.accept(t);
 
-        // 2. Multiply: tasks of (batch, row chunk, column group). A row chunk's A is packed once
-        //    per KC block and reused across all its columns; columns are split into groups only
-        //    when there are too few row chunks to keep every thread busy.
+        multiply(batch, m, n, k, a, aOff, aBatch, transA, lda, packed, 0, bBatch == 0 ? 0 : (int) (panels * panelSize),
+                c, cOff, cBatch, ldc, parallel);
+    }
+
+    /** k split into equal blocks of at most KC: 576 runs as 3 x 192, not 256 + 256 + 64 (a short last block reloads C for little work). */
+    static int kBlock(int k) {
+        int kb = (k + KC - 1) / KC;
+        return (k + kb - 1) / kb;
+    }
+
+    /** Columns of one packed panel of B: the packed layout pads n up to a multiple of this. */
+    public static int panelWidth() {
+        return NR;
+    }
+
+    /** Floats the packed form of a k x n B takes. */
+    public static int packedSize(int k, int n) {
+        return Math.toIntExact((long) k * ((n + NR - 1) / NR) * NR);
+    }
+
+    /**
+     * Where row p of a packed k x n B starts: its element j sits at
+     * start + (j / panelWidth()) * packedPanelStride(k, p) + j % panelWidth(), and the columns
+     * from n up to the padded width must hold zeros. Callers that build B themselves (im2col)
+     * write it straight into this layout and skip the packing pass.
+     */
+    public static int packedRowStart(int k, int n, int p) {
+        int kc = kBlock(k), pc = p / kc * kc, panels = (n + NR - 1) / NR;
+        return pc * panels * NR + (p - pc) * NR;
+    }
+
+    /** Floats between the same row's consecutive panels in the packed layout. */
+    public static int packedPanelStride(int k, int p) {
+        int kc = kBlock(k), pc = p / kc * kc;
+        return Math.min(kc, k - pc) * NR;
+    }
+
+    /** C (m x n) = op(A) . B, with B (k x n) already in the packed layout at bOff (see packedRowStart). */
+    public static void sgemmPacked(int m, int n, int k, float[] a, int aOff, boolean transA, int lda,
+                                   float[] packedB, int bOff, float[] c, int cOff, int ldc) {
+        if (m == 0 || n == 0) return;
+        if (k == 0) {
+            for (int i = 0; i < m; i++) java.util.Arrays.fill(c, cOff + i * ldc, cOff + i * ldc + n, 0f);
+            return;
+        }
+        boolean parallel = (long) m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
+        multiply(1, m, n, k, a, aOff, 0, transA, lda, packedB, bOff, 0, c, cOff, 0, ldc, parallel);
+    }
+
+    /**
+     * The multiply phase: tasks of (batch, row chunk, column group). A row chunk's A is packed
+     * once per k block and reused across all its columns; columns are split into groups only
+     * when there are too few row chunks to keep every thread busy. packedBatch is the distance
+     * between batches' packed B (0: shared).
+     */
+    private static void multiply(int batch, int m, int n, int k, float[] a, int aOff, int aBatch, boolean transA, int lda,
+                                 float[] packed, int bOff, int packedBatch, float[] c, int cOff, int cBatch, int ldc, boolean parallel) {
+        int panels = (n + NR - 1) / NR, kcBlock = kBlock(k);
         int rowBlocks = (m + MR - 1) / MR;
         int colBlocks = (n + NC - 1) / NC;
         int want = parallel ? 4 * Parallel.threads() : 1;
@@ -91,16 +144,15 @@ public final class Gemm {
         int colGroups = Math.max(1, Math.min(colBlocks, want / (batch * rowChunks)));
         int blocksPerGroup = (colBlocks + colGroups - 1) / colGroups;
         int groups = (colBlocks + blocksPerGroup - 1) / blocksPerGroup;
-        int chunks = rowChunks;
         java.util.function.IntConsumer mul = t -> {
             int cg = t % groups, rest = t / groups;
-            int rc = rest % chunks, bt = rest / chunks;
+            int rc = rest % rowChunks, bt = rest / rowChunks;
             int i0 = rc * blocksPerChunk * MR, i1 = Math.min(m, i0 + blocksPerChunk * MR);
             int j0 = cg * blocksPerGroup * NC, j1 = Math.min(n, j0 + blocksPerGroup * NC);
-            int bBase = (int) ((bBatch == 0 ? 0 : bt) * (long) panels * panelSize);
-            block(a, aOff + bt * aBatch, transA, lda, packed, bBase, panels, c, cOff + bt * cBatch, ldc, k, kcBlock, i0, i1, j0, j1);
+            block(a, aOff + bt * aBatch, transA, lda, packed, bOff + bt * packedBatch, panels, c, cOff + bt * cBatch, ldc, k, kcBlock,
+                    i0, i1, j0, j1);
         };
-        int tasks = batch * chunks * groups;
+        int tasks = batch * rowChunks * groups;
         if (parallel) Parallel.forEach(tasks, mul);
         else for (int t = 0; t < tasks; t++) mul.accept(t);
     }
