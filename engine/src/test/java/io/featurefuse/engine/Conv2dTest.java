@@ -60,6 +60,27 @@ class Conv2dTest {
         if (b != null) assertClose(what + " d/db", fb.grad(), rb.grad(), 1e-5 * ref.numel(), 1e-5);
     }
 
+    /** 16+ input channels per group take other kernel paths (backward-data as a flipped convolution). */
+    @Property(tries = 20)
+    void wideLayersMatchReference(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int groups = 1 + r.nextInt(2), ks = 1 + r.nextInt(3);
+        boolean unit = r.nextInt(3) > 0; // stride and dilation 1 most of the time
+        ConvOptions o = new ConvOptions(unit ? 1 : 2, 1, r.nextInt(ks), r.nextInt(ks), 1, unit ? 1 : 2, groups);
+        int cin = groups * (16 + r.nextInt(3)), k = groups * (1 + r.nextInt(5)), h = ks + 2 + r.nextInt(6), w = ks + 2 + r.nextInt(6);
+        Tensor x = Fixtures.values(seed, -1, 1, 2, cin, h, w), wt = Fixtures.values(seed + 1, -1, 1, k, cin / groups, ks, ks);
+        Tensor fx = x.to(DType.F32).requiresGrad(true), fw = wt.to(DType.F32).requiresGrad(true);
+        Tensor rx = x.copy().requiresGrad(true), rw = wt.copy().requiresGrad(true);
+        Tensor ref = rx.conv2d(rw, null, o), fast = fx.conv2d(fw, null, o);
+        String what = "conv2d " + x.shape() + " " + wt.shape() + " " + o;
+        assertClose(what, fast, ref, 2e-5 * cin, 1e-5);
+        Tensor up = Fixtures.values(seed + 2, -1, 1, ref.shape().toArray());
+        ref.backward(up);
+        fast.backward(up.to(DType.F32));
+        assertClose(what + " d/dx", fx.grad(), rx.grad(), 2e-5 * k * ks * ks, 1e-5);
+        assertClose(what + " d/dw", fw.grad(), rw.grad(), 2e-5 * h * w * 2, 1e-5);
+    }
+
     @Property(tries = 20)
     void gradients(@ForAll long seed) {
         Case c = Case.random(seed, 6, 3);
