@@ -130,21 +130,27 @@ public final class Conv2dKernels {
         int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
         int chunks = Math.min(g.n(), WEIGHT_GRAD_CHUNKS);
         int size = g.k() * crs;
+        // Partial sums per chunk in transposed layout, dW_g^T (crs x kg): the GEMM then reads the
+        // im2col matrix row by row as its A and packs only dOut^T (kg x ohw) as B, instead of
+        // gathering the whole im2col matrix column-wise into B.
         float[] partial = new float[chunks * size];
         run(chunks * groups, t -> {
             int chunk = t / groups, grp = t % groups;
             int n0 = (int) ((long) chunk * g.n() / chunks), n1 = (int) ((long) (chunk + 1) * g.n() / chunks);
-            float[] tmp = new float[kg * crs];
+            float[] tmp = new float[crs * kg];
             int pOff = chunk * size + grp * kg * crs;
             for (int n = n0; n < n1; n++) {
                 Columns col = im2col(in, inOff + (n * g.c() + grp * g.cg()) * hw, g);
-                // tmp (kg x crs) = dOut_n,g (kg x ohw) . col^T (ohw x crs)
-                Gemm.sgemm(1, kg, crs, ohw, dOut, dOff + (n * g.k() + grp * kg) * ohw, 0, false, ohw, col.data(), col.offset(), 0, true, ohw, tmp, 0, 0, crs);
+                // tmp (crs x kg) = col (crs x ohw) . dOut_n,g^T (ohw x kg)
+                Gemm.sgemm(1, crs, kg, ohw, col.data(), col.offset(), 0, false, ohw, dOut, dOff + (n * g.k() + grp * kg) * ohw, 0, true, ohw,
+                        tmp, 0, 0, kg);
                 addInto(partial, pOff, tmp, 0, kg * crs);
             }
         });
-        System.arraycopy(partial, 0, dW, 0, size);
-        for (int chunk = 1; chunk < chunks; chunk++) addInto(dW, 0, partial, chunk * size, size);
+        for (int chunk = 1; chunk < chunks; chunk++) addInto(partial, 0, partial, chunk * size, size);
+        for (int grp = 0; grp < groups; grp++)
+            for (int kk = 0; kk < crs; kk++)
+                for (int k = 0; k < kg; k++) dW[(grp * kg + k) * crs + kk] = partial[grp * kg * crs + kk * kg + k];
     }
 
     /** col[(c R + i) S + j][y OW + x] = in[c][y sh - ph + i dh][x sw - pw + j dw], 0 outside. */
