@@ -35,46 +35,45 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+# The reference side's timing, shared by both scripts: warm up, then 3 samples of >= 0.3 s each.
+cat > "$work/timing.py" <<'PY'
+import json, time
+def per_call(f, seconds):
+    t0 = time.perf_counter(); calls = 0
+    while True:
+        f(); calls += 1
+        t = time.perf_counter() - t0
+        if t >= seconds: return t / calls
+def report(name, unit, work, f, threads, kernel):
+    per_call(f, 0.3)
+    rates = sorted(work / per_call(f, 0.3) / 1e9 for _ in range(3))
+    print(json.dumps({"name": name, "unit": unit, "best": rates[-1], "median": rates[1], "threads": threads, "kernel": kernel}), flush=True)
+PY
+
 cat > "$work/numpy_gemm.py" <<'PY'
-import json, sys, time
+import sys
 import numpy as np
+from timing import report
 from threadpoolctl import threadpool_info
 sizes = [int(s) for s in sys.argv[1].split(",")]; threads = int(sys.argv[2])
 blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
 info = blas[0] if blas else {}
 if info.get("internal_api") != "openblas":
     sys.exit("numpy does not use OpenBLAS here (%s); install libopenblas0-pthread" % info.get("internal_api"))
-def per_call(f, seconds):
-    t0 = time.perf_counter(); calls = 0
-    while True:
-        f(); calls += 1
-        t = time.perf_counter() - t0
-        if t >= seconds: return t / calls
 for n in sizes:
     rng = np.random.default_rng(1)
     a = rng.uniform(-1, 1, (n, n)).astype(np.float32); b = rng.uniform(-1, 1, (n, n)).astype(np.float32); c = np.empty((n, n), np.float32)
-    f = lambda: np.matmul(a, b, out=c)
-    per_call(f, 0.3)
-    rates = sorted(2 * n ** 3 / per_call(f, 0.3) / 1e9 for _ in range(3))
-    print(json.dumps({"name": "sgemm n=%d" % n, "unit": "GFLOP/s", "best": rates[-1], "median": rates[len(rates) // 2],
-                      "threads": info.get("num_threads"), "kernel": "OpenBLAS %s %s" % (info.get("version"), info.get("architecture"))}), flush=True)
+    report("sgemm n=%d" % n, "GFLOP/s", 2.0 * n ** 3, lambda: np.matmul(a, b, out=c), info.get("num_threads"),
+           "OpenBLAS %s %s" % (info.get("version"), info.get("architecture")))
 PY
 
 cat > "$work/torch_ops.py" <<'PY'
-import json, sys, time
+import sys
 import torch, torch.nn.functional as F
+import timing
 threads = int(sys.argv[1]); torch.set_num_threads(threads); torch.manual_seed(7)
-def per_call(f, seconds):
-    t0 = time.perf_counter(); calls = 0
-    while True:
-        f(); calls += 1
-        t = time.perf_counter() - t0
-        if t >= seconds: return t / calls
 def report(name, unit, work, f):
-    per_call(f, 0.3)
-    rates = sorted(work / per_call(f, 0.3) / 1e9 for _ in range(3))
-    print(json.dumps({"name": name, "unit": unit, "best": rates[-1], "median": rates[1], "threads": torch.get_num_threads(),
-                      "kernel": "PyTorch " + torch.__version__}), flush=True)
+    timing.report(name, unit, work, f, torch.get_num_threads(), "PyTorch " + torch.__version__)
 def conv(name, n, c, k, hw, ks, pad, groups):
     x = torch.randn(n, c, hw, hw); w = torch.randn(k, c // groups, ks, ks); up = torch.randn(n, k, hw, hw)
     flops = 2.0 * n * k * hw * hw * (c // groups) * ks * ks
