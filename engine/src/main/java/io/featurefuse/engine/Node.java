@@ -8,7 +8,7 @@ import java.util.List;
  * One recorded op of the autograd tape: its inputs and what its backward rule needs saved.
  * Sealed, so {@link Autograd}'s one switch over these records is checked by the compiler to give
  * every op a gradient. The rules themselves live beside each op's forward (Elementwise,
- * ReduceOps, ViewOps, MatMulOp).
+ * ReduceOps, ViewOps, MatMulOp, ConvOps, PoolOps, NormOps, ResizeOps).
  */
 sealed interface Node {
     List<Tensor> inputs();

@@ -10,10 +10,11 @@ import java.util.random.RandomGenerator;
  * reverse-mode autograd. Images are NCHW. Storage is row-major; views (reshape of a contiguous
  * tensor, permute, transpose, expand, narrow, slice) share it through strides and an offset,
  * and every computing op reads views in place. The public API is functional: ops return new
- * tensors and never modify their inputs.
+ * tensors and never modify their inputs ({@link #assign} is the one, guarded, exception).
  *
  * <p>This class is the math surface; kernels live in {@code cpu}, the op families (forward and
- * backward side by side) in Elementwise, ReduceOps, ViewOps and MatMulOp.
+ * backward side by side) in Elementwise, ReduceOps, ViewOps, MatMulOp, ConvOps, PoolOps,
+ * NormOps and ResizeOps.
  */
 public final class Tensor {
     final Shape shape;
