@@ -60,6 +60,21 @@ class Conv2dTest {
         if (b != null) assertClose(what + " d/db", fb.grad(), rb.grad(), 1e-5 * ref.numel(), 1e-5);
     }
 
+    /** Stride 1 and dilation 1 with a batch take the implicit-GEMM forward (no im2col matrix). */
+    @Property(tries = 40)
+    void unitStrideLayersMatchReference(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int groups = 1 + r.nextInt(3), kh = 1 + r.nextInt(5), kw = 1 + r.nextInt(5);
+        ConvOptions o = new ConvOptions(1, 1, r.nextInt(3), r.nextInt(3), 1, 1, groups);
+        int h = Math.max(1, kh - 2 * o.padH()) + r.nextInt(9), w = Math.max(1, kw - 2 * o.padW()) + r.nextInt(19);
+        Tensor x = Fixtures.values(seed, -1, 1, 2 + r.nextInt(3), groups * (1 + r.nextInt(6)), h, w);
+        Tensor wt = Fixtures.values(seed + 1, -1, 1, groups * (1 + r.nextInt(9)), x.size(1) / groups, kh, kw);
+        Tensor b = r.nextBoolean() ? Fixtures.values(seed + 2, -1, 1, wt.size(0)) : null;
+        Tensor ref = x.conv2d(wt, b, o);
+        Tensor fast = x.to(DType.F32).conv2d(wt.to(DType.F32), b == null ? null : b.to(DType.F32), o);
+        assertClose("conv2d " + x.shape() + " " + wt.shape() + " " + o, fast, ref, 2e-6 * x.size(1) * kh * kw, 1e-5);
+    }
+
     /** 16+ input channels per group take other kernel paths (backward-data as a flipped convolution). */
     @Property(tries = 20)
     void wideLayersMatchReference(@ForAll long seed) {

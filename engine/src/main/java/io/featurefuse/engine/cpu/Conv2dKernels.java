@@ -58,6 +58,10 @@ public final class Conv2dKernels {
             DepthwiseKernels.forward(out, in, inOff, w, wOff, bias, bOff, g);
             return;
         }
+        if (!direct(g) && ImplicitConv.applies(g)) {
+            ImplicitConv.forward(out, in, inOff, w, wOff, bias, bOff, g);
+            return;
+        }
         int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
         run(g.n() * groups, t -> {
             int n = t / groups, grp = t % groups;
@@ -170,8 +174,8 @@ public final class Conv2dKernels {
                         }
                         int src = inBase + (c * g.h() + iy) * g.w() + dx;
                         java.util.Arrays.fill(col, dst, dst + x0, 0f);
-                        if (g.sw() == 1) System.arraycopy(in, src + x0, col, dst + x0, x1 - x0);
-                        else for (int x = x0; x < x1; x++) col[dst + x] = in[src + x * g.sw()];
+                        if (g.sw() != 1) for (int x = x0; x < x1; x++) col[dst + x] = in[src + x * g.sw()];
+                        else if (x1 > x0) System.arraycopy(in, src + x0, col, dst + x0, x1 - x0); // src + x0 may precede the array when empty
                         java.util.Arrays.fill(col, dst + x1, dst + ow, 0f);
                     }
                 }

@@ -222,7 +222,7 @@ public final class Gemm {
     }
 
     /** ap[at + p*MR + r] = op(A)[i+r][pc+p], zero for rows r >= mr. */
-    private static void packA(float[] a, int aOff, boolean transA, int lda, int i, int mr, int pc, int kc, float[] ap, int at) {
+    static void packA(float[] a, int aOff, boolean transA, int lda, int i, int mr, int pc, int kc, float[] ap, int at) {
         if (mr < MR) java.util.Arrays.fill(ap, at, at + kc * MR, 0f);
         if (!transA) {
             for (int r = 0; r < mr; r++) {
