@@ -60,7 +60,7 @@ class Conv2dTest {
         if (b != null) assertClose(what + " d/db", fb.grad(), rb.grad(), 1e-5 * ref.numel(), 1e-5);
     }
 
-    /** Stride 1 and dilation 1 with a batch take the implicit-GEMM forward (no im2col matrix). */
+    /** Stride 1 and dilation 1 with a batch take the implicit-GEMM paths (no im2col matrix), forward and weight gradient. */
     @Property(tries = 40)
     void unitStrideLayersMatchReference(@ForAll long seed) {
         SplittableRandom r = new SplittableRandom(seed);
@@ -70,9 +70,17 @@ class Conv2dTest {
         Tensor x = Fixtures.values(seed, -1, 1, 2 + r.nextInt(3), groups * (1 + r.nextInt(6)), h, w);
         Tensor wt = Fixtures.values(seed + 1, -1, 1, groups * (1 + r.nextInt(9)), x.size(1) / groups, kh, kw);
         Tensor b = r.nextBoolean() ? Fixtures.values(seed + 2, -1, 1, wt.size(0)) : null;
-        Tensor ref = x.conv2d(wt, b, o);
-        Tensor fast = x.to(DType.F32).conv2d(wt.to(DType.F32), b == null ? null : b.to(DType.F32), o);
-        assertClose("conv2d " + x.shape() + " " + wt.shape() + " " + o, fast, ref, 2e-6 * x.size(1) * kh * kw, 1e-5);
+        Tensor rx = x.copy().requiresGrad(true), rw = wt.copy().requiresGrad(true);
+        Tensor fx = x.to(DType.F32).requiresGrad(true), fw = wt.to(DType.F32).requiresGrad(true);
+        Tensor ref = rx.conv2d(rw, b, o);
+        Tensor fast = fx.conv2d(fw, b == null ? null : b.to(DType.F32), o);
+        String what = "conv2d " + x.shape() + " " + wt.shape() + " " + o;
+        assertClose(what, fast, ref, 2e-6 * x.size(1) * kh * kw, 1e-5);
+        Tensor up = Fixtures.values(seed + 3, -1, 1, ref.shape().toArray());
+        ref.backward(up);
+        fast.backward(up.to(DType.F32));
+        assertClose(what + " d/dx", fx.grad(), rx.grad(), 2e-6 * wt.size(0) * kh * kw, 1e-5);
+        assertClose(what + " d/dw", fw.grad(), rw.grad(), 2e-6 * x.size(0) * ref.size(2) * ref.size(3), 1e-5);
     }
 
     /** 16+ input channels per group take other kernel paths (backward-data as a flipped convolution). */

@@ -138,16 +138,21 @@ public final class Conv2dKernels {
         // im2col matrix row by row as its A and packs only dOut^T (kg x ohw) as B, instead of
         // gathering the whole im2col matrix column-wise into B.
         float[] partial = new float[chunks * size];
+        boolean implicit = !direct(g) && ImplicitConv.appliesToWeights(g);
         run(chunks * groups, t -> {
             int chunk = t / groups, grp = t % groups;
             int n0 = (int) ((long) chunk * g.n() / chunks), n1 = (int) ((long) (chunk + 1) * g.n() / chunks);
             float[] tmp = new float[crs * kg];
             int pOff = chunk * size + grp * kg * crs;
             for (int n = n0; n < n1; n++) {
-                Columns col = im2col(in, inOff + (n * g.c() + grp * g.cg()) * hw, g);
-                // tmp (crs x kg) = col (crs x ohw) . dOut_n,g^T (ohw x kg)
-                Gemm.sgemm(1, crs, kg, ohw, col.data(), col.offset(), 0, false, ohw, dOut, dOff + (n * g.k() + grp * kg) * ohw, 0, true, ohw,
-                        tmp, 0, 0, kg);
+                if (implicit) {
+                    ImplicitConv.weightGradientOfImage(dOut, dOff, in, inOff, g, n, grp, tmp);
+                } else {
+                    Columns col = im2col(in, inOff + (n * g.c() + grp * g.cg()) * hw, g);
+                    // tmp (crs x kg) = col (crs x ohw) . dOut_n,g^T (ohw x kg)
+                    Gemm.sgemm(1, crs, kg, ohw, col.data(), col.offset(), 0, false, ohw, dOut, dOff + (n * g.k() + grp * kg) * ohw, 0, true,
+                            ohw, tmp, 0, 0, kg);
+                }
                 addInto(partial, pOff, tmp, 0, kg * crs);
             }
         });

@@ -78,8 +78,35 @@ public final class Gemm {
         if (parallel) Parallel.forEach(packTasks, pack);
         else for (int t = 0; t < packTasks; t++) pack.accept(t);
 
-        multiply(batch, m, n, k, a, aOff, aBatch, transA, lda, packed, 0, bBatch == 0 ? 0 : (int) (panels * panelSize),
+        multiply(batch, m, n, k, a, aOff, aBatch, transA, lda, null, packed, 0, bBatch == 0 ? 0 : (int) (panels * panelSize),
                 c, cOff, cBatch, ldc, parallel);
+    }
+
+    /**
+     * C (m x n) = A . op(B) where row i of A starts at a[aOff + rowStarts[i]] (its k elements
+     * contiguous): rows at arbitrary offsets, such as the shifted rows of a padded image that
+     * make up an implicit im2col matrix.
+     */
+    public static void sgemmRows(int m, int n, int k, float[] a, int aOff, int[] rowStarts,
+                                 float[] b, int bOff, boolean transB, int ldb, float[] c, int cOff, int ldc) {
+        if (rowStarts.length < m) throw new IllegalArgumentException("sgemmRows: " + rowStarts.length + " row starts for " + m + " rows");
+        if (m == 0 || n == 0) return;
+        if (k == 0) {
+            for (int i = 0; i < m; i++) java.util.Arrays.fill(c, cOff + i * ldc, cOff + i * ldc + n, 0f);
+            return;
+        }
+        int panels = (n + NR - 1) / NR, kcBlock = kBlock(k);
+        float[] packed = PACKED_B.get();
+        if (packed.length < packedSize(k, n)) {
+            packed = new float[packedSize(k, n)];
+            PACKED_B.set(packed);
+        }
+        boolean parallel = (long) m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
+        float[] dst = packed;
+        java.util.function.IntConsumer pack = p -> packPanel(b, bOff, transB, ldb, k, kcBlock, n, panels, p, dst, 0);
+        if (parallel) Parallel.forEach(panels, pack);
+        else for (int p = 0; p < panels; p++) pack.accept(p);
+        multiply(1, m, n, k, a, aOff, 0, false, 0, rowStarts, packed, 0, 0, c, cOff, 0, ldc, parallel);
     }
 
     /** k split into equal blocks of at most KC: 576 runs as 3 x 192, not 256 + 256 + 64 (a short last block reloads C for little work). */
@@ -124,7 +151,7 @@ public final class Gemm {
             return;
         }
         boolean parallel = (long) m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
-        multiply(1, m, n, k, a, aOff, 0, transA, lda, packedB, bOff, 0, c, cOff, 0, ldc, parallel);
+        multiply(1, m, n, k, a, aOff, 0, transA, lda, null, packedB, bOff, 0, c, cOff, 0, ldc, parallel);
     }
 
     /**
@@ -133,7 +160,7 @@ public final class Gemm {
      * when there are too few row chunks to keep every thread busy. packedBatch is the distance
      * between batches' packed B (0: shared).
      */
-    private static void multiply(int batch, int m, int n, int k, float[] a, int aOff, int aBatch, boolean transA, int lda,
+    private static void multiply(int batch, int m, int n, int k, float[] a, int aOff, int aBatch, boolean transA, int lda, int[] rowStarts,
                                  float[] packed, int bOff, int packedBatch, float[] c, int cOff, int cBatch, int ldc, boolean parallel) {
         int panels = (n + NR - 1) / NR, kcBlock = kBlock(k);
         int rowBlocks = (m + MR - 1) / MR;
@@ -149,8 +176,8 @@ public final class Gemm {
             int rc = rest % rowChunks, bt = rest / rowChunks;
             int i0 = rc * blocksPerChunk * MR, i1 = Math.min(m, i0 + blocksPerChunk * MR);
             int j0 = cg * blocksPerGroup * NC, j1 = Math.min(n, j0 + blocksPerGroup * NC);
-            block(a, aOff + bt * aBatch, transA, lda, packed, bOff + bt * packedBatch, panels, c, cOff + bt * cBatch, ldc, k, kcBlock,
-                    i0, i1, j0, j1);
+            block(a, aOff + bt * aBatch, transA, lda, rowStarts, packed, bOff + bt * packedBatch, panels, c, cOff + bt * cBatch, ldc, k,
+                    kcBlock, i0, i1, j0, j1);
         };
         int tasks = batch * rowChunks * groups;
         if (parallel) Parallel.forEach(tasks, mul);
@@ -192,14 +219,14 @@ public final class Gemm {
     }
 
     /** C rows [i0, i1) x columns [j0, j1) of one problem, over all of k. */
-    private static void block(float[] a, int aOff, boolean transA, int lda, float[] bp, int bBase, int panels,
+    private static void block(float[] a, int aOff, boolean transA, int lda, int[] rowStarts, float[] bp, int bBase, int panels,
                               float[] c, int cOff, int ldc, int k, int kcBlock, int i0, int i1, int j0, int j1) {
         float[][] scratch = SCRATCH.get();
         float[] ap = scratch[0], tile = scratch[1];
         for (int pc = 0; pc < k; pc += kcBlock) {
             int kc = Math.min(kcBlock, k - pc);
             boolean acc = pc > 0;
-            for (int i = i0, at = 0; i < i1; i += MR, at += kc * MR) packA(a, aOff, transA, lda, i, Math.min(MR, i1 - i), pc, kc, ap, at);
+            for (int i = i0, at = 0; i < i1; i += MR, at += kc * MR) packA(a, aOff, transA, lda, rowStarts, i, Math.min(MR, i1 - i), pc, kc, ap, at);
             // Each B micro-panel (KC x NR, 16 KB with AVX2) stays in L1 while the micro-kernel
             // sweeps down the task's row blocks, whose packed A streams from L2.
             for (int j = j0; j < j1; j += NR) {
@@ -221,12 +248,12 @@ public final class Gemm {
         }
     }
 
-    /** ap[at + p*MR + r] = op(A)[i+r][pc+p], zero for rows r >= mr. */
-    static void packA(float[] a, int aOff, boolean transA, int lda, int i, int mr, int pc, int kc, float[] ap, int at) {
+    /** ap[at + p*MR + r] = op(A)[i+r][pc+p], zero for rows r >= mr; row i of a plain A starts at rowStarts[i] when given, else i lda. */
+    static void packA(float[] a, int aOff, boolean transA, int lda, int[] rowStarts, int i, int mr, int pc, int kc, float[] ap, int at) {
         if (mr < MR) java.util.Arrays.fill(ap, at, at + kc * MR, 0f);
         if (!transA) {
             for (int r = 0; r < mr; r++) {
-                int src = aOff + (i + r) * lda + pc;
+                int src = aOff + (rowStarts == null ? (i + r) * lda : rowStarts[i + r]) + pc;
                 for (int p = 0; p < kc; p++) ap[at + p * MR + r] = a[src + p];
             }
         } else {

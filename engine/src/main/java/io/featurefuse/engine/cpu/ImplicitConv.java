@@ -25,18 +25,62 @@ final class ImplicitConv {
 
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0]});
 
+    /** Row starts of the implicit im2col matrix in P: tap (c, i, j) at c Hp Wp + i Wp + j. */
+    private static int[] shifts(ConvGeom g, int wp, int plane) {
+        int[] shift = new int[g.crs()];
+        for (int c = 0; c < g.cg(); c++)
+            for (int i = 0; i < g.r(); i++)
+                for (int j = 0; j < g.s(); j++) shift[(c * g.r() + i) * g.s() + j] = c * plane + i * wp + j;
+        return shift;
+    }
+
+    /** Floats P needs: the planes, plus the reads past the last plane (up to a padded panel and the largest tap). */
+    private static int planesSize(ConvGeom g, int wp, int plane, int cols) {
+        int colsPadded = (cols + NR - 1) / NR * NR;
+        return g.cg() * plane + colsPadded + g.r() * wp + g.s();
+    }
+
+    /** P = the cg input planes of (image, group) at src, zero-padded to Hp x Wp, then zeros to size. */
+    private static void paddedPlanes(float[] in, int src, ConvGeom g, int wp, int plane, float[] p, int size) {
+        java.util.Arrays.fill(p, 0, size, 0f);
+        for (int ch = 0; ch < g.cg(); ch++)
+            for (int y = 0; y < g.h(); y++)
+                System.arraycopy(in, src + (ch * g.h() + y) * g.w(), p, ch * plane + (y + g.ph()) * wp + g.pw(), g.w());
+    }
+
+    /** The weight gradient takes the same route: stride and dilation 1. */
+    static boolean appliesToWeights(ConvGeom g) {
+        return g.sh() == 1 && g.sw() == 1 && g.dh() == 1 && g.dw() == 1;
+    }
+
+    /**
+     * dW_g^T (crs x kg, overwritten in tmp) of one image and group: the implicit im2col matrix
+     * (rows of P, Wp columns per output row) times dOut^T, where dOut is spread to Wp-wide rows
+     * with zeros in the Wp - OW columns that have no output.
+     */
+    static void weightGradientOfImage(float[] dOut, int dOff, float[] in, int inOff, ConvGeom g, int n, int grp, float[] tmp) {
+        int kg = g.kg(), crs = g.crs();
+        int hp = g.h() + 2 * g.ph(), wp = g.w() + 2 * g.pw(), plane = hp * wp, cols = g.oh() * wp;
+        int pSize = planesSize(g, wp, plane, cols);
+        float[][] scratch = SCRATCH.get();
+        if (scratch[0].length < pSize) scratch[0] = new float[pSize];
+        if (scratch[1].length < kg * cols) scratch[1] = new float[kg * cols];
+        float[] p = scratch[0], d = scratch[1];
+        paddedPlanes(in, inOff + (n * g.c() + grp * g.cg()) * g.h() * g.w(), g, wp, plane, p, pSize);
+        java.util.Arrays.fill(d, 0, kg * cols, 0f);
+        for (int k = 0; k < kg; k++)
+            for (int y = 0; y < g.oh(); y++)
+                System.arraycopy(dOut, dOff + ((n * g.k() + grp * kg + k) * g.oh() + y) * g.ow(), d, k * cols + y * wp, g.ow());
+        Gemm.sgemmRows(crs, kg, cols, p, 0, shifts(g, wp, plane), d, 0, true, cols, tmp, 0, kg);
+    }
+
     static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g) {
         int groups = g.groups(), kg = g.kg(), cg = g.cg(), crs = g.crs();
         int hp = g.h() + 2 * g.ph(), wp = g.w() + 2 * g.pw(), plane = hp * wp;
         int cols = g.oh() * wp, colsPadded = (cols + NR - 1) / NR * NR;
         int rowBlocks = (kg + MR - 1) / MR, kc = Gemm.kBlock(crs);
-        // B's rows are P shifted: tap (c, i, j) starts at c plane + i wp + j.
-        int[] shift = new int[crs];
-        for (int c = 0; c < cg; c++)
-            for (int i = 0; i < g.r(); i++)
-                for (int j = 0; j < g.s(); j++) shift[(c * g.r() + i) * g.s() + j] = c * plane + i * wp + j;
-        // The reads run past the last plane by up to (colsPadded - cols) + the largest tap offset.
-        int pSize = cg * plane + colsPadded + g.r() * wp + g.s();
+        int[] shift = shifts(g, wp, plane); // B's rows are P shifted
+        int pSize = planesSize(g, wp, plane, cols);
         // Weights packed once: for each group, k block and row block, MR x kc micro-panels.
         int kBlocks = (crs + kc - 1) / kc;
         int groupStride = rowBlocks * MR * crs;
@@ -45,7 +89,7 @@ final class ImplicitConv {
             for (int pc = 0; pc < crs; pc += kc) {
                 int kcb = Math.min(kc, crs - pc);
                 for (int rb = 0; rb < rowBlocks; rb++)
-                    Gemm.packA(w, wOff + grp * kg * crs, false, crs, rb * MR, Math.min(MR, kg - rb * MR), pc, kcb, ap,
+                    Gemm.packA(w, wOff + grp * kg * crs, false, crs, null, rb * MR, Math.min(MR, kg - rb * MR), pc, kcb, ap,
                             grp * groupStride + pc * rowBlocks * MR + rb * kcb * MR);
             }
         int hw = g.h() * g.w(), ohw = g.ohw();
@@ -55,11 +99,7 @@ final class ImplicitConv {
             if (scratch[0].length < pSize) scratch[0] = new float[pSize];
             if (scratch[1].length < rowBlocks * MR * colsPadded) scratch[1] = new float[rowBlocks * MR * colsPadded];
             float[] p = scratch[0], c = scratch[1];
-            java.util.Arrays.fill(p, 0, pSize, 0f);
-            int src = inOff + (n * g.c() + grp * cg) * hw;
-            for (int ch = 0; ch < cg; ch++)
-                for (int y = 0; y < g.h(); y++)
-                    System.arraycopy(in, src + (ch * g.h() + y) * g.w(), p, ch * plane + (y + g.ph()) * wp + g.pw(), g.w());
+            paddedPlanes(in, inOff + (n * g.c() + grp * cg) * hw, g, wp, plane, p, pSize);
             for (int pc = 0; pc < crs; pc += kc) {
                 int kcb = Math.min(kc, crs - pc);
                 boolean acc = pc > 0;
