@@ -292,7 +292,8 @@ public final class Gemm {
         store(c, co + 3 * ldc, acc, c30, c31);
     }
 
-    private static void store(float[] c, int o, boolean acc, FloatVector v0, FloatVector v1) {
+    /** Writes (or with acc adds) one tile row of two vectors at c[o]; shared with ImplicitConv's micro-kernel. */
+    static void store(float[] c, int o, boolean acc, FloatVector v0, FloatVector v1) {
         if (acc) {
             v0 = v0.add(FloatVector.fromArray(F, c, o));
             v1 = v1.add(FloatVector.fromArray(F, c, o + L));

@@ -120,7 +120,10 @@ final class ImplicitConv {
         });
     }
 
-    /** The MR x 2-vector tile of Gemm's micro-kernel, with B rows read from P at shift[pc + q] + col. */
+    /**
+     * The MR x 2-vector tile of Gemm's micro-kernel, with B rows read from P at shift[pc + q] + col.
+     * Kept apart from Gemm.micro so that the plain GEMM's hot loop pays no table lookup.
+     */
     private static void micro(float[] ap, int ao, float[] p, int[] shift, int pc, int kc, int col, float[] c, int co, int ldc, boolean acc) {
         FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
         for (int q = 0, ai = ao; q < kc; q++, ai += MR) {
@@ -136,18 +139,9 @@ final class ImplicitConv {
             x = FloatVector.broadcast(F, ap[ai + 3]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
         }
-        store(c, co, acc, c00, c01);
-        store(c, co + ldc, acc, c10, c11);
-        store(c, co + 2 * ldc, acc, c20, c21);
-        store(c, co + 3 * ldc, acc, c30, c31);
-    }
-
-    private static void store(float[] c, int o, boolean acc, FloatVector v0, FloatVector v1) {
-        if (acc) {
-            v0 = v0.add(FloatVector.fromArray(F, c, o));
-            v1 = v1.add(FloatVector.fromArray(F, c, o + L));
-        }
-        v0.intoArray(c, o);
-        v1.intoArray(c, o + L);
+        Gemm.store(c, co, acc, c00, c01);
+        Gemm.store(c, co + ldc, acc, c10, c11);
+        Gemm.store(c, co + 2 * ldc, acc, c20, c21);
+        Gemm.store(c, co + 3 * ldc, acc, c30, c31);
     }
 }
