@@ -25,7 +25,8 @@ import java.util.Map;
  * file, fsync, rename), so an existing file is never left half-written.
  *
  * <p>F32 and F64 are read into tensors of that dtype; I64 (e.g. num_batches_tracked) is read
- * into float64, exact up to 2^53. F32 and F64 are written.
+ * into float64, exact up to 2^53. F32 and F64 are written, and I64 for the names a caller marks
+ * as integers (PyTorch keeps num_batches_tracked as int64).
  */
 public final class SafeTensors {
     private static final long MAX_HEADER = 100L << 20;
@@ -133,6 +134,16 @@ public final class SafeTensors {
 
     /** Writes tensors (F32 or F64) and metadata to file atomically: a temp file beside it, fsync, rename. */
     public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) throws IOException {
+        write(file, tensors, metadata, java.util.Set.of());
+    }
+
+    /** As {@link #write(Path, Map, Map)}, with the tensors named in int64 written as I64 (their values must be integers). */
+    public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata, java.util.Set<String> int64) throws IOException {
+        for (String k : int64) {
+            Tensor t = tensors.get(k);
+            if (t != null) for (double v : t.toArray())
+                if (v != Math.rint(v) || Math.abs(v) > 0x1p53) throw new IllegalArgumentException("safetensors: '" + k + "' holds " + v + ", not an integer, so it cannot be written as I64");
+        }
         StringBuilder h = new StringBuilder("{");
         if (metadata != null && !metadata.isEmpty()) {
             h.append("\"__metadata__\":{");
@@ -147,9 +158,10 @@ public final class SafeTensors {
         long offset = 0;
         for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
             Tensor t = e.getValue();
-            long bytes = (long) t.numel() * (t.dtype() == DType.F32 ? 4 : 8);
+            long bytes = (long) t.numel() * (t.dtype() == DType.F32 && !int64.contains(e.getKey()) ? 4 : 8);
+            String code = int64.contains(e.getKey()) ? "I64" : t.dtype() == DType.F32 ? "F32" : "F64";
             if (h.length() > 1) h.append(',');
-            h.append(Json.quote(e.getKey())).append(":{\"dtype\":\"").append(t.dtype() == DType.F32 ? "F32" : "F64")
+            h.append(Json.quote(e.getKey())).append(":{\"dtype\":\"").append(code)
                     .append("\",\"shape\":").append(java.util.Arrays.toString(t.shape().toArray()).replace(" ", ""))
                     .append(",\"data_offsets\":[").append(offset).append(',').append(offset + bytes).append("]}");
             offset += bytes;
@@ -167,9 +179,12 @@ public final class SafeTensors {
                 hb.put(header);
                 while (hb.hasRemaining()) hb.put((byte) ' ');
                 writeFully(ch, hb.flip());
-                for (Tensor t : tensors.values()) {
-                    ByteBuffer b = ByteBuffer.allocate(t.numel() * (t.dtype() == DType.F32 ? 4 : 8)).order(ByteOrder.LITTLE_ENDIAN);
-                    if (t.dtype() == DType.F32) b.asFloatBuffer().put(t.toFloatArray());
+                for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+                    Tensor t = e.getValue();
+                    boolean asLong = int64.contains(e.getKey());
+                    ByteBuffer b = ByteBuffer.allocate(t.numel() * (t.dtype() == DType.F32 && !asLong ? 4 : 8)).order(ByteOrder.LITTLE_ENDIAN);
+                    if (asLong) { for (double v : t.toArray()) b.putLong((long) v); b.flip(); }
+                    else if (t.dtype() == DType.F32) b.asFloatBuffer().put(t.toFloatArray());
                     else b.asDoubleBuffer().put(t.toArray());
                     writeFully(ch, b);
                 }

@@ -1,0 +1,32 @@
+package io.featurefuse.nn.layers;
+
+import io.featurefuse.engine.Tensor;
+import io.featurefuse.nn.Module;
+import java.util.random.RandomGenerator;
+
+/**
+ * The residual block of ResNet-18/34: relu(bn2(conv3x3(relu(bn1(conv3x3(x))))) + shortcut(x)),
+ * the shortcut a 1x1 conv + BN when stride or width changes. Names c1 b1 c2 b2 sc follow the
+ * reference model.
+ */
+public final class BasicBlock extends Module {
+    private final Conv2d c1, c2;
+    private final BatchNorm2d b1, b2;
+    private final Sequential shortcut;
+
+    public BasicBlock(int in, int out, int stride, RandomGenerator rng) {
+        c1 = child("c1", new Conv2d(in, out, 3, stride, 1, false, rng));
+        b1 = child("b1", new BatchNorm2d(out));
+        c2 = child("c2", new Conv2d(out, out, 3, 1, 1, false, rng));
+        b2 = child("b2", new BatchNorm2d(out));
+        shortcut = stride == 1 && in == out ? null
+                : child("sc", new Sequential(new Conv2d(in, out, 1, stride, 0, false, rng), new BatchNorm2d(out)));
+    }
+
+    @Override
+    public Tensor forward(Tensor x) {
+        Tensor y = b1.call(c1.call(x)).relu();
+        y = b2.call(c2.call(y));
+        return y.add(shortcut == null ? x : shortcut.call(x)).relu();
+    }
+}

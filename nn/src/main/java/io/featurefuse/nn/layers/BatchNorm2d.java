@@ -1,0 +1,53 @@
+package io.featurefuse.nn.layers;
+
+import io.featurefuse.engine.DType;
+import io.featurefuse.engine.GradMode;
+import io.featurefuse.engine.Shape;
+import io.featurefuse.engine.Tensor;
+import io.featurefuse.nn.Module;
+
+/**
+ * Batch normalisation over the channels of [N, C, H, W], as torch.nn.BatchNorm2d (momentum 0.1,
+ * eps 1e-5): batch statistics while training (running statistics updated), running ones in eval.
+ */
+public final class BatchNorm2d extends Module {
+    private final Tensor weight, bias, runningMean, runningVar, batches;
+    private final double momentum, eps;
+
+    public BatchNorm2d(int channels) {
+        this(channels, 0.1, 1e-5);
+    }
+
+    public BatchNorm2d(int channels, double momentum, double eps) {
+        if (channels <= 0) throw new IllegalArgumentException("BatchNorm2d: channels must be positive, not " + channels);
+        this.momentum = momentum;
+        this.eps = eps;
+        weight = parameter("weight", Tensor.ones(channels));
+        bias = parameter("bias", Tensor.zeros(channels));
+        runningMean = buffer("running_mean", Tensor.zeros(channels));
+        runningVar = buffer("running_var", Tensor.ones(channels));
+        batches = integerBuffer("num_batches_tracked", Tensor.full(Shape.of(), DType.F64, 0));
+    }
+
+    @Override
+    public Tensor forward(Tensor x) {
+        if (x.rank() != 4) throw new IllegalArgumentException("BatchNorm2d: input must be [N, C, H, W], not " + x.shape());
+        if (isTraining()) {
+            try (var off = GradMode.off()) {
+                batches.assign(batches.add(1));
+            }
+        }
+        return x.batchNorm(runningMean, runningVar, weight, bias, isTraining(), momentum, eps);
+    }
+
+    public Tensor weight() { return weight; }
+    public Tensor bias() { return bias; }
+    public Tensor runningMean() { return runningMean; }
+    public Tensor runningVar() { return runningVar; }
+    public double eps() { return eps; }
+
+    @Override
+    public long flops(Shape in, Shape out) {
+        return 2L * out.numel(); // one scale and one shift per element once folded
+    }
+}
