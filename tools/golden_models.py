@@ -95,5 +95,32 @@ def main():
         print(name, "params", sum(p.numel() for p in m.parameters()), "keys", len(state))
 
 
+def optimizers():
+    """Three steps of each optimizer on one parameter from fixed gradients, with a cosine schedule."""
+    torch.manual_seed(3)
+    p0 = torch.randn(7, 5, dtype=torch.float64)
+    grads = [torch.randn(7, 5, dtype=torch.float64) for _ in range(3)]
+    out = {"p0": p0}
+    for i, g in enumerate(grads):
+        out["grad%d" % i] = g
+    makers = {
+        "sgd": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4),
+        "sgd_plain": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.5, dampening=0.1, weight_decay=0.01),
+        "adam": lambda ps: torch.optim.Adam(ps, lr=0.01, weight_decay=0.01),
+        "adamw": lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+    }
+    for name, make in makers.items():
+        p = torch.nn.Parameter(p0.clone())
+        opt = make([p])
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 4)
+        for i, g in enumerate(grads):
+            p.grad = g.clone()
+            opt.step()
+            sched.step()
+            out["%s.%d" % (name, i)] = p.detach().clone()
+    save(os.path.join(OUT, "optim.safetensors"), out)
+
+
 if __name__ == "__main__":
     main()
+    optimizers()

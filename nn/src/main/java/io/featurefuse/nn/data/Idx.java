@@ -1,0 +1,110 @@
+package io.featurefuse.nn.data;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.zip.GZIPInputStream;
+
+/**
+ * The IDX format of the MNIST family (big-endian magic 0x0000 08 R: unsigned bytes, R dims, then
+ * R big-endian int32 sizes and the data), raw or gzip-compressed (told apart by the gzip magic).
+ */
+public final class Idx {
+    /** Fashion-MNIST's class names, in label order. */
+    public static final List<String> FASHION_CLASSES = List.of("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot");
+    private static final long MAX_BYTES = 1L << 31;
+
+    private Idx() {}
+
+    /** The dims and bytes of one IDX file of unsigned bytes. */
+    public record Array(int[] dims, byte[] data) {}
+
+    public static Array read(Path file) throws IOException {
+        byte[] raw = readMaybeGzip(file);
+        if (raw.length < 4) throw bad(file, "it is truncated: " + raw.length + " bytes, but an IDX header needs 4");
+        if (raw[0] != 0 || raw[1] != 0) throw bad(file, String.format("its magic number 0x%02x%02x%02x%02x does not start with two zero bytes", raw[0], raw[1], raw[2], raw[3]));
+        if (raw[2] != 0x08) throw bad(file, String.format("its data type 0x%02x is not unsigned byte (0x08)", raw[2]));
+        int rank = raw[3] & 0xFF;
+        if (rank < 1 || rank > 4) throw bad(file, "it claims " + rank + " dimensions");
+        int header = 4 + 4 * rank;
+        if (raw.length < header) throw bad(file, "it is truncated inside its " + rank + " dimension sizes");
+        int[] dims = new int[rank];
+        long count = 1;
+        for (int i = 0; i < rank; i++) {
+            int at = 4 + 4 * i;
+            long d = ((raw[at] & 0xFFL) << 24) | ((raw[at + 1] & 0xFF) << 16) | ((raw[at + 2] & 0xFF) << 8) | (raw[at + 3] & 0xFF);
+            if (d <= 0 || d > Integer.MAX_VALUE) throw bad(file, "dimension " + i + " has size " + d);
+            dims[i] = (int) d;
+            count *= d;
+            if (count > MAX_BYTES) throw bad(file, "it claims more than 2 GB of data");
+        }
+        if (raw.length - header < count)
+            throw bad(file, "it is truncated: the header promises " + count + " data bytes but " + (raw.length - header) + " follow");
+        if (raw.length - header > count)
+            throw bad(file, "it has " + (raw.length - header - count) + " bytes after the " + count + " its header promises");
+        byte[] data = new byte[(int) count];
+        System.arraycopy(raw, header, data, 0, data.length);
+        return new Array(dims, data);
+    }
+
+    /** A data set from an images file [N, H, W] and a labels file [N]. */
+    public static Dataset load(String name, Path images, Path labels, List<String> classes) throws IOException {
+        Array im = read(images), lb = read(labels);
+        if (im.dims().length != 3) throw bad(images, "it holds " + im.dims().length + "-d data, not images [N, H, W]");
+        if (lb.dims().length != 1) throw bad(labels, "it holds " + lb.dims().length + "-d data, not labels [N]");
+        if (im.dims()[0] != lb.dims()[0])
+            throw new IOException(images + " holds " + im.dims()[0] + " images but " + labels + " holds " + lb.dims()[0] + " labels");
+        int[] y = new int[lb.data().length];
+        for (int i = 0; i < y.length; i++) {
+            y[i] = lb.data()[i] & 0xFF;
+            if (y[i] >= classes.size()) throw bad(labels, "label " + y[i] + " of item " + i + " is outside the " + classes.size() + " classes");
+        }
+        return new Dataset(name, im.data(), y, 1, im.dims()[1], im.dims()[2], classes);
+    }
+
+    /**
+     * The train or test split of an MNIST-family folder: {@code train-images-idx3-ubyte} and
+     * {@code train-labels-idx1-ubyte} (or {@code t10k-...}), each raw or with {@code .gz}.
+     */
+    public static Dataset loadFolder(Path dir, boolean train, List<String> classes) throws IOException {
+        String split = train ? "train" : "t10k";
+        Path images = find(dir, split + "-images-idx3-ubyte"), labels = find(dir, split + "-labels-idx1-ubyte");
+        return load(dir.getFileName() + (train ? " (train)" : " (test)"), images, labels, classes);
+    }
+
+    private static Path find(Path dir, String base) throws IOException {
+        if (!Files.isDirectory(dir)) throw new IOException(dir + " is not a folder");
+        List<Path> tried = new ArrayList<>();
+        for (String name : new String[] {base + ".gz", base, base.replace("-idx", ".idx")}) {
+            Path p = dir.resolve(name);
+            if (Files.isRegularFile(p)) return p;
+            tried.add(p.getFileName());
+        }
+        throw new IOException(dir + " has no " + base + "[.gz] file (looked for " + tried + ")");
+    }
+
+    private static byte[] readMaybeGzip(Path file) throws IOException {
+        byte[] raw = Files.readAllBytes(file);
+        if (raw.length < 2 || (raw[0] & 0xFF) != 0x1f || (raw[1] & 0xFF) != 0x8b) return raw;
+        try (InputStream in = new GZIPInputStream(new java.io.ByteArrayInputStream(raw), 1 << 16)) {
+            ByteArrayOutputStream out = new ByteArrayOutputStream(raw.length * 4);
+            byte[] buf = new byte[1 << 16];
+            for (int n; (n = in.read(buf)) > 0; ) {
+                out.write(buf, 0, n);
+                if (out.size() > MAX_BYTES) throw bad(file, "it decompresses to more than 2 GB");
+            }
+            return out.toByteArray();
+        } catch (java.io.EOFException | java.util.zip.ZipException e) {
+            throw bad(file, "its gzip stream is damaged or truncated (" + e.getMessage() + ")");
+        }
+    }
+
+    private static IOException bad(Path file, String what) {
+        return new IOException(file + ": not a valid IDX file: " + what);
+    }
+}
