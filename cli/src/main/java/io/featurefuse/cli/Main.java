@@ -15,6 +15,12 @@ public final class Main {
               bench     measure this machine: GEMM and conv GFLOP/s, element-wise and pooling GB/s
                         (--sizes 256,1024,2048  --threads N  --samples K  --seconds S
                          --only sgemm|add|ops  --json)
+              train     train a model (--model resnet_a|vgg_b|resnet:32x2,64x2|vgg:32,64|mobilenet:32,64
+                        --data DIR  --epochs N  --batch B  --lr X  --optimizer sgd|adam|adamw
+                        --momentum M  --weight-decay W  --schedule cosine|step|constant  --warmup STEPS
+                        --clip-norm X  --label-smoothing X  --crop-padding P  --flip P  --seed S
+                        --limit N  --threads N  --metrics FILE.jsonl  --save F  --resume  --json)
+              eval      evaluate saved weights (--model ...  --weights F  --data DIR  --batch B  --json)
               version   print the version, the JDK and the SIMD width in use
               help      print this text
             """;
@@ -32,14 +38,19 @@ public final class Main {
         try {
             return switch (args[0]) {
                 case "bench" -> BenchCommand.run(rest, out);
+                case "train" -> TrainCommand.run(rest, out);
+                case "eval" -> EvalCommand.run(rest, out);
                 case "version", "--version" -> {
                     out.println("featurefuse " + version() + " on JDK " + Runtime.version() + ", "
                             + io.featurefuse.engine.cpu.Simd.describe());
                     yield 0;
                 }
-                default -> throw new UsageException("unknown command '" + args[0] + "'; the commands are bench, version, help");
+                default -> throw new UsageException("unknown command '" + args[0] + "'; the commands are train, eval, bench, version, help");
             };
         } catch (UsageException e) {
+            err.println("fuse: " + e.getMessage());
+            return 2;
+        } catch (java.io.IOException e) {
             err.println("fuse: " + e.getMessage());
             return 2;
         }

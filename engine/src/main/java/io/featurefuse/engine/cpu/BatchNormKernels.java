@@ -4,7 +4,6 @@ import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * Batch normalisation over [N, C, S] (S = the spatial size) in two kernels per direction:
@@ -129,7 +128,7 @@ public final class BatchNormKernels {
                 FloatVector d = FloatVector.fromArray(F, x, off + i).sub(mv);
                 acc = d.fma(d, acc);
             }
-            s = acc.reduceLanes(VectorOperators.ADD);
+            s = Simd.sumLanes(acc);
         }
         for (; i < n; i++) { float d = x[off + i] - m; s += d * d; }
         return s;
@@ -142,7 +141,7 @@ public final class BatchNormKernels {
             FloatVector mv = FloatVector.broadcast(F, m), acc = FloatVector.zero(F);
             for (int bound = F.loopBound(n); i < bound; i += L)
                 acc = FloatVector.fromArray(F, dy, dyOff + i).fma(FloatVector.fromArray(F, x, off + i).sub(mv), acc);
-            s = acc.reduceLanes(VectorOperators.ADD);
+            s = Simd.sumLanes(acc);
         }
         for (; i < n; i++) s += dy[dyOff + i] * (x[off + i] - m);
         return s;

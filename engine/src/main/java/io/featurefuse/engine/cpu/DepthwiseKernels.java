@@ -119,7 +119,7 @@ final class DepthwiseKernels {
             FloatVector acc = FloatVector.zero(F);
             for (int bound = F.loopBound(n); i < bound; i += L)
                 acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
-            s = acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+            s = Simd.sumLanes(acc);
         }
         for (; i < n; i++) s += a[ao + i] * b[bo + i];
         return s;

@@ -99,7 +99,7 @@ public final class Reductions {
                         a2 = a2.add(FloatVector.fromArray(F, x, off + i + 2 * L));
                         a3 = a3.add(FloatVector.fromArray(F, x, off + i + 3 * L));
                     }
-                    r = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+                    r = Simd.sumLanes(a0.add(a1).add(a2.add(a3)));
                 }
                 case MAX -> {
                     for (; i < bound; i += 4 * L) {

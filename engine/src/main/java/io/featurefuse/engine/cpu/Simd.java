@@ -28,6 +28,20 @@ public final class Simd {
         };
     }
 
+    /**
+     * The sum of v's lanes, added in lane order. FloatVector.reduceLanes(ADD) leaves the order
+     * open, and the JIT-compiled order differs from the interpreter's, so one input could sum to
+     * two values within one run (seen: batch-norm statistics changed bits once C2 compiled them,
+     * breaking bit-for-bit repeatable training). This order is fixed.
+     */
+    public static float sumLanes(FloatVector v) {
+        float[] lanes = new float[L];
+        v.intoArray(lanes, 0);
+        float s = 0;
+        for (float x : lanes) s += x;
+        return s;
+    }
+
     /** A one-line description for logs and benchmark headers, e.g. "float x8 (256-bit)". */
     public static String describe() {
         return "float x" + L + " (" + VectorShape.forBitSize(L * 32).vectorBitSize() + "-bit)";

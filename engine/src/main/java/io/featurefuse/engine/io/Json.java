@@ -152,7 +152,7 @@ public final class Json {
     }
 
     /** A JSON string literal. */
-    static String quote(String v) {
+    public static String quote(String v) {
         StringBuilder b = new StringBuilder("\"");
         for (char c : v.toCharArray()) {
             switch (c) {

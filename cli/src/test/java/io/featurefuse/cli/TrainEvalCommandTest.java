@@ -1,0 +1,89 @@
+package io.featurefuse.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.featurefuse.engine.io.Json;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** fuse train and fuse eval end to end on the shipped Fashion-MNIST subset, and their answers to bad input. */
+class TrainEvalCommandTest {
+    @BeforeAll
+    static void home() {
+        System.setProperty("featurefuse.home", ".."); // tests run in cli/; the data lies in ../data
+    }
+
+    record Result(int status, String out, String err) {}
+
+    static Result fuse(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        int status = Main.run(args, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void trainThenEvalGiveJsonWithTheNamedKeys(@TempDir Path dir) throws Exception {
+        Path w = dir.resolve("m.safetensors");
+        Result t = fuse("train", "--model", "vgg:8,16", "--epochs", "1", "--limit", "512", "--batch", "64", "--save", w.toString(), "--json",
+                "--metrics", dir.resolve("m.jsonl").toString());
+        assertEquals(0, t.status(), t.err());
+        Map<?, ?> tj = (Map<?, ?>) Json.parse(t.out().strip());
+        assertEquals("vgg:8,16", tj.get("model"));
+        assertTrue(Files.exists(w) && Files.exists(dir.resolve("m.safetensors.ckpt")));
+        assertEquals(1, Files.readAllLines(dir.resolve("m.jsonl")).size());
+
+        Result e = fuse("eval", "--model", "vgg:8,16", "--weights", w.toString(), "--json");
+        assertEquals(0, e.status(), e.err());
+        Map<?, ?> ej = (Map<?, ?>) Json.parse(e.out().strip());
+        assertEquals(((Number) tj.get("test_acc")).doubleValue(), ((Number) ej.get("test_acc")).doubleValue(), 1e-6, "eval repeats train's final test");
+        assertTrue(ej.containsKey("test_loss"));
+        assertEquals(10, ((List<?>) ej.get("per_class")).size());
+        List<?> confusion = (List<?>) ej.get("confusion");
+        long total = 0;
+        for (Object row : confusion) for (Object v : (List<?>) row) total += ((Number) v).longValue();
+        assertEquals(2000, total);
+
+        Result text = fuse("eval", "--model", "vgg:8,16", "--weights", w.toString());
+        assertTrue(text.out().contains("confusion (rows true, columns predicted)"), text.out());
+    }
+
+    @Test
+    void evalTakesAStateDictSavedByPyTorch() {
+        Result e = fuse("eval", "--model", "resnet_a", "--weights", "../nn/src/test/resources/golden/resnet_a.safetensors", "--json");
+        assertEquals(0, e.status(), e.err());
+    }
+
+    @Test
+    void badInputGetsOneSentenceAndStatusTwo(@TempDir Path dir) {
+        String w = dir.resolve("m.safetensors").toString();
+        Map<String[], String> cases = Map.of(
+                new String[] {"train", "--model", "alexnet", "--save", w}, "fuse: train: unknown model 'alexnet'; use resnet_a, vgg_b, resnet:32x2,64x2, vgg:32,64 or mobilenet:32,64\n",
+                new String[] {"train", "--epochs", "0", "--save", w}, "fuse: train: --epochs must be a whole number from 1 to 100000, not '0'\n",
+                new String[] {"train", "--model", "vgg_b"}, "fuse: train: --save F is required: the file the trained weights go to\n",
+                new String[] {"train", "--optimizer", "lbfgs", "--save", w}, "fuse: train: optimizer 'lbfgs' is not one of sgd, adam, adamw\n",
+                new String[] {"train", "--data", dir.toString(), "--save", w}, "fuse: train: --data " + dir + " holds no IDX files (train-images-idx3-ubyte[.gz] ...), no CIFAR binary batches and no train/ and test/ image folders\n",
+                new String[] {"train", "--resume", "--save", w}, "fuse: cannot resume: " + w + ".ckpt does not exist\n",
+                new String[] {"eval", "--weights", w}, "fuse: eval: --weights " + w + " does not exist\n");
+        for (var c : cases.entrySet()) {
+            Result r = fuse(c.getKey());
+            assertEquals(2, r.status(), String.join(" ", c.getKey()) + ": " + r.err());
+            assertEquals(c.getValue(), r.err());
+        }
+    }
+
+    @Test
+    void evalSaysWhichKeysDoNotFit(@TempDir Path dir) {
+        Result e = fuse("eval", "--model", "vgg_b", "--weights", "../nn/src/test/resources/golden/resnet_a.safetensors");
+        assertEquals(2, e.status());
+        assertTrue(e.err().startsWith("fuse: eval: ../nn/src/test/resources/golden/resnet_a.safetensors does not fit --model vgg_b: 12 missing keys: "), e.err());
+    }
+}
