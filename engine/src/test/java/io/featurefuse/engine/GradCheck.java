@@ -10,14 +10,14 @@ import java.util.function.Function;
  * Finite-difference gradient check in float64: the analytic gradient of sum(f(inputs) * w), for
  * fixed random weights w, against central differences (eps 1e-6) of the same function.
  */
-final class GradCheck {
+public final class GradCheck {
     private GradCheck() {}
 
-    static void check(String what, Function<List<Tensor>, Tensor> f, Tensor... inputs) {
+    public static void check(String what, Function<List<Tensor>, Tensor> f, Tensor... inputs) {
         check(what, f, 1e-6, 1e-5, inputs);
     }
 
-    static void check(String what, Function<List<Tensor>, Tensor> f, double atol, double rtol, Tensor... inputs) {
+    public static void check(String what, Function<List<Tensor>, Tensor> f, double atol, double rtol, Tensor... inputs) {
         for (Tensor x : inputs)
             if (x.dtype() != DType.F64) throw new IllegalArgumentException("gradcheck runs in float64");
         Tensor[] leaves = new Tensor[inputs.length];

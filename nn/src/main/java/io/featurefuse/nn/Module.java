@@ -42,22 +42,32 @@ public abstract class Module {
 
     // ---- registration (constructors) ------------------------------------------------------
 
+    /** Registers a parameter (in the current {@link Precision}); returns the tensor to keep. */
     protected final Tensor parameter(String name, Tensor value) {
         checkName(name);
-        params.put(name, value.requiresGrad(true));
-        return value;
+        Tensor p = inPrecision(value).requiresGrad(true);
+        params.put(name, p);
+        return p;
     }
 
+    /** Registers a buffer (in the current {@link Precision}); returns the tensor to keep. */
     protected final Tensor buffer(String name, Tensor value) {
         checkName(name);
-        buffers.put(name, value);
-        return value;
+        Tensor b = inPrecision(value);
+        buffers.put(name, b);
+        return b;
+    }
+
+    private static Tensor inPrecision(Tensor t) {
+        return t.dtype() == Precision.current() ? t : t.to(Precision.current());
     }
 
     /** A buffer that PyTorch keeps as int64 (num_batches_tracked); checkpoints write it as I64. */
     protected final Tensor integerBuffer(String name, Tensor value) {
+        checkName(name);
         integerBuffers.add(name);
-        return buffer(name, value);
+        buffers.put(name, value); // a counter: kept as given (float64 holds int64 counts exactly)
+        return value;
     }
 
     protected final <M extends Module> M child(String name, M module) {

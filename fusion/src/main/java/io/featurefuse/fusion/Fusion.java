@@ -1,0 +1,38 @@
+package io.featurefuse.fusion;
+
+import io.featurefuse.engine.Tensor;
+import io.featurefuse.nn.Module;
+
+/**
+ * A way to combine two feature maps [N, Ca, Ha, Wa] and [N, Cb, Hb, Wb] into one. A strategy
+ * states what it needs of its inputs (same channels, same size), which the aligner provides, and
+ * how many channels it puts out. Its layers are ordinary modules; it contains no backward code.
+ */
+public abstract class Fusion extends Module {
+    /** What the two inputs must share before {@link #fuse}. */
+    public enum Needs { NOTHING, SAME_SIZE, SAME_SHAPE }
+
+    public abstract Needs needs();
+
+    /** Output channels for inputs of ca and cb channels (after alignment). */
+    public abstract int outChannels(int ca, int cb);
+
+    /** The fused map. */
+    public abstract Tensor fuse(Tensor a, Tensor b);
+
+    /** A fusion takes two maps: use {@link #fuse}. */
+    @Override
+    public final Tensor forward(Tensor x) {
+        throw new IllegalStateException(this + " fuses two feature maps: call fuse(a, b)");
+    }
+
+    /** Learned mixing weights or attention statistics worth reporting (name -> values); empty if none. */
+    public java.util.Map<String, double[]> learnedWeights() {
+        return java.util.Map.of();
+    }
+
+    protected static void checkSameShape(String who, Tensor a, Tensor b) {
+        if (!a.shape().equals(b.shape()))
+            throw new IllegalArgumentException(who + " needs two maps of one shape, not " + a.shape() + " and " + b.shape());
+    }
+}

@@ -1,0 +1,75 @@
+package io.featurefuse.fusion;
+
+import io.featurefuse.engine.Tensor;
+import io.featurefuse.nn.Module;
+import io.featurefuse.nn.layers.Linear;
+import io.featurefuse.nn.models.Backbone;
+import io.featurefuse.nn.models.FeatureTap;
+import java.util.List;
+import java.util.random.RandomGenerator;
+
+/**
+ * Two backbones read at a named tap each, aligned, fused, then ReLU (concat has its own),
+ * global average pooling and a linear head: the reference two-stream model for any pair of
+ * backbones and any strategy. Frozen backbones get no gradient and stay in evaluation mode
+ * (their BN statistics are kept), so only alignment, fusion and head learn.
+ */
+public final class TwoStream extends Module {
+    private final Backbone a, b;
+    private final String tapA, tapB;
+    private final Module alignA, alignB;
+    private final Fusion fusion;
+    private final Linear fc;
+    private final Aligner.Plan plan;
+    private final boolean frozen;
+
+    public TwoStream(Backbone a, String tapA, Backbone b, String tapB, String strategy, String policy, Aligner.Up up,
+                     Aligner.Down down, int channels, int classes, boolean freezeBackbones, int inputH, int inputW, RandomGenerator rng) {
+        this.a = child("a", a);
+        this.b = child("b", b);
+        this.tapA = a.tap(tapA).name();
+        this.tapB = b.tap(tapB).name();
+        MapShape sa = shapeAt(a.tap(tapA), inputH, inputW), sb = shapeAt(b.tap(tapB), inputH, inputW);
+        plan = Aligner.plan(sa, sb, Strategies.needs(strategy), policy, up, down, channels, rng);
+        alignA = child("align_a", plan.alignA());
+        alignB = child("align_b", plan.alignB());
+        fusion = child("fusion", Strategies.create(strategy, plan.a().c(), plan.b().c(), channels > 0 ? channels : Math.max(sa.c(), sb.c()), rng));
+        fc = child("fc", new Linear(fusion.outChannels(plan.a().c(), plan.b().c()), classes, true, rng));
+        frozen = freezeBackbones;
+        if (frozen) {
+            a.freeze(true);
+            b.freeze(true);
+        }
+    }
+
+    /** A tap's map size for an input of inputH x inputW (stride divides with PyTorch's rounding for same-padded nets). */
+    static MapShape shapeAt(FeatureTap t, int inputH, int inputW) {
+        return new MapShape(t.channels(), Math.max(1, inputH / t.stride()), Math.max(1, inputW / t.stride()));
+    }
+
+    public Aligner.Plan plan() { return plan; }
+
+    public Fusion fusion() { return fusion; }
+
+    public Backbone a() { return a; }
+
+    public Backbone b() { return b; }
+
+    @Override
+    public Tensor forward(Tensor x) {
+        if (frozen && a.isTraining()) {
+            a.eval();
+            b.eval();
+        }
+        Tensor fa = alignA.call(a.features(x, List.of(tapA)).get(tapA));
+        Tensor fb = alignB.call(b.features(x, List.of(tapB)).get(tapB));
+        Tensor y = fusion.fuse(fa, fb);
+        if (!(fusion instanceof io.featurefuse.fusion.strategies.Concat)) y = y.relu();
+        return fc.call(y.adaptiveAvgPool2d(1, 1).flatten(1, -1));
+    }
+
+    @Override
+    public String toString() {
+        return "TwoStream(" + fusion + ")";
+    }
+}

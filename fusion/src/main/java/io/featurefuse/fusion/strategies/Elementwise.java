@@ -1,0 +1,44 @@
+package io.featurefuse.fusion.strategies;
+
+import io.featurefuse.engine.Tensor;
+import io.featurefuse.fusion.Fusion;
+
+/**
+ * Parameter-free element-wise fusion of two maps of one shape: add, subtract, absolute difference,
+ * multiply, maximum, and a safe divide a / (|b| + 1e-3) (finite for finite inputs; the sign follows
+ * a, the magnitude shrinks where |b| is large).
+ */
+public final class Elementwise extends Fusion {
+    public enum Op { ADD, SUB, ABSDIFF, MUL, DIV, MAX }
+
+    static final double DIV_EPS = 1e-3;
+    private final Op op;
+
+    public Elementwise(Op op) {
+        this.op = op;
+    }
+
+    @Override
+    public Needs needs() { return Needs.SAME_SHAPE; }
+
+    @Override
+    public int outChannels(int ca, int cb) { return ca; }
+
+    @Override
+    public Tensor fuse(Tensor a, Tensor b) {
+        checkSameShape(toString(), a, b);
+        return switch (op) {
+            case ADD -> a.add(b);
+            case SUB -> a.sub(b);
+            case ABSDIFF -> a.sub(b).abs();
+            case MUL -> a.mul(b);
+            case DIV -> a.div(b.abs().add(DIV_EPS));
+            case MAX -> a.maximum(b);
+        };
+    }
+
+    @Override
+    public String toString() {
+        return op.name().toLowerCase();
+    }
+}
