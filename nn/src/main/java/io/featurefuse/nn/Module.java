@@ -199,6 +199,11 @@ public abstract class Module {
         for (Tensor p : parameters()) p.zeroGrad();
     }
 
+    /** Floating-point operations of one forward pass of one input of this shape (no batch dim), summed over the layers that count theirs. */
+    public final long flopsPerInput(int... inputShape) {
+        return Summary.flops(this, inputShape);
+    }
+
     /** One line per module: output shape, parameters and FLOPs for one input of this shape (no batch dim). */
     public final String summary(int... inputShape) {
         return Summary.of(this, inputShape);

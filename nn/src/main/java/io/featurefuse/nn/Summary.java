@@ -17,7 +17,14 @@ final class Summary {
         if (seen != null) seen.putIfAbsent(m, new Shape[] {in.shape(), out.shape()});
     }
 
-    static String of(Module root, int... inputShape) {
+    /** FLOPs of one forward pass of one image of this shape. */
+    static long flops(Module root, int... inputShape) {
+        Map<Module, Shape[]> seen = trace(root, inputShape);
+        return subtreeFlops(root, seen, new IdentityHashMap<>());
+    }
+
+    /** Runs one zero image through root in eval mode, without gradients, recording each module's input and output shapes. */
+    private static Map<Module, Shape[]> trace(Module root, int... inputShape) {
         int[] dims = new int[inputShape.length + 1];
         dims[0] = 1;
         System.arraycopy(inputShape, 0, dims, 1, inputShape.length);
@@ -33,6 +40,12 @@ final class Summary {
             ACTIVE.remove();
             modes.forEach(Module::setTrainingFlag);
         }
+        return seen;
+    }
+
+    static String of(Module root, int... inputShape) {
+        Map<String, Module> modules = root.namedModules();
+        Map<Module, Shape[]> seen = trace(root, inputShape);
         Map<Module, Long> flops = new IdentityHashMap<>();
         StringBuilder s = new StringBuilder(String.format("%-32s %-22s %-18s %12s %14s%n", "layer", "type", "output", "params", "FLOPs"));
         long totalFlops = subtreeFlops(root, seen, flops);

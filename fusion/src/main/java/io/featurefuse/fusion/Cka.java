@@ -1,0 +1,155 @@
+package io.featurefuse.fusion;
+
+import io.featurefuse.engine.DType;
+import io.featurefuse.engine.GradMode;
+import io.featurefuse.engine.Tensor;
+import io.featurefuse.nn.models.Backbone;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Linear centred kernel alignment (Kornblith et al. 2019) between two sets of features of the same
+ * n inputs: CKA = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)) with K = X X^T, L = Y Y^T on flattened
+ * features. Up to {@link #FULL_LIMIT} inputs the biased estimator on centred Grams is used (the
+ * paper's); beyond, minibatch CKA (Nguyen et al. 2021): the unbiased HSIC estimator averaged over
+ * minibatches, so memory stays O(batch^2) whatever n is. 1 means the same representation up to
+ * rotation and scale, 0 none shared.
+ */
+public final class Cka {
+    public static final int FULL_LIMIT = 1024, MINIBATCH = 256;
+
+    private Cka() {}
+
+    /** CKA of features x [n, ...] and y [n, ...] (flattened per input). */
+    public static double linear(Tensor x, Tensor y) {
+        if (x.size(0) != y.size(0)) throw new IllegalArgumentException("CKA needs features of the same inputs: " + x.size(0) + " vs " + y.size(0) + " rows");
+        int n = x.size(0);
+        if (n < 4) throw new IllegalArgumentException("CKA needs at least 4 inputs, not " + n);
+        if (n <= FULL_LIMIT) return fromGrams(List.<double[][]>of(gram(x)), List.<double[][]>of(gram(y)), false);
+        List<double[][]> gx = new ArrayList<>(), gy = new ArrayList<>();
+        for (int s = 0; s + MINIBATCH <= n; s += MINIBATCH) {
+            gx.add(gram(x.narrow(0, s, MINIBATCH)));
+            gy.add(gram(y.narrow(0, s, MINIBATCH)));
+        }
+        return fromGrams(gx, gy, true);
+    }
+
+    /** The Gram matrix X X^T of flattened rows, in float64. */
+    static double[][] gram(Tensor x) {
+        int n = x.size(0);
+        try (var off = GradMode.off()) {
+            Tensor f = x.reshape(n, -1).to(DType.F32);
+            double[] g = f.matmul(f.transpose(0, 1)).toArray();
+            double[][] out = new double[n][n];
+            for (int i = 0; i < n; i++) System.arraycopy(g, i * n, out[i], 0, n);
+            return out;
+        }
+    }
+
+    /** CKA from matching lists of Grams (one pair per minibatch). */
+    static double fromGrams(List<double[][]> kx, List<double[][]> ky, boolean unbiased) {
+        double xy = 0, xx = 0, yy = 0;
+        for (int i = 0; i < kx.size(); i++) {
+            xy += unbiased ? hsicUnbiased(kx.get(i), ky.get(i)) : hsicBiased(kx.get(i), ky.get(i));
+            xx += unbiased ? hsicUnbiased(kx.get(i), kx.get(i)) : hsicBiased(kx.get(i), kx.get(i));
+            yy += unbiased ? hsicUnbiased(ky.get(i), ky.get(i)) : hsicBiased(ky.get(i), ky.get(i));
+        }
+        if (!(xx > 0) || !(yy > 0)) return 0; // a constant representation shares nothing measurable
+        return xy / Math.sqrt(xx * yy);
+    }
+
+    /** tr(K H L H) / (n-1)^2 with H the centring matrix (the scale cancels in CKA). */
+    static double hsicBiased(double[][] k, double[][] l) {
+        double[][] kc = centre(k), lc = centre(l);
+        double s = 0;
+        for (int i = 0; i < k.length; i++) for (int j = 0; j < k.length; j++) s += kc[i][j] * lc[i][j];
+        return s;
+    }
+
+    private static double[][] centre(double[][] k) {
+        int n = k.length;
+        double[] row = new double[n];
+        double all = 0;
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) row[i] += k[i][j];
+            all += row[i];
+            row[i] /= n;
+        }
+        all /= (double) n * n;
+        double[][] c = new double[n][n];
+        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) c[i][j] = k[i][j] - row[i] - row[j] + all; // K symmetric
+        return c;
+    }
+
+    /** Song et al. (2012): the unbiased HSIC estimator on Grams with zeroed diagonals. */
+    static double hsicUnbiased(double[][] k, double[][] l) {
+        int n = k.length;
+        double trace = 0, sumK = 0, sumL = 0, cross = 0;
+        double[] rowK = new double[n], rowL = new double[n];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                if (i == j) continue;
+                trace += k[i][j] * l[j][i];
+                rowK[i] += k[i][j];
+                rowL[i] += l[i][j];
+            }
+        for (int i = 0; i < n; i++) {
+            sumK += rowK[i];
+            sumL += rowL[i];
+            cross += rowK[i] * rowL[i]; // 1^T K L 1 with K, L symmetric
+        }
+        return (trace + sumK * sumL / ((n - 1.0) * (n - 2.0)) - 2.0 / (n - 2.0) * cross) / (n * (n - 3.0));
+    }
+
+    /** The CKA matrix over every tap of a (rows) and of b (columns), on the same images [n, C, H, W], run in batches. */
+    public static double[][] matrix(Backbone a, Backbone b, Tensor images, int batch) {
+        Map<String, Tensor> fa = features(a, images, batch), fb = features(b, images, batch);
+        Map<String, List<double[][]>> ga = new LinkedHashMap<>(), gb = new LinkedHashMap<>();
+        boolean unbiased = images.size(0) > FULL_LIMIT;
+        fa.forEach((k, v) -> ga.put(k, grams(v, unbiased)));
+        fb.forEach((k, v) -> gb.put(k, grams(v, unbiased)));
+        double[][] out = new double[fa.size()][fb.size()];
+        int i = 0;
+        for (var x : ga.values()) {
+            int j = 0;
+            for (var y : gb.values()) out[i][j++] = fromGrams(x, y, unbiased);
+            i++;
+        }
+        return out;
+    }
+
+    private static List<double[][]> grams(Tensor f, boolean unbiased) {
+        int n = f.size(0);
+        if (!unbiased) return List.<double[][]>of(gram(f));
+        List<double[][]> out = new ArrayList<>();
+        for (int s = 0; s + MINIBATCH <= n; s += MINIBATCH) out.add(gram(f.narrow(0, s, MINIBATCH)));
+        return out;
+    }
+
+    private static Map<String, Tensor> features(Backbone m, Tensor images, int batch) {
+        boolean training = m.isTraining();
+        m.eval();
+        List<String> taps = m.taps().stream().map(t -> t.name()).toList();
+        Map<String, List<Tensor>> parts = new LinkedHashMap<>();
+        try (var off = GradMode.off()) {
+            for (int s = 0; s < images.size(0); s += batch) {
+                Map<String, Tensor> f = m.features(images.narrow(0, s, Math.min(batch, images.size(0) - s)), taps);
+                f.forEach((k, v) -> parts.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
+            }
+        } finally {
+            if (training) m.train();
+        }
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        parts.forEach((k, v) -> out.put(k, v.size() == 1 ? v.getFirst() : Tensor.concat(v, 0)));
+        return out;
+    }
+
+    /** A sentence on what a CKA value suggests for fusion. */
+    public static String reading(double cka) {
+        if (cka >= 0.8) return String.format(java.util.Locale.ROOT, "CKA %.2f: the two maps encode much the same; fusing them may add little beyond either alone", cka);
+        if (cka >= 0.4) return String.format(java.util.Locale.ROOT, "CKA %.2f: partly shared, partly complementary features; a learned fusion (weighted, attention) can pick what helps", cka);
+        return String.format(java.util.Locale.ROOT, "CKA %.2f: the models see the images differently; fusion has the most to gain, and concat or attention usually use it best", cka);
+    }
+}
