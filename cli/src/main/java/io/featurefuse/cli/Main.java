@@ -12,6 +12,13 @@ public final class Main {
             usage: fuse <command> [options]
 
             commands:
+              compare   the main job: train each backbone alone and every fusion strategy the same way, then
+                        print which wins; results.json and report.html in --out DIR (default runs/compare-*)
+                        (--models A,B or --a SPEC[:weights.safetensors] --b ...  --tap-a T --tap-b T
+                         --strategies add,concat,...|--all  --seeds N  --epochs N  --data DIR  --limit N
+                         --freeze  --backbone-lr X  --channels C  --align to-larger|to-smaller|HxW
+                         --up bilinear|bilinear-corners|nearest|deconv  --down avgpool|maxpool|strided-conv|area|bilinear
+                         --batch B  --lr X  --seed S  --threads N  --cka-samples N  --no-singles)
               bench     measure this machine: GEMM and conv GFLOP/s, element-wise and pooling GB/s
                         (--sizes 256,1024,2048  --threads N  --samples K  --seconds S
                          --only sgemm|add|ops  --json)
@@ -38,6 +45,7 @@ public final class Main {
         try {
             return switch (args[0]) {
                 case "bench" -> BenchCommand.run(rest, out);
+                case "compare" -> CompareCommand.run(rest, out);
                 case "train" -> TrainCommand.run(rest, out);
                 case "eval" -> EvalCommand.run(rest, out);
                 case "version", "--version" -> {
@@ -45,7 +53,7 @@ public final class Main {
                             + io.featurefuse.engine.cpu.Simd.describe());
                     yield 0;
                 }
-                default -> throw new UsageException("unknown command '" + args[0] + "'; the commands are train, eval, bench, version, help");
+                default -> throw new UsageException("unknown command '" + args[0] + "'; the commands are compare, train, eval, bench, version, help");
             };
         } catch (UsageException e) {
             err.println("fuse: " + e.getMessage());

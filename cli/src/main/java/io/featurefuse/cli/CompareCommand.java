@@ -1,0 +1,115 @@
+package io.featurefuse.cli;
+
+import io.featurefuse.fusion.Aligner;
+import io.featurefuse.fusion.Experiment;
+import io.featurefuse.fusion.ReportPage;
+import io.featurefuse.fusion.ResultsFiles;
+import io.featurefuse.fusion.Strategies;
+import io.featurefuse.nn.data.Augment;
+import io.featurefuse.nn.models.Backbones;
+import io.featurefuse.nn.train.TrainConfig;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+/** fuse compare: the main job. Trains the single backbones and the fusion strategies alike and reports which wins. */
+final class CompareCommand {
+    private CompareCommand() {}
+
+    static int run(List<String> args, PrintStream out) throws IOException {
+        Options o = Options.parse("compare", args, Set.of("--a", "--b", "--models", "--tap-a", "--tap-b", "--strategies", "--seeds",
+                "--epochs", "--batch", "--lr", "--limit", "--threads", "--data", "--out", "--channels", "--align", "--up", "--down",
+                "--backbone-lr", "--cka-samples", "--seed"), Set.of("--all", "--freeze", "--no-singles"));
+        Common.threads(o);
+        String a = o.string("--a", "resnet_a"), b = o.string("--b", "vgg_b");
+        if (o.string("--models", null) != null) {
+            String[] ab = o.string("--models", null).split(",(?=[a-z_]+(:|$|,))");
+            if (ab.length != 2) throw new UsageException("compare: --models takes two models separated by a comma, e.g. resnet_a,vgg_b, not '" + o.string("--models", null) + "'");
+            a = ab[0].strip();
+            b = ab[1].strip();
+        }
+        Experiment.ModelRef ra = Experiment.ModelRef.parse(a), rb = Experiment.ModelRef.parse(b);
+        for (Experiment.ModelRef r : List.of(ra, rb))
+            if (r.weights() != null && !Files.isRegularFile(r.weights())) throw new UsageException("compare: weights file " + r.weights() + " does not exist");
+        List<String> strategies = o.flag("--all") ? Strategies.names()
+                : o.string("--strategies", null) == null ? Strategies.CORE : Arrays.stream(o.string("--strategies", null).split(",")).map(String::strip).toList();
+        List<String> candidates = new ArrayList<>();
+        if (!o.flag("--no-singles")) {
+            candidates.add(Experiment.A_ONLY);
+            candidates.add(Experiment.B_ONLY);
+        }
+        if (o.flag("--all")) candidates.add(Experiment.LATE);
+        for (String s : strategies) {
+            if (s.equals(Experiment.LATE)) candidates.add(s);
+            else {
+                try {
+                    Strategies.needs(s);
+                } catch (IllegalArgumentException e) {
+                    throw new UsageException("compare: " + e.getMessage());
+                }
+                candidates.add(s);
+            }
+        }
+        int epochs = o.integer("--epochs", 1, 1, 10_000);
+        TrainConfig recipe;
+        try {
+            recipe = TrainConfig.reference().withEpochs(epochs).withBatch(o.integer("--batch", 128, 1, 65_536))
+                    .withLr(o.decimal("--lr", 0.05, 1e-9, 100)).withSeed(o.integer("--seed", 0, 0, Integer.MAX_VALUE)).withAugment(Augment.NONE);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("compare: " + e.getMessage());
+        }
+        DataSource data = DataSource.open(o.string("--data", null), "compare");
+        var train = data.train().head(o.integer("--limit", Integer.MAX_VALUE, 1, Integer.MAX_VALUE));
+        String tapA, tapB;
+        try {
+            tapA = o.string("--tap-a", Backbones.create(ra.spec(), train.channels(), new SplittableRandom(0)).output().name());
+            tapB = o.string("--tap-b", Backbones.create(rb.spec(), train.channels(), new SplittableRandom(0)).output().name());
+            Backbones.create(ra.spec(), train.channels(), new SplittableRandom(0)).tap(tapA);
+            Backbones.create(rb.spec(), train.channels(), new SplittableRandom(0)).tap(tapB);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("compare: " + e.getMessage());
+        }
+        Aligner.Up up = choice("--up", o.string("--up", "bilinear"), Aligner.Up.class);
+        Aligner.Down down = choice("--down", o.string("--down", "avgpool"), Aligner.Down.class);
+        Experiment.Settings settings = new Experiment.Settings(ra, rb, tapA, tapB, candidates, o.integer("--seeds", 1, 1, 100), recipe,
+                o.flag("--freeze"), o.decimal("--backbone-lr", 0.1, 0, 10), o.integer("--channels", 128, 0, 4096), o.string("--align", "to-larger"),
+                up, down, o.integer("--cka-samples", 512, 8, 100_000));
+        Path dir = Path.of(o.string("--out", "runs/compare-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))));
+        if (Files.exists(dir.resolve("results.json"))) throw new UsageException("compare: " + dir + " already holds results.json; name another --out");
+        Experiment experiment;
+        try {
+            experiment = new Experiment(train, data.test(), data.mean(), data.std(), settings, dir, System.err);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("compare: " + e.getMessage());
+        }
+        System.err.printf(Locale.ROOT, "fuse compare: %s + %s, %d candidates x %d seed%s, %d epochs on %,d training / %,d test images, %d threads; results in %s%n",
+                ra, rb, candidates.size(), settings.seeds(), settings.seeds() == 1 ? "" : "s", epochs, train.size(), data.test().size(),
+                io.featurefuse.engine.cpu.Parallel.threads(), dir);
+        Experiment.Result r;
+        try {
+            r = experiment.run();
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("compare: " + e.getMessage());
+        }
+        ResultsFiles.writeJson(r, dir.resolve("results.json"));
+        ReportPage.write(r, dir.resolve("report.html"));
+        out.print(ResultsFiles.table(r));
+        out.println("best: " + r.best().label() + "; results.json and report.html in " + dir);
+        return 0;
+    }
+
+    private static <E extends Enum<E>> E choice(String option, String value, Class<E> type) {
+        for (E e : type.getEnumConstants()) if (e.name().replace('_', '-').equalsIgnoreCase(value)) return e;
+        throw new UsageException("compare: " + option + " must be one of " + String.join(", ",
+                Arrays.stream(type.getEnumConstants()).map(e -> e.name().replace('_', '-').toLowerCase()).toList()) + ", not '" + value + "'");
+    }
+}
