@@ -23,4 +23,19 @@ final class Common {
             throw new UsageException(command + ": " + e.getMessage());
         }
     }
+
+    /** The two models of compare and inspect: --models A,B, or --a and --b (each SPEC or SPEC:weights). */
+    static String[] modelPair(Options o, String command) {
+        String a = o.string("--a", "resnet_a"), b = o.string("--b", "vgg_b");
+        String both = o.string("--models", null);
+        if (both != null) {
+            // split at the comma that starts the second model (specs such as vgg:32,64 hold commas themselves)
+            String[] ab = both.split(",(?=(resnet_a|vgg_b|resnet:|vgg:|mobilenet:))");
+            if (ab.length != 2)
+                throw new UsageException(command + ": --models takes two models separated by a comma, e.g. resnet_a,vgg_b, not '" + both + "'");
+            a = ab[0].strip();
+            b = ab[1].strip();
+        }
+        return new String[] {a, b};
+    }
 }

@@ -30,13 +30,8 @@ final class CompareCommand {
                 "--epochs", "--batch", "--lr", "--limit", "--threads", "--data", "--out", "--channels", "--align", "--up", "--down",
                 "--backbone-lr", "--cka-samples", "--seed"), Set.of("--all", "--freeze", "--no-singles"));
         Common.threads(o);
-        String a = o.string("--a", "resnet_a"), b = o.string("--b", "vgg_b");
-        if (o.string("--models", null) != null) {
-            String[] ab = o.string("--models", null).split(",(?=[a-z_]+(:|$|,))");
-            if (ab.length != 2) throw new UsageException("compare: --models takes two models separated by a comma, e.g. resnet_a,vgg_b, not '" + o.string("--models", null) + "'");
-            a = ab[0].strip();
-            b = ab[1].strip();
-        }
+        String[] ab = Common.modelPair(o, "compare");
+        String a = ab[0], b = ab[1];
         Experiment.ModelRef ra = Experiment.ModelRef.parse(a), rb = Experiment.ModelRef.parse(b);
         for (Experiment.ModelRef r : List.of(ra, rb))
             if (r.weights() != null && !Files.isRegularFile(r.weights())) throw new UsageException("compare: weights file " + r.weights() + " does not exist");
@@ -78,8 +73,8 @@ final class CompareCommand {
         } catch (IllegalArgumentException e) {
             throw new UsageException("compare: " + e.getMessage());
         }
-        Aligner.Up up = choice("--up", o.string("--up", "bilinear"), Aligner.Up.class);
-        Aligner.Down down = choice("--down", o.string("--down", "avgpool"), Aligner.Down.class);
+        Aligner.Up up = choice("compare", "--up", o.string("--up", "bilinear"), Aligner.Up.class);
+        Aligner.Down down = choice("compare", "--down", o.string("--down", "avgpool"), Aligner.Down.class);
         Experiment.Settings settings = new Experiment.Settings(ra, rb, tapA, tapB, candidates, o.integer("--seeds", 1, 1, 100), recipe,
                 o.flag("--freeze"), o.decimal("--backbone-lr", 0.1, 0, 10), o.integer("--channels", 128, 0, 4096), o.string("--align", "to-larger"),
                 up, down, o.integer("--cka-samples", 512, 8, 100_000));
@@ -107,9 +102,9 @@ final class CompareCommand {
         return 0;
     }
 
-    private static <E extends Enum<E>> E choice(String option, String value, Class<E> type) {
+    static <E extends Enum<E>> E choice(String command, String option, String value, Class<E> type) {
         for (E e : type.getEnumConstants()) if (e.name().replace('_', '-').equalsIgnoreCase(value)) return e;
-        throw new UsageException("compare: " + option + " must be one of " + String.join(", ",
+        throw new UsageException(command + ": " + option + " must be one of " + String.join(", ",
                 Arrays.stream(type.getEnumConstants()).map(e -> e.name().replace('_', '-').toLowerCase()).toList()) + ", not '" + value + "'");
     }
 }

@@ -22,6 +22,10 @@ public final class Main {
               bench     measure this machine: GEMM and conv GFLOP/s, element-wise and pooling GB/s
                         (--sizes 256,1024,2048  --threads N  --samples K  --seconds S
                          --only sgemm|add|ops  --json)
+              inspect   how two models' feature maps compare: taps and shapes, the alignment plan, params and
+                        FLOPs of every strategy, linear CKA between every pair of taps
+                        (--models A,B | --a SPEC[:weights] --b ...  --tap-a T --tap-b T  --data DIR
+                         --samples N  --channels C  --align ...  --up ...  --down ...  --json)
               train     train a model (--model resnet_a|vgg_b|resnet:32x2,64x2|vgg:32,64|mobilenet:32,64
                         --data DIR  --epochs N  --batch B  --lr X  --optimizer sgd|adam|adamw
                         --momentum M  --weight-decay W  --schedule cosine|step|constant  --warmup STEPS
@@ -46,6 +50,7 @@ public final class Main {
             return switch (args[0]) {
                 case "bench" -> BenchCommand.run(rest, out);
                 case "compare" -> CompareCommand.run(rest, out);
+                case "inspect" -> InspectCommand.run(rest, out);
                 case "train" -> TrainCommand.run(rest, out);
                 case "eval" -> EvalCommand.run(rest, out);
                 case "version", "--version" -> {
@@ -53,7 +58,7 @@ public final class Main {
                             + io.featurefuse.engine.cpu.Simd.describe());
                     yield 0;
                 }
-                default -> throw new UsageException("unknown command '" + args[0] + "'; the commands are compare, train, eval, bench, version, help");
+                default -> throw new UsageException("unknown command '" + args[0] + "'; the commands are compare, inspect, train, eval, bench, version, help");
             };
         } catch (UsageException e) {
             err.println("fuse: " + e.getMessage());

@@ -1,0 +1,74 @@
+package io.featurefuse.cli;
+
+import static io.featurefuse.cli.TrainEvalCommandTest.fuse;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.featurefuse.engine.io.Json;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** fuse compare and fuse inspect through the command line, small, plus their answers to bad input. */
+class CompareInspectCommandTest {
+    @BeforeAll
+    static void home() {
+        System.setProperty("featurefuse.home", "..");
+    }
+
+    @Test
+    void compareOnTrainedWeightsWithFrozenBackbones(@TempDir Path dir) throws Exception {
+        Path wa = dir.resolve("a.safetensors"), wb = dir.resolve("b.safetensors");
+        assertEquals(0, fuse("train", "--model", "vgg:8,16", "--epochs", "1", "--limit", "256", "--save", wa.toString()).status());
+        assertEquals(0, fuse("train", "--model", "mobilenet:8,16", "--epochs", "1", "--limit", "256", "--save", wb.toString()).status());
+        var r = fuse("compare", "--a", "vgg:8,16:" + wa, "--b", "mobilenet:8,16:" + wb, "--freeze", "--strategies", "concat,film",
+                "--limit", "256", "--epochs", "1", "--out", dir.resolve("run").toString(), "--cka-samples", "64");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("best: "), r.out());
+        Map<?, ?> json = (Map<?, ?>) Json.parse(Files.readString(dir.resolve("run").resolve("results.json")));
+        List<?> results = (List<?>) json.get("results");
+        assertEquals(4, results.size());
+        Map<?, ?> concat = (Map<?, ?>) results.get(2);
+        assertEquals("concat", concat.get("strategy"));
+        assertTrue(((Number) concat.get("trainable_params")).longValue() < ((Number) concat.get("params")).longValue(), "frozen backbones do not train");
+        assertTrue(Files.exists(dir.resolve("run").resolve("report.html")));
+        var again = fuse("compare", "--out", dir.resolve("run").toString());
+        assertEquals(2, again.status());
+        assertEquals("fuse: compare: " + dir.resolve("run") + " already holds results.json; name another --out\n", again.err());
+    }
+
+    @Test
+    void inspectReportsTapsPlansCostsAndCka() throws Exception {
+        var r = fuse("inspect", "--models", "vgg:8,16,mobilenet:8", "--samples", "32", "--json");
+        assertEquals(0, r.status(), r.err());
+        Map<?, ?> j = (Map<?, ?>) Json.parse(r.out().strip());
+        assertEquals("vgg:8,16", j.get("a"));
+        assertEquals("mobilenet:8", j.get("b"));
+        assertEquals(19, ((List<?>) j.get("strategies")).size());
+        List<?> matrix = (List<?>) ((Map<?, ?>) j.get("cka")).get("matrix");
+        assertEquals(2, matrix.size());
+        assertTrue(j.containsKey("note"), "untrained models are flagged");
+        var text = fuse("inspect", "--samples", "32");
+        assertTrue(text.out().contains("alignment of A.block2 and B.conv3 (policy to-larger)"), text.out());
+    }
+
+    @Test
+    void badInputGetsOneSentence() {
+        Map<String[], String> cases = Map.of(
+                new String[] {"compare", "--strategies", "add,sum"}, "fuse: compare: unknown fusion strategy 'sum'; the strategies are add, sub, absdiff, mul, div, max, concat, weighted, weighted-channel, weighted-pixel, softmax, bifpn, gated, film, attention, cbam, aff, iaff, cross-attention\n",
+                new String[] {"compare", "--up", "cubic"}, "fuse: compare: --up must be one of bilinear, bilinear-corners, nearest, deconv, not 'cubic'\n",
+                new String[] {"compare", "--tap-a", "conv9"}, "fuse: compare: backbone has no feature tap 'conv9'; it has stem, block1, block2\n",
+                new String[] {"compare", "--models", "resnet_a"}, "fuse: compare: --models takes two models separated by a comma, e.g. resnet_a,vgg_b, not 'resnet_a'\n",
+                new String[] {"compare", "--a", "resnet_a:nope.safetensors"}, "fuse: compare: weights file nope.safetensors does not exist\n",
+                new String[] {"inspect", "--align", "huge"}, "fuse: inspect: alignment policy 'huge' is not to-larger, to-smaller or a size such as 14x14\n");
+        for (var c : cases.entrySet()) {
+            var r = fuse(c.getKey());
+            assertEquals(2, r.status(), String.join(" ", c.getKey()) + ": " + r.err());
+            assertEquals(c.getValue(), r.err());
+        }
+    }
+}
