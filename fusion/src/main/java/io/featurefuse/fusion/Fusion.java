@@ -12,10 +12,20 @@ public abstract class Fusion extends Module {
     /** What the two inputs must share before {@link #fuse}. */
     public enum Needs { NOTHING, SAME_SIZE, SAME_SHAPE }
 
-    public abstract Needs needs();
+    private final Needs needs;
 
-    /** Output channels for inputs of ca and cb channels (after alignment). */
-    public abstract int outChannels(int ca, int cb);
+    protected Fusion(Needs needs) {
+        this.needs = needs;
+    }
+
+    public final Needs needs() {
+        return needs;
+    }
+
+    /** Output channels for inputs of ca and cb channels (after alignment): A's, unless the strategy says otherwise. */
+    public int outChannels(int ca, int cb) {
+        return ca;
+    }
 
     /** The fused map. */
     public abstract Tensor fuse(Tensor a, Tensor b);

@@ -50,6 +50,7 @@ class StrategiesTest {
         x[0].requiresGrad(true);
         x[1].requiresGrad(true);
         Fusion f = Strategies.create(name, x[0].size(1), x[1].size(1), 5, new SplittableRandom(4));
+        assertEquals(Strategies.needs(name), f.needs(), "the registry and the strategy agree on what it needs");
         Tensor y = f.fuse(x[0], x[1]);
         assertEquals(f.outChannels(x[0].size(1), x[1].size(1)), y.size(1));
         assertEquals(x[0].size(2), y.size(2));

@@ -15,16 +15,11 @@ public final class Aff extends Fusion {
     private final boolean iterative;
 
     public Aff(int channels, boolean iterative, RandomGenerator rng) {
+        super(Needs.SAME_SHAPE);
         this.iterative = iterative;
         first = child("cam", new MsCam(channels, 4, rng));
         second = iterative ? child("cam2", new MsCam(channels, 4, rng)) : null;
     }
-
-    @Override
-    public Needs needs() { return Needs.SAME_SHAPE; }
-
-    @Override
-    public int outChannels(int ca, int cb) { return ca; }
 
     @Override
     public Tensor fuse(Tensor x, Tensor y) {

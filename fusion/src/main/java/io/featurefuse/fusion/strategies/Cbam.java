@@ -16,17 +16,12 @@ public final class Cbam extends Fusion {
     private final Conv2d spatial;
 
     public Cbam(int channels, RandomGenerator rng) {
+        super(Needs.SAME_SHAPE);
         int hidden = Math.max(1, channels / 8);
         fc1 = child("fc1", new Linear(channels, hidden, false, rng));
         fc2 = child("fc2", new Linear(hidden, channels, false, rng));
         spatial = child("spatial", new Conv2d(2, 1, 7, 1, 3, false, rng));
     }
-
-    @Override
-    public Needs needs() { return Needs.SAME_SHAPE; }
-
-    @Override
-    public int outChannels(int ca, int cb) { return ca; }
 
     @Override
     public Tensor fuse(Tensor a, Tensor b) {

@@ -14,13 +14,11 @@ public final class Concat extends Fusion {
     private final int out;
 
     public Concat(int ca, int cb, int out, RandomGenerator rng) {
+        super(Needs.SAME_SIZE);
         this.out = out;
         conv = child("conv", new Conv2d(ca + cb, out, 1, 1, 0, false, rng));
         bn = child("bn", new BatchNorm2d(out));
     }
-
-    @Override
-    public Needs needs() { return Needs.SAME_SIZE; }
 
     @Override
     public int outChannels(int ca, int cb) { return out; }

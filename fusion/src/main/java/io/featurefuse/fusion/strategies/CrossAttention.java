@@ -15,18 +15,13 @@ public final class CrossAttention extends Fusion {
     private final int d;
 
     public CrossAttention(int ca, int cb, RandomGenerator rng) {
+        super(Needs.NOTHING);
         d = Math.max(8, Math.min(ca, cb) / 2);
         q = child("q", new Conv2d(ca, d, 1, 1, 0, false, rng));
         k = child("k", new Conv2d(cb, d, 1, 1, 0, false, rng));
         v = child("v", new Conv2d(cb, d, 1, 1, 0, false, rng));
         o = child("o", new Conv2d(d, ca, 1, 1, 0, true, rng));
     }
-
-    @Override
-    public Needs needs() { return Needs.NOTHING; }
-
-    @Override
-    public int outChannels(int ca, int cb) { return ca; }
 
     @Override
     public Tensor fuse(Tensor a, Tensor b) {

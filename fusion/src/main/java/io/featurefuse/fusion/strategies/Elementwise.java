@@ -15,14 +15,9 @@ public final class Elementwise extends Fusion {
     private final Op op;
 
     public Elementwise(Op op) {
+        super(Needs.SAME_SHAPE);
         this.op = op;
     }
-
-    @Override
-    public Needs needs() { return Needs.SAME_SHAPE; }
-
-    @Override
-    public int outChannels(int ca, int cb) { return ca; }
 
     @Override
     public Tensor fuse(Tensor a, Tensor b) {

@@ -14,15 +14,10 @@ public final class Film extends Fusion {
     private final int ca;
 
     public Film(int ca, int cb, RandomGenerator rng) {
+        super(Needs.NOTHING);
         this.ca = ca;
         film = child("film", new Linear(cb, 2 * ca, true, rng));
     }
-
-    @Override
-    public Needs needs() { return Needs.NOTHING; }
-
-    @Override
-    public int outChannels(int ca, int cb) { return ca; }
 
     @Override
     public Tensor fuse(Tensor a, Tensor b) {

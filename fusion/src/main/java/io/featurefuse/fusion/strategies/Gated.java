@@ -11,14 +11,9 @@ public final class Gated extends Fusion {
     private final Conv2d gate;
 
     public Gated(int channels, RandomGenerator rng) {
+        super(Needs.SAME_SHAPE);
         gate = child("gate", new Conv2d(2 * channels, channels, 1, 1, 0, true, rng));
     }
-
-    @Override
-    public Needs needs() { return Needs.SAME_SHAPE; }
-
-    @Override
-    public int outChannels(int ca, int cb) { return ca; }
 
     @Override
     public Tensor fuse(Tensor a, Tensor b) {

@@ -16,16 +16,11 @@ public final class SkAttention extends Fusion {
     private double[] lastMeanWeightA = new double[0];
 
     public SkAttention(int channels, RandomGenerator rng) {
+        super(Needs.SAME_SHAPE);
         c = channels;
         fc1 = child("fc1", new Linear(channels, Math.max(1, channels / 4), true, rng));
         fc2 = child("fc2", new Linear(Math.max(1, channels / 4), 2 * channels, true, rng));
     }
-
-    @Override
-    public Needs needs() { return Needs.SAME_SHAPE; }
-
-    @Override
-    public int outChannels(int ca, int cb) { return ca; }
 
     @Override
     public Tensor fuse(Tensor a, Tensor b) {

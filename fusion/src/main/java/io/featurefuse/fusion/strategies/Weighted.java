@@ -27,6 +27,7 @@ public final class Weighted extends Fusion {
     private final Sequential generator;
 
     public Weighted(Kind kind, int channels, RandomGenerator rng) {
+        super(Needs.SAME_SHAPE);
         this.kind = kind;
         switch (kind) {
             case SCALAR -> { t = parameter("t", Tensor.zeros(1)); generator = null; }
@@ -41,12 +42,6 @@ public final class Weighted extends Fusion {
             }
         }
     }
-
-    @Override
-    public Needs needs() { return Needs.SAME_SHAPE; }
-
-    @Override
-    public int outChannels(int ca, int cb) { return ca; }
 
     @Override
     public Tensor fuse(Tensor a, Tensor b) {
