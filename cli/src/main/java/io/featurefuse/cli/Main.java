@@ -30,7 +30,7 @@ public final class Main {
                         --data DIR  --epochs N  --batch B  --lr X  --optimizer sgd|adam|adamw
                         --momentum M  --weight-decay W  --schedule cosine|step|constant  --warmup STEPS
                         --clip-norm X  --label-smoothing X  --crop-padding P  --flip P  --seed S
-                        --limit N  --threads N  --metrics FILE.jsonl  --save F  --resume  --json)
+                        --limit N  --threads N  --metrics FILE.jsonl  --save F  --resume  --summary  --json)
               eval      evaluate saved weights (--model ...  --weights F  --data DIR  --batch B  --json)
               version   print the version, the JDK and the SIMD width in use
               help      print this text

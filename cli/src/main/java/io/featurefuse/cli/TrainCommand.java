@@ -23,7 +23,7 @@ final class TrainCommand {
             "--save", "--threads", "--limit", "--metrics");
 
     static int run(List<String> args, PrintStream out) throws IOException {
-        Options o = Options.parse("train", args, VALUES, Set.of("--resume", "--json"));
+        Options o = Options.parse("train", args, VALUES, Set.of("--resume", "--json", "--summary"));
         Common.threads(o);
         String spec = o.string("--model", "resnet_a");
         String save = o.string("--save", null);
@@ -46,9 +46,10 @@ final class TrainCommand {
         Classifier model = Common.model(spec, train.channels(), train.classes().size(), config.seed(), "train");
         DataLoader trainLoader = new DataLoader(train, config.batch(), true, config.seed(), data.mean(), data.std(), config.augment());
         DataLoader testLoader = new DataLoader(data.test(), 500, false, 0, data.mean(), data.std(), Augment.NONE);
-        System.err.printf(Locale.ROOT, "fuse train: %s, %,d parameters, %,d training / %,d test images, %d epochs of %d batches, %d thread%s%n",
+        System.err.printf(Locale.ROOT, "fuse train: %s, %,d parameters, %,d training / %,d test images, %d epoch(s) of %d batches, %d thread%s%n",
                 spec, model.parameterCount(true), train.size(), data.test().size(), config.epochs(), trainLoader.batchesPerEpoch(),
                 io.featurefuse.engine.cpu.Parallel.threads(), io.featurefuse.engine.cpu.Parallel.threads() == 1 ? "" : "s");
+        if (o.flag("--summary")) System.err.print(model.summary(train.channels(), train.height(), train.width()));
         Trainer trainer = new Trainer(model, config, trainLoader, testLoader).modelMetadata(Map.of("model", spec));
         if (o.string("--metrics", null) != null) trainer.metricsFile(Path.of(o.string("--metrics", null)));
         List<Trainer.EpochResult> results;
