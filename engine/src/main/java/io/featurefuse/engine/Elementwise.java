@@ -34,7 +34,7 @@ final class Elementwise {
             StridedLoop.forEach(s.toArray(), strides, base, (o, st, n) ->
                     ScalarKernels.binary(op, a.d, o[1], st[1], b.d, o[2], st[2], out.d, o[0], n));
         // Masks are gradient helpers: like comparisons, they carry no gradient.
-        if (op == BinaryOp.MAX_MASK || op == BinaryOp.EQ_MASK) return out;
+        if (op == BinaryOp.MAX_MASK || op == BinaryOp.EQ_MASK || op == BinaryOp.RELU_GRAD) return out;
         return Tensor.record(out, new Node.Binary(op, a, b));
     }
 
@@ -65,7 +65,7 @@ final class Elementwise {
                 ga = needA ? g.mul(m) : null;
                 gb = needB ? g.mul(m.rsub(1)) : null;
             }
-            case MAX_MASK, EQ_MASK -> throw new IllegalStateException(n.op().opName + " is not recorded");
+            case MAX_MASK, EQ_MASK, RELU_GRAD -> throw new IllegalStateException(n.op().opName + " is not recorded");
         }
         return new Tensor[] {
                 needA && ga != null ? ReduceOps.sumTo(ga, a.shape) : null,
@@ -113,7 +113,7 @@ final class Elementwise {
             case EXP -> g.mul(y);
             case LOG -> g.div(x);
             case SQRT -> g.div(y.mul(2));
-            case RELU -> g.mul(unary(UnaryOp.RELU_MASK, x, 0, 0));
+            case RELU -> binary(BinaryOp.RELU_GRAD, g, x); // one pass instead of a mask and a product
             case SIGMOID -> g.mul(y.mul(y.rsub(1)));
             case TANH -> g.mul(y.mul(y).rsub(1));
             case GELU -> g.mul(unary(UnaryOp.GELU_DERIV, x, 0, 0));

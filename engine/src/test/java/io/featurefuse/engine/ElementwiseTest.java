@@ -148,6 +148,33 @@ class ElementwiseTest {
         assertEquals(8 * Math.log(2), e.grad().get(1), 1e-12);
     }
 
+    /** ReLU's backward is one fused pass (gradient where the input is positive): the float32 kernel against the float64 one. */
+    @Property(tries = 30)
+    void reluBackwardFastMatchesReference(@ForAll("shapes") int[] shape, @ForAll long seed) {
+        Tensor x = Fixtures.values(seed, -3, 3, shape), g = Fixtures.values(seed + 1, -3, 3, shape);
+        Tensor[] grads = new Tensor[2];
+        int i = 0;
+        for (DType d : DType.values()) {
+            Tensor leaf = x.to(d).requiresGrad(true);
+            leaf.relu().backward(g.to(d));
+            grads[i++] = leaf.grad();
+        }
+        assertClose("relu backward " + x.shape(), grads[0], grads[1], 0, 0);
+    }
+
+    @org.junit.jupiter.api.Test
+    void reluPassesNoNonFiniteGradientWhereItIsFlat() {
+        Tensor x = Tensor.of(new float[] {-1, 0, 2, -3, 1, 1, 1, 1, 1, -1, 0, 5, 2, 2, 2, 2, 2}, 17).requiresGrad(true);
+        float[] g = new float[17];
+        java.util.Arrays.fill(g, Float.NaN);
+        g[2] = 4;
+        x.relu().backward(Tensor.of(g, 17));
+        assertEquals(0.0, x.grad().get(0));
+        assertEquals(0.0, x.grad().get(1));
+        assertEquals(4.0, x.grad().get(2));
+        assertEquals(0.0, x.grad().get(9));
+    }
+
     @org.junit.jupiter.api.Test
     void relaxedReluGradientAtZeroIsZeroLikePyTorch() {
         Tensor x = Tensor.of(new double[] {0, -0.0, 1e-300}, 3).requiresGrad(true);

@@ -54,6 +54,9 @@ public final class SimdKernels {
                         ZERO.blend(ONE, ld(a, ao + i, ca).compare(VectorOperators.EQ, ld(b, bo + i, cb))).intoArray(out, oo + i);
                     }
                 }
+                case RELU_GRAD -> {
+                    for (; i < bound; i += L) ZERO.blend(ld(a, ao + i, ca), ld(b, bo + i, cb).compare(VectorOperators.GT, 0f)).intoArray(out, oo + i);
+                }
             }
         }
         for (; i < n; i++) out[oo + i] = (float) op.apply(a[ao + i * as], b[bo + i * bs]);
