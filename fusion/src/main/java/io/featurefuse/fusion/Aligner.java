@@ -42,8 +42,12 @@ public final class Aligner {
         int ha = a.h(), wa = a.w(), hb = b.h(), wb = b.w();
         if (needs != Fusion.Needs.NOTHING) {
             int[] target = target(a, b, policy);
-            spatial("A", a, target, up, down, sa, steps, rng);
-            spatial("B", b, target, up, down, sb, steps, rng);
+            try {
+                spatial("A", a, target, up, down, sa, steps, rng);
+                spatial("B", b, target, up, down, sb, steps, rng);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("maps A " + a + " and B " + b + " cannot be aligned under policy " + policy + ": " + e.getMessage());
+            }
             ha = hb = target[0];
             wa = wb = target[1];
         }

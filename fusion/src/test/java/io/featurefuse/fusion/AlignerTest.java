@@ -38,7 +38,8 @@ class AlignerTest {
     void impossiblePlansNameBothShapes() {
         var e = assertThrows(IllegalArgumentException.class, () -> Aligner.plan(new MapShape(8, 10, 10), new MapShape(8, 4, 4),
                 Fusion.Needs.SAME_SIZE, "to-larger", Aligner.Up.DECONV, Aligner.Down.AVGPOOL, 0, new SplittableRandom(1)));
-        assertEquals("cannot align B 8x4x4 to 10x10 by a transposed conv: that needs one whole-number scale factor for both dims", e.getMessage());
+        assertEquals("maps A 8x10x10 and B 8x4x4 cannot be aligned under policy to-larger: cannot align B 8x4x4 to 10x10 by a transposed conv:"
+                + " that needs one whole-number scale factor for both dims", e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> Aligner.plan(A, B, Fusion.Needs.SAME_SIZE, "bigger", Aligner.Up.BILINEAR, Aligner.Down.AVGPOOL, 0, new SplittableRandom(1)));
         assertEquals("none needed (the strategy takes maps of any size)",
                 Aligner.plan(A, B, Fusion.Needs.NOTHING, "to-larger", Aligner.Up.BILINEAR, Aligner.Down.AVGPOOL, 0, new SplittableRandom(1)).description());
