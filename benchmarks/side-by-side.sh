@@ -2,11 +2,16 @@
 # featurefuse against the reference libraries, in one invocation, at the same shapes and thread
 # count (set explicitly on both sides): SGEMM against NumPy on OpenBLAS, and the CNN op shapes of
 # `fuse bench --only ops` (conv 3x3 / 1x1 / 5x5 / depthwise forward and forward+backward, batch
-# norm, max pool, bilinear resize) against PyTorch on the CPU. The sides take turns for several
-# rounds, because this machine's second core is often busy elsewhere; the table shows the best
-# and the median of each side and their ratio, and benchmarks/results/side-by-side.json keeps them.
+# norm, max pool, bilinear resize) and the reference two-stream model (concat: a training step at
+# batch 128, inference at batch 256, each in images/s; the peak RSS of 20 training steps and the
+# time from process start to the first finished step, each in a fresh process) against PyTorch on
+# the CPU, plus this machine's FMA peak through the Vector API so that every GFLOP/s figure is also
+# a fraction of peak. The sides take turns for several rounds, because this machine's second core
+# is often busy elsewhere; the table shows the best and the median of each side and their ratio
+# (>1 means featurefuse is better: faster, or smaller where lower is better), and
+# benchmarks/results/latest.json keeps per row: name, unit, featurefuse, pytorch (or numpy), ratio.
 #
-#   benchmarks/side-by-side.sh [--threads N] [--rounds R] [--sizes 256,1024,2048] [--only sgemm|ops]
+#   benchmarks/side-by-side.sh [--threads N] [--rounds R] [--sizes 256,1024,2048] [--only sgemm|ops|model]
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
 threads=$(nproc); rounds=3; sizes=256,1024,2048; only=all
@@ -20,7 +25,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-case "$only" in all|sgemm|ops) ;; *) echo "side-by-side: --only takes sgemm or ops, not '$only'" >&2; exit 2 ;; esac
+case "$only" in all|sgemm|ops|model) ;; *) echo "side-by-side: --only takes sgemm, ops or model, not '$only'" >&2; exit 2 ;; esac
 py=/usr/bin/python3   # Debian's python sees Debian's numpy and torch
 have_numpy() { "$py" -c 'import numpy, threadpoolctl' >/dev/null 2>&1 && [ -e /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 ]; }
 have_torch() { "$py" -c 'import torch' >/dev/null 2>&1; }
@@ -99,11 +104,45 @@ with torch.no_grad():
            lambda: F.interpolate(r, size=(14, 14), mode="bilinear", align_corners=False))
 PY
 
-echo "featurefuse vs NumPy/OpenBLAS (SGEMM) and PyTorch (CNN ops), $threads thread(s), $rounds rounds, taking turns" >&2
+cat > "$work/torch_model.py" <<'PY'
+import os, resource, sys, time
+import torch, torch.nn.functional as F
+sys.path.insert(0, sys.argv[3])
+from golden_models import TwoStream
+import timing
+what, threads = sys.argv[1], int(sys.argv[2]); torch.set_num_threads(threads); torch.manual_seed(0)
+def model_and_step(batch):
+    m = TwoStream("concat")
+    opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    x = torch.randn(batch, 1, 28, 28); y = torch.arange(batch) % 10
+    def step():
+        opt.zero_grad(set_to_none=True); F.cross_entropy(m(x), y).backward(); opt.step()
+    return m, step
+def row(name, unit, value):
+    print('{"name": "%s", "unit": "%s", "best": %.3f, "median": %.3f, "threads": %d, "kernel": "PyTorch %s"}'
+          % (name, unit, value, value, torch.get_num_threads(), torch.__version__), flush=True)
+if what == "first-step":
+    # process start from /proc: clock ticks since boot, against the uptime now
+    ticks = os.sysconf("SC_CLK_TCK"); start = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19]) / ticks
+    m, step = model_and_step(128); step()
+    row("JVM start to first train step b128", "s", float(open("/proc/uptime").read().split()[0]) - start)
+elif what == "train-rss":
+    m, step = model_and_step(128)
+    for _ in range(20): step()
+    row("peak RSS of training b128", "MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+else:
+    m, step = model_and_step(128)
+    timing.report("two-stream concat train step b128", "img/s", 128e9, step, torch.get_num_threads(), "PyTorch " + torch.__version__)
+    m.eval(); xi = torch.randn(256, 1, 28, 28)
+    with torch.no_grad():
+        timing.report("two-stream concat inference b256", "img/s", 256e9, lambda: m(xi), torch.get_num_threads(), "PyTorch " + torch.__version__)
+PY
+
+echo "featurefuse vs NumPy/OpenBLAS (SGEMM) and PyTorch (CNN ops, the two-stream model), $threads thread(s), $rounds rounds, taking turns" >&2
 "$root/fuse" version >&2
 touch "$work/java.jsonl" "$work/ref.jsonl"
 for r in $(seq "$rounds"); do
-  if [ "$only" != ops ]; then
+  if [ "$only" = all ] || [ "$only" = sgemm ]; then
     echo "  round $r/$rounds: featurefuse sgemm..." >&2
     "$root/fuse" bench --only sgemm --sizes "$sizes" --threads "$threads" --samples 3 --seconds 0.3 --json >> "$work/java.jsonl"
     if have_numpy; then
@@ -114,7 +153,21 @@ for r in $(seq "$rounds"); do
         "$py" "$work/numpy_gemm.py" "$sizes" "$threads" >> "$work/ref.jsonl"
     fi
   fi
-  if [ "$only" != sgemm ]; then
+  if [ "$only" = all ] || [ "$only" = model ]; then
+    echo "  round $r/$rounds: featurefuse model..." >&2
+    "$root/fuse" bench --only model --threads "$threads" --samples 3 --seconds 1 --json >> "$work/java.jsonl"
+    "$root/fuse" bench --only peak --threads "$threads" --samples 3 --seconds 0.3 --json >> "$work/java.jsonl"
+    "$root/fuse" bench --only first-step --threads "$threads" --json >> "$work/java.jsonl"
+    "$root/fuse" bench --only train-rss --threads "$threads" --samples 20 --json >> "$work/java.jsonl"
+    if have_torch; then
+      echo "  round $r/$rounds: pytorch model..." >&2
+      for w in model first-step train-rss; do
+        env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="$threads" PYTHONPATH="$work" \
+          "$py" "$work/torch_model.py" "$w" "$threads" "$root/tools" >> "$work/ref.jsonl"
+      done
+    fi
+  fi
+  if [ "$only" = all ] || [ "$only" = ops ]; then
     echo "  round $r/$rounds: featurefuse ops..." >&2
     "$root/fuse" bench --only ops --threads "$threads" --samples 3 --seconds 0.3 --json >> "$work/java.jsonl"
     if have_torch; then
@@ -125,8 +178,9 @@ for r in $(seq "$rounds"); do
 done
 
 mkdir -p "$root/benchmarks/results"
-"$py" - "$work/java.jsonl" "$work/ref.jsonl" "$threads" "$root/benchmarks/results/side-by-side.json" <<'PY'
+"$py" - "$work/java.jsonl" "$work/ref.jsonl" "$threads" "$root/benchmarks/results/latest.json" <<'PY'
 import json, statistics, sys
+LOWER_IS_BETTER = {"s", "MB"}
 def load(path):
     rows = {}
     for line in open(path):
@@ -137,20 +191,35 @@ kernels = sorted({r[0]["kernel"] for r in ref.values()})
 print("%-38s %-8s %19s %19s %15s" % ("", "", "featurefuse", "reference", "ratio"))
 print("%-38s %-8s %9s %9s %9s %9s %7s %7s" % ("work", "unit", "best", "median", "best", "median", "best", "median"))
 results = []
+peak = java.get("FMA peak (Vector API)")
+peak = max(r["best"] for r in peak) if peak else None
 for name, js in java.items():
     ns = ref.get(name, [])
-    jb, jm = max(r["best"] for r in js), statistics.median(r["median"] for r in js)
-    row = {"name": name, "unit": js[0]["unit"], "featurefuse": jb, "featurefuse_median": jm}
+    low = js[0]["unit"] in LOWER_IS_BETTER
+    best = min if low else max
+    jb, jm = best(r["best"] for r in js), statistics.median(r["median"] for r in js)
+    row = {"name": name, "unit": js[0]["unit"], "featurefuse": jb, "featurefuse_median": jm, "lower_is_better": low}
+    if peak and js[0]["unit"] == "GFLOP/s" and name != "FMA peak (Vector API)":
+        row["featurefuse_fraction_of_peak"] = jb / peak
     if ns:
-        nb, nm = max(r["best"] for r in ns), statistics.median(r["median"] for r in ns)
+        nb, nm = best(r["best"] for r in ns), statistics.median(r["median"] for r in ns)
+        ratio, ratio_m = (nb / jb, nm / jm) if low else (jb / nb, jm / nm)
         row.update({"reference": ns[0]["kernel"], "pytorch" if "PyTorch" in ns[0]["kernel"] else "numpy": nb,
-                    "reference_best": nb, "reference_median": nm, "ratio": jb / nb, "ratio_median": jm / nm})
-        print("%-38s %-8s %9.2f %9.2f %9.2f %9.2f %6.2fx %6.2fx" % (name, js[0]["unit"], jb, jm, nb, nm, jb / nb, jm / nm))
+                    "reference_best": nb, "reference_median": nm, "ratio": ratio, "ratio_median": ratio_m})
+        if peak and js[0]["unit"] == "GFLOP/s":
+            row["reference_fraction_of_peak"] = nb / peak
+        print("%-38s %-8s %9.2f %9.2f %9.2f %9.2f %6.2fx %6.2fx" % (name, js[0]["unit"], jb, jm, nb, nm, ratio, ratio_m))
     else:
         print("%-38s %-8s %9.2f %9.2f %9s %9s %7s %7s" % (name, js[0]["unit"], jb, jm, "-", "-", "-", "-"))
     results.append(row)
-print("threads: %d (both sides); reference: %s; ratio = featurefuse / reference, best of best and median of medians over the rounds"
-      % (threads, ", ".join(kernels) if kernels else "not installed"))
-json.dump({"threads": threads, "reference": kernels, "rows": results}, open(out, "w"), indent=1)
+print("threads: %d (both sides); reference: %s; ratio > 1: featurefuse better (rate / rate, or cost / cost for s and MB),"
+      " best of best and median of medians over the rounds" % (threads, ", ".join(kernels) if kernels else "not installed"))
+if peak:
+    print("FMA peak (Vector API, %d threads): %.1f GFLOP/s; as a fraction of it:" % (threads, peak))
+    for row in results:
+        if "featurefuse_fraction_of_peak" in row:
+            print("  %-36s featurefuse %4.0f%%   reference %s" % (row["name"], 100 * row["featurefuse_fraction_of_peak"],
+                  "%4.0f%%" % (100 * row["reference_fraction_of_peak"]) if "reference_fraction_of_peak" in row else "-"))
+json.dump({"threads": threads, "reference": kernels, "fma_peak_gflops": peak, "rows": results}, open(out, "w"), indent=1)
 print("written: " + out)
 PY

@@ -66,6 +66,28 @@ class Classifier(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(self.body(x), 1).flatten(1))
 
 
+class TwoStream(nn.Module):
+    """The reference two-stream model: resnet_a and vgg_b bodies, B bilinearly resized to A's 14x14, then
+    concat + 1x1 conv + BN + ReLU to 128 channels (concat), or 1x1 conv + BN projections to 128 and add."""
+    def __init__(self, fusion="concat", c=128):
+        super().__init__()
+        self.a, _ = body("resnet_a")
+        self.b, _ = body("vgg_b")
+        self.fusion = fusion
+        if fusion == "concat":
+            self.mix = nn.Sequential(nn.Conv2d(64 + 96, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU())
+        else:
+            self.pa = nn.Sequential(nn.Conv2d(64, c, 1, bias=False), nn.BatchNorm2d(c))
+            self.pb = nn.Sequential(nn.Conv2d(96, c, 1, bias=False), nn.BatchNorm2d(c))
+        self.fc = nn.Linear(c, 10)
+
+    def forward(self, x):
+        a = self.a(x)
+        b = F.interpolate(self.b(x), size=a.shape[-2:], mode="bilinear", align_corners=False)
+        y = self.mix(torch.cat([a, b], 1)) if self.fusion == "concat" else F.relu(self.pa(a) + self.pb(b))
+        return self.fc(F.adaptive_avg_pool2d(y, 1).flatten(1))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for i, name in enumerate(["resnet_a", "vgg_b"]):

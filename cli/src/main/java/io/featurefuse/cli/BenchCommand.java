@@ -28,11 +28,11 @@ final class BenchCommand {
     record Row(String name, String unit, double best, double median) {}
 
 
-    static int run(List<String> args, PrintStream out) {
+    static int run(List<String> args, PrintStream out) throws java.io.IOException {
         Options o = Options.parse("bench", args, Set.of("--sizes", "--threads", "--samples", "--seconds", "--only"), Set.of("--json"));
         String only = o.string("--only", "all");
-        if (!Set.of("all", "sgemm", "add", "ops").contains(only))
-            throw new UsageException("bench: --only takes sgemm, add or ops, not '" + only + "'");
+        if (!Set.of("all", "sgemm", "add", "ops", "model", "peak", "first-step", "train-rss").contains(only))
+            throw new UsageException("bench: --only takes sgemm, add, ops, model, peak, first-step or train-rss, not '" + only + "'");
         int[] sizes = o.integers("--sizes", new int[] {256, 1024, 2048}, 1, 8192);
         int samples = o.integer("--samples", 5, 1, 1000);
         double seconds = o.decimal("--seconds", 0.4, 0.01, 600);
@@ -41,6 +41,17 @@ final class BenchCommand {
             System.setProperty("featurefuse.threads", String.valueOf(o.integer("--threads", 0, 1, 1024)));
         }
         boolean json = o.flag("--json");
+        // These two measure a fresh process, so they run first and alone.
+        if (only.equals("first-step")) {
+            double s = ModelBenchmarks.secondsToFirstStep();
+            report(out, json, Parallel.threads(), new ArrayList<>(), new Row("JVM start to first train step b128", "s", s, s));
+            return 0;
+        }
+        if (only.equals("train-rss")) {
+            double mb = ModelBenchmarks.peakRssAfterTraining(o.integer("--samples", 20, 1, 1000));
+            report(out, json, Parallel.threads(), new ArrayList<>(), new Row("peak RSS of training b128", "MB", mb, mb));
+            return 0;
+        }
         int threads = Parallel.threads();
         if (!json) {
             out.printf(Locale.ROOT, "featurefuse bench: %d thread%s, %s, JDK %s%n", threads, threads == 1 ? "" : "s",
@@ -56,6 +67,14 @@ final class BenchCommand {
         if (only.equals("all") || only.equals("ops"))
             for (OpBenchmarks.Case c : OpBenchmarks.cases())
                 report(out, json, threads, rows, measure(c.name(), c.unit(), c.work() / 1e9, c.call(), samples, seconds));
+        if (only.equals("all") || only.equals("model")) {
+            var m = ModelBenchmarks.twoStream();
+            report(out, json, threads, rows, measure("two-stream concat train step b128", "img/s", 128, ModelBenchmarks.trainStep(m, 128), samples, Math.max(seconds, 1)));
+            report(out, json, threads, rows, measure("two-stream concat inference b256", "img/s", 256, ModelBenchmarks.inference(m, 256), samples, Math.max(seconds, 1)));
+        }
+        if (only.equals("all") || only.equals("peak"))
+            report(out, json, threads, rows, measure("FMA peak (Vector API)", "GFLOP/s", ModelBenchmarks.peakFlops(2_000_000) / 1e9,
+                    ModelBenchmarks.fmaPeak(2_000_000), samples, seconds));
         return 0;
     }
 

@@ -21,7 +21,7 @@ public final class Main {
                          --batch B  --lr X  --seed S  --threads N  --cka-samples N  --no-singles)
               bench     measure this machine: GEMM and conv GFLOP/s, element-wise and pooling GB/s
                         (--sizes 256,1024,2048  --threads N  --samples K  --seconds S
-                         --only sgemm|add|ops  --json)
+                         --only sgemm|add|ops|model|peak|first-step|train-rss  --json)
               inspect   how two models' feature maps compare: taps and shapes, the alignment plan, params and
                         FLOPs of every strategy, linear CKA between every pair of taps
                         (--models A,B | --a SPEC[:weights] --b ...  --tap-a T --tap-b T  --data DIR
@@ -66,6 +66,10 @@ public final class Main {
         } catch (java.io.IOException e) {
             err.println("fuse: " + e.getMessage());
             return 2;
+        } catch (OutOfMemoryError e) {
+            err.println("fuse: out of memory: the Java heap (" + Runtime.getRuntime().maxMemory() / (1 << 20)
+                    + " MB) is too small for this model, batch and data; give it more with FEATUREFUSE_JAVA_OPTS=-Xmx4g");
+            return 1;
         }
     }
 

@@ -70,9 +70,15 @@ final class Autograd {
             for (int i = order.size() - 1; i >= 0; i--) {
                 Tensor t = order.get(i);
                 Tensor g = grads.remove(t);
-                if (g == null) continue;
+                if (g == null) {
+                    release(order, i, retainGraph);
+                    continue;
+                }
                 Node node = t.gradFn.node();
                 Tensor[] in = inputGrads(node, g);
+                // This node's saved tensors are not needed again: let them go now, not after the whole
+                // backward, so that activations are freed as their gradients are made (as PyTorch does).
+                release(order, i, retainGraph);
                 List<Tensor> inputs = node.inputs();
                 for (int k = 0; k < in.length; k++) {
                     Tensor x = inputs.get(k), gx = in[k];
@@ -85,8 +91,16 @@ final class Autograd {
                 }
             }
         } finally {
-            if (!retainGraph) for (Tensor t : order) if (t.gradFn != null) t.gradFn.free();
+            if (!retainGraph) for (Tensor t : order) if (t != null && t.gradFn != null) t.gradFn.free();
         }
+    }
+
+    /** Without retainGraph: frees the node behind order[i] and drops the list's reference to its output. */
+    private static void release(List<Tensor> order, int i, boolean retainGraph) {
+        if (retainGraph) return;
+        Tensor t = order.get(i);
+        if (t.gradFn != null) t.gradFn.free();
+        order.set(i, null);
     }
 
     /** The one gradient table: each op's rule, selected by an exhaustive switch. */

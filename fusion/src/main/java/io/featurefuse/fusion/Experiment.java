@@ -117,7 +117,7 @@ public final class Experiment {
                 imagesPerS += images / trainSeconds;
                 if (seed == 0) {
                     curve = r;
-                    trainedSeed0.put(c, built.model);
+                    if (c.equals(A_ONLY) || c.equals(B_ONLY)) trainedSeed0.put(c, built.model); // for CKA; others may go
                 }
             }
             Module m = first.model;

@@ -1,0 +1,96 @@
+package io.featurefuse.cli;
+
+import io.featurefuse.engine.GradMode;
+import io.featurefuse.engine.Loss;
+import io.featurefuse.engine.Tensor;
+import io.featurefuse.engine.cpu.Parallel;
+import io.featurefuse.engine.cpu.Simd;
+import io.featurefuse.fusion.Aligner;
+import io.featurefuse.fusion.TwoStream;
+import io.featurefuse.nn.models.Backbones;
+import io.featurefuse.nn.optim.ParamGroup;
+import io.featurefuse.nn.optim.Sgd;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.SplittableRandom;
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * The whole-model rows of the side-by-side benchmark: the reference two-stream model (concat) as
+ * benchmarks/side-by-side.sh builds it in PyTorch: one SGD training step at batch 128 and
+ * inference at batch 256; plus this machine's FMA peak through the Vector API, so that GFLOP/s
+ * figures can be read as a fraction of it.
+ */
+final class ModelBenchmarks {
+    private ModelBenchmarks() {}
+
+    /** The reference model, seeded. */
+    static TwoStream twoStream() {
+        SplittableRandom r = new SplittableRandom(0);
+        return new TwoStream(Backbones.create("resnet_a", 1, r), "block2", Backbones.create("vgg_b", 1, r), "conv3", "concat", "to-larger",
+                Aligner.Up.BILINEAR, Aligner.Down.AVGPOOL, 128, 10, false, 28, 28, r);
+    }
+
+    /** A training step of the reference recipe on a fixed batch: forward, cross-entropy, backward, SGD Nesterov. */
+    static Runnable trainStep(TwoStream m, int batch) {
+        Tensor x = Tensor.randn(new SplittableRandom(1), batch, 1, 28, 28);
+        int[] y = new int[batch];
+        for (int i = 0; i < batch; i++) y[i] = i % 10;
+        Sgd opt = new Sgd(List.of(new ParamGroup(m.parameters(), 0.05, 5e-4)), 0.9, 0, true);
+        m.train();
+        return () -> {
+            opt.zeroGrad();
+            Loss.crossEntropy(m.call(x), y).backward();
+            opt.step();
+        };
+    }
+
+    static Runnable inference(TwoStream m, int batch) {
+        Tensor x = Tensor.randn(new SplittableRandom(2), batch, 1, 28, 28);
+        return () -> {
+            m.eval();
+            try (var off = GradMode.off()) {
+                m.call(x);
+            }
+        };
+    }
+
+    /** Seconds from JVM start to the end of the first training step (model built, data made, one step). */
+    static double secondsToFirstStep() {
+        long start = ProcessHandle.current().info().startInstant().map(i -> i.toEpochMilli()).orElse(System.currentTimeMillis());
+        trainStep(twoStream(), 128).run();
+        return (System.currentTimeMillis() - start) / 1000.0;
+    }
+
+    /** Peak resident memory (VmHWM) of this process in MB after `steps` training steps; -1 where /proc is missing. */
+    static double peakRssAfterTraining(int steps) throws java.io.IOException {
+        Runnable step = trainStep(twoStream(), 128);
+        for (int i = 0; i < steps; i++) step.run();
+        Path status = Path.of("/proc/self/status");
+        if (!Files.exists(status)) return -1;
+        for (String line : Files.readAllLines(status))
+            if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+        return -1;
+    }
+
+    /** FLOP of one FMA-peak call on every thread: 12 independent chains of vector FMAs. */
+    static double peakFlops(int iterations) {
+        return 2.0 * Simd.L * 12 * iterations * Parallel.threads();
+    }
+
+    /** Every pool thread runs 12 independent FMA chains (enough to cover FMA latency on 2 pipes). */
+    static Runnable fmaPeak(int iterations) {
+        float[] sink = new float[Parallel.threads() * Simd.L];
+        return () -> Parallel.forEach(Parallel.threads(), t -> {
+            FloatVector a = FloatVector.broadcast(Simd.F, 0.999f), b = FloatVector.broadcast(Simd.F, 1e-4f);
+            FloatVector c0 = b, c1 = b, c2 = b, c3 = b, c4 = b, c5 = b, c6 = b, c7 = b, c8 = b, c9 = b, c10 = b, c11 = b;
+            for (int i = 0; i < iterations; i++) {
+                c0 = c0.fma(a, b); c1 = c1.fma(a, b); c2 = c2.fma(a, b); c3 = c3.fma(a, b);
+                c4 = c4.fma(a, b); c5 = c5.fma(a, b); c6 = c6.fma(a, b); c7 = c7.fma(a, b);
+                c8 = c8.fma(a, b); c9 = c9.fma(a, b); c10 = c10.fma(a, b); c11 = c11.fma(a, b);
+            }
+            c0.add(c1).add(c2).add(c3).add(c4).add(c5).add(c6.add(c7).add(c8).add(c9).add(c10).add(c11)).intoArray(sink, t * Simd.L);
+        });
+    }
+}
