@@ -1,6 +1,5 @@
 package io.featurefuse.nn.data;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -25,31 +24,40 @@ public final class Idx {
     public record Array(int[] dims, byte[] data) {}
 
     public static Array read(Path file) throws IOException {
-        byte[] raw = readMaybeGzip(file);
-        if (raw.length < 4) throw bad(file, "it is truncated: " + raw.length + " bytes, but an IDX header needs 4");
-        if (raw[0] != 0 || raw[1] != 0) throw bad(file, String.format("its magic number 0x%02x%02x%02x%02x does not start with two zero bytes", raw[0], raw[1], raw[2], raw[3]));
-        if (raw[2] != 0x08) throw bad(file, String.format("its data type 0x%02x is not unsigned byte (0x08)", raw[2]));
-        int rank = raw[3] & 0xFF;
-        if (rank < 1 || rank > 4) throw bad(file, "it claims " + rank + " dimensions");
-        int header = 4 + 4 * rank;
-        if (raw.length < header) throw bad(file, "it is truncated inside its " + rank + " dimension sizes");
-        int[] dims = new int[rank];
-        long count = 1;
-        for (int i = 0; i < rank; i++) {
-            int at = 4 + 4 * i;
-            long d = ((raw[at] & 0xFFL) << 24) | ((raw[at + 1] & 0xFF) << 16) | ((raw[at + 2] & 0xFF) << 8) | (raw[at + 3] & 0xFF);
-            if (d <= 0 || d > Integer.MAX_VALUE) throw bad(file, "dimension " + i + " has size " + d);
-            dims[i] = (int) d;
-            count *= d;
-            if (count > MAX_BYTES) throw bad(file, "it claims more than 2 GB of data");
+        // Streamed into one array of the exact size: a 47 MB image file costs 47 MB, not the
+        // several copies that reading it whole and then decompressing would.
+        try (InputStream in = open(file)) {
+            byte[] head = in.readNBytes(4);
+            if (head.length < 4) throw bad(file, "it is truncated: " + head.length + " bytes, but an IDX header needs 4");
+            if (head[0] != 0 || head[1] != 0) throw bad(file, String.format("its magic number 0x%02x%02x%02x%02x does not start with two zero bytes", head[0], head[1], head[2], head[3]));
+            if (head[2] != 0x08) throw bad(file, String.format("its data type 0x%02x is not unsigned byte (0x08)", head[2]));
+            int rank = head[3] & 0xFF;
+            if (rank < 1 || rank > 4) throw bad(file, "it claims " + rank + " dimensions");
+            byte[] sizes = in.readNBytes(4 * rank);
+            if (sizes.length < 4 * rank) throw bad(file, "it is truncated inside its " + rank + " dimension sizes");
+            int[] dims = new int[rank];
+            long count = 1;
+            for (int i = 0; i < rank; i++) {
+                int at = 4 * i;
+                long d = ((sizes[at] & 0xFFL) << 24) | ((sizes[at + 1] & 0xFF) << 16) | ((sizes[at + 2] & 0xFF) << 8) | (sizes[at + 3] & 0xFF);
+                if (d <= 0 || d > Integer.MAX_VALUE) throw bad(file, "dimension " + i + " has size " + d);
+                dims[i] = (int) d;
+                count *= d;
+                if (count > MAX_BYTES) throw bad(file, "it claims more than 2 GB of data");
+            }
+            byte[] data = in.readNBytes((int) count);
+            if (data.length < count) throw bad(file, "it is truncated: the header promises " + count + " data bytes but " + data.length + " follow");
+            long extra = 0;
+            for (byte[] buf = new byte[1 << 16]; ; ) {
+                int n = in.read(buf);
+                if (n < 0) break;
+                extra += n;
+            }
+            if (extra > 0) throw bad(file, "it has " + extra + " bytes after the " + count + " its header promises");
+            return new Array(dims, data);
+        } catch (java.io.EOFException | java.util.zip.ZipException e) {
+            throw bad(file, "its gzip stream is damaged or truncated (" + e.getMessage() + ")");
         }
-        if (raw.length - header < count)
-            throw bad(file, "it is truncated: the header promises " + count + " data bytes but " + (raw.length - header) + " follow");
-        if (raw.length - header > count)
-            throw bad(file, "it has " + (raw.length - header - count) + " bytes after the " + count + " its header promises");
-        byte[] data = new byte[(int) count];
-        System.arraycopy(raw, header, data, 0, data.length);
-        return new Array(dims, data);
     }
 
     /** A data set from an images file [N, H, W] and a labels file [N]. */
@@ -88,20 +96,13 @@ public final class Idx {
         throw new IOException(dir + " has no " + base + "[.gz] file (looked for " + tried + ")");
     }
 
-    private static byte[] readMaybeGzip(Path file) throws IOException {
-        byte[] raw = Files.readAllBytes(file);
-        if (raw.length < 2 || (raw[0] & 0xFF) != 0x1f || (raw[1] & 0xFF) != 0x8b) return raw;
-        try (InputStream in = new GZIPInputStream(new java.io.ByteArrayInputStream(raw), 1 << 16)) {
-            ByteArrayOutputStream out = new ByteArrayOutputStream(raw.length * 4);
-            byte[] buf = new byte[1 << 16];
-            for (int n; (n = in.read(buf)) > 0; ) {
-                out.write(buf, 0, n);
-                if (out.size() > MAX_BYTES) throw bad(file, "it decompresses to more than 2 GB");
-            }
-            return out.toByteArray();
-        } catch (java.io.EOFException | java.util.zip.ZipException e) {
-            throw bad(file, "its gzip stream is damaged or truncated (" + e.getMessage() + ")");
-        }
+    /** The file's bytes, decompressed on the fly when it starts with the gzip magic. */
+    private static InputStream open(Path file) throws IOException {
+        InputStream raw = new java.io.BufferedInputStream(Files.newInputStream(file), 1 << 16);
+        raw.mark(2);
+        int b0 = raw.read(), b1 = raw.read();
+        raw.reset();
+        return b0 == 0x1f && b1 == 0x8b ? new GZIPInputStream(raw, 1 << 16) : raw;
     }
 
     private static IOException bad(Path file, String what) {
