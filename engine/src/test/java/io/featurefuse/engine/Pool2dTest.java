@@ -58,6 +58,24 @@ class Pool2dTest {
         }
     }
 
+    /** The halving 2x2 max pool has its own unrolled kernel: ties (few distinct values) and NaNs included. */
+    @Property(tries = 40)
+    void halvingMaxPoolMatchesReferenceWithTiesAndNaNs(@ForAll long seed) {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
+        int n = 1 + r.nextInt(3), c = 1 + r.nextInt(4), h = 2 * (1 + r.nextInt(7)), w = 2 * (1 + r.nextInt(7));
+        double[] v = new double[n * c * h * w];
+        for (int i = 0; i < v.length; i++) v[i] = r.nextInt(10) == 0 ? Double.NaN : r.nextInt(4) - 1.5; // many ties
+        Tensor x = Tensor.of(v, n, c, h, w);
+        Tensor rx = x.copy().requiresGrad(true), fx = x.to(DType.F32).requiresGrad(true);
+        Tensor ref = rx.maxPool2d(PoolOptions.of(2)), fast = fx.maxPool2d(PoolOptions.of(2));
+        double[] a = ref.toArray(), b = fast.toArray();
+        for (int i = 0; i < a.length; i++) assertEquals(a[i], b[i], "output " + i);
+        Tensor up = Fixtures.values(seed + 1, -1, 1, ref.shape().toArray());
+        ref.backward(up);
+        fast.backward(up.to(DType.F32));
+        assertClose("halving max pool backward", fx.grad(), rx.grad(), 1e-6, 1e-6); // the same argmax on both paths
+    }
+
     @Property(tries = 20)
     void gradients(@ForAll long seed) {
         Case c = Case.random(seed, 7);

@@ -24,6 +24,10 @@ public final class Pool2dKernels {
 
     public static void maxForward(float[] out, int[] argmax, float[] in, int inOff, int planes, Windows g) {
         int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
+        if (halving(g)) {
+            planes(planes, p -> maxForward2x2(out, argmax, in, inOff + p * hw, p * ohw, g));
+            return;
+        }
         planes(planes, p -> {
             int base = inOff + p * hw;
             for (int i = 0; i < g.oh(); i++)
@@ -39,6 +43,39 @@ public final class Pool2dKernels {
                     argmax[p * ohw + i * g.ow() + j] = at;
                 }
         });
+    }
+
+    /** True for 2x2 windows at stride 2 that tile the plane exactly (the usual halving max pool). */
+    static boolean halving(Windows g) {
+        if (g.h() != 2 * g.oh() || g.w() != 2 * g.ow()) return false;
+        for (int i = 0; i < g.oh(); i++) if (g.ys()[i] != 2 * i || g.ye()[i] != 2 * i + 2) return false;
+        for (int j = 0; j < g.ow(); j++) if (g.xs()[j] != 2 * j || g.xe()[j] != 2 * j + 2) return false;
+        return true;
+    }
+
+    /**
+     * One plane of the halving max pool, unrolled: the same rule as the general loop (a value
+     * replaces the best when greater, or when it is NaN and the best is not; ties keep the first),
+     * without its window tables and loop bounds per output.
+     */
+    private static void maxForward2x2(float[] out, int[] argmax, float[] in, int base, int oBase, Windows g) {
+        int w = g.w(), ow = g.ow();
+        for (int i = 0; i < g.oh(); i++) {
+            int r0 = base + 2 * i * w, r1 = r0 + w, o = oBase + i * ow;
+            for (int j = 0; j < ow; j++) {
+                int c = 2 * j;
+                float best = in[r0 + c];
+                int at = 2 * i * w + c;
+                float v = in[r0 + c + 1];
+                if (v > best || (v != v && best == best)) { best = v; at = 2 * i * w + c + 1; }
+                v = in[r1 + c];
+                if (v > best || (v != v && best == best)) { best = v; at = (2 * i + 1) * w + c; }
+                v = in[r1 + c + 1];
+                if (v > best || (v != v && best == best)) { best = v; at = (2 * i + 1) * w + c + 1; }
+                out[o + j] = best;
+                argmax[o + j] = at;
+            }
+        }
     }
 
     public static void maxForward(double[] out, int[] argmax, double[] in, int inOff, int planes, Windows g) {
