@@ -15,7 +15,8 @@ public final class Main {
               compare   the main job: train each backbone alone and every fusion strategy the same way, then
                         print which wins; results.json and report.html in --out DIR (default runs/compare-*)
                         (--models A,B or --a SPEC[:weights.safetensors] --b ...  --tap-a T --tap-b T
-                         --strategies add,concat,...|--all  --seeds N  --epochs N  --data DIR  --limit N
+                         --strategies add,concat,...|--all  --seeds N  --epochs N (1)  --data DIR
+                         --limit N (6000 of the shipped subset, else all)
                          --freeze  --backbone-lr X  --channels C  --align to-larger|to-smaller|HxW
                          --up bilinear|bilinear-corners|nearest|deconv  --down avgpool|maxpool|strided-conv|area|bilinear
                          --batch B  --lr X  --seed S  --threads N  --cka-samples N  --no-singles)
