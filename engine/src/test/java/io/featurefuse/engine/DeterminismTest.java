@@ -11,7 +11,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Same input, same bits: every call of an op gives the first call's result, also after the JIT
  * has compiled its kernels (the interpreter and C2 once summed vector lanes in different orders,
- * so batch-norm statistics changed mid-run). Training is bit-for-bit repeatable only on this.
+ * so batch-norm statistics changed mid-run; and the Vector API's exp/log switch from Math.* per
+ * lane to SVML once compiled). Training is bit-for-bit repeatable only on this.
  */
 class DeterminismTest {
     @Test
@@ -33,6 +34,7 @@ class DeterminismTest {
         });
         ops.put("sum", () -> wide.sum(false, 1).toArray());
         ops.put("logSoftmax", () -> wide.logSoftmax(1).toArray());
+        ops.put("exp, log, tanh, sigmoid, gelu", () -> wide.exp().add(wide.abs().add(1).log()).add(wide.tanh()).add(wide.sigmoid()).add(wide.gelu()).toArray());
         for (var e : ops.entrySet()) {
             double[] first = e.getValue().get();
             for (int t = 0; t < 400; t++) assertArrayEquals(first, e.getValue().get(), e.getKey() + ", call " + t);

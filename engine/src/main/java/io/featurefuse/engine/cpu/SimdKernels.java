@@ -16,6 +16,10 @@ import jdk.incubator.vector.VectorOperators;
  * turn it into instructions.
  */
 public final class SimdKernels {
+    // Transcendental functions (exp, log, tanh, pow, and sigmoid, GELU, SiLU built on them) take the
+    // scalar loop, Math.* per element: the Vector API's lanewise EXP/LOG/TANH/POW give other bits once
+    // C2 compiles them (SVML) than before (Math.* per lane), so the same training run could differ
+    // from step to step of the JIT. HotSpot's Math intrinsics agree across tiers.
     private SimdKernels() {}
 
     private static final FloatVector ZERO = FloatVector.zero(F);
@@ -40,7 +44,6 @@ public final class SimdKernels {
                 case SUB -> { for (; i < bound; i += L) ld(a, ao + i, ca).sub(ld(b, bo + i, cb)).intoArray(out, oo + i); }
                 case MUL -> { for (; i < bound; i += L) ld(a, ao + i, ca).mul(ld(b, bo + i, cb)).intoArray(out, oo + i); }
                 case DIV -> { for (; i < bound; i += L) ld(a, ao + i, ca).div(ld(b, bo + i, cb)).intoArray(out, oo + i); }
-                case POW -> { for (; i < bound; i += L) ld(a, ao + i, ca).lanewise(VectorOperators.POW, ld(b, bo + i, cb)).intoArray(out, oo + i); }
                 case MAX -> { for (; i < bound; i += L) ld(a, ao + i, ca).max(ld(b, bo + i, cb)).intoArray(out, oo + i); }
                 case MIN -> { for (; i < bound; i += L) ld(a, ao + i, ca).min(ld(b, bo + i, cb)).intoArray(out, oo + i); }
                 case MAX_MASK -> {
@@ -80,19 +83,8 @@ public final class SimdKernels {
                                 .blend(v, v.test(VectorOperators.IS_NAN)).intoArray(out, oo + i);
                     }
                 }
-                case EXP -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).lanewise(VectorOperators.EXP).intoArray(out, oo + i); }
-                case LOG -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).lanewise(VectorOperators.LOG).intoArray(out, oo + i); }
                 case SQRT -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).sqrt().intoArray(out, oo + i); }
                 case RELU -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).max(ZERO).intoArray(out, oo + i); }
-                case SIGMOID -> { for (; i < bound; i += L) sigmoid(FloatVector.fromArray(F, x, xo + i)).intoArray(out, oo + i); }
-                case TANH -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).lanewise(VectorOperators.TANH).intoArray(out, oo + i); }
-                case GELU -> {
-                    for (; i < bound; i += L) {
-                        FloatVector v = FloatVector.fromArray(F, x, xo + i);
-                        v.mul(HALF).mul(ONE.add(erf(v.mul(INV_SQRT2)))).intoArray(out, oo + i);
-                    }
-                }
-                case SILU -> { for (; i < bound; i += L) { FloatVector v = FloatVector.fromArray(F, x, xo + i); v.mul(sigmoid(v)).intoArray(out, oo + i); } }
                 case LEAKY_RELU -> {
                     for (; i < bound; i += L) {
                         FloatVector v = FloatVector.fromArray(F, x, xo + i);
@@ -104,7 +96,7 @@ public final class SimdKernels {
                     if (p == 2) { for (; i < bound; i += L) { FloatVector v = FloatVector.fromArray(F, x, xo + i); v.mul(v).intoArray(out, oo + i); } }
                     else if (p == 1) { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).intoArray(out, oo + i); }
                     else if (p == 0.5) { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).sqrt().intoArray(out, oo + i); }
-                    else { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).lanewise(VectorOperators.POW, pf).intoArray(out, oo + i); }
+                    // other powers take the scalar loop below (see the note on transcendental functions)
                 }
                 case RELU_MASK -> { for (; i < bound; i += L) ZERO.blend(ONE, FloatVector.fromArray(F, x, xo + i).compare(VectorOperators.GT, 0f)).intoArray(out, oo + i); }
                 case LEAKY_MASK -> {
@@ -118,46 +110,8 @@ public final class SimdKernels {
                         ZERO.blend(ONE, in).intoArray(out, oo + i);
                     }
                 }
-                case GELU_DERIV -> {
-                    for (; i < bound; i += L) {
-                        FloatVector v = FloatVector.fromArray(F, x, xo + i);
-                        FloatVector cdf = HALF.mul(ONE.add(erf(v.mul(INV_SQRT2))));
-                        FloatVector pdf = v.mul(v).mul(-0.5f).lanewise(VectorOperators.EXP).mul(INV_SQRT_2PI);
-                        v.fma(pdf, cdf).intoArray(out, oo + i);
-                    }
-                }
-                case SILU_DERIV -> {
-                    for (; i < bound; i += L) {
-                        FloatVector v = FloatVector.fromArray(F, x, xo + i);
-                        FloatVector s = sigmoid(v);
-                        s.mul(ONE.add(v.mul(ONE.sub(s)))).intoArray(out, oo + i);
-                    }
-                }
             }
         }
         for (; i < n; i++) out[oo + i * os] = (float) op.apply(x[xo + i * xs], p, q);
-    }
-
-    private static final float INV_SQRT2 = 0.70710677f;
-    private static final float INV_SQRT_2PI = 0.3989423f;
-
-    private static FloatVector sigmoid(FloatVector v) {
-        return ONE.div(ONE.add(v.neg().lanewise(VectorOperators.EXP)));
-    }
-
-    /**
-     * erf(x) to 1.5e-7 absolute (Abramowitz and Stegun 7.1.26), enough for float32:
-     * erf(|x|) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-x^2), t = 1 / (1 + p |x|).
-     */
-    static FloatVector erf(FloatVector x) {
-        FloatVector ax = x.abs();
-        FloatVector t = ONE.div(ax.fma(0.3275911f, 1f));
-        FloatVector poly = t.fma(1.061405429f, -1.453152027f);
-        poly = poly.fma(t, FloatVector.broadcast(F, 1.421413741f));
-        poly = poly.fma(t, FloatVector.broadcast(F, -0.284496736f));
-        poly = poly.fma(t, FloatVector.broadcast(F, 0.254829592f));
-        poly = poly.mul(t);
-        FloatVector y = ONE.sub(poly.mul(ax.mul(ax).neg().lanewise(VectorOperators.EXP)));
-        return y.blend(y.neg(), x.compare(VectorOperators.LT, 0f));
     }
 }
