@@ -3,7 +3,6 @@ package io.featurefuse.cli;
 import io.featurefuse.engine.GradMode;
 import io.featurefuse.engine.Tensor;
 import io.featurefuse.engine.io.Json;
-import io.featurefuse.engine.io.SafeTensors;
 import io.featurefuse.fusion.Aligner;
 import io.featurefuse.fusion.Cka;
 import io.featurefuse.fusion.MapShape;
@@ -12,7 +11,6 @@ import io.featurefuse.fusion.TwoStream;
 import io.featurefuse.nn.data.Augment;
 import io.featurefuse.nn.data.DataLoader;
 import io.featurefuse.nn.models.Backbone;
-import io.featurefuse.nn.models.Backbones;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -99,25 +97,15 @@ final class InspectCommand {
         return io.featurefuse.fusion.Experiment.ModelRef.parse(ab[0]).weights() == null || io.featurefuse.fusion.Experiment.ModelRef.parse(ab[1]).weights() == null;
     }
 
-    private static Backbone backbone(String ref, int channels, long seed) throws IOException {
-        var r = io.featurefuse.fusion.Experiment.ModelRef.parse(ref);
-        Backbone b;
+    private static Backbone backbone(String text, int channels, long seed) throws IOException {
+        var ref = io.featurefuse.fusion.Experiment.ModelRef.parse(text);
+        if (ref.weights() != null && !Files.isRegularFile(ref.weights()))
+            throw new UsageException("inspect: weights file " + ref.weights() + " does not exist");
         try {
-            b = Backbones.create(r.spec(), channels, new SplittableRandom(seed));
+            return io.featurefuse.fusion.Experiment.backbone(ref, channels, new SplittableRandom(seed));
         } catch (IllegalArgumentException e) {
             throw new UsageException("inspect: " + e.getMessage());
         }
-        if (r.weights() != null) {
-            if (!Files.isRegularFile(r.weights())) throw new UsageException("inspect: weights file " + r.weights() + " does not exist");
-            Map<String, Tensor> body = new LinkedHashMap<>();
-            SafeTensors.read(r.weights()).tensors().forEach((k, v) -> { if (k.startsWith("body.")) body.put(k.substring(5), v); });
-            try {
-                b.loadStateDict(body, true);
-            } catch (IllegalArgumentException e) {
-                throw new UsageException("inspect: " + r.weights() + " does not fit model " + r.spec() + ": " + e.getMessage().replace("loadStateDict: ", ""));
-            }
-        }
-        return b;
     }
 
     private static Map<String, MapShape> shapes(Backbone m, int c, int h, int w) {

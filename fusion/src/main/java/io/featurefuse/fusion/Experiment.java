@@ -165,9 +165,16 @@ public final class Experiment {
         return new Built(m, "", m.body().parameters());
     }
 
-    /** A backbone with the body.* weights of a saved classifier, when given. */
     private Backbone backbone(ModelRef ref, SplittableRandom rng) throws IOException {
-        Backbone b = Backbones.create(ref.spec(), train.channels(), rng);
+        return backbone(ref, train.channels(), rng);
+    }
+
+    /**
+     * A backbone of ref's spec with the body.* weights of the classifier saved in ref's file,
+     * when it names one; a file that does not fit says which keys clash.
+     */
+    public static Backbone backbone(ModelRef ref, int channels, java.util.random.RandomGenerator rng) throws IOException {
+        Backbone b = Backbones.create(ref.spec(), channels, rng);
         if (ref.weights() != null) {
             Map<String, Tensor> body = new LinkedHashMap<>();
             SafeTensors.read(ref.weights()).tensors().forEach((k, v) -> {
