@@ -27,8 +27,10 @@ public final class SimdKernels {
     private static final FloatVector HALF = FloatVector.broadcast(F, 0.5f);
 
     /** A vector at x[off], or the broadcast vector c where the operand has stride 0. */
-    private static FloatVector ld(float[] x, int off, FloatVector c) {
-        return c != null ? c : FloatVector.fromArray(F, x, off);
+
+    /** The lanes at element i of an operand with stride 0 (a lane-wide copy at base) or 1. */
+    private static FloatVector ld(float[] x, int base, int stride, int i) {
+        return FloatVector.fromArray(F, x, base + i * stride);
     }
 
     /** out[oo + i] = op(a[ao + i*as], b[bo + i*bs]) for i in [0, n); output stride 1. */
@@ -36,29 +38,34 @@ public final class SimdKernels {
                               float[] out, int oo, int n) {
         int i = 0;
         if (as <= 1 && bs <= 1 && n >= L) {
-            FloatVector ca = as == 0 ? FloatVector.broadcast(F, a[ao]) : null;
-            FloatVector cb = bs == 0 ? FloatVector.broadcast(F, b[bo]) : null;
+            // A broadcast operand (stride 0) is read from a lane-wide copy of its one value at a fixed
+            // offset, so that both operands are plain loads: choosing between a broadcast vector and a
+            // load inside the loop made C2 box every vector (measured: gigabytes of garbage a second).
+            float[] av = a, bv = b;
+            int ab = ao, bb = bo;
+            if (as == 0) { av = new float[L]; java.util.Arrays.fill(av, a[ao]); ab = 0; }
+            if (bs == 0) { bv = new float[L]; java.util.Arrays.fill(bv, b[bo]); bb = 0; }
             int bound = F.loopBound(n);
             switch (op) {
-                case ADD -> { for (; i < bound; i += L) ld(a, ao + i, ca).add(ld(b, bo + i, cb)).intoArray(out, oo + i); }
-                case SUB -> { for (; i < bound; i += L) ld(a, ao + i, ca).sub(ld(b, bo + i, cb)).intoArray(out, oo + i); }
-                case MUL -> { for (; i < bound; i += L) ld(a, ao + i, ca).mul(ld(b, bo + i, cb)).intoArray(out, oo + i); }
-                case DIV -> { for (; i < bound; i += L) ld(a, ao + i, ca).div(ld(b, bo + i, cb)).intoArray(out, oo + i); }
-                case MAX -> { for (; i < bound; i += L) ld(a, ao + i, ca).max(ld(b, bo + i, cb)).intoArray(out, oo + i); }
-                case MIN -> { for (; i < bound; i += L) ld(a, ao + i, ca).min(ld(b, bo + i, cb)).intoArray(out, oo + i); }
+                case ADD -> { for (; i < bound; i += L) ld(av, ab, as, i).add(ld(bv, bb, bs, i)).intoArray(out, oo + i); }
+                case SUB -> { for (; i < bound; i += L) ld(av, ab, as, i).sub(ld(bv, bb, bs, i)).intoArray(out, oo + i); }
+                case MUL -> { for (; i < bound; i += L) ld(av, ab, as, i).mul(ld(bv, bb, bs, i)).intoArray(out, oo + i); }
+                case DIV -> { for (; i < bound; i += L) ld(av, ab, as, i).div(ld(bv, bb, bs, i)).intoArray(out, oo + i); }
+                case MAX -> { for (; i < bound; i += L) ld(av, ab, as, i).max(ld(bv, bb, bs, i)).intoArray(out, oo + i); }
+                case MIN -> { for (; i < bound; i += L) ld(av, ab, as, i).min(ld(bv, bb, bs, i)).intoArray(out, oo + i); }
                 case MAX_MASK -> {
                     for (; i < bound; i += L) {
-                        FloatVector x = ld(a, ao + i, ca), y = ld(b, bo + i, cb);
+                        FloatVector x = ld(av, ab, as, i), y = ld(bv, bb, bs, i);
                         ZERO.blend(ONE, x.compare(VectorOperators.GT, y)).blend(HALF, x.compare(VectorOperators.EQ, y)).intoArray(out, oo + i);
                     }
                 }
                 case EQ_MASK -> {
                     for (; i < bound; i += L) {
-                        ZERO.blend(ONE, ld(a, ao + i, ca).compare(VectorOperators.EQ, ld(b, bo + i, cb))).intoArray(out, oo + i);
+                        ZERO.blend(ONE, ld(av, ab, as, i).compare(VectorOperators.EQ, ld(bv, bb, bs, i))).intoArray(out, oo + i);
                     }
                 }
                 case RELU_GRAD -> {
-                    for (; i < bound; i += L) ZERO.blend(ld(a, ao + i, ca), ld(b, bo + i, cb).compare(VectorOperators.GT, 0f)).intoArray(out, oo + i);
+                    for (; i < bound; i += L) ZERO.blend(ld(av, ab, as, i), ld(bv, bb, bs, i).compare(VectorOperators.GT, 0f)).intoArray(out, oo + i);
                 }
             }
         }
