@@ -41,7 +41,7 @@ final class ModelBenchmarks {
         m.train();
         return () -> {
             opt.zeroGrad();
-            Loss.crossEntropy(m.call(x), y).backward();
+            Loss.crossEntropy(m.call(x), y).backwardAndRecycle();
             opt.step();
         };
     }

@@ -45,6 +45,17 @@ final class Autograd {
     }
 
     static void backward(Tensor root, Tensor grad, boolean retainGraph) {
+        backward(root, grad, retainGraph, false);
+    }
+
+    /**
+     * With recycle (and without retainGraph), the buffers of the graph's intermediate results go
+     * back to the {@link BufferPool} as soon as backward is past them: a tensor made by an op is
+     * needed only by the ops that consumed it, and in reverse topological order those come first.
+     * Gradients of intermediate results go back in any case, once their node has used them: no
+     * caller can see them. The root and the leaves (and their grads) are never recycled.
+     */
+    static void backward(Tensor root, Tensor grad, boolean retainGraph, boolean recycle) {
         if (!root.requiresGrad())
             throw new IllegalStateException("backward: this tensor does not require grad: no input of the ops that made it"
                     + " had requiresGrad(true), or it was computed under GradMode.off()");
@@ -60,7 +71,7 @@ final class Autograd {
                 throw new IllegalArgumentException("backward: gradient dtype " + grad.dtype() + " differs from output dtype " + root.dtype());
         }
         List<Tensor> order = topoOrder(root);
-        Map<Tensor, Tensor> grads = new IdentityHashMap<>();
+        PendingGrads grads = new PendingGrads(grad);
         try (var off = GradMode.off()) {
             if (root.gradFn == null) {
                 accumulateLeaf(root, grad);
@@ -69,16 +80,16 @@ final class Autograd {
             grads.put(root, grad);
             for (int i = order.size() - 1; i >= 0; i--) {
                 Tensor t = order.get(i);
-                Tensor g = grads.remove(t);
+                Tensor g = grads.take(t);
                 if (g == null) {
-                    release(order, i, retainGraph);
+                    release(order, i, retainGraph, recycle && t != root, grads);
                     continue;
                 }
                 Node node = t.gradFn.node();
                 Tensor[] in = inputGrads(node, g);
                 // This node's saved tensors are not needed again: let them go now, not after the whole
                 // backward, so that activations are freed as their gradients are made (as PyTorch does).
-                release(order, i, retainGraph);
+                release(order, i, retainGraph, recycle && t != root, grads);
                 List<Tensor> inputs = node.inputs();
                 for (int k = 0; k < in.length; k++) {
                     Tensor x = inputs.get(k), gx = in[k];
@@ -87,20 +98,71 @@ final class Autograd {
                         throw new IllegalStateException("backward of " + node.opName() + " produced gradient " + gx.shape()
                                 + " for an input of shape " + x.shape());
                     if (x.gradFn == null) accumulateLeaf(x, gx);
-                    else grads.merge(x, gx, Tensor::add);
+                    else grads.add(x, gx);
                 }
+                grads.done(g);
             }
         } finally {
             if (!retainGraph) for (Tensor t : order) if (t != null && t.gradFn != null) t.gradFn.free();
         }
     }
 
-    /** Without retainGraph: frees the node behind order[i] and drops the list's reference to its output. */
-    private static void release(List<Tensor> order, int i, boolean retainGraph) {
+    /**
+     * Gradients waiting for their node, summed where a tensor was used more than once, with a count
+     * of how many of them (and the one in use) sit on each storage: a rule may pass its incoming
+     * gradient on unchanged or as a view (add, reshape), so a storage is recycled only when no
+     * waiting gradient is on it any more.
+     */
+    private static final class PendingGrads {
+        private final Map<Tensor, Tensor> byTensor = new IdentityHashMap<>();
+        private final Map<Storage, Integer> users = new IdentityHashMap<>();
+        private final Storage callers;
+
+        PendingGrads(Tensor rootGrad) {
+            callers = rootGrad.storage;
+        }
+
+        void put(Tensor x, Tensor g) {
+            byTensor.put(x, g);
+            users.merge(g.storage, 1, Integer::sum);
+        }
+
+        void add(Tensor x, Tensor g) {
+            Tensor old = byTensor.get(x);
+            if (old == null) {
+                put(x, g);
+                return;
+            }
+            put(x, old.add(g));
+            done(old);
+        }
+
+        /** The waiting gradient of t, now in use until {@link #done}. */
+        Tensor take(Tensor t) {
+            return byTensor.remove(t);
+        }
+
+        /** g is used up; its storage is recycled when no other waiting gradient is on it. */
+        void done(Tensor g) {
+            int left = users.merge(g.storage, -1, Integer::sum);
+            if (left == 0) {
+                users.remove(g.storage);
+                if (g.storage != callers) g.storage.recycle();
+            }
+        }
+
+        boolean isWaiting(Storage s) {
+            return users.containsKey(s);
+        }
+    }
+
+    /** Without retainGraph: frees the node behind order[i] and drops the list's reference to its output; with recycle, its buffer too. */
+    private static void release(List<Tensor> order, int i, boolean retainGraph, boolean recycle, PendingGrads grads) {
         if (retainGraph) return;
         Tensor t = order.get(i);
         if (t.gradFn != null) t.gradFn.free();
         order.set(i, null);
+        if (recycle && t.ownsStorage && !grads.isWaiting(t.storage)) t.storage.recycle();
     }
 
     /** The one gradient table: each op's rule, selected by an exhaustive switch. */

@@ -48,9 +48,9 @@ final class ConvOps {
         Tensor xd = x.dense(), wd = weight.dense(), bd = bias == null ? null : bias.dense();
         Tensor out = Tensor.empty(Shape.of(g.n(), g.k(), g.oh(), g.ow()), x.dtype);
         if (x.dtype == DType.F32)
-            Conv2dKernels.forward(out.f, xd.f, xd.offset, wd.f, wd.offset, bd == null ? null : bd.f, bd == null ? 0 : bd.offset, g);
+            Conv2dKernels.forward(out.f(), xd.f(), xd.offset, wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g);
         else
-            Conv2dReference.forward(out.d, xd.d, xd.offset, wd.d, wd.offset, bd == null ? null : bd.d, bd == null ? 0 : bd.offset, g);
+            Conv2dReference.forward(out.d(), xd.d(), xd.offset, wd.d(), wd.offset, bd == null ? null : bd.d(), bd == null ? 0 : bd.offset, g);
         return Tensor.record(out, new Node.Conv2d(x, weight, bias, g));
     }
 
@@ -62,14 +62,14 @@ final class ConvOps {
         if (x.requiresGrad()) {
             Tensor wd = w.dense();
             gx = Tensor.empty(x.shape, x.dtype);
-            if (x.dtype == DType.F32) Conv2dKernels.backwardData(gx.f, gd.f, gd.offset, wd.f, wd.offset, geom);
-            else Conv2dReference.backwardData(gx.d, gd.d, gd.offset, wd.d, wd.offset, geom);
+            if (x.dtype == DType.F32) Conv2dKernels.backwardData(gx.f(), gd.f(), gd.offset, wd.f(), wd.offset, geom);
+            else Conv2dReference.backwardData(gx.d(), gd.d(), gd.offset, wd.d(), wd.offset, geom);
         }
         if (w.requiresGrad()) {
             Tensor xd = x.dense();
             gw = Tensor.empty(w.shape, w.dtype);
-            if (x.dtype == DType.F32) Conv2dKernels.backwardWeight(gw.f, gd.f, gd.offset, xd.f, xd.offset, geom);
-            else Conv2dReference.backwardWeight(gw.d, gd.d, gd.offset, xd.d, xd.offset, geom);
+            if (x.dtype == DType.F32) Conv2dKernels.backwardWeight(gw.f(), gd.f(), gd.offset, xd.f(), xd.offset, geom);
+            else Conv2dReference.backwardWeight(gw.d(), gd.d(), gd.offset, xd.d(), xd.offset, geom);
         }
         if (b != null && b.requiresGrad()) gb = g.sum(false, 0, 2, 3);
         return b == null ? new Tensor[] {gx, gw} : new Tensor[] {gx, gw, gb};
@@ -107,8 +107,8 @@ final class ConvOps {
                 o.dilationH(), o.dilationW(), o.groups());
         Tensor xd = x.dense(), wd = weight.dense();
         Tensor out = Tensor.empty(outShape, x.dtype);
-        if (x.dtype == DType.F32) Conv2dKernels.backwardData(out.f, xd.f, xd.offset, wd.f, wd.offset, g);
-        else Conv2dReference.backwardData(out.d, xd.d, xd.offset, wd.d, wd.offset, g);
+        if (x.dtype == DType.F32) Conv2dKernels.backwardData(out.f(), xd.f(), xd.offset, wd.f(), wd.offset, g);
+        else Conv2dReference.backwardData(out.d(), xd.d(), xd.offset, wd.d(), wd.offset, g);
         Tensor y = Tensor.record(out, new Node.ConvTranspose2d(x, weight, g));
         if (bias == null) return y;
         Elementwise.checkSameDtype(op, x, bias);
@@ -122,14 +122,14 @@ final class ConvOps {
         if (x.requiresGrad()) {
             Tensor wd = w.dense();
             gx = Tensor.empty(x.shape, x.dtype);
-            if (x.dtype == DType.F32) Conv2dKernels.forward(gx.f, gd.f, gd.offset, wd.f, wd.offset, null, 0, geom);
-            else Conv2dReference.forward(gx.d, gd.d, gd.offset, wd.d, wd.offset, null, 0, geom);
+            if (x.dtype == DType.F32) Conv2dKernels.forward(gx.f(), gd.f(), gd.offset, wd.f(), wd.offset, null, 0, geom);
+            else Conv2dReference.forward(gx.d(), gd.d(), gd.offset, wd.d(), wd.offset, null, 0, geom);
         }
         if (w.requiresGrad()) {
             Tensor xd = x.dense();
             gw = Tensor.empty(w.shape, w.dtype);
-            if (x.dtype == DType.F32) Conv2dKernels.backwardWeight(gw.f, xd.f, xd.offset, gd.f, gd.offset, geom);
-            else Conv2dReference.backwardWeight(gw.d, xd.d, xd.offset, gd.d, gd.offset, geom);
+            if (x.dtype == DType.F32) Conv2dKernels.backwardWeight(gw.f(), xd.f(), xd.offset, gd.f(), gd.offset, geom);
+            else Conv2dReference.backwardWeight(gw.d(), xd.d(), xd.offset, gd.d(), gd.offset, geom);
         }
         return new Tensor[] {gx, gw};
     }

@@ -29,10 +29,10 @@ final class Elementwise {
         int[] base = {0, a.offset, b.offset};
         if (a.dtype == DType.F32)
             StridedLoop.forEach(s.toArray(), strides, base, (o, st, n) ->
-                    SimdKernels.binary(op, a.f, o[1], st[1], b.f, o[2], st[2], out.f, o[0], n));
+                    SimdKernels.binary(op, a.f(), o[1], st[1], b.f(), o[2], st[2], out.f(), o[0], n));
         else
             StridedLoop.forEach(s.toArray(), strides, base, (o, st, n) ->
-                    ScalarKernels.binary(op, a.d, o[1], st[1], b.d, o[2], st[2], out.d, o[0], n));
+                    ScalarKernels.binary(op, a.d(), o[1], st[1], b.d(), o[2], st[2], out.d(), o[0], n));
         // Masks are gradient helpers: like comparisons, they carry no gradient.
         if (op == BinaryOp.MAX_MASK || op == BinaryOp.EQ_MASK || op == BinaryOp.RELU_GRAD) return out;
         return Tensor.record(out, new Node.Binary(op, a, b));
@@ -80,10 +80,10 @@ final class Elementwise {
         int[] base = {0, x.offset};
         if (x.dtype == DType.F32)
             StridedLoop.forEach(x.shape.toArray(), strides, base, (o, st, n) ->
-                    SimdKernels.unary(op, x.f, o[1], st[1], out.f, o[0], st[0], n, p, q));
+                    SimdKernels.unary(op, x.f(), o[1], st[1], out.f(), o[0], st[0], n, p, q));
         else
             StridedLoop.forEach(x.shape.toArray(), strides, base, (o, st, n) ->
-                    ScalarKernels.unary(op, x.d, o[1], st[1], out.d, o[0], st[0], n, p, q));
+                    ScalarKernels.unary(op, x.d(), o[1], st[1], out.d(), o[0], st[0], n, p, q));
         return switch (op) {
             // Local derivatives and sign are piecewise constant: no gradient, like comparisons.
             case SIGN, RELU_MASK, LEAKY_MASK, CLAMP_MASK, GELU_DERIV, SILU_DERIV -> out;
@@ -97,10 +97,10 @@ final class Elementwise {
         int[] base = {dst.offset, src.offset};
         if (dst.dtype == DType.F32)
             StridedLoop.forEach(dst.shape.toArray(), strides, base, (o, st, n) ->
-                    SimdKernels.unary(UnaryOp.COPY, src.f, o[1], st[1], dst.f, o[0], st[0], n, 0, 0));
+                    SimdKernels.unary(UnaryOp.COPY, src.f(), o[1], st[1], dst.f(), o[0], st[0], n, 0, 0));
         else
             StridedLoop.forEach(dst.shape.toArray(), strides, base, (o, st, n) ->
-                    ScalarKernels.unary(UnaryOp.COPY, src.d, o[1], st[1], dst.d, o[0], st[0], n, 0, 0));
+                    ScalarKernels.unary(UnaryOp.COPY, src.d(), o[1], st[1], dst.d(), o[0], st[0], n, 0, 0));
     }
 
     static Tensor unaryBackward(Node.Unary n, Tensor g) {

@@ -9,14 +9,14 @@ final class Init {
     static Tensor uniform(RandomGenerator rng, double lo, double hi, Shape s) {
         if (!(lo < hi)) throw new IllegalArgumentException("uniform: lo " + lo + " must be below hi " + hi);
         Tensor t = Tensor.empty(s, DType.F32);
-        for (int i = 0; i < t.f.length; i++) t.f[i] = (float) (lo + (hi - lo) * rng.nextDouble());
+        for (int i = 0; i < t.f().length; i++) t.f()[i] = (float) (lo + (hi - lo) * rng.nextDouble());
         return t;
     }
 
     static Tensor normal(RandomGenerator rng, double mean, double std, Shape s) {
         if (!(std >= 0)) throw new IllegalArgumentException("normal: std " + std + " must be >= 0");
         Tensor t = Tensor.empty(s, DType.F32);
-        for (int i = 0; i < t.f.length; i++) t.f[i] = (float) (mean + std * rng.nextGaussian());
+        for (int i = 0; i < t.f().length; i++) t.f()[i] = (float) (mean + std * rng.nextGaussian());
         return t;
     }
 

@@ -37,11 +37,11 @@ final class MatMulOp {
         Operand pa = Operand.of(a, batch), pb = Operand.of(b, batch);
         int count = batch.numel();
         if (a.dtype == DType.F32)
-            Gemm.sgemm(count, m, n, k, pa.t.f, pa.offset, pa.batchStride, pa.trans, pa.ld,
-                    pb.t.f, pb.offset, pb.batchStride, pb.trans, pb.ld, out.f, 0, m * n, n);
+            Gemm.sgemm(count, m, n, k, pa.t.f(), pa.offset, pa.batchStride, pa.trans, pa.ld,
+                    pb.t.f(), pb.offset, pb.batchStride, pb.trans, pb.ld, out.f(), 0, m * n, n);
         else
-            ScalarKernels.dgemm(count, m, n, k, pa.t.d, pa.offset, pa.batchStride, pa.trans, pa.ld,
-                    pb.t.d, pb.offset, pb.batchStride, pb.trans, pb.ld, out.d, 0, m * n, n);
+            ScalarKernels.dgemm(count, m, n, k, pa.t.d(), pa.offset, pa.batchStride, pa.trans, pa.ld,
+                    pb.t.d(), pb.offset, pb.batchStride, pb.trans, pb.ld, out.d(), 0, m * n, n);
         return Tensor.record(out, new Node.MatMul(a, b));
     }
 

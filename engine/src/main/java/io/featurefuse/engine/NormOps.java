@@ -44,8 +44,8 @@ final class NormOps {
         double[] mean = new double[c], var = new double[c];
         if (training) {
             if (count < 2) throw new IllegalArgumentException(op + ": training needs more than one value per channel, got input " + x.shape);
-            if (x.dtype == DType.F32) BatchNormKernels.statistics(xd.f, xd.offset, n, c, spatial, mean, var);
-            else BatchNormKernels.statistics(xd.d, xd.offset, n, c, spatial, mean, var);
+            if (x.dtype == DType.F32) BatchNormKernels.statistics(xd.f(), xd.offset, n, c, spatial, mean, var);
+            else BatchNormKernels.statistics(xd.d(), xd.offset, n, c, spatial, mean, var);
         } else {
             mean = runningMean.toArray();
             var = runningVar.toArray();
@@ -58,8 +58,8 @@ final class NormOps {
             shift[ch] = (beta == null ? 0 : beta[ch]) - mean[ch] * scale[ch];
         }
         Tensor out = Tensor.empty(x.shape, x.dtype);
-        if (x.dtype == DType.F32) BatchNormKernels.affine(out.f, xd.f, xd.offset, n, c, spatial, scale, shift);
-        else BatchNormKernels.affine(out.d, xd.d, xd.offset, n, c, spatial, scale, shift);
+        if (x.dtype == DType.F32) BatchNormKernels.affine(out.f(), xd.f(), xd.offset, n, c, spatial, scale, shift);
+        else BatchNormKernels.affine(out.d(), xd.d(), xd.offset, n, c, spatial, scale, shift);
         if (training && runningMean != null) {
             double[] rm = runningMean.toArray(), rv = runningVar.toArray();
             for (int ch = 0; ch < c; ch++) {
@@ -82,8 +82,8 @@ final class NormOps {
         double[] mean = node.mean(), invstd = node.invstd();
         double[] gamma = node.weight() == null ? null : node.weight().toArray();
         double[] sums = new double[c], dots = new double[c];
-        if (x.dtype == DType.F32) BatchNormKernels.gradientSums(gd.f, gd.offset, xd.f, xd.offset, n, c, spatial, mean, sums, dots);
-        else BatchNormKernels.gradientSums(gd.d, gd.offset, xd.d, xd.offset, n, c, spatial, mean, sums, dots);
+        if (x.dtype == DType.F32) BatchNormKernels.gradientSums(gd.f(), gd.offset, xd.f(), xd.offset, n, c, spatial, mean, sums, dots);
+        else BatchNormKernels.gradientSums(gd.d(), gd.offset, xd.d(), xd.offset, n, c, spatial, mean, sums, dots);
         double[] dgamma = new double[c], p = new double[c], q = new double[c], r = new double[c];
         for (int ch = 0; ch < c; ch++) {
             dgamma[ch] = dots[ch] * invstd[ch];
@@ -98,8 +98,8 @@ final class NormOps {
         Tensor gx = null;
         if (x.requiresGrad()) {
             gx = Tensor.empty(x.shape, x.dtype);
-            if (x.dtype == DType.F32) BatchNormKernels.inputGradient(gx.f, gd.f, gd.offset, xd.f, xd.offset, n, c, spatial, p, q, r);
-            else BatchNormKernels.inputGradient(gx.d, gd.d, gd.offset, xd.d, xd.offset, n, c, spatial, p, q, r);
+            if (x.dtype == DType.F32) BatchNormKernels.inputGradient(gx.f(), gd.f(), gd.offset, xd.f(), xd.offset, n, c, spatial, p, q, r);
+            else BatchNormKernels.inputGradient(gx.d(), gd.d(), gd.offset, xd.d(), xd.offset, n, c, spatial, p, q, r);
         }
         java.util.List<Tensor> grads = new java.util.ArrayList<>();
         grads.add(gx);

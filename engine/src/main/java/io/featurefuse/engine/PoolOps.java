@@ -67,8 +67,8 @@ final class PoolOps {
         Tensor xd = x.dense();
         Tensor out = Tensor.empty(Shape.of(x.shape.dim(0), x.shape.dim(1), g.oh(), g.ow()), x.dtype);
         int[] argmax = new int[out.numel()];
-        if (x.dtype == DType.F32) Pool2dKernels.maxForward(out.f, argmax, xd.f, xd.offset, planes, g);
-        else Pool2dKernels.maxForward(out.d, argmax, xd.d, xd.offset, planes, g);
+        if (x.dtype == DType.F32) Pool2dKernels.maxForward(out.f(), argmax, xd.f(), xd.offset, planes, g);
+        else Pool2dKernels.maxForward(out.d(), argmax, xd.d(), xd.offset, planes, g);
         return Tensor.record(out, new Node.Pool2d(x, g, argmax));
     }
 
@@ -76,8 +76,8 @@ final class PoolOps {
         int planes = x.shape.dim(0) * x.shape.dim(1);
         Tensor xd = x.dense();
         Tensor out = Tensor.empty(Shape.of(x.shape.dim(0), x.shape.dim(1), g.oh(), g.ow()), x.dtype);
-        if (x.dtype == DType.F32) Pool2dKernels.avgForward(out.f, xd.f, xd.offset, planes, g);
-        else Pool2dKernels.avgForward(out.d, xd.d, xd.offset, planes, g);
+        if (x.dtype == DType.F32) Pool2dKernels.avgForward(out.f(), xd.f(), xd.offset, planes, g);
+        else Pool2dKernels.avgForward(out.d(), xd.d(), xd.offset, planes, g);
         return Tensor.record(out, new Node.Pool2d(x, g, null));
     }
 
@@ -86,11 +86,11 @@ final class PoolOps {
         int planes = x.shape.dim(0) * x.shape.dim(1);
         Tensor gx = Tensor.empty(x.shape, x.dtype);
         if (n.argmax() != null) {
-            if (x.dtype == DType.F32) Pool2dKernels.maxBackward(gx.f, gd.f, gd.offset, n.argmax(), planes, n.windows());
-            else Pool2dKernels.maxBackward(gx.d, gd.d, gd.offset, n.argmax(), planes, n.windows());
+            if (x.dtype == DType.F32) Pool2dKernels.maxBackward(gx.f(), gd.f(), gd.offset, n.argmax(), planes, n.windows());
+            else Pool2dKernels.maxBackward(gx.d(), gd.d(), gd.offset, n.argmax(), planes, n.windows());
         } else {
-            if (x.dtype == DType.F32) Pool2dKernels.avgBackward(gx.f, gd.f, gd.offset, planes, n.windows());
-            else Pool2dKernels.avgBackward(gx.d, gd.d, gd.offset, planes, n.windows());
+            if (x.dtype == DType.F32) Pool2dKernels.avgBackward(gx.f(), gd.f(), gd.offset, planes, n.windows());
+            else Pool2dKernels.avgBackward(gx.d(), gd.d(), gd.offset, planes, n.windows());
         }
         return gx;
     }

@@ -54,10 +54,10 @@ final class ReduceOps {
         Shape ks = keepShape(x.shape, r);
         Tensor out = Tensor.empty(ks, x.dtype);
         if (x.dtype == DType.F32) {
-            Reductions.reduce(kind, xd.f, xd.offset, x.shape.toArray(), r, out.f);
+            Reductions.reduce(kind, xd.f(), xd.offset, x.shape.toArray(), r, out.f());
         } else {
-            java.util.Arrays.fill(out.d, kind.identity());
-            ScalarKernels.reduce(kind, xd.d, xd.offset, x.shape.toArray(), r, out.d);
+            java.util.Arrays.fill(out.d(), kind.identity());
+            ScalarKernels.reduce(kind, xd.d(), xd.offset, x.shape.toArray(), r, out.d());
         }
         return out;
     }

@@ -22,8 +22,8 @@ final class ResizeOps {
         Tensor xd = x.dense();
         int planes = x.shape.dim(0) * x.shape.dim(1);
         Tensor out = Tensor.empty(Shape.of(x.shape.dim(0), x.shape.dim(1), outH, outW), x.dtype);
-        if (f32) ResizeKernels.forward(out.f, xd.f, xd.offset, planes, ay, ax);
-        else ResizeKernels.forward(out.d, xd.d, xd.offset, planes, ay, ax);
+        if (f32) ResizeKernels.forward(out.f(), xd.f(), xd.offset, planes, ay, ax);
+        else ResizeKernels.forward(out.d(), xd.d(), xd.offset, planes, ay, ax);
         return Tensor.record(out, new Node.Resize(x, ay, ax));
     }
 
@@ -37,8 +37,8 @@ final class ResizeOps {
         Tensor x = n.x(), gd = g.dense();
         int planes = x.shape.dim(0) * x.shape.dim(1);
         Tensor gx = Tensor.empty(x.shape, x.dtype);
-        if (x.dtype == DType.F32) ResizeKernels.backward(gx.f, gd.f, gd.offset, planes, n.rows(), n.cols());
-        else ResizeKernels.backward(gx.d, gd.d, gd.offset, planes, n.rows(), n.cols());
+        if (x.dtype == DType.F32) ResizeKernels.backward(gx.f(), gd.f(), gd.offset, planes, n.rows(), n.cols());
+        else ResizeKernels.backward(gx.d(), gd.d(), gd.offset, planes, n.rows(), n.cols());
         return gx;
     }
 }

@@ -21,34 +21,45 @@ public final class Tensor {
     final int[] strides;
     final int offset;
     final DType dtype;
-    /** float32 storage, or null. */
-    final float[] f;
-    /** float64 storage, or null. */
-    final double[] d;
+    /** The array, shared with views; float32 or float64 by dtype. */
+    final Storage storage;
+    /** Whether this tensor made its storage, rather than being a view of another tensor's. */
+    final boolean ownsStorage;
     private boolean requiresGrad;
     Tensor grad;
     Autograd.GradFn gradFn;
 
-    Tensor(Shape shape, int[] strides, int offset, DType dtype, float[] f, double[] d) {
+    Tensor(Shape shape, int[] strides, int offset, DType dtype, Storage storage, boolean ownsStorage) {
+        this.ownsStorage = ownsStorage;
         this.shape = shape;
         this.strides = strides;
         this.offset = offset;
         this.dtype = dtype;
-        this.f = f;
-        this.d = d;
+        this.storage = storage;
     }
 
-    /** A new contiguous tensor of zeros. */
+    /** float32 storage, or null for float64; an error once the buffer was recycled. */
+    float[] f() {
+        return storage.f(this);
+    }
+
+    /** float64 storage, or null for float32; an error once the buffer was recycled. */
+    double[] d() {
+        return storage.d(this);
+    }
+
+    /** A new contiguous tensor of zeros (its array possibly a recycled one, see BufferPool). */
     static Tensor empty(Shape shape, DType dtype) {
         int n = shape.numel();
         return new Tensor(shape, shape.contiguousStrides(), 0, dtype,
-                dtype == DType.F32 ? new float[n] : null, dtype == DType.F64 ? new double[n] : null);
+                new Storage(dtype == DType.F32 ? BufferPool.floats(n) : null, dtype == DType.F64 ? BufferPool.doubles(n) : null), true);
     }
 
     /** A view of this tensor's storage with another shape, strides and offset. */
     Tensor view(Shape shape, int[] strides, int offset) {
-        return new Tensor(shape, strides, offset, dtype, f, d);
+        return new Tensor(shape, strides, offset, dtype, storage, false);
     }
+
 
     /** Links out to the tape when recording and any input needs a gradient. */
     static Tensor record(Tensor out, Node node) {
@@ -75,8 +86,8 @@ public final class Tensor {
 
     public static Tensor full(Shape shape, DType dtype, double value) {
         Tensor t = empty(shape, dtype);
-        if (dtype == DType.F32) java.util.Arrays.fill(t.f, (float) value);
-        else java.util.Arrays.fill(t.d, value);
+        if (dtype == DType.F32) java.util.Arrays.fill(t.f(), (float) value);
+        else java.util.Arrays.fill(t.d(), value);
         return t;
     }
 
@@ -90,7 +101,7 @@ public final class Tensor {
         Shape s = Shape.of(dims);
         checkLength(data.length, s);
         Tensor t = empty(s, DType.F32);
-        System.arraycopy(data, 0, t.f, 0, data.length);
+        System.arraycopy(data, 0, t.f(), 0, data.length);
         return t;
     }
 
@@ -99,7 +110,7 @@ public final class Tensor {
         Shape s = Shape.of(dims);
         checkLength(data.length, s);
         Tensor t = empty(s, DType.F64);
-        System.arraycopy(data, 0, t.d, 0, data.length);
+        System.arraycopy(data, 0, t.d(), 0, data.length);
         return t;
     }
 
@@ -111,7 +122,7 @@ public final class Tensor {
     /** 0, 1, ..., n-1 as float32. */
     public static Tensor arange(int n) {
         Tensor t = empty(Shape.of(n), DType.F32);
-        for (int i = 0; i < n; i++) t.f[i] = i;
+        for (int i = 0; i < n; i++) t.f()[i] = i;
         return t;
     }
 
@@ -168,7 +179,7 @@ public final class Tensor {
     /** The value of a one-element tensor. */
     public double item() {
         if (numel() != 1) throw new IllegalStateException("item: tensor of shape " + shape + " has " + numel() + " elements, not 1");
-        return dtype == DType.F32 ? f[offset] : d[offset];
+        return dtype == DType.F32 ? f()[offset] : d()[offset];
     }
 
     /** The element at the given indices (one per dim). */
@@ -181,15 +192,15 @@ public final class Tensor {
                 throw new IndexOutOfBoundsException("get: index " + index[i] + " is out of range for dim " + i + " of size " + shape.dim(i));
             o += index[i] * strides[i];
         }
-        return dtype == DType.F32 ? f[o] : d[o];
+        return dtype == DType.F32 ? f()[o] : d()[o];
     }
 
     /** The elements in row-major order, as float64 (exact for both dtypes). */
     public double[] toArray() {
         Tensor c = dense();
         double[] out = new double[numel()];
-        if (dtype == DType.F64) System.arraycopy(c.d, c.offset, out, 0, out.length);
-        else for (int i = 0; i < out.length; i++) out[i] = c.f[c.offset + i];
+        if (dtype == DType.F64) System.arraycopy(c.d(), c.offset, out, 0, out.length);
+        else for (int i = 0; i < out.length; i++) out[i] = c.f()[c.offset + i];
         return out;
     }
 
@@ -197,8 +208,8 @@ public final class Tensor {
     public float[] toFloatArray() {
         Tensor c = dense();
         float[] out = new float[numel()];
-        if (dtype == DType.F32) System.arraycopy(c.f, c.offset, out, 0, out.length);
-        else for (int i = 0; i < out.length; i++) out[i] = (float) c.d[c.offset + i];
+        if (dtype == DType.F32) System.arraycopy(c.f(), c.offset, out, 0, out.length);
+        else for (int i = 0; i < out.length; i++) out[i] = (float) c.d()[c.offset + i];
         return out;
     }
 
@@ -244,7 +255,7 @@ public final class Tensor {
         Elementwise.checkSameDtype("assign", this, src);
         if (!Shape.broadcast(shape, src.shape, "assign").equals(shape))
             throw new IllegalArgumentException("assign: source " + src.shape + " does not broadcast to " + shape);
-        boolean aliased = (f != null && src.f == f) || (d != null && src.d == d);
+        boolean aliased = src.storage == storage;
         try (var off = GradMode.off()) {
             Elementwise.copyInto(this, aliased ? src.copy() : src); // a view of this storage is read before it is overwritten
         }
@@ -263,6 +274,17 @@ public final class Tensor {
     /** Backpropagates the given gradient of this tensor and releases the graph. */
     public void backward(Tensor grad) {
         Autograd.backward(this, grad, false);
+    }
+
+    /**
+     * Backpropagates from this scalar like {@link #backward()}, and hands the buffers of the
+     * graph's intermediate results (every tensor an op made on the way here, except this one) back
+     * to the engine, which lends them to the next step's tensors of the same size: a training
+     * step then reuses its memory instead of making garbage. Read what you need (logits, features)
+     * before this call: reading a recycled tensor afterwards is an error that says so.
+     */
+    public void backwardAndRecycle() {
+        Autograd.backward(this, null, false, true);
     }
 
     /** Backpropagates; with retainGraph the graph stays usable for another backward. */
@@ -421,8 +443,8 @@ public final class Tensor {
         int n = numel();
         for (int i = 0; i < n; i++) {
             double v = rng.nextDouble() < p ? 0 : keep;
-            if (dtype == DType.F32) mask.f[i] = (float) v;
-            else mask.d[i] = v;
+            if (dtype == DType.F32) mask.f()[i] = (float) v;
+            else mask.d()[i] = v;
         }
         return mul(mask);
     }

@@ -269,8 +269,8 @@ final class ViewOps {
         Tensor src = x.dense();
         Tensor out = Tensor.empty(x.shape, target);
         int n = x.numel();
-        if (target == DType.F64) for (int i = 0; i < n; i++) out.d[i] = src.f[src.offset + i];
-        else for (int i = 0; i < n; i++) out.f[i] = (float) src.d[src.offset + i];
+        if (target == DType.F64) for (int i = 0; i < n; i++) out.d()[i] = src.f()[src.offset + i];
+        else for (int i = 0; i < n; i++) out.f()[i] = (float) src.d()[src.offset + i];
         return Tensor.record(out, new Node.Cast(x));
     }
 

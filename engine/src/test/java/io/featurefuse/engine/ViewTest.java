@@ -94,7 +94,7 @@ class ViewTest {
         assertEquals(x.numel(), flatView.numel());
         assertArrayEquals(x.toArray(), flatView.toArray());
         assertArrayEquals(x.toArray(), flatView.reshape(shape).toArray());
-        assertSame(x.d, flatView.d, "reshape of a contiguous tensor is a view");
+        assertSame(x.storage, flatView.storage, "reshape of a contiguous tensor is a view");
         if (shape.length >= 2) {
             Tensor t = x.transpose(0, shape.length - 1);
             assertArrayEquals(t.contiguous().toArray(), t.reshape(-1).toArray());

@@ -146,11 +146,12 @@ public final class Trainer {
                 if (!Double.isFinite(value))
                     throw new DivergedException("training diverged: the loss became " + value + " at epoch " + (epoch + 1) + ", step " + (step + 1)
                             + "; the checkpoint of the last finished epoch is kept; lower the learning rate (now " + lr + ") or clip gradients");
+                seen.add(logits.detach(), b.labels(), value);
                 optimizer.zeroGrad();
-                loss.backward();
+                // The step's activations and gradients go back to the engine's pool for the next step.
+                loss.backwardAndRecycle();
                 if (config.clipNorm() > 0) Optimizer.clipGradNorm(model.parameters(), config.clipNorm());
                 optimizer.step();
-                seen.add(logits.detach(), b.labels(), value);
                 images += b.labels().length;
                 listener.onStep(optimizer.steps(), value);
                 progress.step(epoch, b.index(), images, seen.meanLoss());

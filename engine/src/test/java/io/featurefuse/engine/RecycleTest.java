@@ -1,0 +1,97 @@
+package io.featurefuse.engine;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Buffer reuse must be invisible in the numbers: backwardAndRecycle() gives bit for bit the
+ * gradients of backward(), step after step while the pool lends the same arrays around, on a
+ * graph that passes gradients through unchanged (add), as views (reshape, narrow, permute) and
+ * uses one tensor several times. What it recycles refuses to be read, with a sentence.
+ */
+class RecycleTest {
+
+    /** One step of a small CNN-like graph with every kind of gradient sharing; returns the loss. */
+    static Tensor step(Tensor x, Tensor w, Tensor scale, Tensor[] keep) {
+        Tensor a = x.conv2d(w, null, ConvOptions.of(1, 1));
+        Tensor rm = Tensor.zeros(w.size(0)), rv = Tensor.ones(w.size(0));
+        Tensor b = a.batchNorm(rm, rv, null, null, true, 0.1, 1e-5).relu();
+        Tensor c = b.add(a.mul(scale));                     // a twice; add hands its gradient on as is
+        Tensor v = c.reshape(c.size(0), -1).narrow(1, 0, c.numel() / c.size(0) / 2); // views of c
+        Tensor p = c.maxPool2d(PoolOptions.of(2)).permute(0, 2, 3, 1).sigmoid();
+        Tensor cat = Tensor.concat(List.of(b, c), 1).tanh();
+        if (keep != null) keep[0] = cat;
+        Tensor late = c.reshape(-1).narrow(0, 1, c.numel() - 1).exp().mean(); // a view of c that backward reaches late
+        return c.pow(2).mean().add(v.pow(2).mean()).add(p.sum().mul(1e-3)).add(cat.mean()).add(late).add(c.mul(c).mean());
+    }
+
+    static double[][] train(boolean recycle, int n, int c, int hw, int steps) {
+        Tensor x = Fixtures.values(1, -1, 1, n, c, hw, hw).to(DType.F32);
+        Tensor w = Fixtures.values(2, -0.3, 0.3, c, c, 3, 3).to(DType.F32).requiresGrad(true);
+        Tensor scale = Fixtures.values(3, 0.5, 1.5, 1, c, 1, 1).to(DType.F32).requiresGrad(true);
+        double[] losses = new double[steps];
+        for (int s = 0; s < steps; s++) {
+            w.zeroGrad();
+            scale.zeroGrad();
+            Tensor loss = step(x, w, scale, null);
+            if (recycle) loss.backwardAndRecycle();
+            else loss.backward();
+            losses[s] = loss.item();
+            try (var off = GradMode.off()) {
+                w.assign(w.sub(w.grad().mul(0.1)));
+                scale.assign(scale.sub(scale.grad().mul(0.1)));
+            }
+        }
+        return new double[][] {losses, w.toArray(), scale.toArray()};
+    }
+
+    @Property(tries = 8)
+    void recyclingGivesTheSameTrainingBitForBit(@ForAll @IntRange(min = 1, max = 4) int n, @ForAll @IntRange(min = 1, max = 9) int c,
+                                                @ForAll @IntRange(min = 2, max = 40) int hw) {
+        double[][] plain = train(false, n, c, hw, 3), recycled = train(true, n, c, hw, 3);
+        for (int k = 0; k < plain.length; k++) assertArrayEquals(plain[k], recycled[k], 0.0);
+    }
+
+    @Test
+    void bigStepsBorrowFromThePool() {
+        long before = BufferPool.reusedCount();
+        train(true, 4, 8, 48, 3); // 4*8*48*48 = 73,728 floats a map: above the pool's minimum
+        assertTrue(BufferPool.reusedCount() > before, "a second step reuses the first step's buffers");
+    }
+
+    @Test
+    void readingARecycledIntermediateIsAClearError() {
+        Tensor x = Fixtures.values(1, -1, 1, 2, 4, 8, 8).to(DType.F32);
+        Tensor w = Fixtures.values(2, -0.3, 0.3, 4, 4, 3, 3).to(DType.F32).requiresGrad(true);
+        Tensor scale = Tensor.ones(1, 4, 1, 1).requiresGrad(true);
+        Tensor[] keep = new Tensor[1];
+        Tensor loss = step(x, w, scale, keep);
+        double before = loss.item();
+        loss.backwardAndRecycle();
+        var e = assertThrows(IllegalStateException.class, () -> keep[0].toArray());
+        assertTrue(e.getMessage().contains("'tanh'") && e.getMessage().contains("backwardAndRecycle"), e.getMessage());
+        assertThrows(IllegalStateException.class, () -> keep[0].detach().sum());
+        assertEquals(before, loss.item(), 0.0, "the root stays readable");
+        assertEquals(w.numel(), w.grad().toArray().length, "leaf gradients stay readable");
+        assertEquals(x.numel(), x.toArray().length, "inputs stay readable");
+    }
+
+    @Test
+    void plainBackwardLeavesEverythingReadable() {
+        Tensor x = Fixtures.values(1, -1, 1, 2, 4, 8, 8).to(DType.F32).requiresGrad(true);
+        Tensor y = x.mul(2).add(x).relu();
+        Tensor g = Tensor.ones(2, 4, 8, 8);
+        y.backward(g);
+        assertEquals(y.numel(), y.toArray().length);
+        assertEquals(512.0, g.sum().item(), 0.0, "the caller's gradient is not recycled");
+        assertEquals(x.numel(), x.grad().toArray().length);
+    }
+}
