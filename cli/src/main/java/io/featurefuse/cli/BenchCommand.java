@@ -31,8 +31,8 @@ final class BenchCommand {
     static int run(List<String> args, PrintStream out) throws java.io.IOException {
         Options o = Options.parse("bench", args, Set.of("--sizes", "--threads", "--samples", "--seconds", "--only"), Set.of("--json"));
         String only = o.string("--only", "all");
-        if (!Set.of("all", "sgemm", "add", "ops", "model", "peak", "first-step", "train-rss").contains(only))
-            throw new UsageException("bench: --only takes sgemm, add, ops, model, peak, first-step or train-rss, not '" + only + "'");
+        if (!Set.of("all", "sgemm", "add", "ops", "model", "train-step", "inference", "peak", "first-step", "train-rss").contains(only))
+            throw new UsageException("bench: --only takes sgemm, add, ops, model, train-step, inference, peak, first-step or train-rss, not '" + only + "'");
         int[] sizes = o.integers("--sizes", new int[] {256, 1024, 2048}, 1, 8192);
         int samples = o.integer("--samples", 5, 1, 1000);
         double seconds = o.decimal("--seconds", 0.4, 0.01, 600);
@@ -67,10 +67,13 @@ final class BenchCommand {
         if (only.equals("all") || only.equals("ops"))
             for (OpBenchmarks.Case c : OpBenchmarks.cases())
                 report(out, json, threads, rows, measure(c.name(), c.unit(), c.work() / 1e9, c.call(), samples, seconds));
-        if (only.equals("all") || only.equals("model")) {
+        boolean model = only.equals("all") || only.equals("model");
+        if (model || only.equals("train-step") || only.equals("inference")) {
             var m = ModelBenchmarks.twoStream();
-            report(out, json, threads, rows, measure("two-stream concat train step b128", "img/s", 128, ModelBenchmarks.trainStep(m, 128), samples, Math.max(seconds, 1)));
-            report(out, json, threads, rows, measure("two-stream concat inference b256", "img/s", 256, ModelBenchmarks.inference(m, 256), samples, Math.max(seconds, 1)));
+            if (model || only.equals("train-step"))
+                report(out, json, threads, rows, measure("two-stream concat train step b128", "img/s", 128, ModelBenchmarks.trainStep(m, 128), samples, Math.max(seconds, 1)));
+            if (model || only.equals("inference"))
+                report(out, json, threads, rows, measure("two-stream concat inference b256", "img/s", 256, ModelBenchmarks.inference(m, 256), samples, Math.max(seconds, 1)));
         }
         if (only.equals("all") || only.equals("peak"))
             report(out, json, threads, rows, measure("FMA peak (Vector API)", "GFLOP/s", ModelBenchmarks.peakFlops(2_000_000) / 1e9,

@@ -13,14 +13,19 @@ import java.util.Map;
  * training before this pool).
  *
  * <p>Only arrays of at least {@link #MIN_ELEMENTS} are kept (small ones are cheap for the GC), and
- * at most {@link #capacityBytes()} in all; when full, the size class used longest ago is dropped.
+ * at most {@link #capacityBytes()} in all (half the heap: at a step's peak the pool is empty and
+ * its arrays are the live activations, so the two share that memory); when full, the size class
+ * used longest ago is dropped, and a request the pool cannot serve first drops the size classes
+ * of work that has finished, so that they do not hold heap the new work needs.
  * Thread-safe: tensors are made on the caller's thread and on data-loading threads.
  */
 final class BufferPool {
     private BufferPool() {}
 
     static final int MIN_ELEMENTS = 1 << 14;
-    private static final long CAPACITY = Long.getLong("featurefuse.pool.bytes", Runtime.getRuntime().maxMemory() / 3);
+    private static final long CAPACITY = Long.getLong("featurefuse.pool.bytes", Runtime.getRuntime().maxMemory() / 2);
+    /** A size class not asked for or given back in this many pool operations (several training steps) belongs to finished work. */
+    private static final long STALE_OPS = 4096;
 
     private static final class SizeClass {
         final ArrayDeque<Object> arrays = new ArrayDeque<>();
@@ -71,7 +76,15 @@ final class BufferPool {
 
     private static synchronized Object take(int key, long size) {
         SizeClass c = CLASSES.get(key);
-        if (c == null || c.arrays.isEmpty()) return null;
+        if (c == null || c.arrays.isEmpty()) {
+            tick++;
+            CLASSES.entrySet().removeIf(e -> {
+                boolean stale = e.getValue().lastUse < tick - STALE_OPS;
+                if (stale) bytes -= classBytes(e.getKey(), e.getValue());
+                return stale;
+            });
+            return null;
+        }
         c.lastUse = ++tick;
         bytes -= size;
         reused++;
@@ -100,9 +113,12 @@ final class BufferPool {
             }
         }
         if (oldest == null) return false;
-        SizeClass c = CLASSES.remove(oldest);
-        bytes -= (oldest < 0 ? 8L : 4L) * Math.abs((long) oldest) * c.arrays.size();
+        bytes -= classBytes(oldest, CLASSES.remove(oldest));
         return true;
+    }
+
+    private static long classBytes(int key, SizeClass c) {
+        return (key < 0 ? 8L : 4L) * Math.abs((long) key) * c.arrays.size();
     }
 
     /** Bytes held now. */
