@@ -180,6 +180,7 @@ final class Autograd {
             case Node.Pad n -> new Tensor[] {ViewOps.padBackward(n, g)};
             case Node.MatMul n -> MatMulOp.backward(n, g);
             case Node.Conv2d n -> ConvOps.backward(n, g);
+            case Node.Conv2dRelu n -> ConvOps.reluBackward(n, g);
             case Node.ConvTranspose2d n -> ConvOps.transposeBackward(n, g);
             case Node.Pool2d n -> new Tensor[] {PoolOps.backward(n, g)};
             case Node.Resize n -> new Tensor[] {ResizeOps.backward(n, g)};

@@ -38,6 +38,19 @@ final class ConvOps {
     }
 
     static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, ConvOptions o) {
+        return conv2d(x, weight, bias, o, false);
+    }
+
+    /**
+     * relu(conv2d(x)) in one pass over the output: the clamp runs in the convolution's epilogue
+     * (with BN folded into weight and bias, this is conv + BN + ReLU for inference). Saves the
+     * output, whose sign is the ReLU's mask in backward.
+     */
+    static Tensor conv2dRelu(Tensor x, Tensor weight, Tensor bias, ConvOptions o) {
+        return conv2d(x, weight, bias, o, true);
+    }
+
+    private static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, ConvOptions o, boolean relu) {
         Elementwise.checkSameDtype("conv2d", x, weight);
         ConvGeom g = geometry(x.shape, weight.shape, o);
         if (bias != null) {
@@ -48,10 +61,18 @@ final class ConvOps {
         Tensor xd = x.dense(), wd = weight.dense(), bd = bias == null ? null : bias.dense();
         Tensor out = Tensor.empty(Shape.of(g.n(), g.k(), g.oh(), g.ow()), x.dtype);
         if (x.dtype == DType.F32)
-            Conv2dKernels.forward(out.f(), xd.f(), xd.offset, wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g);
-        else
+            Conv2dKernels.forward(out.f(), xd.f(), xd.offset, wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g, relu);
+        else {
             Conv2dReference.forward(out.d(), xd.d(), xd.offset, wd.d(), wd.offset, bd == null ? null : bd.d(), bd == null ? 0 : bd.offset, g);
-        return Tensor.record(out, new Node.Conv2d(x, weight, bias, g));
+            if (relu) for (int i = 0; i < out.d().length; i++) out.d()[i] = Math.max(out.d()[i], 0.0);
+        }
+        Node.Conv2d conv = new Node.Conv2d(x, weight, bias, g);
+        return Tensor.record(out, relu ? new Node.Conv2dRelu(conv, out) : conv);
+    }
+
+    /** The ReLU's mask from the saved output (out > 0 exactly where the convolution was), then conv2d's rules. */
+    static Tensor[] reluBackward(Node.Conv2dRelu n, Tensor g) {
+        return backward(n.conv(), Elementwise.binary(io.featurefuse.engine.cpu.BinaryOp.RELU_GRAD, g, n.out()));
     }
 
     static Tensor[] backward(Node.Conv2d n, Tensor g) {

@@ -83,6 +83,12 @@ sealed interface Node {
         public String opName() { return "conv2d"; }
     }
 
+    /** relu(conv2d) fused; saves the output for the ReLU's mask. */
+    record Conv2dRelu(Conv2d conv, Tensor out) implements Node {
+        public List<Tensor> inputs() { return conv.inputs(); }
+        public String opName() { return "conv2d_relu"; }
+    }
+
     /** Max (argmax saved) or average (argmax null) pooling over the saved windows. */
     record Pool2d(Tensor x, io.featurefuse.engine.cpu.Pool2dKernels.Windows windows, int[] argmax) implements Node {
         public List<Tensor> inputs() { return List.of(x); }

@@ -375,6 +375,9 @@ public final class Tensor {
      */
     public Tensor conv2d(Tensor weight, Tensor bias, ConvOptions options) { return ConvOps.conv2d(this, weight, bias, options); }
 
+    /** relu(conv2d(...)) with the clamp fused into the convolution's output pass (conv + folded BN + ReLU for inference). */
+    public Tensor conv2dRelu(Tensor weight, Tensor bias, ConvOptions options) { return ConvOps.conv2dRelu(this, weight, bias, options); }
+
     /**
      * Transposed convolution (learned upsampling) of [N, in, H, W] with weight
      * [in, out / groups, kH, kW], as torch.nn.functional.conv_transpose2d; outputPadding adds

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.util.SplittableRandom;
 import io.featurefuse.engine.cpu.ConvGeom;
+import net.jqwik.api.Assume;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import org.junit.jupiter.api.Test;
@@ -110,6 +111,37 @@ class Conv2dTest {
         Tensor x = c.x(seed), w = c.weight(seed), b = c.biasTensor(seed);
         if (b == null) GradCheck.check("conv2d " + c, in -> in.get(0).conv2d(in.get(1), null, c.o), x, w);
         else GradCheck.check("conv2d " + c, in -> in.get(0).conv2d(in.get(1), in.get(2), c.o), x, w, b);
+    }
+
+    /** conv2dRelu is relu(conv2d) to the bit, forward and backward, on every kernel path (small, wide, depthwise). */
+    @Property(tries = 40)
+    void fusedReluIsExactlyReluOfConv(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        Case c = Case.random(seed, r.nextBoolean() ? 24 : 7, 12);
+        for (DType dtype : DType.values()) {
+            Tensor x1 = c.x(seed).to(dtype).requiresGrad(true), w1 = c.weight(seed).to(dtype).requiresGrad(true);
+            Tensor x2 = c.x(seed).to(dtype).requiresGrad(true), w2 = c.weight(seed).to(dtype).requiresGrad(true);
+            Tensor b = c.biasTensor(seed) == null ? null : c.biasTensor(seed).to(dtype);
+            Tensor fused = x1.conv2dRelu(w1, b, c.o), plain = x2.conv2d(w2, b, c.o).relu();
+            String what = "conv2dRelu " + dtype + " " + c;
+            assertArrayEquals(plain.toArray(), fused.toArray(), 0.0, what);
+            Tensor up = Fixtures.values(seed + 3, -1, 1, plain.shape().toArray()).to(dtype);
+            fused.backward(up);
+            plain.backward(up);
+            assertArrayEquals(x2.grad().toArray(), x1.grad().toArray(), 0.0, what + " d/dx");
+            assertArrayEquals(w2.grad().toArray(), w1.grad().toArray(), 0.0, what + " d/dw");
+        }
+    }
+
+    /** Finite differences through the fused op, on cases whose outputs stay clear of the ReLU's kink. */
+    @Property(tries = 30, maxDiscardRatio = 20)
+    void fusedReluGradients(@ForAll long seed) {
+        Case c = Case.random(seed, 3, 3);
+        Tensor x = c.x(seed), w = c.weight(seed), b = c.biasTensor(seed);
+        double[] out = x.conv2d(w, b, c.o).toArray();
+        Assume.that(java.util.Arrays.stream(out).allMatch(v -> Math.abs(v) > 0.02));
+        if (b == null) GradCheck.check("conv2dRelu " + c, in -> in.get(0).conv2dRelu(in.get(1), null, c.o), x, w);
+        else GradCheck.check("conv2dRelu " + c, in -> in.get(0).conv2dRelu(in.get(1), in.get(2), c.o), x, w, b);
     }
 
     @Test

@@ -7,10 +7,15 @@ import java.util.IdentityHashMap;
 import java.util.Map;
 
 /** The per-layer table of {@link Module#summary}: it runs one input through and records each module's output. */
-final class Summary {
+public final class Summary {
     private static final ThreadLocal<Map<Module, Shape[]>> ACTIVE = new ThreadLocal<>();
 
     private Summary() {}
+
+    /** Whether a summary is recording layer shapes on this thread (fused fast paths step aside then). */
+    public static boolean isObserving() {
+        return ACTIVE.get() != null;
+    }
 
     static void observe(Module m, Tensor in, Tensor out) {
         Map<Module, Shape[]> seen = ACTIVE.get();

@@ -54,12 +54,18 @@ public final class Conv2dKernels {
 
     // in: (N,C,H,W) at inOff, w: (K,C/g,R,S) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten
     public static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g) {
+        forward(out, in, inOff, w, wOff, bias, bOff, g, false);
+    }
+
+    /** As above; with relu, max(0, .) is applied in the same pass as the bias, while the output is in cache. */
+    public static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu) {
         if (DepthwiseKernels.applies(g)) {
             DepthwiseKernels.forward(out, in, inOff, w, wOff, bias, bOff, g);
+            if (relu) run(g.n(), n -> reluInPlace(out, n * g.k() * g.ohw(), g.k() * g.ohw()));
             return;
         }
         if (!direct(g) && ImplicitConv.applies(g)) {
-            ImplicitConv.forward(out, in, inOff, w, wOff, bias, bOff, g);
+            ImplicitConv.forward(out, in, inOff, w, wOff, bias, bOff, g, relu);
             return;
         }
         int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
@@ -75,7 +81,15 @@ public final class Conv2dKernels {
                 Gemm.sgemmPacked(kg, ohw, crs, w, wOff + grp * kg * crs, false, crs, packed, 0, out, o, ohw);
             }
             if (bias != null) for (int k = 0; k < kg; k++) addScalar(out, o + k * ohw, ohw, bias[bOff + grp * kg + k]);
+            if (relu) reluInPlace(out, o, kg * ohw);
         });
+    }
+
+    private static void reluInPlace(float[] x, int off, int n) {
+        int i = 0;
+        FloatVector zero = FloatVector.zero(F);
+        for (int bound = F.loopBound(n); i < bound; i += L) FloatVector.fromArray(F, x, off + i).max(zero).intoArray(x, off + i);
+        for (; i < n; i++) x[off + i] = Math.max(x[off + i], 0f);
     }
 
     /** dIn (N,C,H,W), overwritten, from dOut (N,K,OH,OW) and the weight. */

@@ -74,7 +74,7 @@ final class ImplicitConv {
         Gemm.sgemmRows(crs, kg, cols, p, 0, shifts(g, wp, plane), d, 0, true, cols, tmp, 0, kg);
     }
 
-    static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g) {
+    static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu) {
         int groups = g.groups(), kg = g.kg(), cg = g.cg(), crs = g.crs();
         int hp = g.h() + 2 * g.ph(), wp = g.w() + 2 * g.pw(), plane = hp * wp;
         int cols = g.oh() * wp, colsPadded = (cols + NR - 1) / NR * NR;
@@ -108,13 +108,14 @@ final class ImplicitConv {
                         micro(ap, grp * groupStride + pc * rowBlocks * MR + rb * kcb * MR, p, shift, pc, kcb, col, c,
                                 rb * MR * colsPadded + col, colsPadded, acc);
             }
-            // Keep the OW valid columns of each Wp-wide row, add the bias.
+            // Keep the OW valid columns of each Wp-wide row, add the bias (and with relu clamp at 0).
+            float floor = relu ? 0f : Float.NEGATIVE_INFINITY;
             for (int k = 0; k < kg; k++) {
                 int o = (n * g.k() + grp * kg + k) * ohw;
                 float b = bias == null ? 0f : bias[bOff + grp * kg + k];
                 for (int y = 0; y < g.oh(); y++) {
                     int from = k * colsPadded + y * wp, to = o + y * g.ow();
-                    for (int x = 0; x < g.ow(); x++) out[to + x] = c[from + x] + b;
+                    for (int x = 0; x < g.ow(); x++) out[to + x] = Math.max(c[from + x] + b, floor);
                 }
             }
         });

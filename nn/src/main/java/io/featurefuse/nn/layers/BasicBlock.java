@@ -2,6 +2,7 @@ package io.featurefuse.nn.layers;
 
 import io.featurefuse.engine.Tensor;
 import io.featurefuse.nn.Module;
+import java.util.List;
 import java.util.random.RandomGenerator;
 
 /**
@@ -25,8 +26,14 @@ public final class BasicBlock extends Module {
 
     @Override
     public Tensor forward(Tensor x) {
-        Tensor y = b1.call(c1.call(x)).relu();
-        y = b2.call(c2.call(y));
+        Tensor y;
+        if (InferenceFusion.span(List.of(c1, b1), 0, 1, i -> false) > 0) {
+            y = InferenceFusion.convBn(c1, b1, true, x);
+            y = InferenceFusion.convBn(c2, b2, false, y);
+        } else {
+            y = b1.call(c1.call(x)).relu();
+            y = b2.call(c2.call(y));
+        }
         return y.add(shortcut == null ? x : shortcut.call(x)).relu();
     }
 }

@@ -31,6 +31,9 @@ public final class Conv2d extends Module {
 
     public Tensor weight() { return weight; }
 
+    /** The bias, or null. */
+    public Tensor bias() { return bias; }
+
     public ConvOptions options() { return options; }
 
     @Override

@@ -27,7 +27,6 @@ public final class Sequential extends Module {
 
     @Override
     public Tensor forward(Tensor x) {
-        for (Module m : layers) x = m.call(x);
-        return x;
+        return InferenceFusion.sequence(layers, 0, layers.size() - 1, x);
     }
 }

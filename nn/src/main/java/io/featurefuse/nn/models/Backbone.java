@@ -2,6 +2,7 @@ package io.featurefuse.nn.models;
 
 import io.featurefuse.engine.Tensor;
 import io.featurefuse.nn.Module;
+import io.featurefuse.nn.layers.InferenceFusion;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -56,8 +57,7 @@ public class Backbone extends Module {
     @Override
     public Tensor forward(Tensor x) {
         checkInput(x);
-        for (Module m : layers) x = m.call(x);
-        return x;
+        return InferenceFusion.sequence(layers, 0, layers.size() - 1, x);
     }
 
     /** The outputs of the named taps, computing only as far as the deepest one. */
@@ -68,9 +68,11 @@ public class Backbone extends Module {
         Map<Integer, List<String>> wanted = new LinkedHashMap<>();
         for (String n : names) wanted.computeIfAbsent(tapIndex.get(n), k -> new ArrayList<>()).add(n);
         Map<String, Tensor> out = new LinkedHashMap<>();
-        for (int i = 0; i <= last; i++) {
-            x = layers.get(i).call(x);
-            for (String n : wanted.getOrDefault(i, List.of())) out.put(n, x);
+        for (int i = 0; i <= last; ) {
+            int span = InferenceFusion.span(layers, i, last, wanted::containsKey);
+            x = span > 0 ? InferenceFusion.run(layers, i, span, x) : layers.get(i).call(x);
+            i += Math.max(span, 1);
+            for (String n : wanted.getOrDefault(i - 1, List.of())) out.put(n, x);
         }
         return out;
     }

@@ -1,0 +1,70 @@
+package io.featurefuse.nn.layers;
+
+import io.featurefuse.engine.DType;
+import io.featurefuse.engine.GradMode;
+import io.featurefuse.engine.Tensor;
+import io.featurefuse.nn.Module;
+import io.featurefuse.nn.Summary;
+import java.util.List;
+import java.util.function.IntPredicate;
+
+/**
+ * The inference fast path of layer chains (Sequential, Backbone, BasicBlock): in eval mode and
+ * without recording, conv → BatchNorm2d (→ ReLU) runs as one convolution, BN's running statistics
+ * folded into its weight and bias, w' = w·s and b' = (b − μ)·s + β with s = γ / √(σ² + ε), and the
+ * ReLU applied in the convolution's output pass. That is one pass over the output instead of three
+ * and two fewer activation buffers. Training, or anything recording a graph, runs the layers as
+ * they are: BN needs batch statistics there. Folding costs K·C·R·S multiplications a call, nothing
+ * next to the convolution, so it is redone every time and never stale.
+ */
+public final class InferenceFusion {
+    private InferenceFusion() {}
+
+    /**
+     * How many layers from i on (up to last) run as one fused convolution: 3 (conv, BN, ReLU),
+     * 2 (conv, BN), or 0 where they cannot. observed(j) says someone reads layer j's output (a
+     * tap), which keeps it from disappearing inside a fusion.
+     */
+    public static int span(List<Module> layers, int i, int last, IntPredicate observed) {
+        if (GradMode.isEnabled() || Summary.isObserving() || i + 1 > last) return 0;
+        if (!(layers.get(i) instanceof Conv2d) || !(layers.get(i + 1) instanceof BatchNorm2d bn) || bn.isTraining()) return 0;
+        if (observed.test(i)) return 0;
+        if (i + 2 <= last && layers.get(i + 2) instanceof Activation a && a.kind() == Activation.Kind.RELU && !observed.test(i + 1)) return 3;
+        return 2;
+    }
+
+    /** Runs layers[i .. i + span) fused; span from {@link #span}. */
+    public static Tensor run(List<Module> layers, int i, int span, Tensor x) {
+        return convBn((Conv2d) layers.get(i), (BatchNorm2d) layers.get(i + 1), span == 3, x);
+    }
+
+    /** Runs layers[from .. to] in order, fusing where {@link #span} allows; returns the last output. */
+    public static Tensor sequence(List<Module> layers, int from, int to, Tensor x) {
+        for (int i = from; i <= to; ) {
+            int span = span(layers, i, to, j -> false);
+            if (span > 0) {
+                x = run(layers, i, span, x);
+                i += span;
+            } else {
+                x = layers.get(i++).call(x);
+            }
+        }
+        return x;
+    }
+
+    /** conv then BN with running statistics, then ReLU if asked, as one convolution. Needs GradMode off. */
+    public static Tensor convBn(Conv2d conv, BatchNorm2d bn, boolean relu, Tensor x) {
+        // Folded in float64, then rounded once to the input's type.
+        Tensor scale = Tensor.ones(bn.runningVar().numel()).to(DType.F64).div(f64(bn.runningVar()).add(bn.eps()).sqrt());
+        if (bn.weight() != null) scale = scale.mul(f64(bn.weight()));
+        Tensor w = f64(conv.weight()).mul(scale.reshape(-1, 1, 1, 1)).to(x.dtype());
+        Tensor b = (conv.bias() == null ? f64(bn.runningMean()).neg() : f64(conv.bias()).sub(f64(bn.runningMean()))).mul(scale);
+        if (bn.bias() != null) b = b.add(f64(bn.bias()));
+        b = b.to(x.dtype());
+        return relu ? x.conv2dRelu(w, b, conv.options()) : x.conv2d(w, b, conv.options());
+    }
+
+    private static Tensor f64(Tensor t) {
+        return t.to(DType.F64);
+    }
+}

@@ -1,0 +1,105 @@
+package io.featurefuse.nn;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.featurefuse.engine.GradMode;
+import io.featurefuse.engine.Tensor;
+import io.featurefuse.nn.layers.Activation;
+import io.featurefuse.nn.layers.BasicBlock;
+import io.featurefuse.nn.layers.BatchNorm2d;
+import io.featurefuse.nn.layers.Conv2d;
+import io.featurefuse.nn.layers.InferenceFusion;
+import io.featurefuse.nn.layers.Sequential;
+import io.featurefuse.nn.models.Backbone;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * conv → BN (→ ReLU) folded into one convolution in eval without recording: the same numbers as
+ * the layers one by one (to float rounding), taps inside a chain are kept, and training or a
+ * recording forward never fuses.
+ */
+class InferenceFusionTest {
+
+    /** A backbone with a tap right after a BN, in the middle of a conv-BN-ReLU chain. */
+    static final class Tapped extends Backbone {
+        Tapped(SplittableRandom r) {
+            super(3);
+            add(new Conv2d(3, 8, 3, 1, 1, true, r));
+            add(new BatchNorm2d(8));
+            tap("bn1", 8, 1);
+            add(Activation.relu());
+            add(new Conv2d(8, 16, 3, 2, 1, false, r));
+            add(new BatchNorm2d(16));
+            add(Activation.relu());
+            tap("out", 16, 2);
+            add(new BasicBlock(16, 24, 2, r));
+            tap("block", 24, 4);
+        }
+    }
+
+    /** Running statistics and affine parameters away from their defaults, so folding has something to fold. */
+    static <M extends Module> M withStatistics(M m, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        try (var off = GradMode.off()) {
+            for (var e : m.stateDict().entrySet()) {
+                Tensor t = e.getValue();
+                String k = e.getKey();
+                if (k.endsWith("running_mean") || k.endsWith("bias")) t.assign(Tensor.uniform(r, -0.5, 0.5, t.shape().toArray()));
+                else if (k.endsWith("running_var") || (k.endsWith("weight") && t.rank() == 1)) t.assign(Tensor.uniform(r, 0.5, 2, t.shape().toArray()));
+            }
+        }
+        m.eval();
+        return m;
+    }
+
+    static void assertClose(Tensor expected, Tensor actual, String what) {
+        double[] e = expected.toArray(), a = actual.toArray();
+        assertEquals(e.length, a.length, what);
+        for (int i = 0; i < e.length; i++) assertEquals(e[i], a[i], 1e-5 * (1 + Math.abs(e[i])), what + " at " + i);
+    }
+
+    @Test
+    void fusedEvalMatchesLayerByLayer() {
+        Tapped net = withStatistics(new Tapped(new SplittableRandom(1)), 2);
+        Tensor x = Tensor.randn(new SplittableRandom(3), 2, 3, 12, 12);
+        Map<String, Tensor> plain = net.features(x, List.of("bn1", "out", "block")); // recording: never fused
+        Map<String, Tensor> fused;
+        try (var off = GradMode.off()) {
+            fused = net.features(x, List.of("bn1", "out", "block"));
+            assertClose(net.forward(x), fused.get("block"), "forward");
+        }
+        for (String tap : plain.keySet()) assertClose(plain.get(tap), fused.get(tap), "tap " + tap);
+    }
+
+    @Test
+    void sequentialChainsFuse() {
+        SplittableRandom r = new SplittableRandom(4);
+        Sequential s = withStatistics(new Sequential(new Conv2d(4, 6, 1, 1, 0, false, r), new BatchNorm2d(6), Activation.relu(),
+                new Conv2d(6, 5, 3, 1, 1, true, r), new BatchNorm2d(5)), 5);
+        Tensor x = Tensor.randn(new SplittableRandom(6), 3, 4, 9, 7);
+        Tensor plain = s.call(x);
+        try (var off = GradMode.off()) {
+            assertClose(plain, s.call(x), "sequential");
+        }
+    }
+
+    @Test
+    void fusesOnlyInEvalWithoutRecordingAndNeverAcrossATap() {
+        SplittableRandom r = new SplittableRandom(7);
+        List<Module> chain = List.of(new Conv2d(2, 2, 3, 1, 1, false, r), new BatchNorm2d(2), Activation.relu());
+        chain.forEach(Module::eval);
+        assertEquals(0, InferenceFusion.span(chain, 0, 2, i -> false), "recording");
+        try (var off = GradMode.off()) {
+            assertEquals(3, InferenceFusion.span(chain, 0, 2, i -> false));
+            assertEquals(2, InferenceFusion.span(chain, 0, 2, i -> i == 1), "a tap after the BN stops the ReLU joining");
+            assertEquals(0, InferenceFusion.span(chain, 0, 2, i -> i == 0), "a tap after the conv stops fusion");
+            assertEquals(2, InferenceFusion.span(chain, 0, 1, i -> false), "the chain ends at the BN");
+            assertEquals(0, InferenceFusion.span(chain, 1, 2, i -> false), "not starting at a conv");
+            chain.get(1).train();
+            assertEquals(0, InferenceFusion.span(chain, 0, 2, i -> false), "a training BN uses batch statistics");
+        }
+    }
+}
