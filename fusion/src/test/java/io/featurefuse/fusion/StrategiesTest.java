@@ -71,6 +71,77 @@ class StrategiesTest {
         for (double v : f.fuse(x[0], zeros).toArray()) assertTrue(Double.isFinite(v), name + " on a zero map gave " + v);
     }
 
+    static java.util.List<String> many() {
+        return Strategies.manyMapNames();
+    }
+
+    /** Three maps for a strategy that takes many: one shape, or (concat) other channel counts. */
+    static Tensor[] threeMaps(String name, DType dtype, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        boolean sameShape = Strategies.needs(name) == Fusion.Needs.SAME_SHAPE;
+        return new Tensor[] {Tensor.randn(r, 2, 4, 3, 3).to(dtype), Tensor.randn(r, 2, sameShape ? 4 : 3, 3, 3).to(dtype),
+                Tensor.randn(r, 2, sameShape ? 4 : 5, 3, 3).to(dtype)};
+    }
+
+    static int[] channels(Tensor[] x) {
+        return Arrays.stream(x).mapToInt(t -> t.size(1)).toArray();
+    }
+
+    @org.junit.jupiter.api.Test
+    void theStrategiesThatGeneraliseAreTheExpectedOnes() {
+        assertEquals(java.util.List.of("add", "mul", "max", "concat", "softmax", "bifpn", "attention"), Strategies.manyMapNames());
+    }
+
+    @ParameterizedTest
+    @MethodSource("many")
+    void threeMapGradientsMatchFiniteDifferences(String name) {
+        try (var p = Precision.float64()) {
+            Tensor[] x = threeMaps(name, DType.F64, 11);
+            Fusion f = Strategies.create(name, channels(x), 5, new SplittableRandom(12));
+            assertTrue(f.takesManyMaps(), name);
+            GradCheck.check(name + " x3", in -> f.fuseAll(in), 1e-5, 1e-4, x);
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("many")
+    void everyParameterLearnsFromThreeMaps(String name) {
+        Tensor[] x = threeMaps(name, DType.F32, 13);
+        for (Tensor t : x) t.requiresGrad(true);
+        Fusion f = Strategies.create(name, channels(x), 5, new SplittableRandom(14));
+        Tensor y = f.fuseAll(java.util.List.of(x));
+        assertEquals(name.equals("concat") ? 5 : 4, y.size(1));
+        y.mul(Tensor.randn(new SplittableRandom(15), y.shape().toArray())).sum().backward();
+        for (Tensor t : x) assertTrue(Arrays.stream(t.grad().toArray()).anyMatch(v -> v != 0), name + ": a map got no gradient");
+        for (var e : f.namedParameters().entrySet())
+            assertTrue(Arrays.stream(e.getValue().grad().toArray()).anyMatch(v -> v != 0), name + ": " + e.getKey() + " got a zero gradient");
+    }
+
+    /** With two maps, fuseAll is fuse to the bit (the N-way code is the two-map code). */
+    @ParameterizedTest
+    @MethodSource("many")
+    void twoMapsThroughFuseAllAreFuse(String name) {
+        Tensor[] x = inputs(name, DType.F32, 16);
+        Fusion f = Strategies.create(name, x[0].size(1), x[1].size(1), 5, new SplittableRandom(17));
+        Fusion g = Strategies.create(name, new int[] {x[0].size(1), x[1].size(1)}, 5, new SplittableRandom(17));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(f.fuse(x[0], x[1]).toArray(), g.fuseAll(java.util.List.of(x)).toArray(), 0.0, name);
+    }
+
+    @org.junit.jupiter.api.Test
+    void twoMapStrategiesRefuseThreeMapsWithASentence() {
+        var e = assertThrows(IllegalArgumentException.class, () -> Strategies.create("gated", new int[] {4, 4, 4}, 5, new SplittableRandom(1)));
+        assertEquals("gated fuses two maps, not 3; the strategies that take any number are add, mul, max, concat, softmax, bifpn, attention", e.getMessage());
+        Fusion sub = Strategies.create("sub", 4, 4, 5, new SplittableRandom(1));
+        Tensor m = Tensor.zeros(1, 4, 2, 2);
+        e = assertThrows(IllegalArgumentException.class, () -> sub.fuseAll(java.util.List.of(m, m, m)));
+        assertTrue(e.getMessage().startsWith("sub fuses two maps, not 3"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Strategies.create("add", new int[] {4, 6, 4}, 5, new SplittableRandom(1)));
+        assertTrue(e.getMessage().startsWith("add needs maps of one shape, not channels [4, 6, 4]"), e.getMessage());
+        Fusion att = Strategies.create("attention", new int[] {4, 4, 4}, 5, new SplittableRandom(1));
+        e = assertThrows(IllegalArgumentException.class, () -> att.fuseAll(java.util.List.of(m, m)));
+        assertEquals("attention was built for 3 maps, not 2", e.getMessage());
+    }
+
     @org.junit.jupiter.api.Test
     void unknownStrategyNamesTheKnownOnes() {
         var e = assertThrows(IllegalArgumentException.class, () -> Strategies.needs("sum"));

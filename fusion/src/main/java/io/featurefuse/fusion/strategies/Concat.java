@@ -7,16 +7,23 @@ import io.featurefuse.nn.layers.Conv2d;
 import java.util.List;
 import java.util.random.RandomGenerator;
 
-/** Concatenation along channels, then 1x1 conv + BN + ReLU to out channels (the reference "concat"). */
+/** Concatenation along channels of two or more maps, then 1x1 conv + BN + ReLU to out channels (the reference "concat"). */
 public final class Concat extends Fusion {
     private final Conv2d conv;
     private final BatchNorm2d bn;
-    private final int out;
+    private final int out, maps;
 
     public Concat(int ca, int cb, int out, RandomGenerator rng) {
+        this(new int[] {ca, cb}, out, rng);
+    }
+
+    /** For maps of the given channel counts (any number from two). */
+    public Concat(int[] channels, int out, RandomGenerator rng) {
         super(Needs.SAME_SIZE);
+        if (channels.length < 2) throw new IllegalArgumentException("concat needs at least two maps, not " + channels.length);
         this.out = out;
-        conv = child("conv", new Conv2d(ca + cb, out, 1, 1, 0, false, rng));
+        this.maps = channels.length;
+        conv = child("conv", new Conv2d(java.util.Arrays.stream(channels).sum(), out, 1, 1, 0, false, rng));
         bn = child("bn", new BatchNorm2d(out));
     }
 
@@ -25,7 +32,16 @@ public final class Concat extends Fusion {
 
     @Override
     public Tensor fuse(Tensor a, Tensor b) {
-        return bn.call(conv.call(Tensor.concat(List.of(a, b), 1))).relu();
+        return fuseAll(List.of(a, b));
+    }
+
+    @Override
+    public boolean takesManyMaps() { return true; }
+
+    @Override
+    public Tensor fuseAll(List<Tensor> maps) {
+        checkMany(toString(), maps, this.maps, false);
+        return bn.call(conv.call(Tensor.concat(maps, 1))).relu();
     }
 
     @Override

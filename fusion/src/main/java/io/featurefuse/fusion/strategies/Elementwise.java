@@ -2,6 +2,7 @@ package io.featurefuse.fusion.strategies;
 
 import io.featurefuse.engine.Tensor;
 import io.featurefuse.fusion.Fusion;
+import java.util.List;
 
 /**
  * Parameter-free element-wise fusion of two maps of one shape: add, subtract, absolute difference,
@@ -30,6 +31,22 @@ public final class Elementwise extends Fusion {
             case DIV -> a.div(b.abs().add(DIV_EPS));
             case MAX -> a.maximum(b);
         };
+    }
+
+    /** add, mul and max are associative: they fuse any number of maps, left to right. */
+    @Override
+    public boolean takesManyMaps() {
+        return op == Op.ADD || op == Op.MUL || op == Op.MAX;
+    }
+
+    @Override
+    public Tensor fuseAll(List<Tensor> maps) {
+        if (!takesManyMaps() || maps.size() == 2) return super.fuseAll(maps);
+        checkMany(toString(), maps, maps.size(), true);
+        if (maps.size() < 2) throw new IllegalArgumentException(this + " needs at least two maps, not " + maps.size());
+        Tensor y = maps.getFirst();
+        for (Tensor m : maps.subList(1, maps.size())) y = fuse(y, m);
+        return y;
     }
 
     @Override

@@ -3,6 +3,7 @@ package io.featurefuse.fusion.strategies;
 import io.featurefuse.engine.Tensor;
 import io.featurefuse.fusion.Fusion;
 import io.featurefuse.nn.layers.Linear;
+import java.util.List;
 import java.util.Map;
 import java.util.random.RandomGenerator;
 
@@ -12,25 +13,47 @@ import java.util.random.RandomGenerator;
  */
 public final class SkAttention extends Fusion {
     private final Linear fc1, fc2;
-    private final int c;
+    private final int c, maps;
     private double[] lastMeanWeightA = new double[0];
 
     public SkAttention(int channels, RandomGenerator rng) {
+        this(channels, 2, rng);
+    }
+
+    /** SK attention over any number of streams (SKNet's M branches): a softmax over the streams per channel. */
+    public SkAttention(int channels, int maps, RandomGenerator rng) {
         super(Needs.SAME_SHAPE);
+        if (maps < 2) throw new IllegalArgumentException("attention needs at least two maps, not " + maps);
         c = channels;
+        this.maps = maps;
         fc1 = child("fc1", new Linear(channels, Math.max(1, channels / 4), true, rng));
-        fc2 = child("fc2", new Linear(Math.max(1, channels / 4), 2 * channels, true, rng));
+        fc2 = child("fc2", new Linear(Math.max(1, channels / 4), maps * channels, true, rng));
     }
 
     @Override
     public Tensor fuse(Tensor a, Tensor b) {
         checkSameShape(toString(), a, b);
-        int n = a.size(0);
-        Tensor z = a.add(b).adaptiveAvgPool2d(1, 1).flatten(1, -1);
-        Tensor w = fc2.call(fc1.call(z).relu()).reshape(n, 2, c).softmax(1);
-        Tensor wa = w.narrow(1, 0, 1).reshape(n, c, 1, 1), wb = w.narrow(1, 1, 1).reshape(n, c, 1, 1);
-        lastMeanWeightA = wa.detach().mean(false, 0, 2, 3).toArray();
-        return a.mul(wa).add(b.mul(wb));
+        return fuseAll(List.of(a, b));
+    }
+
+    @Override
+    public boolean takesManyMaps() { return true; }
+
+    @Override
+    public Tensor fuseAll(List<Tensor> streams) {
+        checkMany(toString(), streams, maps, true);
+        int n = streams.getFirst().size(0);
+        Tensor sum = streams.getFirst();
+        for (Tensor m : streams.subList(1, maps)) sum = sum.add(m);
+        Tensor z = sum.adaptiveAvgPool2d(1, 1).flatten(1, -1);
+        Tensor w = fc2.call(fc1.call(z).relu()).reshape(n, maps, c).softmax(1);
+        Tensor y = null;
+        for (int i = 0; i < maps; i++) {
+            Tensor wi = w.narrow(1, i, 1).reshape(n, c, 1, 1);
+            if (i == 0) lastMeanWeightA = wi.detach().mean(false, 0, 2, 3).toArray();
+            y = i == 0 ? streams.get(i).mul(wi) : y.add(streams.get(i).mul(wi));
+        }
+        return y;
     }
 
     @Override

@@ -27,13 +27,21 @@ public final class Weighted extends Fusion {
     private final Sequential generator;
 
     public Weighted(Kind kind, int channels, RandomGenerator rng) {
+        this(kind, channels, 2, rng);
+    }
+
+    /** SOFTMAX and BIFPN weigh any number of maps (one weight each); the other kinds take two. */
+    public Weighted(Kind kind, int channels, int maps, RandomGenerator rng) {
         super(Needs.SAME_SHAPE);
         this.kind = kind;
+        if (maps != 2 && kind != Kind.SOFTMAX && kind != Kind.BIFPN)
+            throw new IllegalArgumentException(this + " weighs two maps (w and 1 - w), not " + maps);
+        if (maps < 2) throw new IllegalArgumentException(this + " needs at least two maps, not " + maps);
         switch (kind) {
             case SCALAR -> { t = parameter("t", Tensor.zeros(1)); generator = null; }
             case CHANNEL -> { t = parameter("t", Tensor.zeros(1, channels, 1, 1)); generator = null; }
-            case SOFTMAX -> { t = parameter("t", Tensor.zeros(2)); generator = null; }
-            case BIFPN -> { t = parameter("t", Tensor.ones(2)); generator = null; }
+            case SOFTMAX -> { t = parameter("t", Tensor.zeros(maps)); generator = null; }
+            case BIFPN -> { t = parameter("t", Tensor.ones(maps)); generator = null; }
             default -> {
                 t = null;
                 int hidden = Math.max(1, channels / 4);
@@ -55,27 +63,45 @@ public final class Weighted extends Fusion {
                 Tensor w = generator.call(Tensor.concat(List.of(a, b), 1)).sigmoid();
                 yield a.mul(w).add(b.mul(w.rsub(1)));
             }
-            case SOFTMAX -> {
-                Tensor w = t.softmax(0);
-                yield a.mul(w.narrow(0, 0, 1)).add(b.mul(w.narrow(0, 1, 1)));
-            }
-            case BIFPN -> {
-                Tensor r = t.relu();
-                Tensor w = r.div(r.sum().add(1e-4));
-                yield a.mul(w.narrow(0, 0, 1)).add(b.mul(w.narrow(0, 1, 1)));
-            }
+            case SOFTMAX, BIFPN -> fuseAll(List.of(a, b));
         };
+    }
+
+    @Override
+    public boolean takesManyMaps() {
+        return kind == Kind.SOFTMAX || kind == Kind.BIFPN;
+    }
+
+    /** SOFTMAX and BIFPN: sum over i of w_i m_i, one weight per map. */
+    @Override
+    public Tensor fuseAll(List<Tensor> maps) {
+        if (!takesManyMaps()) return super.fuseAll(maps);
+        checkMany(toString(), maps, t.numel(), true);
+        Tensor w = normalisedWeights();
+        Tensor y = maps.getFirst().mul(w.narrow(0, 0, 1));
+        for (int i = 1; i < maps.size(); i++) y = y.add(maps.get(i).mul(w.narrow(0, i, 1)));
+        return y;
+    }
+
+    private Tensor normalisedWeights() {
+        if (kind == Kind.SOFTMAX) return t.softmax(0);
+        Tensor r = t.relu();
+        return r.div(r.sum().add(1e-4));
+    }
+
+    /** "A, B" for two maps, "A, B, C" for three, ... */
+    private String streams() {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < t.numel(); i++) sb.append(i == 0 ? "" : ", ").append(i < 26 ? String.valueOf((char) ('A' + i)) : "#" + (i + 1));
+        return sb.toString();
     }
 
     @Override
     public Map<String, double[]> learnedWeights() {
         return switch (kind) {
             case SCALAR, CHANNEL -> Map.of("w (weight of A)", t.sigmoid().toArray());
-            case SOFTMAX -> Map.of("softmax weights (A, B)", t.softmax(0).toArray());
-            case BIFPN -> {
-                Tensor r = t.relu();
-                yield Map.of("normalised weights (A, B)", r.div(r.sum().add(1e-4)).toArray());
-            }
+            case SOFTMAX -> Map.of("softmax weights (" + streams() + ")", normalisedWeights().toArray());
+            case BIFPN -> Map.of("normalised weights (" + streams() + ")", normalisedWeights().toArray());
             case PIXEL -> Map.of();
         };
     }
