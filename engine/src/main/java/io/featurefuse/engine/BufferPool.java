@@ -1,7 +1,10 @@
 package io.featurefuse.engine;
 
+import java.lang.ref.ReferenceQueue;
+import java.lang.ref.SoftReference;
 import java.util.ArrayDeque;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.Map;
 
 /**
@@ -16,8 +19,9 @@ import java.util.Map;
  * at most {@link #capacityBytes()} in all (half the heap: at a step's peak the pool is empty and
  * its arrays are the live activations, so the two share that memory); when full, the size class
  * used longest ago is dropped, and a request the pool cannot serve first drops the size classes
- * of work that has finished, so that they do not hold heap the new work needs.
- * Thread-safe: tensors are made on the caller's thread and on data-loading threads.
+ * of work that has finished. Pooled arrays are held softly: when the heap runs short (the next
+ * model of a comparison, with other shapes) the collector takes them back before it would throw
+ * OutOfMemoryError. Thread-safe: tensors are made on the caller's thread and on data-loading threads.
  */
 final class BufferPool {
     private BufferPool() {}
@@ -27,11 +31,23 @@ final class BufferPool {
     /** A size class not asked for or given back in this many pool operations (several training steps) belongs to finished work. */
     private static final long STALE_OPS = 4096;
 
+    /** A pooled array, softly held; counted while its bytes are in {@link #bytes}. */
+    private static final class Pooled extends SoftReference<Object> {
+        final long size;
+        boolean counted = true;
+
+        Pooled(Object array, long size) {
+            super(array, CLEARED);
+            this.size = size;
+        }
+    }
+
     private static final class SizeClass {
-        final ArrayDeque<Object> arrays = new ArrayDeque<>();
+        final ArrayDeque<Pooled> arrays = new ArrayDeque<>();
         long lastUse;
     }
 
+    private static final ReferenceQueue<Object> CLEARED = new ReferenceQueue<>();
     /** Keyed by element count, floats and doubles apart (a negative key for doubles). */
     private static final Map<Integer, SizeClass> CLASSES = new HashMap<>();
     private static long bytes;
@@ -45,7 +61,7 @@ final class BufferPool {
     /** A zeroed float array of length n, reused when one is pooled. */
     static float[] floats(int n) {
         if (n >= MIN_ELEMENTS) {
-            float[] a = (float[]) take(n, 4L * n);
+            float[] a = (float[]) take(n);
             if (a != null) {
                 java.util.Arrays.fill(a, 0f);
                 return a;
@@ -57,7 +73,7 @@ final class BufferPool {
     /** A zeroed double array of length n, reused when one is pooled. */
     static double[] doubles(int n) {
         if (n >= MIN_ELEMENTS) {
-            double[] a = (double[]) take(-n, 8L * n);
+            double[] a = (double[]) take(-n);
             if (a != null) {
                 java.util.Arrays.fill(a, 0.0);
                 return a;
@@ -74,31 +90,55 @@ final class BufferPool {
         if (a.length >= MIN_ELEMENTS) put(-a.length, a, 8L * a.length);
     }
 
-    private static synchronized Object take(int key, long size) {
+    private static synchronized Object take(int key) {
+        forgetCleared();
+        tick++;
         SizeClass c = CLASSES.get(key);
-        if (c == null || c.arrays.isEmpty()) {
-            tick++;
-            CLASSES.entrySet().removeIf(e -> {
-                boolean stale = e.getValue().lastUse < tick - STALE_OPS;
-                if (stale) bytes -= classBytes(e.getKey(), e.getValue());
-                return stale;
-            });
-            return null;
+        while (c != null && !c.arrays.isEmpty()) {
+            Pooled p = c.arrays.pop();
+            uncount(p);
+            Object a = p.get();
+            if (a != null) {
+                c.lastUse = tick;
+                reused++;
+                return a;
+            }
         }
-        c.lastUse = ++tick;
-        bytes -= size;
-        reused++;
-        return c.arrays.pop();
+        dropStale();
+        return null;
     }
 
     private static synchronized void put(int key, Object array, long size) {
+        forgetCleared();
         if (size > CAPACITY) return;
         while (bytes + size > CAPACITY && dropLeastRecentlyUsed(key)) {}
         if (bytes + size > CAPACITY) return;
         SizeClass c = CLASSES.computeIfAbsent(key, k -> new SizeClass());
         c.lastUse = ++tick;
-        c.arrays.push(array);
+        c.arrays.push(new Pooled(array, size));
         bytes += size;
+    }
+
+    private static void uncount(Pooled p) {
+        if (p.counted) {
+            bytes -= p.size;
+            p.counted = false;
+        }
+    }
+
+    /** Arrays the collector took back no longer count against the capacity. */
+    private static void forgetCleared() {
+        for (var r = CLEARED.poll(); r != null; r = CLEARED.poll()) uncount((Pooled) r);
+    }
+
+    private static void dropStale() {
+        for (Iterator<SizeClass> it = CLASSES.values().iterator(); it.hasNext(); ) {
+            SizeClass c = it.next();
+            if (c.lastUse < tick - STALE_OPS) {
+                drop(c);
+                it.remove();
+            }
+        }
     }
 
     /** Frees the size class (other than keep) used longest ago; false when there is none. */
@@ -113,16 +153,21 @@ final class BufferPool {
             }
         }
         if (oldest == null) return false;
-        bytes -= classBytes(oldest, CLASSES.remove(oldest));
+        drop(CLASSES.remove(oldest));
         return true;
     }
 
-    private static long classBytes(int key, SizeClass c) {
-        return (key < 0 ? 8L : 4L) * Math.abs((long) key) * c.arrays.size();
+    private static void drop(SizeClass c) {
+        for (Pooled p : c.arrays) {
+            uncount(p);
+            p.clear();
+        }
+        c.arrays.clear();
     }
 
-    /** Bytes held now. */
+    /** Bytes held now (arrays the collector has taken back but not yet reported may still count). */
     static synchronized long pooledBytes() {
+        forgetCleared();
         return bytes;
     }
 
@@ -133,7 +178,7 @@ final class BufferPool {
 
     /** Drops everything pooled (tests; or to give memory back between unrelated workloads). */
     static synchronized void clear() {
+        CLASSES.values().forEach(BufferPool::drop);
         CLASSES.clear();
-        bytes = 0;
     }
 }

@@ -67,6 +67,25 @@ class RecycleTest {
         assertTrue(BufferPool.reusedCount() > before, "a second step reuses the first step's buffers");
     }
 
+    /**
+     * A pool full of one model's buffers must not make the next model run out of memory: with the
+     * pool at its capacity (half the heap), live tensors of another size for 70% of the heap fit
+     * only because the collector takes pooled arrays back.
+     */
+    @Test
+    void pooledArraysYieldToMemoryPressure() {
+        int n = 1 << 22; // 16 MB of floats
+        try {
+            for (long b = 0; b + 4L * n <= BufferPool.capacityBytes(); b += 4L * n) BufferPool.give(new float[n]);
+            assertTrue(BufferPool.pooledBytes() > BufferPool.capacityBytes() / 2, "the pool filled up");
+            List<Tensor> live = new java.util.ArrayList<>();
+            for (long b = 0; b < Runtime.getRuntime().maxMemory() * 0.7; b += 4L * (n + 1)) live.add(Tensor.zeros(n + 1));
+            assertTrue(live.size() > 10);
+        } finally {
+            BufferPool.clear();
+        }
+    }
+
     @Test
     void readingARecycledIntermediateIsAClearError() {
         Tensor x = Fixtures.values(1, -1, 1, 2, 4, 8, 8).to(DType.F32);
