@@ -30,7 +30,7 @@ final class CompareCommand {
     static int run(List<String> args, PrintStream out) throws IOException {
         Options o = Options.parse("compare", args, Set.of("--a", "--b", "--models", "--tap-a", "--tap-b", "--strategies", "--seeds",
                 "--epochs", "--batch", "--lr", "--limit", "--threads", "--data", "--out", "--channels", "--align", "--up", "--down",
-                "--backbone-lr", "--cka-samples", "--seed"), Set.of("--all", "--freeze", "--no-singles"));
+                "--backbone-lr", "--cka-samples", "--seed"), Set.of("--all", "--freeze", "--no-singles", "--resume"));
         Common.threads(o);
         String[] ab = Common.modelPair(o, "compare");
         String a = ab[0], b = ab[1];
@@ -84,10 +84,16 @@ final class CompareCommand {
                 o.flag("--freeze"), o.decimal("--backbone-lr", 0.1, 0, 10), o.integer("--channels", 128, 0, 4096), o.string("--align", "to-larger"),
                 up, down, o.integer("--cka-samples", 512, 8, 100_000));
         Path dir = Path.of(o.string("--out", "runs/compare-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))));
-        if (Files.exists(dir.resolve("results.json"))) throw new UsageException("compare: " + dir + " already holds results.json; name another --out");
+        boolean resume = o.flag("--resume");
+        if (resume && o.string("--out", null) == null)
+            throw new UsageException("compare: --resume continues an earlier run: name its folder with --out DIR");
+        if (resume && !Files.isDirectory(dir.resolve("checkpoints")))
+            throw new UsageException("compare: --resume: " + dir + " holds no checkpoints/ of an earlier compare run");
+        if (!resume && Files.exists(dir.resolve("results.json")))
+            throw new UsageException("compare: " + dir + " already holds results.json; name another --out (or continue it with --resume)");
         Experiment experiment;
         try {
-            experiment = new Experiment(train, data.test(), data.mean(), data.std(), settings, dir, System.err);
+            experiment = new Experiment(train, data.test(), data.mean(), data.std(), settings, dir, System.err).resume(resume);
         } catch (IllegalArgumentException e) {
             throw new UsageException("compare: " + e.getMessage());
         }

@@ -38,7 +38,46 @@ class CompareInspectCommandTest {
         assertTrue(Files.exists(dir.resolve("run").resolve("report.html")));
         var again = fuse("compare", "--out", dir.resolve("run").toString());
         assertEquals(2, again.status());
-        assertEquals("fuse: compare: " + dir.resolve("run") + " already holds results.json; name another --out\n", again.err());
+        assertEquals("fuse: compare: " + dir.resolve("run") + " already holds results.json; name another --out (or continue it with --resume)\n", again.err());
+    }
+
+    static double testAcc(Path run, int index) throws Exception {
+        Map<?, ?> json = (Map<?, ?>) Json.parse(Files.readString(run.resolve("results.json")));
+        return ((Number) ((Map<?, ?>) ((List<?>) json.get("results")).get(index)).get("test_acc")).doubleValue();
+    }
+
+    @Test
+    void compareContinuesAnEarlierRunWithResume(@TempDir Path dir) throws Exception {
+        Path run = dir.resolve("run");
+        String[] common = {"compare", "--models", "vgg:8,mobilenet:8", "--strategies", "add", "--limit", "128", "--cka-samples", "32",
+                "--out", run.toString()};
+        var first = fuse(concat(common, "--epochs", "1"));
+        assertEquals(0, first.status(), first.err());
+        double acc = testAcc(run, 2);
+        // A finished run: nothing to train, the same answer from its checkpoints and metrics.
+        var again = fuse(concat(common, "--epochs", "1", "--resume"));
+        assertEquals(0, again.status(), again.err());
+        assertEquals(1, Files.readAllLines(run.resolve("metrics").resolve("add-seed0.jsonl")).size(), "no epoch was trained again");
+        assertEquals(acc, testAcc(run, 2), 0.0);
+        // More epochs: each candidate goes on from its checkpoint, and its curve holds every epoch.
+        var longer = fuse(concat(common, "--epochs", "2", "--resume"));
+        assertEquals(0, longer.status(), longer.err());
+        List<String> curve = Files.readAllLines(run.resolve("metrics").resolve("add-seed0.jsonl"));
+        assertEquals(2, curve.size(), String.join("\n", curve));
+        assertTrue(curve.get(1).startsWith("{\"epoch\":2,"), curve.get(1));
+        // Other settings than the checkpoint's are refused, and --resume needs the run's folder.
+        var otherLr = fuse(concat(common, "--epochs", "2", "--resume", "--lr", "0.1"));
+        assertEquals(2, otherLr.status());
+        assertTrue(otherLr.err().startsWith("fuse: compare: cannot resume ") && otherLr.err().contains("lr="), otherLr.err());
+        assertEquals("fuse: compare: --resume continues an earlier run: name its folder with --out DIR\n", fuse("compare", "--resume").err());
+        assertEquals("fuse: compare: --resume: " + dir.resolve("nothing") + " holds no checkpoints/ of an earlier compare run\n",
+                fuse("compare", "--resume", "--out", dir.resolve("nothing").toString()).err());
+    }
+
+    static String[] concat(String[] a, String... b) {
+        String[] all = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, all, a.length, b.length);
+        return all;
     }
 
     @Test

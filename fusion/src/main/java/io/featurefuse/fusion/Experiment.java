@@ -10,6 +10,7 @@ import io.featurefuse.nn.models.Backbone;
 import io.featurefuse.nn.models.Backbones;
 import io.featurefuse.nn.models.Classifier;
 import io.featurefuse.nn.optim.ParamGroup;
+import io.featurefuse.nn.train.Checkpoint;
 import io.featurefuse.nn.train.Progress;
 import io.featurefuse.nn.train.TrainConfig;
 import io.featurefuse.nn.train.Trainer;
@@ -66,6 +67,7 @@ public final class Experiment {
     private final Settings s;
     private final Path out;
     private final PrintStream log;
+    private boolean resume;
 
     public Experiment(Dataset train, Dataset test, double[] mean, double[] std, Settings settings, Path out, PrintStream log) {
         this.train = train;
@@ -77,6 +79,12 @@ public final class Experiment {
         this.log = log;
         for (String c : settings.candidates())
             if (!c.equals(A_ONLY) && !c.equals(B_ONLY) && !c.equals(LATE)) Strategies.needs(c); // names an unknown one now, not after an hour
+    }
+
+    /** With resume, each candidate whose checkpoint is in the output folder continues from it instead of starting over. */
+    public Experiment resume(boolean resume) {
+        this.resume = resume;
+        return this;
     }
 
     public Result run() throws IOException {
@@ -105,9 +113,15 @@ public final class Experiment {
                 Trainer trainer = new Trainer(built.model, recipe, tr, te, groups(built, recipe)).progress(Progress.stderr())
                         .metricsFile(out.resolve("metrics").resolve(c + "-seed" + seed + ".jsonl"))
                         .modelMetadata(Map.of("candidate", c, "a", s.a().spec(), "b", s.b().spec()));
+                Path weights = out.resolve("checkpoints").resolve(c + "-seed" + seed + ".safetensors");
+                Path metrics = out.resolve("metrics").resolve(c + "-seed" + seed + ".jsonl");
+                boolean resumed = resume && Files.exists(Checkpoint.resumeFile(weights));
+                if (!resumed) Files.deleteIfExists(metrics); // a fresh start writes a fresh curve
+                else log.printf(Locale.ROOT, "compare: continuing %s, seed %d from %s%n", label(c), seed + 1, Checkpoint.resumeFile(weights));
                 long t0 = System.nanoTime();
-                List<Trainer.EpochResult> r = trainer.fit(out.resolve("checkpoints").resolve(c + "-seed" + seed + ".safetensors"), false);
+                List<Trainer.EpochResult> r = trainer.fit(weights, resumed);
                 seconds += (System.nanoTime() - t0) / 1e9;
+                if (resumed) r = curve(metrics); // the earlier run's epochs and this one's
                 accs.add(r.getLast().testAcc());
                 double images = 0, trainSeconds = 0;
                 for (Trainer.EpochResult e : r) {
@@ -132,6 +146,23 @@ public final class Experiment {
         Tensor images = sample.batch(0, sample.order(0), 0).images();
         double[][] cka = Cka.matrix(ba, bb, images, 256);
         return new Result(s, plan, outcomes, ba.taps().stream().map(t -> t.name()).toList(), bb.taps().stream().map(t -> t.name()).toList(), cka);
+    }
+
+    /** The epochs in a metrics file, the last line of each epoch winning; an error if there are none. */
+    static List<Trainer.EpochResult> curve(Path metrics) throws IOException {
+        if (!Files.exists(metrics)) throw new IOException("cannot resume: " + metrics + " (the finished epochs' metrics) does not exist");
+        Map<Integer, Trainer.EpochResult> byEpoch = new java.util.TreeMap<>();
+        for (String line : Files.readAllLines(metrics)) {
+            if (line.isBlank()) continue;
+            try {
+                Trainer.EpochResult e = Trainer.EpochResult.fromJson(line);
+                byEpoch.put(e.epoch(), e);
+            } catch (IllegalArgumentException e) {
+                throw new IOException("cannot resume: " + metrics + " has a line that is not an epoch's metrics (" + e.getMessage() + ")");
+            }
+        }
+        if (byEpoch.isEmpty()) throw new IOException("cannot resume: " + metrics + " holds no finished epoch");
+        return List.copyOf(byEpoch.values());
     }
 
     private record Built(Module model, String plan, List<Tensor> backboneParams) {}

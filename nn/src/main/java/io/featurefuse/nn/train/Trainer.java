@@ -37,6 +37,19 @@ public final class Trainer {
                     + "\"test_acc\":%.6f,\"lr\":%.6g,\"images_per_s\":%.1f,\"seconds\":%.2f}", epoch, step, trainLoss, trainAcc,
                     testLoss, testAcc, lr, imagesPerSecond, seconds);
         }
+
+        /** Reads a line written by {@link #toJson}. */
+        public static EpochResult fromJson(String line) {
+            if (!(io.featurefuse.engine.io.Json.parse(line) instanceof Map<?, ?> m))
+                throw new IllegalArgumentException("an epoch's metrics must be a JSON object, not " + line);
+            return new EpochResult((int) number(m, "epoch"), (long) number(m, "step"), number(m, "train_loss"), number(m, "train_acc"),
+                    number(m, "test_loss"), number(m, "test_acc"), number(m, "lr"), number(m, "images_per_s"), number(m, "seconds"));
+        }
+
+        private static double number(Map<?, ?> m, String key) {
+            if (!(m.get(key) instanceof Number n)) throw new IllegalArgumentException("an epoch's metrics lack the number '" + key + "'");
+            return n.doubleValue();
+        }
     }
 
     /** Raised when the loss stops being a finite number; the last checkpoint on disk is left as it was. */
