@@ -8,8 +8,6 @@ package io.featurefuse.engine;
 final class Storage {
     private float[] f;
     private double[] d;
-    /** Never handed back: a gradient the caller passed in, or memory the engine did not allocate itself. */
-    boolean pinned;
 
     Storage(float[] f, double[] d) {
         this.f = f;
@@ -32,7 +30,7 @@ final class Storage {
 
     /** Hands the array to the pool; every tensor on this storage becomes unreadable. */
     void recycle() {
-        if (pinned || isRecycled()) return;
+        if (isRecycled()) return;
         if (f != null) BufferPool.give(f);
         if (d != null) BufferPool.give(d);
         f = null;

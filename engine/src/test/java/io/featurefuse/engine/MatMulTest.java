@@ -20,6 +20,8 @@ class MatMulTest {
         SplittableRandom r = new SplittableRandom(seed);
         // Sometimes a deep k, to cross the KC block boundary of the packed kernel.
         if (r.nextInt(5) == 0) k += 250 + r.nextInt(300);
+        // Sometimes a wide n: narrow products read A in place, wide ones pack it (at any vector width).
+        if (r.nextInt(4) == 0) n += 130 + r.nextInt(200);
         boolean transA = r.nextBoolean(), transB = r.nextBoolean();
         Tensor a = transA ? Fixtures.values(seed, -1, 1, k, m).transpose(0, 1) : Fixtures.values(seed, -1, 1, m, k);
         Tensor b = transB ? Fixtures.values(seed + 1, -1, 1, n, k).transpose(0, 1) : Fixtures.values(seed + 1, -1, 1, k, n);

@@ -22,6 +22,8 @@ import jdk.incubator.vector.FloatVector;
  */
 public final class Gemm {
     static final int MR = 4;
+    /** Pack A even where it could be read in place (for A/B measurements of the two paths). */
+    private static final boolean PACK_A = Boolean.getBoolean("featurefuse.gemm.packA");
     static final int NR = 2 * L;
     /** Depth of a k block at most (the B micro-panel, KC x NR floats, must sit in L1). */
     static final int KC = 256;
@@ -164,6 +166,12 @@ public final class Gemm {
                                  float[] packed, int bOff, int packedBatch, float[] c, int cOff, int cBatch, int ldc, boolean parallel) {
         int panels = (n + NR - 1) / NR, kcBlock = kBlock(k);
         int rowBlocks = (m + MR - 1) / MR;
+        // Packing A (a scalar transpose) pays back over n columns of C; for narrow C it does not, and
+        // a plain A is read where it lies, a row pointer per tile row. Measured, one thread: conv
+        // weight gradients (A rows gathered from shifted image planes, n = output channels)
+        // 32->32 28x28 fwd+bwd 45-47 -> 55-58 GFLOP/s, 64->64 14x14 50-53 -> 54-58; square SGEMM
+        // n >= 256 stays ~5% faster packed.
+        boolean direct = !transA && !PACK_A && (rowStarts != null || n <= 4 * NR);
         int colBlocks = (n + NC - 1) / NC;
         int want = parallel ? 4 * Parallel.threads() : 1;
         int blocksPerChunk = Math.max(1, Math.min(MAX_CHUNK_BLOCKS, rowBlocks * batch / want));
@@ -176,7 +184,7 @@ public final class Gemm {
             int rc = rest % rowChunks, bt = rest / rowChunks;
             int i0 = rc * blocksPerChunk * MR, i1 = Math.min(m, i0 + blocksPerChunk * MR);
             int j0 = cg * blocksPerGroup * NC, j1 = Math.min(n, j0 + blocksPerGroup * NC);
-            block(a, aOff + bt * aBatch, transA, lda, rowStarts, packed, bOff + bt * packedBatch, panels, c, cOff + bt * cBatch, ldc, k,
+            block(a, aOff + bt * aBatch, transA, lda, rowStarts, direct, packed, bOff + bt * packedBatch, panels, c, cOff + bt * cBatch, ldc, k,
                     kcBlock, i0, i1, j0, j1);
         };
         int tasks = batch * rowChunks * groups;
@@ -219,14 +227,15 @@ public final class Gemm {
     }
 
     /** C rows [i0, i1) x columns [j0, j1) of one problem, over all of k. */
-    private static void block(float[] a, int aOff, boolean transA, int lda, int[] rowStarts, float[] bp, int bBase, int panels,
+    private static void block(float[] a, int aOff, boolean transA, int lda, int[] rowStarts, boolean direct, float[] bp, int bBase, int panels,
                               float[] c, int cOff, int ldc, int k, int kcBlock, int i0, int i1, int j0, int j1) {
         float[][] scratch = SCRATCH.get();
         float[] ap = scratch[0], tile = scratch[1];
         for (int pc = 0; pc < k; pc += kcBlock) {
             int kc = Math.min(kcBlock, k - pc);
             boolean acc = pc > 0;
-            for (int i = i0, at = 0; i < i1; i += MR, at += kc * MR) packA(a, aOff, transA, lda, rowStarts, i, Math.min(MR, i1 - i), pc, kc, ap, at);
+            if (!direct)
+                for (int i = i0, at = 0; i < i1; i += MR, at += kc * MR) packA(a, aOff, transA, lda, rowStarts, i, Math.min(MR, i1 - i), pc, kc, ap, at);
             // Each B micro-panel (KC x NR, 16 KB with AVX2) stays in L1 while the micro-kernel
             // sweeps down the task's row blocks, whose packed A streams from L2.
             for (int j = j0; j < j1; j += NR) {
@@ -235,7 +244,21 @@ public final class Gemm {
                 for (int i = i0, at = 0; i < i1; i += MR, at += kc * MR) {
                     int mr = Math.min(MR, i1 - i);
                     int co = cOff + i * ldc + j;
-                    if (mr == MR && nr == NR) {
+                    if (direct) {
+                        // rows past m repeat row i: computed into the tile, never stored
+                        int r0 = rowStart(aOff, lda, rowStarts, i) + pc;
+                        int r1 = mr > 1 ? rowStart(aOff, lda, rowStarts, i + 1) + pc : r0;
+                        int r2 = mr > 2 ? rowStart(aOff, lda, rowStarts, i + 2) + pc : r0;
+                        int r3 = mr > 3 ? rowStart(aOff, lda, rowStarts, i + 3) + pc : r0;
+                        if (mr == MR && nr == NR) {
+                            microRows(a, r0, r1, r2, r3, bp, bo, kc, c, co, ldc, acc);
+                            continue;
+                        }
+                        microRows(a, r0, r1, r2, r3, bp, bo, kc, tile, 0, NR, false);
+                        for (int r = 0; r < mr; r++)
+                            for (int q = 0; q < nr; q++)
+                                c[co + r * ldc + q] = acc ? c[co + r * ldc + q] + tile[r * NR + q] : tile[r * NR + q];
+                    } else if (mr == MR && nr == NR) {
                         micro(ap, at, bp, bo, kc, c, co, ldc, acc);
                     } else {
                         micro(ap, at, bp, bo, kc, tile, 0, NR, false);
@@ -284,6 +307,32 @@ public final class Gemm {
             x = FloatVector.broadcast(F, ap[ai + 2]);
             c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
             x = FloatVector.broadcast(F, ap[ai + 3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+        }
+        store(c, co, acc, c00, c01);
+        store(c, co + ldc, acc, c10, c11);
+        store(c, co + 2 * ldc, acc, c20, c21);
+        store(c, co + 3 * ldc, acc, c30, c31);
+    }
+
+    private static int rowStart(int aOff, int lda, int[] rowStarts, int i) {
+        return aOff + (rowStarts == null ? i * lda : rowStarts[i]);
+    }
+
+    /** {@link #micro} with the four A rows read in place from a[r0 + p] ... a[r3 + p] instead of a packed panel. */
+    private static void microRows(float[] a, int r0, int r1, int r2, int r3, float[] bp, int bo, int kc, float[] c, int co, int ldc, boolean acc) {
+        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                c30 = c00, c31 = c00;
+        for (int p = 0, bi = bo; p < kc; p++, bi += NR) {
+            FloatVector b0 = FloatVector.fromArray(F, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
+            FloatVector x = FloatVector.broadcast(F, a[r0 + p]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, a[r1 + p]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, a[r2 + p]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, a[r3 + p]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
         }
         store(c, co, acc, c00, c01);
