@@ -58,6 +58,30 @@ final class BufferPool {
         return CAPACITY;
     }
 
+    /**
+     * Tests set featurefuse.poison: then every array handed out for overwriting is filled with NaN
+     * first, so a kernel that leaves an element unwritten fails its property test instead of
+     * showing whatever the array held before (old arrays are reused only above MIN_ELEMENTS,
+     * which most test shapes are not).
+     */
+    private static final boolean POISON = Boolean.getBoolean("featurefuse.poison");
+
+    /** A float array of length n whose contents the caller overwrites entirely: a pooled one is not zeroed first. */
+    static float[] floatsToOverwrite(int n) {
+        float[] a = n >= MIN_ELEMENTS ? (float[]) take(n) : null;
+        if (a == null) a = new float[n];
+        if (POISON) java.util.Arrays.fill(a, Float.NaN);
+        return a;
+    }
+
+    /** As {@link #floatsToOverwrite} for doubles. */
+    static double[] doublesToOverwrite(int n) {
+        double[] a = n >= MIN_ELEMENTS ? (double[]) take(-n) : null;
+        if (a == null) a = new double[n];
+        if (POISON) java.util.Arrays.fill(a, Double.NaN);
+        return a;
+    }
+
     /** A zeroed float array of length n, reused when one is pooled. */
     static float[] floats(int n) {
         if (n >= MIN_ELEMENTS) {

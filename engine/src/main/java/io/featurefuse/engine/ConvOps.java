@@ -59,7 +59,7 @@ final class ConvOps {
                 throw new IllegalArgumentException("conv2d: bias " + bias.shape + " does not match " + g.k() + " output channels");
         }
         Tensor xd = x.dense(), wd = weight.dense(), bd = bias == null ? null : bias.dense();
-        Tensor out = Tensor.empty(Shape.of(g.n(), g.k(), g.oh(), g.ow()), x.dtype);
+        Tensor out = Tensor.emptyToOverwrite(Shape.of(g.n(), g.k(), g.oh(), g.ow()), x.dtype);
         if (x.dtype == DType.F32)
             Conv2dKernels.forward(out.f(), xd.f(), xd.offset, wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g, relu);
         else {
@@ -82,13 +82,13 @@ final class ConvOps {
         Tensor gx = null, gw = null, gb = null;
         if (x.requiresGrad()) {
             Tensor wd = w.dense();
-            gx = Tensor.empty(x.shape, x.dtype);
+            gx = Tensor.emptyToOverwrite(x.shape, x.dtype);
             if (x.dtype == DType.F32) Conv2dKernels.backwardData(gx.f(), gd.f(), gd.offset, wd.f(), wd.offset, geom);
             else Conv2dReference.backwardData(gx.d(), gd.d(), gd.offset, wd.d(), wd.offset, geom);
         }
         if (w.requiresGrad()) {
             Tensor xd = x.dense();
-            gw = Tensor.empty(w.shape, w.dtype);
+            gw = Tensor.emptyToOverwrite(w.shape, w.dtype);
             if (x.dtype == DType.F32) Conv2dKernels.backwardWeight(gw.f(), gd.f(), gd.offset, xd.f(), xd.offset, geom);
             else Conv2dReference.backwardWeight(gw.d(), gd.d(), gd.offset, xd.d(), xd.offset, geom);
         }

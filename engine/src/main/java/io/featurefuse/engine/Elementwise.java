@@ -24,7 +24,7 @@ final class Elementwise {
     static Tensor binary(BinaryOp op, Tensor a, Tensor b) {
         checkSameDtype(op.opName, a, b);
         Shape s = Shape.broadcast(a.shape, b.shape, op.opName);
-        Tensor out = Tensor.empty(s, a.dtype);
+        Tensor out = Tensor.emptyToOverwrite(s, a.dtype);
         int[][] strides = {s.contiguousStrides(), a.shape.broadcastStrides(a.strides, s), b.shape.broadcastStrides(b.strides, s)};
         int[] base = {0, a.offset, b.offset};
         if (a.dtype == DType.F32)
@@ -75,7 +75,7 @@ final class Elementwise {
     // ---- unary ---------------------------------------------------------------------------
 
     static Tensor unary(UnaryOp op, Tensor x, double p, double q) {
-        Tensor out = Tensor.empty(x.shape, x.dtype);
+        Tensor out = Tensor.emptyToOverwrite(x.shape, x.dtype);
         int[][] strides = {x.shape.contiguousStrides(), x.strides};
         int[] base = {0, x.offset};
         if (x.dtype == DType.F32)

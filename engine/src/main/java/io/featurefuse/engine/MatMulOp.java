@@ -33,7 +33,7 @@ final class MatMulOp {
         int[] outDims = java.util.Arrays.copyOf(batch.toArray(), batch.rank() + 2);
         outDims[batch.rank()] = m;
         outDims[batch.rank() + 1] = n;
-        Tensor out = Tensor.empty(Shape.of(outDims), a.dtype);
+        Tensor out = Tensor.emptyToOverwrite(Shape.of(outDims), a.dtype);
         Operand pa = Operand.of(a, batch), pb = Operand.of(b, batch);
         int count = batch.numel();
         if (a.dtype == DType.F32)

@@ -57,7 +57,7 @@ final class NormOps {
             scale[ch] = invstd[ch] * (gamma == null ? 1 : gamma[ch]);
             shift[ch] = (beta == null ? 0 : beta[ch]) - mean[ch] * scale[ch];
         }
-        Tensor out = Tensor.empty(x.shape, x.dtype);
+        Tensor out = Tensor.emptyToOverwrite(x.shape, x.dtype);
         if (x.dtype == DType.F32) BatchNormKernels.affine(out.f(), xd.f(), xd.offset, n, c, spatial, scale, shift);
         else BatchNormKernels.affine(out.d(), xd.d(), xd.offset, n, c, spatial, scale, shift);
         if (training && runningMean != null) {
@@ -97,7 +97,7 @@ final class NormOps {
         }
         Tensor gx = null;
         if (x.requiresGrad()) {
-            gx = Tensor.empty(x.shape, x.dtype);
+            gx = Tensor.emptyToOverwrite(x.shape, x.dtype);
             if (x.dtype == DType.F32) BatchNormKernels.inputGradient(gx.f(), gd.f(), gd.offset, xd.f(), xd.offset, n, c, spatial, p, q, r);
             else BatchNormKernels.inputGradient(gx.d(), gd.d(), gd.offset, xd.d(), xd.offset, n, c, spatial, p, q, r);
         }

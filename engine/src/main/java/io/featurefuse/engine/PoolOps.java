@@ -65,7 +65,7 @@ final class PoolOps {
     static Tensor maxPool(Tensor x, Windows g) {
         int planes = x.shape.dim(0) * x.shape.dim(1);
         Tensor xd = x.dense();
-        Tensor out = Tensor.empty(Shape.of(x.shape.dim(0), x.shape.dim(1), g.oh(), g.ow()), x.dtype);
+        Tensor out = Tensor.emptyToOverwrite(Shape.of(x.shape.dim(0), x.shape.dim(1), g.oh(), g.ow()), x.dtype);
         int[] argmax = new int[out.numel()];
         if (x.dtype == DType.F32) Pool2dKernels.maxForward(out.f(), argmax, xd.f(), xd.offset, planes, g);
         else Pool2dKernels.maxForward(out.d(), argmax, xd.d(), xd.offset, planes, g);
@@ -75,7 +75,7 @@ final class PoolOps {
     static Tensor avgPool(Tensor x, Windows g) {
         int planes = x.shape.dim(0) * x.shape.dim(1);
         Tensor xd = x.dense();
-        Tensor out = Tensor.empty(Shape.of(x.shape.dim(0), x.shape.dim(1), g.oh(), g.ow()), x.dtype);
+        Tensor out = Tensor.emptyToOverwrite(Shape.of(x.shape.dim(0), x.shape.dim(1), g.oh(), g.ow()), x.dtype);
         if (x.dtype == DType.F32) Pool2dKernels.avgForward(out.f(), xd.f(), xd.offset, planes, g);
         else Pool2dKernels.avgForward(out.d(), xd.d(), xd.offset, planes, g);
         return Tensor.record(out, new Node.Pool2d(x, g, null));
@@ -84,7 +84,7 @@ final class PoolOps {
     static Tensor backward(Node.Pool2d n, Tensor g) {
         Tensor x = n.x(), gd = g.dense();
         int planes = x.shape.dim(0) * x.shape.dim(1);
-        Tensor gx = Tensor.empty(x.shape, x.dtype);
+        Tensor gx = Tensor.emptyToOverwrite(x.shape, x.dtype);
         if (n.argmax() != null) {
             if (x.dtype == DType.F32) Pool2dKernels.maxBackward(gx.f(), gd.f(), gd.offset, n.argmax(), planes, n.windows());
             else Pool2dKernels.maxBackward(gx.d(), gd.d(), gd.offset, n.argmax(), planes, n.windows());

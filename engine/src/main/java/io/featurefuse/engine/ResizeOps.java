@@ -21,7 +21,7 @@ final class ResizeOps {
         Axis ax = mode == InterpolationMode.NEAREST ? ResizeKernels.nearest(w, outW, scaleW) : ResizeKernels.bilinear(w, outW, alignCorners, scaleW, f32);
         Tensor xd = x.dense();
         int planes = x.shape.dim(0) * x.shape.dim(1);
-        Tensor out = Tensor.empty(Shape.of(x.shape.dim(0), x.shape.dim(1), outH, outW), x.dtype);
+        Tensor out = Tensor.emptyToOverwrite(Shape.of(x.shape.dim(0), x.shape.dim(1), outH, outW), x.dtype);
         if (f32) ResizeKernels.forward(out.f(), xd.f(), xd.offset, planes, ay, ax);
         else ResizeKernels.forward(out.d(), xd.d(), xd.offset, planes, ay, ax);
         return Tensor.record(out, new Node.Resize(x, ay, ax));
@@ -36,7 +36,7 @@ final class ResizeOps {
     static Tensor backward(Node.Resize n, Tensor g) {
         Tensor x = n.x(), gd = g.dense();
         int planes = x.shape.dim(0) * x.shape.dim(1);
-        Tensor gx = Tensor.empty(x.shape, x.dtype);
+        Tensor gx = Tensor.emptyToOverwrite(x.shape, x.dtype);
         if (x.dtype == DType.F32) ResizeKernels.backward(gx.f(), gd.f(), gd.offset, planes, n.rows(), n.cols());
         else ResizeKernels.backward(gx.d(), gd.d(), gd.offset, planes, n.rows(), n.cols());
         return gx;

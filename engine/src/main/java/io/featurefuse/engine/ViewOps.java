@@ -206,7 +206,7 @@ final class ViewOps {
         }
         int[] s = first.shape.toArray();
         s[d] = total;
-        Tensor out = Tensor.empty(Shape.of(s), first.dtype);
+        Tensor out = Tensor.emptyToOverwrite(Shape.of(s), first.dtype);
         int at = 0;
         for (Tensor x : xs) {
             int n = x.shape.dim(d);
@@ -267,7 +267,7 @@ final class ViewOps {
     static Tensor cast(Tensor x, DType target) {
         if (x.dtype == target) return x;
         Tensor src = x.dense();
-        Tensor out = Tensor.empty(x.shape, target);
+        Tensor out = Tensor.emptyToOverwrite(x.shape, target);
         int n = x.numel();
         if (target == DType.F64) for (int i = 0; i < n; i++) out.d()[i] = src.f()[src.offset + i];
         else for (int i = 0; i < n; i++) out.f()[i] = (float) src.d()[src.offset + i];
