@@ -185,6 +185,7 @@ final class Autograd {
             case Node.Pool2d n -> new Tensor[] {PoolOps.backward(n, g)};
             case Node.Resize n -> new Tensor[] {ResizeOps.backward(n, g)};
             case Node.BatchNorm n -> NormOps.batchNormBackward(n, g);
+            case Node.BatchNormRelu n -> NormOps.batchNormReluBackward(n, g);
             case Node.Cast n -> new Tensor[] {g.to(n.x().dtype())};
         };
     }

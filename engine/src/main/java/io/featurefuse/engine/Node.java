@@ -119,6 +119,12 @@ sealed interface Node {
         public String opName() { return "batch_norm"; }
     }
 
+    /** relu(batch norm) fused; saves the output for the ReLU's mask. */
+    record BatchNormRelu(BatchNorm bn, Tensor out) implements Node {
+        public List<Tensor> inputs() { return bn.inputs(); }
+        public String opName() { return "batch_norm_relu"; }
+    }
+
     /** A dtype conversion. */
     record Cast(Tensor x) implements Node {
         public List<Tensor> inputs() { return List.of(x); }

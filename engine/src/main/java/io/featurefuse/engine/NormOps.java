@@ -26,7 +26,21 @@ final class NormOps {
 
     static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                             boolean training, double momentum, double eps) {
-        String op = "batchNorm";
+        return batchNorm(x, runningMean, runningVar, weight, bias, training, momentum, eps, false);
+    }
+
+    /**
+     * relu(batchNorm(x)) with the clamp in the normalisation's one pass: one activation buffer and
+     * one pass fewer than the two ops. Saves the output, whose sign is the ReLU's mask in backward.
+     */
+    static Tensor batchNormRelu(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                                boolean training, double momentum, double eps) {
+        return batchNorm(x, runningMean, runningVar, weight, bias, training, momentum, eps, true);
+    }
+
+    private static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                                    boolean training, double momentum, double eps, boolean relu) {
+        String op = relu ? "batchNormRelu" : "batchNorm";
         if (x.rank() < 2) throw new IllegalArgumentException(op + ": input must be [N, C, ...], not " + x.shape);
         int c = x.shape.dim(1);
         checkChannels(op, runningMean, "running mean", c);
@@ -58,8 +72,8 @@ final class NormOps {
             shift[ch] = (beta == null ? 0 : beta[ch]) - mean[ch] * scale[ch];
         }
         Tensor out = Tensor.emptyToOverwrite(x.shape, x.dtype);
-        if (x.dtype == DType.F32) BatchNormKernels.affine(out.f(), xd.f(), xd.offset, n, c, spatial, scale, shift);
-        else BatchNormKernels.affine(out.d(), xd.d(), xd.offset, n, c, spatial, scale, shift);
+        if (x.dtype == DType.F32) BatchNormKernels.affine(out.f(), xd.f(), xd.offset, n, c, spatial, scale, shift, relu);
+        else BatchNormKernels.affine(out.d(), xd.d(), xd.offset, n, c, spatial, scale, shift, relu);
         if (training && runningMean != null) {
             double[] rm = runningMean.toArray(), rv = runningVar.toArray();
             for (int ch = 0; ch < c; ch++) {
@@ -71,7 +85,13 @@ final class NormOps {
                 runningVar.assign(Tensor.of(rv, c).to(runningVar.dtype));
             }
         }
-        return Tensor.record(out, new Node.BatchNorm(x, weight, bias, mean, invstd, training));
+        Node.BatchNorm node = new Node.BatchNorm(x, weight, bias, mean, invstd, training);
+        return Tensor.record(out, relu ? new Node.BatchNormRelu(node, out) : node);
+    }
+
+    /** The ReLU's mask from the saved output (out > 0 exactly where the normalised value was), then batch norm's rules. */
+    static Tensor[] batchNormReluBackward(Node.BatchNormRelu n, Tensor g) {
+        return batchNormBackward(n.bn(), Elementwise.binary(io.featurefuse.engine.cpu.BinaryOp.RELU_GRAD, g, n.out()));
     }
 
     /** Gradients of batchNorm for x, weight and bias (those present), from per-channel sums. */

@@ -417,6 +417,12 @@ public final class Tensor {
         return NormOps.batchNorm(this, runningMean, runningVar, weight, bias, training, momentum, eps);
     }
 
+    /** relu(batchNorm(...)) in one pass over the data (the usual BN + ReLU pair of a CNN block). */
+    public Tensor batchNormRelu(Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                                boolean training, double momentum, double eps) {
+        return NormOps.batchNormRelu(this, runningMean, runningVar, weight, bias, training, momentum, eps);
+    }
+
     /** Group normalisation of [N, C, ...] over groups of channels, as torch.nn.functional.group_norm. */
     public Tensor groupNorm(int groups, Tensor weight, Tensor bias, double eps) {
         return NormOps.groupNorm(this, groups, weight, bias, eps);

@@ -46,6 +46,45 @@ class NormTest {
         GradCheck.check("layerNorm", in -> in.get(0).layerNorm(new int[] {s[3]}, null, null, 1e-5), x);
     }
 
+    /** batchNormRelu is relu(batchNorm) to the bit: outputs, every gradient and the running statistics, training and eval. */
+    @Property(tries = 30)
+    void fusedReluIsExactlyReluOfBatchNorm(@ForAll long seed) {
+        int[] s = shape(seed, 40);
+        int c = s[1];
+        for (DType dtype : DType.values())
+            for (boolean training : new boolean[] {true, false}) {
+                Tensor[] fused = bnLeaves(seed, s, dtype), plain = bnLeaves(seed, s, dtype);
+                Tensor yf = fused[0].batchNormRelu(fused[3], fused[4], fused[1], fused[2], training, 0.1, 1e-5);
+                Tensor yp = plain[0].batchNorm(plain[3], plain[4], plain[1], plain[2], training, 0.1, 1e-5).relu();
+                String what = "batchNormRelu " + dtype + (training ? " train " : " eval ") + java.util.Arrays.toString(s);
+                assertArrayEquals(yp.toArray(), yf.toArray(), 0.0, what);
+                Tensor up = Fixtures.values(seed + 9, -1, 1, s).to(dtype);
+                yf.backward(up);
+                yp.backward(up);
+                for (int k = 0; k < 3; k++) assertArrayEquals(plain[k].grad().toArray(), fused[k].grad().toArray(), 0.0, what + " grad " + k);
+                for (int k = 3; k < 5; k++) assertArrayEquals(plain[k].toArray(), fused[k].toArray(), 0.0, what + " running stats");
+                assertEquals(c, fused[3].numel());
+            }
+    }
+
+    /** x, weight, bias (requiring grad), running mean and var. */
+    static Tensor[] bnLeaves(long seed, int[] s, DType dtype) {
+        int c = s[1];
+        return new Tensor[] {Fixtures.values(seed, -2, 2, s).to(dtype).requiresGrad(true), Fixtures.values(seed + 1, 0.5, 1.5, c).to(dtype).requiresGrad(true),
+                Fixtures.values(seed + 2, -1, 1, c).to(dtype).requiresGrad(true), Fixtures.values(seed + 3, -1, 1, c).to(dtype),
+                Fixtures.values(seed + 4, 0.5, 2, c).to(dtype)};
+    }
+
+    @Property(tries = 15, maxDiscardRatio = 20)
+    void fusedReluGradients(@ForAll long seed) {
+        int[] s = shape(seed, 3);
+        int c = s[1];
+        Tensor x = Fixtures.values(seed, -2, 2, s), w = Fixtures.values(seed + 1, 0.5, 1.5, c), b = Fixtures.values(seed + 2, -1, 1, c);
+        double[] pre = x.batchNorm(null, null, w, b, true, 0.1, 1e-5).toArray();
+        net.jqwik.api.Assume.that(java.util.Arrays.stream(pre).allMatch(v -> Math.abs(v) > 0.02));
+        GradCheck.check("batchNormRelu train", in -> in.get(0).batchNormRelu(null, null, in.get(1), in.get(2), true, 0.1, 1e-5), x, w, b);
+    }
+
     @Test
     void batchNormNormalisesPerChannelAndUpdatesRunningStatsLikePyTorch() {
         // channel 0: 1, 3, 5, 7 (mean 4, biased var 5, unbiased 20/3); channel 1: 2, 2, 2, 2

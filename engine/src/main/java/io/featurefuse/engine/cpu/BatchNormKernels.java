@@ -45,21 +45,40 @@ public final class BatchNormKernels {
 
     /** y = x * scale[ch] + shift[ch]. */
     public static void affine(float[] y, float[] x, int off, int n, int c, int s, double[] scale, double[] shift) {
+        affine(y, x, off, n, c, s, scale, shift, false);
+    }
+
+    /** y = x * scale + shift per channel; with relu, max(0, .) in the same pass (BN + ReLU). */
+    public static void affine(float[] y, float[] x, int off, int n, int c, int s, double[] scale, double[] shift, boolean relu) {
         Parallel.forEach(n * c, t -> {
             int ch = t % c, o = t * s;
             float a = (float) scale[ch], b = (float) shift[ch];
             int i = 0;
             FloatVector av = FloatVector.broadcast(F, a), bv = FloatVector.broadcast(F, b);
-            for (int bound = F.loopBound(s); i < bound; i += L)
-                FloatVector.fromArray(F, x, off + o + i).fma(av, bv).intoArray(y, o + i);
-            for (; i < s; i++) y[o + i] = x[off + o + i] * a + b;
+            if (relu) {
+                FloatVector zero = FloatVector.zero(F);
+                for (int bound = F.loopBound(s); i < bound; i += L)
+                    FloatVector.fromArray(F, x, off + o + i).fma(av, bv).max(zero).intoArray(y, o + i);
+                for (; i < s; i++) y[o + i] = Math.max(x[off + o + i] * a + b, 0f);
+            } else {
+                for (int bound = F.loopBound(s); i < bound; i += L)
+                    FloatVector.fromArray(F, x, off + o + i).fma(av, bv).intoArray(y, o + i);
+                for (; i < s; i++) y[o + i] = x[off + o + i] * a + b;
+            }
         });
     }
 
     public static void affine(double[] y, double[] x, int off, int n, int c, int s, double[] scale, double[] shift) {
+        affine(y, x, off, n, c, s, scale, shift, false);
+    }
+
+    public static void affine(double[] y, double[] x, int off, int n, int c, int s, double[] scale, double[] shift, boolean relu) {
         for (int t = 0; t < n * c; t++) {
             int ch = t % c;
-            for (int i = 0; i < s; i++) y[t * s + i] = x[off + t * s + i] * scale[ch] + shift[ch];
+            for (int i = 0; i < s; i++) {
+                double v = x[off + t * s + i] * scale[ch] + shift[ch];
+                y[t * s + i] = relu ? Math.max(v, 0.0) : v;
+            }
         }
     }
 

@@ -41,7 +41,7 @@ public final class Concat extends Fusion {
     @Override
     public Tensor fuseAll(List<Tensor> maps) {
         checkMany(toString(), maps, this.maps, false);
-        return bn.call(conv.call(Tensor.concat(maps, 1))).relu();
+        return bn.callRelu(conv.call(Tensor.concat(maps, 1)));
     }
 
     @Override

@@ -27,11 +27,11 @@ public final class BasicBlock extends Module {
     @Override
     public Tensor forward(Tensor x) {
         Tensor y;
-        if (InferenceFusion.span(List.of(c1, b1), 0, 1, i -> false) > 0) {
-            y = InferenceFusion.convBn(c1, b1, true, x);
-            y = InferenceFusion.convBn(c2, b2, false, y);
+        if (OpFusion.span(List.of(c1, b1), 0, 1, i -> false) > 0) {
+            y = OpFusion.convBn(c1, b1, true, x);
+            y = OpFusion.convBn(c2, b2, false, y);
         } else {
-            y = b1.call(c1.call(x)).relu();
+            y = b1.callRelu(c1.call(x));
             y = b2.call(c2.call(y));
         }
         return y.add(shortcut == null ? x : shortcut.call(x)).relu();

@@ -5,6 +5,7 @@ import io.featurefuse.engine.GradMode;
 import io.featurefuse.engine.Shape;
 import io.featurefuse.engine.Tensor;
 import io.featurefuse.nn.Module;
+import io.featurefuse.nn.Summary;
 
 /**
  * Batch normalisation over the channels of [N, C, H, W], as torch.nn.BatchNorm2d (momentum 0.1,
@@ -32,12 +33,27 @@ public final class BatchNorm2d extends Module {
     @Override
     public Tensor forward(Tensor x) {
         if (x.rank() != 4) throw new IllegalArgumentException("BatchNorm2d: input must be [N, C, H, W], not " + x.shape());
+        countBatch();
+        return x.batchNorm(runningMean, runningVar, weight, bias, isTraining(), momentum, eps);
+    }
+
+    /**
+     * relu(call(x)) as one fused op (one pass, one activation buffer), in training and in eval.
+     * While a summary records layer shapes it runs the two steps apart, so the summary sees this layer.
+     */
+    public Tensor callRelu(Tensor x) {
+        if (Summary.isObserving()) return call(x).relu();
+        if (x.rank() != 4) throw new IllegalArgumentException("BatchNorm2d: input must be [N, C, H, W], not " + x.shape());
+        countBatch();
+        return x.batchNormRelu(runningMean, runningVar, weight, bias, isTraining(), momentum, eps);
+    }
+
+    private void countBatch() {
         if (isTraining()) {
             try (var off = GradMode.off()) {
                 batches.assign(batches.add(1));
             }
         }
-        return x.batchNorm(runningMean, runningVar, weight, bias, isTraining(), momentum, eps);
     }
 
     public Tensor weight() { return weight; }

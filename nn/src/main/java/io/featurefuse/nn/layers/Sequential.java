@@ -27,6 +27,6 @@ public final class Sequential extends Module {
 
     @Override
     public Tensor forward(Tensor x) {
-        return InferenceFusion.sequence(layers, 0, layers.size() - 1, x);
+        return OpFusion.sequence(layers, 0, layers.size() - 1, x);
     }
 }

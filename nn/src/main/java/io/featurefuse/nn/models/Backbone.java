@@ -2,7 +2,7 @@ package io.featurefuse.nn.models;
 
 import io.featurefuse.engine.Tensor;
 import io.featurefuse.nn.Module;
-import io.featurefuse.nn.layers.InferenceFusion;
+import io.featurefuse.nn.layers.OpFusion;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -57,7 +57,7 @@ public class Backbone extends Module {
     @Override
     public Tensor forward(Tensor x) {
         checkInput(x);
-        return InferenceFusion.sequence(layers, 0, layers.size() - 1, x);
+        return OpFusion.sequence(layers, 0, layers.size() - 1, x);
     }
 
     /** The outputs of the named taps, computing only as far as the deepest one. */
@@ -69,8 +69,8 @@ public class Backbone extends Module {
         for (String n : names) wanted.computeIfAbsent(tapIndex.get(n), k -> new ArrayList<>()).add(n);
         Map<String, Tensor> out = new LinkedHashMap<>();
         for (int i = 0; i <= last; ) {
-            int span = InferenceFusion.span(layers, i, last, wanted::containsKey);
-            x = span > 0 ? InferenceFusion.run(layers, i, span, x) : layers.get(i).call(x);
+            int span = OpFusion.span(layers, i, last, wanted::containsKey);
+            x = span > 0 ? OpFusion.run(layers, i, span, x) : layers.get(i).call(x);
             i += Math.max(span, 1);
             for (String n : wanted.getOrDefault(i - 1, List.of())) out.put(n, x);
         }

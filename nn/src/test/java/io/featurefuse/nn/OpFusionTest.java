@@ -8,7 +8,7 @@ import io.featurefuse.nn.layers.Activation;
 import io.featurefuse.nn.layers.BasicBlock;
 import io.featurefuse.nn.layers.BatchNorm2d;
 import io.featurefuse.nn.layers.Conv2d;
-import io.featurefuse.nn.layers.InferenceFusion;
+import io.featurefuse.nn.layers.OpFusion;
 import io.featurefuse.nn.layers.Sequential;
 import io.featurefuse.nn.models.Backbone;
 import java.util.List;
@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
  * the layers one by one (to float rounding), taps inside a chain are kept, and training or a
  * recording forward never fuses.
  */
-class InferenceFusionTest {
+class OpFusionTest {
 
     /** A backbone with a tap right after a BN, in the middle of a conv-BN-ReLU chain. */
     static final class Tapped extends Backbone {
@@ -86,20 +86,48 @@ class InferenceFusionTest {
         }
     }
 
+    /** Training through fused BN + ReLU gives, to the bit, the outputs, gradients and running statistics of the layers one by one. */
+    @Test
+    void fusedTrainingIsLayerByLayerTraining() {
+        java.util.function.Supplier<Sequential> make = () -> {
+            SplittableRandom r = new SplittableRandom(8);
+            return withStatistics(new Sequential(new Conv2d(3, 6, 3, 1, 1, false, r), new BatchNorm2d(6), Activation.relu(),
+                    new Conv2d(6, 4, 3, 2, 1, true, r), new BatchNorm2d(4), Activation.relu()), 9);
+        };
+        Sequential fused = make.get(), plain = make.get();
+        fused.train();
+        plain.train();
+        Tensor x = Tensor.randn(new SplittableRandom(10), 4, 3, 10, 9);
+        Tensor yf = fused.call(x), yp = x;
+        for (Module m : plain.children().values()) yp = m.call(yp); // each layer on its own
+        org.junit.jupiter.api.Assertions.assertArrayEquals(yp.toArray(), yf.toArray(), 0.0);
+        Tensor up = Tensor.randn(new SplittableRandom(11), yp.shape().toArray());
+        yf.mul(up).sum().backward();
+        yp.mul(up).sum().backward();
+        var pf = fused.stateDict(); var pp = plain.stateDict();
+        for (String k : pp.keySet()) {
+            org.junit.jupiter.api.Assertions.assertArrayEquals(pp.get(k).toArray(), pf.get(k).toArray(), 0.0, k);
+            if (pp.get(k).grad() != null)
+                org.junit.jupiter.api.Assertions.assertArrayEquals(pp.get(k).grad().toArray(), pf.get(k).grad().toArray(), 0.0, k + " grad");
+        }
+    }
+
     @Test
     void fusesOnlyInEvalWithoutRecordingAndNeverAcrossATap() {
         SplittableRandom r = new SplittableRandom(7);
         List<Module> chain = List.of(new Conv2d(2, 2, 3, 1, 1, false, r), new BatchNorm2d(2), Activation.relu());
         chain.forEach(Module::eval);
-        assertEquals(0, InferenceFusion.span(chain, 0, 2, i -> false), "recording");
+        assertEquals(0, OpFusion.span(chain, 0, 2, i -> false), "recording");
         try (var off = GradMode.off()) {
-            assertEquals(3, InferenceFusion.span(chain, 0, 2, i -> false));
-            assertEquals(2, InferenceFusion.span(chain, 0, 2, i -> i == 1), "a tap after the BN stops the ReLU joining");
-            assertEquals(0, InferenceFusion.span(chain, 0, 2, i -> i == 0), "a tap after the conv stops fusion");
-            assertEquals(2, InferenceFusion.span(chain, 0, 1, i -> false), "the chain ends at the BN");
-            assertEquals(0, InferenceFusion.span(chain, 1, 2, i -> false), "not starting at a conv");
+            assertEquals(3, OpFusion.span(chain, 0, 2, i -> false));
+            assertEquals(2, OpFusion.span(chain, 0, 2, i -> i == 1), "a tap after the BN stops the ReLU joining");
+            assertEquals(0, OpFusion.span(chain, 0, 2, i -> i == 0), "a tap after the conv stops fusion");
+            assertEquals(2, OpFusion.span(chain, 0, 1, i -> false), "the chain ends at the BN");
+            assertEquals(2, OpFusion.span(chain, 1, 2, i -> false), "BN then ReLU");
+            assertEquals(0, OpFusion.span(chain, 1, 2, i -> i == 1), "a tap after the BN keeps it apart from the ReLU");
             chain.get(1).train();
-            assertEquals(0, InferenceFusion.span(chain, 0, 2, i -> false), "a training BN uses batch statistics");
+            assertEquals(0, OpFusion.span(chain, 0, 2, i -> false), "a training BN uses batch statistics");
         }
+        assertEquals(2, OpFusion.span(chain, 1, 2, i -> false), "BN then ReLU fuse while recording, in training too");
     }
 }

@@ -9,32 +9,43 @@ import java.util.List;
 import java.util.function.IntPredicate;
 
 /**
- * The inference fast path of layer chains (Sequential, Backbone, BasicBlock): in eval mode and
- * without recording, conv → BatchNorm2d (→ ReLU) runs as one convolution, BN's running statistics
- * folded into its weight and bias, w' = w·s and b' = (b − μ)·s + β with s = γ / √(σ² + ε), and the
- * ReLU applied in the convolution's output pass. That is one pass over the output instead of three
- * and two fewer activation buffers. Training, or anything recording a graph, runs the layers as
- * they are: BN needs batch statistics there. Folding costs K·C·R·S multiplications a call, nothing
- * next to the convolution, so it is redone every time and never stale.
+ * Fused fast paths of layer chains (Sequential, Backbone, BasicBlock):
+ * <ul>
+ *   <li>in eval mode without recording, conv → BatchNorm2d (→ ReLU) runs as one convolution, BN's
+ *       running statistics folded into its weight and bias, w' = w·s and b' = (b − μ)·s + β with
+ *       s = γ / √(σ² + ε), and the ReLU applied in the convolution's output pass. Folding costs
+ *       K·C·R·S multiplications a call, nothing next to the convolution, so it is redone every time
+ *       and never stale;</li>
+ *   <li>otherwise (training too) BatchNorm2d → ReLU runs as one op ({@link BatchNorm2d#callRelu}).</li>
+ * </ul>
+ * One pass over the output instead of two or three, and fewer activation buffers. A layer whose
+ * output someone reads (a tap) is never fused away, and while a summary records layer shapes
+ * every layer runs on its own.
  */
-public final class InferenceFusion {
-    private InferenceFusion() {}
+public final class OpFusion {
+    private OpFusion() {}
 
     /**
-     * How many layers from i on (up to last) run as one fused convolution: 3 (conv, BN, ReLU),
-     * 2 (conv, BN), or 0 where they cannot. observed(j) says someone reads layer j's output (a
-     * tap), which keeps it from disappearing inside a fusion.
+     * How many layers from i on (up to last) run as one fused op: 3 (conv, BN, ReLU in eval),
+     * 2 (conv, BN in eval; or BN, ReLU), or 0 where they cannot. observed(j) says someone reads
+     * layer j's output (a tap), which keeps it from disappearing inside a fusion.
      */
     public static int span(List<Module> layers, int i, int last, IntPredicate observed) {
-        if (GradMode.isEnabled() || Summary.isObserving() || i + 1 > last) return 0;
-        if (!(layers.get(i) instanceof Conv2d) || !(layers.get(i + 1) instanceof BatchNorm2d bn) || bn.isTraining()) return 0;
-        if (observed.test(i)) return 0;
-        if (i + 2 <= last && layers.get(i + 2) instanceof Activation a && a.kind() == Activation.Kind.RELU && !observed.test(i + 1)) return 3;
+        if (Summary.isObserving() || i + 1 > last || observed.test(i)) return 0;
+        Module first = layers.get(i), second = layers.get(i + 1);
+        if (first instanceof BatchNorm2d) return isRelu(second) ? 2 : 0;
+        if (GradMode.isEnabled() || !(first instanceof Conv2d) || !(second instanceof BatchNorm2d bn) || bn.isTraining()) return 0;
+        if (i + 2 <= last && isRelu(layers.get(i + 2)) && !observed.test(i + 1)) return 3;
         return 2;
+    }
+
+    private static boolean isRelu(Module m) {
+        return m instanceof Activation a && a.kind() == Activation.Kind.RELU;
     }
 
     /** Runs layers[i .. i + span) fused; span from {@link #span}. */
     public static Tensor run(List<Module> layers, int i, int span, Tensor x) {
+        if (layers.get(i) instanceof BatchNorm2d bn) return bn.callRelu(x);
         return convBn((Conv2d) layers.get(i), (BatchNorm2d) layers.get(i + 1), span == 3, x);
     }
 
@@ -52,7 +63,7 @@ public final class InferenceFusion {
         return x;
     }
 
-    /** conv then BN with running statistics, then ReLU if asked, as one convolution. Needs GradMode off. */
+    /** conv then BN with running statistics, then ReLU if asked, as one convolution. For eval without recording. */
     public static Tensor convBn(Conv2d conv, BatchNorm2d bn, boolean relu, Tensor x) {
         // Folded in float64, then rounded once to the input's type.
         Tensor scale = Tensor.ones(bn.runningVar().numel()).to(DType.F64).div(f64(bn.runningVar()).add(bn.eps()).sqrt());
