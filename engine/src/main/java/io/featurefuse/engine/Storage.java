@@ -39,7 +39,7 @@ final class Storage {
 
     private static IllegalStateException recycled(Tensor t) {
         String what = t.gradFn == null ? "this tensor" : "this output of '" + t.gradFn.opName() + "'";
-        return new IllegalStateException("the buffer of " + what + " " + t.shape() + " was handed back for reuse by"
-                + " backwardAndRecycle(); read it before that call, or copy() it first");
+        return new IllegalStateException("the buffer of " + what + " " + t.shape() + " was handed back for reuse (by"
+                + " backwardAndRecycle(), or by a layer chain that was done with it); read it before that, or copy() it first");
     }
 }

@@ -297,6 +297,22 @@ public final class Tensor {
         Autograd.backward(this, null, false, true);
     }
 
+    /**
+     * Hands this tensor's buffer back to the engine for tensors made later, as backward does with
+     * intermediate results. Only for code that made the tensor and knows nobody holds it or a view
+     * of it any more (layer chains do this with their intermediate results in inference); reading
+     * it afterwards is an error that says so. A view does not own its buffer, and a tensor in a
+     * recorded graph or one that requires grad is still needed: for those this does nothing.
+     */
+    public void recycle() {
+        if (ownsStorage && gradFn == null && !requiresGrad) storage.recycle();
+    }
+
+    /** Whether the two tensors share one buffer (one is a view of the other, or both of a third). */
+    public boolean sharesStorage(Tensor other) {
+        return storage == other.storage;
+    }
+
     /** Backpropagates; with retainGraph the graph stays usable for another backward. */
     public void backward(Tensor grad, boolean retainGraph) {
         Autograd.backward(this, grad, retainGraph);

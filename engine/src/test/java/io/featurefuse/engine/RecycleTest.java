@@ -104,6 +104,23 @@ class RecycleTest {
     }
 
     @Test
+    void recycleHandsBackOnlyAnOwnedBufferOutsideTheGraph() {
+        Tensor owned = Tensor.ones(4, 5);
+        Tensor view = owned.reshape(20);
+        view.recycle(); // a view: nothing happens
+        assertEquals(20.0, owned.sum().item(), 0.0);
+        owned.recycle();
+        var e = assertThrows(IllegalStateException.class, () -> view.sum());
+        assertTrue(e.getMessage().contains("handed back for reuse"), e.getMessage());
+        Tensor leaf = Tensor.ones(3).requiresGrad(true);
+        Tensor inGraph = leaf.mul(2);
+        leaf.recycle();
+        inGraph.recycle();
+        inGraph.sum().backward();
+        assertArrayEquals(new double[] {2, 2, 2}, leaf.grad().toArray(), 0.0, "parameters and graph outputs are kept");
+    }
+
+    @Test
     void plainBackwardLeavesEverythingReadable() {
         Tensor x = Fixtures.values(1, -1, 1, 2, 4, 8, 8).to(DType.F32).requiresGrad(true);
         Tensor y = x.mul(2).add(x).relu();

@@ -112,6 +112,40 @@ class OpFusionTest {
         }
     }
 
+    /** A user layer that keeps what it is given (as a visualisation hook would). */
+    static final class Keeper extends Module {
+        Tensor kept, made;
+
+        @Override
+        public Tensor forward(Tensor x) {
+            kept = x;
+            made = x.relu();
+            return made;
+        }
+    }
+
+    /** Inference hands intermediate buffers back, repeatedly, without touching taps, outputs or what a user layer keeps. */
+    @Test
+    void inferenceRecyclesOnlyWhatNobodyHolds() {
+        Tapped net = withStatistics(new Tapped(new SplittableRandom(12)), 13);
+        Tensor x = Tensor.randn(new SplittableRandom(14), 2, 3, 64, 64); // maps above the pool's minimum size
+        Map<String, Tensor> plain = net.features(x, List.of("bn1", "out", "block"));
+        try (var off = GradMode.off()) {
+            for (int round = 0; round < 3; round++) { // later rounds run on recycled buffers
+                Map<String, Tensor> fused = net.features(x, List.of("bn1", "out", "block"));
+                for (String tap : plain.keySet()) assertClose(plain.get(tap), fused.get(tap), "round " + round + " tap " + tap);
+                assertClose(plain.get("block"), net.forward(x), "round " + round + " forward");
+            }
+            SplittableRandom r = new SplittableRandom(15);
+            Keeper keeper = new Keeper();
+            Sequential s = new Sequential(new Conv2d(3, 4, 3, 1, 1, true, r), keeper, new Conv2d(4, 4, 3, 1, 1, true, r), Activation.relu());
+            s.eval();
+            s.call(x);
+            assertEquals(4 * 64 * 64 * 2, keeper.kept.toArray().length, "a user layer's input stays readable");
+            assertEquals(keeper.kept.relu().sum().item(), keeper.made.sum().item(), 1e-3, "and so does its output");
+        }
+    }
+
     @Test
     void fusesOnlyInEvalWithoutRecordingAndNeverAcrossATap() {
         SplittableRandom r = new SplittableRandom(7);

@@ -26,14 +26,20 @@ public final class BasicBlock extends Module {
 
     @Override
     public Tensor forward(Tensor x) {
-        Tensor y;
         if (OpFusion.span(List.of(c1, b1), 0, 1, i -> false) > 0) {
-            y = OpFusion.convBn(c1, b1, true, x);
-            y = OpFusion.convBn(c2, b2, false, y);
-        } else {
-            y = b1.callRelu(c1.call(x));
-            y = b2.call(c2.call(y));
+            // Inference: every intermediate here is this block's own, so its buffer goes back as soon as it is used.
+            Tensor y1 = OpFusion.convBn(c1, b1, true, x);
+            Tensor y2 = OpFusion.convBn(c2, b2, false, y1);
+            y1.recycle();
+            Tensor s = shortcut == null ? x : shortcut.call(x);
+            Tensor sum = y2.add(s);
+            y2.recycle();
+            if (s != x) s.recycle();
+            Tensor out = sum.relu();
+            sum.recycle();
+            return out;
         }
+        Tensor y = b2.call(c2.call(b1.callRelu(c1.call(x))));
         return y.add(shortcut == null ? x : shortcut.call(x)).relu();
     }
 }

@@ -7,6 +7,7 @@ import io.featurefuse.nn.Module;
 import io.featurefuse.nn.Summary;
 import java.util.List;
 import java.util.function.IntPredicate;
+import java.util.function.ObjIntConsumer;
 
 /**
  * Fused fast paths of layer chains (Sequential, Backbone, BasicBlock):
@@ -51,16 +52,49 @@ public final class OpFusion {
 
     /** Runs layers[from .. to] in order, fusing where {@link #span} allows; returns the last output. */
     public static Tensor sequence(List<Module> layers, int from, int to, Tensor x) {
+        return sequence(layers, from, to, x, j -> false, (t, j) -> {});
+    }
+
+    /**
+     * Runs layers[from .. to] in order, fusing where {@link #span} allows, and hands the output of
+     * every observed layer j to tap. Without recording (inference), an intermediate result goes
+     * back to the engine's buffer pool as soon as the next layer has used it, when both layers are
+     * this package's own (which keep no reference to what they take or make) and no tap wants it:
+     * inference then reuses its memory as training does.
+     */
+    public static Tensor sequence(List<Module> layers, int from, int to, Tensor x, IntPredicate observed, ObjIntConsumer<Tensor> tap) {
+        boolean inference = !GradMode.isEnabled();
+        Tensor made = null; // the last output made inside this chain, if nobody else can hold it
         for (int i = from; i <= to; ) {
-            int span = span(layers, i, to, j -> false);
-            if (span > 0) {
-                x = run(layers, i, span, x);
-                i += span;
-            } else {
-                x = layers.get(i++).call(x);
-            }
+            int span = span(layers, i, to, observed);
+            int end = i + Math.max(span, 1) - 1;
+            Tensor y = span > 0 ? run(layers, i, span, x) : layers.get(i).call(x);
+            if (made != null && !y.sharesStorage(made) && keepsNothing(layers.get(i))) made.recycle();
+            made = inference && !observed.test(end) && keepsNothing(layers.get(end)) ? y : null;
+            if (observed.test(end)) tap.accept(y, end);
+            x = y;
+            i = end + 1;
         }
         return x;
+    }
+
+    /** Whether m is one of this package's layers (or a chain of them): none keeps a reference to its input or output. */
+    static boolean keepsNothing(Module m) {
+        return switch (m) {
+            case Conv2d c -> true;
+            case BatchNorm2d b -> true;
+            case Activation a -> true;
+            case MaxPool2d p -> true;
+            case AvgPool2d p -> true;
+            case AdaptiveAvgPool2d p -> true;
+            case Dropout d -> true;
+            case Flatten f -> true;
+            case Identity i -> true;
+            case Linear l -> true;
+            case BasicBlock b -> true;
+            case Sequential s -> s.children().values().stream().allMatch(OpFusion::keepsNothing);
+            default -> false;
+        };
     }
 
     /** conv then BN with running statistics, then ReLU if asked, as one convolution. For eval without recording. */

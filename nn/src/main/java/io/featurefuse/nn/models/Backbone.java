@@ -68,12 +68,9 @@ public class Backbone extends Module {
         Map<Integer, List<String>> wanted = new LinkedHashMap<>();
         for (String n : names) wanted.computeIfAbsent(tapIndex.get(n), k -> new ArrayList<>()).add(n);
         Map<String, Tensor> out = new LinkedHashMap<>();
-        for (int i = 0; i <= last; ) {
-            int span = OpFusion.span(layers, i, last, wanted::containsKey);
-            x = span > 0 ? OpFusion.run(layers, i, span, x) : layers.get(i).call(x);
-            i += Math.max(span, 1);
-            for (String n : wanted.getOrDefault(i - 1, List.of())) out.put(n, x);
-        }
+        OpFusion.sequence(layers, 0, last, x, wanted::containsKey, (y, j) -> {
+            for (String n : wanted.get(j)) out.put(n, y);
+        });
         return out;
     }
 
