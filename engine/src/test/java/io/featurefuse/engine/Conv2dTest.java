@@ -113,6 +113,28 @@ class Conv2dTest {
         else GradCheck.check("conv2d " + c, in -> in.get(0).conv2d(in.get(1), in.get(2), c.o), x, w, b);
     }
 
+    /** Depthwise layers (the stride-1 fast paths above all): forward, input and weight gradients against the reference. */
+    @Property(tries = 40)
+    void depthwiseMatchesReference(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int groups = 1 + r.nextInt(6), mult = r.nextInt(4) == 0 ? 2 : 1, k = r.nextBoolean() ? 3 : 1 + r.nextInt(5);
+        int stride = r.nextInt(4) == 0 ? 2 : 1, dil = r.nextInt(4) == 0 ? 2 : 1, pad = r.nextInt(k);
+        ConvOptions o = new ConvOptions(stride, stride, pad, pad, dil, dil, groups);
+        int h = (k - 1) * dil + 1 + r.nextInt(12), w = (k - 1) * dil + 1 + r.nextInt(40);
+        Tensor x = Fixtures.values(seed, -1, 1, 1 + r.nextInt(3), groups, h, w), wt = Fixtures.values(seed + 1, -1, 1, groups * mult, 1, k, k);
+        Tensor b = r.nextBoolean() ? Fixtures.values(seed + 2, -1, 1, groups * mult) : null;
+        Tensor rx = x.copy().requiresGrad(true), rw = wt.copy().requiresGrad(true);
+        Tensor fx = x.to(DType.F32).requiresGrad(true), fw = wt.to(DType.F32).requiresGrad(true);
+        Tensor ref = rx.conv2d(rw, b, o), fast = fx.conv2d(fw, b == null ? null : b.to(DType.F32), o);
+        String what = "depthwise " + x.shape() + " " + wt.shape() + " " + o;
+        assertClose(what, fast, ref, 2e-6 * k * k, 1e-5);
+        Tensor up = Fixtures.values(seed + 3, -1, 1, ref.shape().toArray());
+        ref.backward(up);
+        fast.backward(up.to(DType.F32));
+        assertClose(what + " d/dx", fx.grad(), rx.grad(), 2e-6 * mult * k * k, 1e-5);
+        assertClose(what + " d/dw", fw.grad(), rw.grad(), 2e-6 * x.size(0) * ref.size(2) * ref.size(3), 1e-5);
+    }
+
     /** conv2dRelu is relu(conv2d) to the bit, forward and backward, on every kernel path (small, wide, depthwise). */
     @Property(tries = 40)
     void fusedReluIsExactlyReluOfConv(@ForAll long seed) {
