@@ -105,6 +105,38 @@ class Conv2dTest {
         assertClose(what + " d/dw", fw.grad(), rw.grad(), 2e-5 * h * w * 2, 1e-5);
     }
 
+    /**
+     * Wide 3x3 stride-1 layers run as Winograd F(2x2, 3x3): forward (with bias, and with ReLU
+     * bit-for-bit relu of the plain output), input and weight gradients against the float64
+     * direct loops, on odd sizes, paddings 0-2 and groups; every case asserts it took that path.
+     */
+    @Property(tries = 25)
+    void winogradLayersMatchReference(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int groups = 1 + r.nextInt(2), pad = r.nextInt(3);
+        ConvOptions o = new ConvOptions(1, 1, pad, pad, 1, 1, groups);
+        int n = 1 + r.nextInt(3), cin = groups * (16 + r.nextInt(20)), k = groups * (16 + r.nextInt(20)), h, w;
+        do { // sizes whose tiles are mostly real outputs: the ones Winograd takes
+            h = 5 + r.nextInt(24);
+            w = 5 + r.nextInt(24);
+        } while (!io.featurefuse.engine.cpu.Conv2dKernels.usesWinograd(new ConvGeom(n, cin, h, w, k, 3, 3, h + 2 * pad - 2, w + 2 * pad - 2,
+                1, 1, pad, pad, 1, 1, groups)));
+        Tensor x = Fixtures.values(seed, -1, 1, n, cin, h, w), wt = Fixtures.values(seed + 1, -1, 1, k, cin / groups, 3, 3);
+        Tensor b = r.nextBoolean() ? Fixtures.values(seed + 2, -1, 1, k) : null;
+        Tensor rx = x.copy().requiresGrad(true), rw = wt.copy().requiresGrad(true);
+        Tensor fx = x.to(DType.F32).requiresGrad(true), fw = wt.to(DType.F32).requiresGrad(true);
+        Tensor fb = b == null ? null : b.to(DType.F32);
+        Tensor ref = rx.conv2d(rw, b, o), fast = fx.conv2d(fw, fb, o);
+        String what = "winograd conv2d " + x.shape() + " " + wt.shape() + " " + o;
+        assertClose(what, fast, ref, 2e-6 * cin / groups * 9, 1e-5);
+        assertArrayEquals(fast.relu().toFloatArray(), x.to(DType.F32).conv2dRelu(wt.to(DType.F32), fb, o).toFloatArray(), what + " relu");
+        Tensor up = Fixtures.values(seed + 3, -1, 1, ref.shape().toArray());
+        ref.backward(up);
+        fast.backward(up.to(DType.F32));
+        assertClose(what + " d/dx", fx.grad(), rx.grad(), 2e-6 * k / groups * 9, 1e-5);
+        assertClose(what + " d/dw", fw.grad(), rw.grad(), 2e-6 * n * ref.size(2) * ref.size(3), 1e-5);
+    }
+
     @Property(tries = 20)
     void gradients(@ForAll long seed) {
         Case c = Case.random(seed, 6, 3);

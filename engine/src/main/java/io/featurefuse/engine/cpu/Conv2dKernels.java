@@ -8,7 +8,8 @@ import jdk.incubator.vector.FloatVector;
 /**
  * Fast float32 conv2d: im2col + the packed {@link Gemm}, per (image, group). 1x1 convolutions
  * with stride 1 and no padding read the input in place; one input channel per group (depthwise)
- * goes to {@link DepthwiseKernels}. The reference is {@link Conv2dReference}.
+ * goes to {@link DepthwiseKernels}; wide 3x3 stride-1 layers to {@link WinogradConv}, other
+ * stride-1 layers to {@link ImplicitConv}. The reference is {@link Conv2dReference}.
  *
  * <p>Threads: with at least as many (image, group) tasks as threads, each task runs on one
  * thread with a single-threaded GEMM (the pool never nests); with fewer, the tasks run in turn
@@ -53,6 +54,11 @@ public final class Conv2dKernels {
         return g.r() == 1 && g.s() == 1 && g.sh() == 1 && g.sw() == 1 && g.ph() == 0 && g.pw() == 0;
     }
 
+    /** True when forward (and, through the flipped convolution, backward-data) of g runs as Winograd F(2x2, 3x3). */
+    public static boolean usesWinograd(ConvGeom g) {
+        return WinogradConv.applies(g);
+    }
+
     private static void run(int tasks, java.util.function.IntConsumer task) {
         if (tasks >= Parallel.threads()) Parallel.forEach(tasks, task);
         else for (int t = 0; t < tasks; t++) task.accept(t);
@@ -68,6 +74,10 @@ public final class Conv2dKernels {
         if (DepthwiseKernels.applies(g)) {
             DepthwiseKernels.forward(out, in, inOff, w, wOff, bias, bOff, g);
             if (relu) run(g.n(), n -> reluInPlace(out, n * g.k() * g.ohw(), g.k() * g.ohw()));
+            return;
+        }
+        if (WinogradConv.applies(g)) {
+            WinogradConv.forward(out, in, inOff, w, wOff, bias, bOff, g, relu);
             return;
         }
         if (!direct(g) && ImplicitConv.applies(g)) {

@@ -241,32 +241,8 @@ public final class Gemm {
             for (int j = j0; j < j1; j += NR) {
                 int nr = Math.min(NR, j1 - j);
                 int bo = bBase + pc * panels * NR + (j / NR) * kc * NR;
-                for (int i = i0, at = 0; i < i1; i += MR, at += kc * MR) {
-                    int mr = Math.min(MR, i1 - i);
-                    int co = cOff + i * ldc + j;
-                    if (direct) {
-                        // rows past m repeat row i: computed into the tile, never stored
-                        int r0 = rowStart(aOff, lda, rowStarts, i) + pc;
-                        int r1 = mr > 1 ? rowStart(aOff, lda, rowStarts, i + 1) + pc : r0;
-                        int r2 = mr > 2 ? rowStart(aOff, lda, rowStarts, i + 2) + pc : r0;
-                        int r3 = mr > 3 ? rowStart(aOff, lda, rowStarts, i + 3) + pc : r0;
-                        if (mr == MR && nr == NR) {
-                            microRows(a, r0, r1, r2, r3, bp, bo, kc, c, co, ldc, acc);
-                            continue;
-                        }
-                        microRows(a, r0, r1, r2, r3, bp, bo, kc, tile, 0, NR, false);
-                        for (int r = 0; r < mr; r++)
-                            for (int q = 0; q < nr; q++)
-                                c[co + r * ldc + q] = acc ? c[co + r * ldc + q] + tile[r * NR + q] : tile[r * NR + q];
-                    } else if (mr == MR && nr == NR) {
-                        micro(ap, at, bp, bo, kc, c, co, ldc, acc);
-                    } else {
-                        micro(ap, at, bp, bo, kc, tile, 0, NR, false);
-                        for (int r = 0; r < mr; r++)
-                            for (int q = 0; q < nr; q++)
-                                c[co + r * ldc + q] = acc ? c[co + r * ldc + q] + tile[r * NR + q] : tile[r * NR + q];
-                    }
-                }
+                if (direct) sweepRows(a, aOff, lda, rowStarts, pc, i0, i1, bp, bo, kc, c, cOff + j, ldc, nr, acc, tile);
+                else sweep(ap, 0, i0, i1, bp, bo, kc, c, cOff + j, ldc, nr, acc, tile);
             }
         }
     }
@@ -288,57 +264,98 @@ public final class Gemm {
     }
 
     /**
-     * The MR x 2-vector register tile: C[0..MR) x [0..NR) (+)= ap . bp over kc. C2 loads all of
-     * an iteration's operands before the first FMA, so the tile must fit 16 vector registers
-     * (AVX2) together with them: 8 accumulators + 2 B vectors + 4 broadcasts. At 5 or 6 rows,
-     * or unrolled over k, C2 spilled an accumulator and the kernel fell from ~80 to 31-43
-     * GFLOP/s on one core. 3 x 3 vectors (9 accumulators) also fits but measured no better.
+     * The micro-kernel run down row blocks [i0, i1) against one B micro-panel (kc x NR at
+     * bp[bo]), C columns from c[co] (nr of them valid): C (+)= ap . bp with A packed from ap[a0]
+     * (MR x kc micro-panels, see packA), one MR x 2-vector register
+     * tile per row block; a partial tile is computed whole into {@code tile} and its valid part
+     * copied. C2 loads all of an iteration's operands before the first FMA, so the tile must fit
+     * 16 vector registers (AVX2) together with them: 8 accumulators + 2 B vectors + 4 broadcasts.
+     * At 5 or 6 rows, or unrolled over k, C2 spilled an accumulator and the kernel fell from ~80
+     * to 31-43 GFLOP/s on one core. 3 x 3 vectors (9 accumulators) also fits but measured no better.
+     *
+     * <p>Why the sweep is one method of more than 325 bytes of bytecode (SourceBudgetTest checks
+     * it): C2 never inlines a hot callee larger than FreqInlineSize (325), so the kernel is always
+     * compiled on its own. When C2 happened to compile the caller first and inlined the kernel
+     * into it (twice: full and partial tiles), the caller ran out of C2's node budget before the
+     * Vector API intrinsics were inlined, and every fma boxed its result: the whole GEMM ran 4-5x
+     * slower, in about one JVM run of three (JFR: float[] allocations in FloatVector.fma).
      */
-    private static void micro(float[] ap, int ao, float[] bp, int bo, int kc, float[] c, int co, int ldc, boolean acc) {
-        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                c30 = c00, c31 = c00;
-        for (int p = 0, ai = ao, bi = bo; p < kc; p++, ai += MR, bi += NR) {
-            FloatVector b0 = FloatVector.fromArray(F, bp, bi);
-            FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
-            FloatVector x = FloatVector.broadcast(F, ap[ai]);
-            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(F, ap[ai + 1]);
-            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(F, ap[ai + 2]);
-            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(F, ap[ai + 3]);
-            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+    static void sweep(float[] ap, int a0, int i0, int i1, float[] bp, int bo, int kc, float[] c, int co, int ldc, int nr, boolean acc,
+                      float[] tile) {
+        for (int i = i0, ao = a0; i < i1; i += MR, ao += kc * MR) {
+            int mr = Math.min(MR, i1 - i);
+            boolean whole = mr == MR && nr == NR;
+            float[] dst = whole ? c : tile;
+            int o = whole ? co + i * ldc : 0, ld = whole ? ldc : NR;
+            FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                    c30 = c00, c31 = c00;
+            for (int p = 0, ai = ao, bi = bo; p < kc; p++, ai += MR, bi += NR) {
+                FloatVector b0 = FloatVector.fromArray(F, bp, bi);
+                FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
+                FloatVector x = FloatVector.broadcast(F, ap[ai]);
+                c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+                x = FloatVector.broadcast(F, ap[ai + 1]);
+                c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+                x = FloatVector.broadcast(F, ap[ai + 2]);
+                c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+                x = FloatVector.broadcast(F, ap[ai + 3]);
+                c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+            }
+            store(dst, o, acc && whole, c00, c01);
+            store(dst, o + ld, acc && whole, c10, c11);
+            store(dst, o + 2 * ld, acc && whole, c20, c21);
+            store(dst, o + 3 * ld, acc && whole, c30, c31);
+            if (!whole) copyTile(tile, mr, nr, c, co + i * ldc, ldc, acc);
         }
-        store(c, co, acc, c00, c01);
-        store(c, co + ldc, acc, c10, c11);
-        store(c, co + 2 * ldc, acc, c20, c21);
-        store(c, co + 3 * ldc, acc, c30, c31);
+    }
+
+    /** C[r][q] (+)= tile[r][q] for the valid mr x nr part of a partial tile. */
+    private static void copyTile(float[] tile, int mr, int nr, float[] c, int co, int ldc, boolean acc) {
+        for (int r = 0; r < mr; r++)
+            for (int q = 0; q < nr; q++)
+                c[co + r * ldc + q] = acc ? c[co + r * ldc + q] + tile[r * NR + q] : tile[r * NR + q];
     }
 
     private static int rowStart(int aOff, int lda, int[] rowStarts, int i) {
         return aOff + (rowStarts == null ? i * lda : rowStarts[i]);
     }
 
-    /** {@link #micro} with the four A rows read in place from a[r0 + p] ... a[r3 + p] instead of a packed panel. */
-    private static void microRows(float[] a, int r0, int r1, int r2, int r3, float[] bp, int bo, int kc, float[] c, int co, int ldc, boolean acc) {
-        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                c30 = c00, c31 = c00;
-        for (int p = 0, bi = bo; p < kc; p++, bi += NR) {
-            FloatVector b0 = FloatVector.fromArray(F, bp, bi);
-            FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
-            FloatVector x = FloatVector.broadcast(F, a[r0 + p]);
-            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(F, a[r1 + p]);
-            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(F, a[r2 + p]);
-            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(F, a[r3 + p]);
-            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+    /**
+     * {@link #sweep} with the four A rows of each block read in place, a[r0 + pc + p] ...
+     * a[r3 + pc + p], instead of from a packed panel; rows past i1 repeat the block's first row
+     * (computed into the tile, never stored).
+     */
+    private static void sweepRows(float[] a, int aOff, int lda, int[] rowStarts, int pc, int i0, int i1, float[] bp, int bo, int kc,
+                                  float[] c, int co, int ldc, int nr, boolean acc, float[] tile) {
+        for (int i = i0; i < i1; i += MR) {
+            int mr = Math.min(MR, i1 - i);
+            boolean whole = mr == MR && nr == NR;
+            float[] dst = whole ? c : tile;
+            int o = whole ? co + i * ldc : 0, ld = whole ? ldc : NR;
+            int r0 = rowStart(aOff, lda, rowStarts, i) + pc;
+            int r1 = mr > 1 ? rowStart(aOff, lda, rowStarts, i + 1) + pc : r0;
+            int r2 = mr > 2 ? rowStart(aOff, lda, rowStarts, i + 2) + pc : r0;
+            int r3 = mr > 3 ? rowStart(aOff, lda, rowStarts, i + 3) + pc : r0;
+            FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                    c30 = c00, c31 = c00;
+            for (int p = 0, bi = bo; p < kc; p++, bi += NR) {
+                FloatVector b0 = FloatVector.fromArray(F, bp, bi);
+                FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
+                FloatVector x = FloatVector.broadcast(F, a[r0 + p]);
+                c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+                x = FloatVector.broadcast(F, a[r1 + p]);
+                c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+                x = FloatVector.broadcast(F, a[r2 + p]);
+                c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+                x = FloatVector.broadcast(F, a[r3 + p]);
+                c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+            }
+            store(dst, o, acc && whole, c00, c01);
+            store(dst, o + ld, acc && whole, c10, c11);
+            store(dst, o + 2 * ld, acc && whole, c20, c21);
+            store(dst, o + 3 * ld, acc && whole, c30, c31);
+            if (!whole) copyTile(tile, mr, nr, c, co + i * ldc, ldc, acc);
         }
-        store(c, co, acc, c00, c01);
-        store(c, co + ldc, acc, c10, c11);
-        store(c, co + 2 * ldc, acc, c20, c21);
-        store(c, co + 3 * ldc, acc, c30, c31);
     }
 
     /** Writes (or with acc adds) one tile row of two vectors at c[o]; shared with ImplicitConv's micro-kernel. */

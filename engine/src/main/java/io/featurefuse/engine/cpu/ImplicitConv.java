@@ -104,9 +104,7 @@ final class ImplicitConv {
                 int kcb = Math.min(kc, crs - pc);
                 boolean acc = pc > 0;
                 for (int col = 0; col < colsPadded; col += NR)
-                    for (int rb = 0; rb < rowBlocks; rb++)
-                        micro(ap, grp * groupStride + pc * rowBlocks * MR + rb * kcb * MR, p, shift, pc, kcb, col, c,
-                                rb * MR * colsPadded + col, colsPadded, acc);
+                    sweep(ap, grp * groupStride + pc * rowBlocks * MR, rowBlocks, p, shift, pc, kcb, col, c, colsPadded, acc);
             }
             // Keep the OW valid columns of each Wp-wide row, add the bias (and with relu clamp at 0).
             float floor = relu ? 0f : Float.NEGATIVE_INFINITY;
@@ -122,27 +120,33 @@ final class ImplicitConv {
     }
 
     /**
-     * The MR x 2-vector tile of Gemm's micro-kernel, with B rows read from P at shift[pc + q] + col.
-     * Kept apart from Gemm.micro so that the plain GEMM's hot loop pays no table lookup.
+     * Gemm's micro-kernel down all row blocks for the NR columns at col, with B rows read from P
+     * at shift[pc + q] + col; C row block rb at c[rb MR ldc + col]. Kept apart from Gemm's so
+     * that the plain GEMM's hot loop pays no table lookup; over 325 bytes of bytecode so that C2
+     * always compiles it on its own (see Gemm.sweep for what inlining it cost).
      */
-    private static void micro(float[] ap, int ao, float[] p, int[] shift, int pc, int kc, int col, float[] c, int co, int ldc, boolean acc) {
-        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-        for (int q = 0, ai = ao; q < kc; q++, ai += MR) {
-            int bo = shift[pc + q] + col;
-            FloatVector b0 = FloatVector.fromArray(F, p, bo);
-            FloatVector b1 = FloatVector.fromArray(F, p, bo + L);
-            FloatVector x = FloatVector.broadcast(F, ap[ai]);
-            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(F, ap[ai + 1]);
-            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(F, ap[ai + 2]);
-            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(F, ap[ai + 3]);
-            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+    private static void sweep(float[] ap, int ao, int rowBlocks, float[] p, int[] shift, int pc, int kc, int col, float[] c, int ldc,
+                              boolean acc) {
+        for (int rb = 0; rb < rowBlocks; rb++) {
+            int co = rb * MR * ldc + col;
+            FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+            for (int q = 0, ai = ao + rb * kc * MR; q < kc; q++, ai += MR) {
+                int bo = shift[pc + q] + col;
+                FloatVector b0 = FloatVector.fromArray(F, p, bo);
+                FloatVector b1 = FloatVector.fromArray(F, p, bo + L);
+                FloatVector x = FloatVector.broadcast(F, ap[ai]);
+                c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+                x = FloatVector.broadcast(F, ap[ai + 1]);
+                c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+                x = FloatVector.broadcast(F, ap[ai + 2]);
+                c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+                x = FloatVector.broadcast(F, ap[ai + 3]);
+                c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+            }
+            Gemm.store(c, co, acc, c00, c01);
+            Gemm.store(c, co + ldc, acc, c10, c11);
+            Gemm.store(c, co + 2 * ldc, acc, c20, c21);
+            Gemm.store(c, co + 3 * ldc, acc, c30, c31);
         }
-        Gemm.store(c, co, acc, c00, c01);
-        Gemm.store(c, co + ldc, acc, c10, c11);
-        Gemm.store(c, co + 2 * ldc, acc, c20, c21);
-        Gemm.store(c, co + 3 * ldc, acc, c30, c31);
     }
 }

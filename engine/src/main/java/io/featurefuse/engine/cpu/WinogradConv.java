@@ -1,0 +1,236 @@
+package io.featurefuse.engine.cpu;
+
+import static io.featurefuse.engine.cpu.Simd.F;
+import static io.featurefuse.engine.cpu.Simd.L;
+
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * conv2d 3x3, stride 1, dilation 1, by Winograd's minimal filtering F(2x2, 3x3) (Lavin and
+ * Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): each 2x2 block of outputs
+ * comes from a 4x4 input tile d as Y = A^T [(G g G^T) * (B^T d B)] A, so the multiply-adds
+ * over channels are 16 per 4 outputs instead of 36: 16 GEMMs M_xi (K x tiles) = U_xi (K x C)
+ * . V_xi (C x tiles), one per position xi of the 4x4 transformed tile. The transforms' constants
+ * are 0, +-1 and 1/2, so float32 error stays within a few ulps of the direct sum's.
+ *
+ * <p>Layout: a tile (ty, tx) starts at padded input row 2 ty, column 2 tx. The padded input
+ * plane is split into four parity planes (even/odd rows x even/odd columns), TW = tilesX + 1
+ * wide; tile q = ty TW + tx then reads element (i, j) of its 4x4 tile at parity plane
+ * (i % 2, j % 2), offset q + (i / 2) TW + j / 2: linear in q, so L consecutive tiles are one
+ * vector load. The last column of tiles (tx = tilesX) is computed and dropped.
+ *
+ * <p>Each task (image, group) walks its tiles NR at a time: it transforms them into V (16 x C x
+ * NR, one packed B panel per xi), runs the GEMM micro-kernel down the prepacked U_xi into M
+ * (16 x K x NR), and transforms M into four output parity planes; the planes are interleaved
+ * into the output at the end. V and M stay in L1/L2. The first version transformed all of a
+ * task's tiles, then ran 16 whole GEMMs: V and M then went through L3 and the transforms cost
+ * more than the GEMMs (32->32 28x28 b128 ran slower than the direct implicit GEMM).
+ * Each output's sums run in a fixed order, so results do not depend on the thread count.
+ */
+final class WinogradConv {
+    /** -Dfeaturefuse.conv.winograd=false turns this path off (for A/B measurements and tests of the other paths). */
+    private static final boolean ENABLED = !"false".equals(System.getProperty("featurefuse.conv.winograd"));
+    /** Below this many input or output channels per group the transforms cost more than the multiplies saved. */
+    static final int MIN_CHANNELS = 16;
+    /** Tiles per step: one packed B panel of the GEMM. */
+    private static final int NR = Gemm.NR;
+
+    private WinogradConv() {}
+
+    /**
+     * 3x3, stride 1, dilation 1, 16+ channels in and out per group, and at least 2/3 of the
+     * outputs computed real: the dropped tile column, the padding to whole vectors and a half
+     * last tile cost as much as real outputs. Measured, 2 threads, batch 128, GFLOP/s of the
+     * direct count (implicit GEMM -> Winograd): 64->64 14x14 (87% real) 133 -> 158, 32->48
+     * 14x14 124 -> 145, 32->32 28x28 (91%) 128 -> 141; 48->96 7x7 (51% real) 116 -> 103.
+     */
+    static boolean applies(ConvGeom g) {
+        if (!ENABLED || g.r() != 3 || g.s() != 3 || g.sh() != 1 || g.sw() != 1 || g.dh() != 1 || g.dw() != 1) return false;
+        if (g.cg() < MIN_CHANNELS || g.kg() < MIN_CHANNELS) return false;
+        return 3L * g.oh() * g.ow() >= 2L * 4 * Tiles.of(g).perImage();
+    }
+
+    /** Sizes shared by every task of one call: tiles per image (perImage, a multiple of L, junk included), parity plane stride. */
+    private record Tiles(int tilesY, int tilesX, int tw, int perImage, int planeStride) {
+        static Tiles of(ConvGeom g) {
+            int tilesY = (g.oh() + 1) / 2, tilesX = (g.ow() + 1) / 2, tw = tilesX + 1;
+            int perImage = roundUp(tilesY * tw, L);
+            // reads reach q + TW + 1 for q < perImage; the parity planes themselves are (tilesY + 1) x TW
+            return new Tiles(tilesY, tilesX, tw, perImage, perImage + tw + 1);
+        }
+    }
+
+    private static int roundUp(int x, int m) {
+        return (x + m - 1) / m * m;
+    }
+
+    /** Per thread: parity planes, V, M, output parity planes, a partial tile, B^T d. */
+    private static final ThreadLocal<float[][]> SCRATCH =
+            ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[0], new float[0], new float[Gemm.MR * NR], new float[16 * L]});
+
+    private static float[] grow(float[][] scratch, int slot, int size) {
+        if (scratch[slot].length < size) scratch[slot] = new float[size];
+        return scratch[slot];
+    }
+
+    // in: (N,C,H,W) at inOff, w: (K,C/g,3,3) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten
+    static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu) {
+        Tiles t = Tiles.of(g);
+        int groups = g.groups(), cg = g.cg(), kg = g.kg(), kc = Gemm.kBlock(cg);
+        float[] u = packedWeights(transformedWeights(w, wOff, g), g, kc);
+        int uGroup = 16 * roundUp(kg, Gemm.MR) * cg, uXi = roundUp(kg, Gemm.MR) * cg;
+        Parallel.forEach(g.n() * groups, task -> {
+            int n = task / groups, grp = task % groups;
+            float[][] scratch = SCRATCH.get();
+            float[] planes = grow(scratch, 0, cg * 4 * t.planeStride()), v = grow(scratch, 1, 16 * cg * NR);
+            float[] m = grow(scratch, 2, 16 * kg * NR), o = grow(scratch, 3, kg * 4 * t.perImage()), tile = scratch[4], tb = scratch[5];
+            for (int c = 0; c < cg; c++)
+                parityPlanes(in, inOff + ((n * g.c()) + grp * cg + c) * g.h() * g.w(), g, t, planes, c * 4 * t.planeStride());
+            for (int col = 0; col < t.perImage(); col += NR) {
+                int width = Math.min(NR, t.perImage() - col);
+                for (int c = 0; c < cg; c++) transformInput(planes, c * 4 * t.planeStride(), t, col, width, v, c * NR, cg * NR, tb);
+                for (int xi = 0; xi < 16; xi++)
+                    for (int pc = 0; pc < cg; pc += kc)
+                        Gemm.sweep(u, grp * uGroup + xi * uXi + pc * roundUp(kg, Gemm.MR), 0, kg, v, xi * cg * NR + pc * NR, Math.min(kc, cg - pc),
+                                m, xi * kg * NR, NR, NR, pc > 0, tile);
+                for (int k = 0; k < kg; k++) transformOutput(m, k * NR, kg * NR, width, o, k * 4 * t.perImage() + col, t.perImage());
+            }
+            for (int k = 0; k < kg; k++) {
+                float b = bias == null ? 0f : bias[bOff + grp * kg + k];
+                interleave(o, k * 4 * t.perImage(), t, out, ((n * g.k()) + grp * kg + k) * g.ohw(), g, b, relu);
+            }
+        });
+    }
+
+    /**
+     * U packed for {@link Gemm#sweep}: per group and xi, per k block of kc channels, the row
+     * blocks' MR x kc micro-panels (rows past kg zero). u is U[grp][xi][k][c].
+     */
+    private static float[] packedWeights(float[] u, ConvGeom g, int kc) {
+        int kg = g.kg(), cg = g.cg(), rows = roundUp(kg, Gemm.MR);
+        float[] ap = new float[g.groups() * 16 * rows * cg];
+        for (int gx = 0; gx < g.groups() * 16; gx++)
+            for (int pc = 0; pc < cg; pc += kc) {
+                int kcb = Math.min(kc, cg - pc);
+                for (int i = 0; i < kg; i += Gemm.MR)
+                    Gemm.packA(u, gx * kg * cg, false, cg, null, i, Math.min(Gemm.MR, kg - i), pc, kcb, ap, gx * rows * cg + pc * rows + i * kcb);
+            }
+        return ap;
+    }
+
+    /** U[grp][xi][k][c] = (G g G^T)[xi] for each (k, c) of each group, computed in float64; G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
+    static float[] transformedWeights(float[] w, int wOff, ConvGeom g) {
+        int kg = g.kg(), cg = g.cg();
+        float[] u = new float[g.groups() * 16 * kg * cg];
+        double[] gg = new double[12];
+        for (int grp = 0; grp < g.groups(); grp++)
+            for (int k = 0; k < kg; k++)
+                for (int c = 0; c < cg; c++) {
+                    int src = wOff + ((grp * kg + k) * cg + c) * 9;
+                    for (int j = 0; j < 3; j++) { // G g: rows of the 4x3 product
+                        double g0 = w[src + j], g1 = w[src + 3 + j], g2 = w[src + 6 + j];
+                        gg[j] = g0;
+                        gg[3 + j] = 0.5 * (g0 + g1 + g2);
+                        gg[6 + j] = 0.5 * (g0 - g1 + g2);
+                        gg[9 + j] = g2;
+                    }
+                    for (int i = 0; i < 4; i++) { // (G g) G^T
+                        double a = gg[3 * i], b = gg[3 * i + 1], cc = gg[3 * i + 2];
+                        double[] row = {a, 0.5 * (a + b + cc), 0.5 * (a - b + cc), cc};
+                        for (int j = 0; j < 4; j++) u[((grp * 16 + 4 * i + j) * kg + k) * cg + c] = (float) row[j];
+                    }
+                }
+        return u;
+    }
+
+    /** The four parity planes of one zero-padded input plane, at p0: planes[p0 + (2a + b) stride + y TW + x] = padded[2y + a][2x + b]. */
+    private static void parityPlanes(float[] in, int src, ConvGeom g, Tiles t, float[] planes, int p0) {
+        int stride = t.planeStride(), tw = t.tw(), rows = 2 * (t.tilesY() + 1), cols = 2 * tw;
+        java.util.Arrays.fill(planes, p0, p0 + 4 * stride, 0f);
+        int x1 = Math.min(g.w(), cols - g.pw());
+        for (int y = 0; y < g.h(); y++) {
+            int pr = y + g.ph();
+            if (pr >= rows) break;
+            int rowBase = p0 + (pr & 1) * 2 * stride + (pr >> 1) * tw, s = src + y * g.w();
+            // padded column pc = x + pw goes to parity plane pc % 2 at pc / 2: one plain loop per parity
+            for (int b = 0; b < 2; b++) {
+                int x = (b - g.pw()) & 1, d = rowBase + b * stride + ((x + g.pw()) >> 1);
+                for (; x < x1; x += 2) planes[d++] = in[s + x];
+            }
+        }
+    }
+
+    /**
+     * V = B^T d B for tiles [col, col + width) of one channel (parity planes at p0), into row
+     * v0 of each packed V_xi panel (xi at xi vStride); a half-width last panel is zero-padded.
+     * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Two small loops through an L1 buffer, not
+     * one straight-line block: with all 64 vector operations in one body C2 hit its inlining
+     * node cutoff, left a Vector API call out of line, and boxed its vectors (JFR: 0.6 GB of
+     * garbage per second, the transform 5x slower).
+     */
+    private static void transformInput(float[] p, int p0, Tiles t, int col, int width, float[] v, int v0, int vStride, float[] tb) {
+        int s = t.planeStride(), tw = t.tw();
+        for (int j = 0; j < width; j += L) {
+            // tb = B^T d, a column of d at a time: d[i][cj] lies in parity plane (i % 2, cj % 2) at q + (i / 2) TW + cj / 2
+            for (int cj = 0; cj < 4; cj++) {
+                int even = p0 + (cj & 1) * s + col + j + (cj >> 1), odd = even + 2 * s;
+                FloatVector d0 = ld(p, even), d1 = ld(p, odd), d2 = ld(p, even + tw), d3 = ld(p, odd + tw);
+                d0.sub(d2).intoArray(tb, cj * L);
+                d1.add(d2).intoArray(tb, (4 + cj) * L);
+                d2.sub(d1).intoArray(tb, (8 + cj) * L);
+                d1.sub(d3).intoArray(tb, (12 + cj) * L);
+            }
+            // V = tb B, a row at a time: [t0 - t2, t1 + t2, t2 - t1, t1 - t3] to V_{4i..4i+3}
+            for (int i = 0; i < 4; i++) {
+                FloatVector t0 = ld(tb, 4 * i * L), t1 = ld(tb, (4 * i + 1) * L), t2 = ld(tb, (4 * i + 2) * L), t3 = ld(tb, (4 * i + 3) * L);
+                int o = v0 + j + 4 * i * vStride;
+                t0.sub(t2).intoArray(v, o);
+                t1.add(t2).intoArray(v, o + vStride);
+                t2.sub(t1).intoArray(v, o + 2 * vStride);
+                t1.sub(t3).intoArray(v, o + 3 * vStride);
+            }
+        }
+        for (int j = width; j < NR; j += L)
+            for (int xi = 0; xi < 16; xi++) FloatVector.zero(F).intoArray(v, v0 + j + xi * vStride);
+    }
+
+    private static FloatVector ld(float[] a, int i) {
+        return FloatVector.fromArray(F, a, i);
+    }
+
+    /**
+     * Y = A^T M A (A^T = [1 1 1 0; 0 1 -1 -1]) for the width tiles of one output channel, M_xi
+     * at m0 + xi mStride, into the four output parity planes o[o0 + (2a + b) perImage], which
+     * hold Y[a][b] of tile q at q.
+     */
+    private static void transformOutput(float[] m, int m0, int mStride, int width, float[] o, int o0, int perImage) {
+        for (int j = 0; j < width; j += L) {
+            int at = m0 + j;
+            // rows of A^T M: (m0 + m1 + m2, m1 - m2 - m3) per column
+            FloatVector x0 = ld(m, at), x1 = ld(m, at + 4 * mStride), x2 = ld(m, at + 8 * mStride), x3 = ld(m, at + 12 * mStride);
+            FloatVector a0 = x0.add(x1).add(x2), b0 = x1.sub(x2).sub(x3);
+            x0 = ld(m, at + mStride); x1 = ld(m, at + 5 * mStride); x2 = ld(m, at + 9 * mStride); x3 = ld(m, at + 13 * mStride);
+            FloatVector a1 = x0.add(x1).add(x2), b1 = x1.sub(x2).sub(x3);
+            x0 = ld(m, at + 2 * mStride); x1 = ld(m, at + 6 * mStride); x2 = ld(m, at + 10 * mStride); x3 = ld(m, at + 14 * mStride);
+            FloatVector a2 = x0.add(x1).add(x2), b2 = x1.sub(x2).sub(x3);
+            x0 = ld(m, at + 3 * mStride); x1 = ld(m, at + 7 * mStride); x2 = ld(m, at + 11 * mStride); x3 = ld(m, at + 15 * mStride);
+            FloatVector a3 = x0.add(x1).add(x2), b3 = x1.sub(x2).sub(x3);
+            // times A: (t0 + t1 + t2, t1 - t2 - t3) per row
+            a0.add(a1).add(a2).intoArray(o, o0 + j);
+            a1.sub(a2).sub(a3).intoArray(o, o0 + perImage + j);
+            b0.add(b1).add(b2).intoArray(o, o0 + 2 * perImage + j);
+            b1.sub(b2).sub(b3).intoArray(o, o0 + 3 * perImage + j);
+        }
+    }
+
+    /** Output plane at out[to] from its four parity planes at o[o0], plus the bias, with relu clamped at 0. */
+    private static void interleave(float[] o, int o0, Tiles t, float[] out, int to, ConvGeom g, float bias, boolean relu) {
+        float floor = relu ? 0f : Float.NEGATIVE_INFINITY;
+        int ow = g.ow(), perImage = t.perImage();
+        for (int oy = 0; oy < g.oh(); oy++) {
+            int even = o0 + (oy & 1) * 2 * perImage + (oy >> 1) * t.tw(), odd = even + perImage, dst = to + oy * ow;
+            for (int tx = 0; 2 * tx < ow; tx++) out[dst + 2 * tx] = Math.max(o[even + tx] + bias, floor);
+            for (int tx = 0; 2 * tx + 1 < ow; tx++) out[dst + 2 * tx + 1] = Math.max(o[odd + tx] + bias, floor);
+        }
+    }
+}
