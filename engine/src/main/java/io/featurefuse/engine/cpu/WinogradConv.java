@@ -77,7 +77,7 @@ final class WinogradConv {
     static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu) {
         Tiles t = Tiles.of(g);
         int groups = g.groups(), cg = g.cg(), kg = g.kg(), kc = Gemm.kBlock(cg);
-        float[] u = packedWeights(transformedWeights(w, wOff, g), g, kc);
+        float[] u = packedWeights(w, wOff, g, kc);
         int uGroup = 16 * roundUp(kg, Gemm.MR) * cg, uXi = roundUp(kg, Gemm.MR) * cg;
         Parallel.forEach(g.n() * groups, task -> {
             int n = task / groups, grp = task % groups;
@@ -103,25 +103,14 @@ final class WinogradConv {
     }
 
     /**
-     * U packed for {@link Gemm#sweep}: per group and xi, per k block of kc channels, the row
-     * blocks' MR x kc micro-panels (rows past kg zero). u is U[grp][xi][k][c].
+     * U = G g G^T (G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]) for each (k, c) of each group,
+     * computed in float64 and written straight into the layout {@link Gemm#sweep} reads: per
+     * group and xi, per k block of kc channels, the row blocks' MR x kc micro-panels, rows past
+     * kg zero.
      */
-    private static float[] packedWeights(float[] u, ConvGeom g, int kc) {
-        int kg = g.kg(), cg = g.cg(), rows = roundUp(kg, Gemm.MR);
+    private static float[] packedWeights(float[] w, int wOff, ConvGeom g, int kc) {
+        int kg = g.kg(), cg = g.cg(), mr = Gemm.MR, rows = roundUp(kg, mr);
         float[] ap = new float[g.groups() * 16 * rows * cg];
-        for (int gx = 0; gx < g.groups() * 16; gx++)
-            for (int pc = 0; pc < cg; pc += kc) {
-                int kcb = Math.min(kc, cg - pc);
-                for (int i = 0; i < kg; i += Gemm.MR)
-                    Gemm.packA(u, gx * kg * cg, false, cg, null, i, Math.min(Gemm.MR, kg - i), pc, kcb, ap, gx * rows * cg + pc * rows + i * kcb);
-            }
-        return ap;
-    }
-
-    /** U[grp][xi][k][c] = (G g G^T)[xi] for each (k, c) of each group, computed in float64; G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
-    static float[] transformedWeights(float[] w, int wOff, ConvGeom g) {
-        int kg = g.kg(), cg = g.cg();
-        float[] u = new float[g.groups() * 16 * kg * cg];
         double[] gg = new double[12];
         for (int grp = 0; grp < g.groups(); grp++)
             for (int k = 0; k < kg; k++)
@@ -134,13 +123,18 @@ final class WinogradConv {
                         gg[6 + j] = 0.5 * (g0 - g1 + g2);
                         gg[9 + j] = g2;
                     }
+                    int pc = c / kc * kc, kcb = Math.min(kc, cg - pc);
+                    int within = pc * rows + k / mr * mr * kcb + (c - pc) * mr + k % mr; // see Gemm.packA
                     for (int i = 0; i < 4; i++) { // (G g) G^T
                         double a = gg[3 * i], b = gg[3 * i + 1], cc = gg[3 * i + 2];
-                        double[] row = {a, 0.5 * (a + b + cc), 0.5 * (a - b + cc), cc};
-                        for (int j = 0; j < 4; j++) u[((grp * 16 + 4 * i + j) * kg + k) * cg + c] = (float) row[j];
+                        int at = (grp * 16 + 4 * i) * rows * cg + within;
+                        ap[at] = (float) a;
+                        ap[at + rows * cg] = (float) (0.5 * (a + b + cc));
+                        ap[at + 2 * rows * cg] = (float) (0.5 * (a - b + cc));
+                        ap[at + 3 * rows * cg] = (float) cc;
                     }
                 }
-        return u;
+        return ap;
     }
 
     /** The four parity planes of one zero-padded input plane, at p0: planes[p0 + (2a + b) stride + y TW + x] = padded[2y + a][2x + b]. */
