@@ -273,7 +273,7 @@ public final class Gemm {
      * At 5 or 6 rows, or unrolled over k, C2 spilled an accumulator and the kernel fell from ~80
      * to 31-43 GFLOP/s on one core. 3 x 3 vectors (9 accumulators) also fits but measured no better.
      *
-     * <p>Why the sweep is one method of more than 325 bytes of bytecode (SourceBudgetTest checks
+     * <p>Why the sweep is one method of more than 325 bytes of bytecode (KernelInliningTest checks
      * it): C2 never inlines a hot callee larger than FreqInlineSize (325), so the kernel is always
      * compiled on its own. When C2 happened to compile the caller first and inlined the kernel
      * into it (twice: full and partial tiles), the caller ran out of C2's node budget before the

@@ -78,7 +78,7 @@ final class WinogradConv {
         Tiles t = Tiles.of(g);
         int groups = g.groups(), cg = g.cg(), kg = g.kg(), kc = Gemm.kBlock(cg);
         float[] u = packedWeights(w, wOff, g, kc);
-        int uGroup = 16 * roundUp(kg, Gemm.MR) * cg, uXi = roundUp(kg, Gemm.MR) * cg;
+        int rows = roundUp(kg, Gemm.MR), uXi = rows * cg, uGroup = 16 * uXi; // U's layout, see packedWeights
         Parallel.forEach(g.n() * groups, task -> {
             int n = task / groups, grp = task % groups;
             float[][] scratch = SCRATCH.get();
@@ -91,7 +91,7 @@ final class WinogradConv {
                 for (int c = 0; c < cg; c++) transformInput(planes, c * 4 * t.planeStride(), t, col, width, v, c * NR, cg * NR, tb);
                 for (int xi = 0; xi < 16; xi++)
                     for (int pc = 0; pc < cg; pc += kc)
-                        Gemm.sweep(u, grp * uGroup + xi * uXi + pc * roundUp(kg, Gemm.MR), 0, kg, v, xi * cg * NR + pc * NR, Math.min(kc, cg - pc),
+                        Gemm.sweep(u, grp * uGroup + xi * uXi + pc * rows, 0, kg, v, xi * cg * NR + pc * NR, Math.min(kc, cg - pc),
                                 m, xi * kg * NR, NR, NR, pc > 0, tile);
                 for (int k = 0; k < kg; k++) transformOutput(m, k * NR, kg * NR, width, o, k * 4 * t.perImage() + col, t.perImage());
             }
