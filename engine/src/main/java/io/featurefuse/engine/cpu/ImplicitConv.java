@@ -4,6 +4,7 @@ import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 
 /**
  * conv2d forward with stride 1 and dilation 1 as an implicit GEMM, without an im2col matrix.
@@ -106,17 +107,26 @@ final class ImplicitConv {
                 for (int col = 0; col < colsPadded; col += NR)
                     sweep(ap, grp * groupStride + pc * rowBlocks * MR, rowBlocks, p, shift, pc, kcb, col, c, colsPadded, acc);
             }
-            // Keep the OW valid columns of each Wp-wide row, add the bias (and with relu clamp at 0).
-            float floor = relu ? 0f : Float.NEGATIVE_INFINITY;
-            for (int k = 0; k < kg; k++) {
-                int o = (n * g.k() + grp * kg + k) * ohw;
-                float b = bias == null ? 0f : bias[bOff + grp * kg + k];
-                for (int y = 0; y < g.oh(); y++) {
-                    int from = k * colsPadded + y * wp, to = o + y * g.ow();
-                    for (int x = 0; x < g.ow(); x++) out[to + x] = Math.max(c[from + x] + b, floor);
-                }
-            }
+            for (int k = 0; k < kg; k++)
+                keepValidColumns(c, k * colsPadded, wp, out, (n * g.k() + grp * kg + k) * ohw, g.oh(), g.ow(),
+                        bias == null ? 0f : bias[bOff + grp * kg + k], relu);
         });
+    }
+
+    /**
+     * out[to + y OW + x] = c[from + y Wp + x] + bias (with relu clamped at 0) for the OW valid
+     * columns of each Wp-wide row, whole vectors and a masked last one per row. The scalar loop
+     * it replaces cost ~1 cycle per output: for a 5x5 1->32 layer (25 multiply-adds per output)
+     * that was as long as the GEMM's own work.
+     */
+    private static void keepValidColumns(float[] c, int from, int wp, float[] out, int to, int oh, int ow, float bias, boolean relu) {
+        FloatVector b = FloatVector.broadcast(F, bias), floor = FloatVector.broadcast(F, relu ? 0f : Float.NEGATIVE_INFINITY);
+        int full = ow / L * L;
+        VectorMask<Float> tail = F.indexInRange(full, ow);
+        for (int y = 0; y < oh; y++, from += wp, to += ow) {
+            for (int x = 0; x < full; x += L) FloatVector.fromArray(F, c, from + x).add(b).max(floor).intoArray(out, to + x);
+            if (full < ow) FloatVector.fromArray(F, c, from + full).add(b).max(floor).intoArray(out, to + full, tail);
+        }
     }
 
     /**
