@@ -4,6 +4,7 @@ import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 
 /**
  * Float32 conv2d where each output channel reads one input channel of its own group (depthwise,
@@ -53,48 +54,90 @@ final class DepthwiseKernels {
         return Math.max(g.w() + 2 * g.pw(), vectorWidth(g) + (g.s() - 1) * g.dw());
     }
 
-    /** P (hp x wp, zero border) from the plane at src; hp = h + 2 ph holds every tap's row for stride 1. */
-    private static float[] padded(float[] in, int src, ConvGeom g, int wp) {
-        int hp = g.h() + 2 * g.ph();
+    /**
+     * This thread's padded-plane buffer, zeroed: a task zeroes it once, then {@link #fillInterior}
+     * overwrites only the interior for each plane, since the border is the same for every plane
+     * of one call. Zeroing the whole plane per plane, with the ThreadLocal lookups, took longer
+     * than the 3x3 multiply-adds of a 14x14 plane.
+     */
+    private static float[] zeroedPlane(ConvGeom g, int wp) {
+        int size = (g.h() + 2 * g.ph()) * wp;
         float[][] scratch = SCRATCH.get();
-        if (scratch[0].length < hp * wp) scratch[0] = new float[hp * wp];
-        float[] p = scratch[0];
-        java.util.Arrays.fill(p, 0, hp * wp, 0f);
-        for (int y = 0; y < g.h(); y++) System.arraycopy(in, src + y * g.w(), p, (y + g.ph()) * wp + g.pw(), g.w());
-        return p;
+        if (scratch[0].length < size) scratch[0] = new float[size];
+        java.util.Arrays.fill(scratch[0], 0, size, 0f);
+        return scratch[0];
     }
 
-    private static float[] rowBuffer(int n) {
-        float[][] scratch = SCRATCH.get();
-        if (scratch[1].length < n) scratch[1] = new float[n];
-        return scratch[1];
+    /** The plane at src copied into the interior of p (hp x wp, border zero). */
+    private static void fillInterior(float[] in, int src, ConvGeom g, int wp, float[] p) {
+        for (int y = 0; y < g.h(); y++) System.arraycopy(in, src + y * g.w(), p, (y + g.ph()) * wp + g.pw(), g.w());
+    }
+
+    /**
+     * One output plane from its padded input plane, each vector summing its taps in a register
+     * before one store. A row's last vector is stored whole: what it writes past OW lies in later
+     * rows, which overwrite it (rows go in order); only a vector that would reach past the plane
+     * goes through a buffer. A masked store there ran out of line (JFR: checkIndexByLane, firstTrue).
+     * 3x3 keeps its nine weights
+     * in registers for the whole plane (the JIT cannot hoist them out of the loop: out may be
+     * the weight's array as far as it knows).
+     */
+    private static void planeUnitStride(float[] p, int wp, float[] w, int wk, float b, float[] out, int o, ConvGeom g, float[] row) {
+        int ow = g.ow(), dh = g.dh() * wp, dw = g.dw(), end = o + g.ohw();
+        FloatVector bias = FloatVector.broadcast(F, b);
+        if (g.r() == 3 && g.s() == 3) {
+            FloatVector w0 = bc(w[wk]), w1 = bc(w[wk + 1]), w2 = bc(w[wk + 2]), w3 = bc(w[wk + 3]), w4 = bc(w[wk + 4]),
+                    w5 = bc(w[wk + 5]), w6 = bc(w[wk + 6]), w7 = bc(w[wk + 7]), w8 = bc(w[wk + 8]);
+            for (int y = 0; y < g.oh(); y++, o += ow)
+                for (int x = 0; x < ow; x += L) {
+                    int r0 = y * wp + x, r1 = r0 + dh, r2 = r1 + dh;
+                    // one chain per kernel row: nine dependent multiply-adds would wait on each other's latency
+                    FloatVector a = ld(p, r0 + 2 * dw).fma(w2, ld(p, r0 + dw).fma(w1, ld(p, r0).fma(w0, bias)));
+                    FloatVector c = ld(p, r1 + 2 * dw).fma(w5, ld(p, r1 + dw).fma(w4, ld(p, r1).mul(w3)));
+                    FloatVector e = ld(p, r2 + 2 * dw).fma(w8, ld(p, r2 + dw).fma(w7, ld(p, r2).mul(w6)));
+                    FloatVector acc = a.add(c).add(e);
+                    if (o + x + L <= end) acc.intoArray(out, o + x);
+                    else lastVector(acc, out, o + x, ow - x, row);
+                }
+            return;
+        }
+        for (int y = 0; y < g.oh(); y++, o += ow)
+            for (int x = 0; x < ow; x += L) {
+                FloatVector acc = bias;
+                for (int i = 0; i < g.r(); i++) {
+                    int base = y * wp + i * dh + x;
+                    for (int j = 0; j < g.s(); j++) acc = ld(p, base + j * dw).fma(bc(w[wk + i * g.s() + j]), acc);
+                }
+                if (o + x + L <= end) acc.intoArray(out, o + x);
+                else lastVector(acc, out, o + x, ow - x, row);
+            }
+    }
+
+    /** The first n lanes of v to out[at], through row: a whole store there would reach into another task's plane. */
+    private static void lastVector(FloatVector v, float[] out, int at, int n, float[] row) {
+        v.intoArray(row, 0);
+        System.arraycopy(row, 0, out, at, n);
+    }
+
+    private static FloatVector ld(float[] a, int i) {
+        return FloatVector.fromArray(F, a, i);
+    }
+
+    private static FloatVector bc(float v) {
+        return FloatVector.broadcast(F, v);
     }
 
     private static void forwardUnitStride(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g) {
-        int hw = g.h() * g.w(), ohw = g.ohw(), wp = paddedWidth(g), vw = vectorWidth(g), rs = g.r() * g.s();
+        int hw = g.h() * g.w(), ohw = g.ohw(), wp = paddedWidth(g), rs = g.r() * g.s();
         // A 14x14 plane is ~3,500 FLOP: tasks take several planes so dispatch does not dominate.
         int per = Math.max(1, Math.min(g.k(), 16_384 / Math.max(1, ohw * rs))), blocks = (g.k() + per - 1) / per;
         Parallel.forEach(g.n() * blocks, task -> {
-          int n = task / blocks, k0 = (task % blocks) * per;
-          for (int k = k0; k < Math.min(g.k(), k0 + per); k++) {
-            float[] p = padded(in, inOff + (n * g.c() + source(g, k)) * hw, g, wp), row = rowBuffer(L);
-            int o = (n * g.k() + k) * ohw, wk = wOff + k * rs;
-            float b = bias == null ? 0f : bias[bOff + k];
-            for (int y = 0; y < g.oh(); y++)
-                for (int x = 0; x < vw; x += L) {
-                    FloatVector acc = FloatVector.broadcast(F, b);
-                    for (int i = 0; i < g.r(); i++) {
-                        int base = (y + i * g.dh()) * wp + x;
-                        for (int j = 0; j < g.s(); j++)
-                            acc = FloatVector.fromArray(F, p, base + j * g.dw()).fma(FloatVector.broadcast(F, w[wk + i * g.s() + j]), acc);
-                    }
-                    if (x + L <= g.ow()) acc.intoArray(out, o + y * g.ow() + x);
-                    else {
-                        acc.intoArray(row, 0);
-                        System.arraycopy(row, 0, out, o + y * g.ow() + x, g.ow() - x);
-                    }
-                }
-          }
+            int n = task / blocks, k0 = (task % blocks) * per;
+            float[] p = zeroedPlane(g, wp), row = new float[L];
+            for (int k = k0; k < Math.min(g.k(), k0 + per); k++) {
+                fillInterior(in, inOff + (n * g.c() + source(g, k)) * hw, g, wp, p);
+                planeUnitStride(p, wp, w, wOff + k * rs, bias == null ? 0f : bias[bOff + k], out, (n * g.k() + k) * ohw, g, row);
+            }
         });
     }
 
@@ -161,52 +204,64 @@ final class DepthwiseKernels {
         });
     }
 
-    /**
-     * Stride 1, 3x3 or smaller: one pass per image over the padded plane, nine vector
-     * accumulators (one per tap) against each vector of dOut; dOut rows are read through a buffer
-     * zero beyond OW, so the rounded-up columns add nothing.
-     */
+    /** Stride 1, 3x3: one task per output channel, see {@link #weightTaps3x3}. */
     private static void backwardWeightUnitStride(float[] dW, float[] dOut, int dOff, float[] in, int inOff, ConvGeom g) {
-        int hw = g.h() * g.w(), ohw = g.ohw(), wp = paddedWidth(g), vw = vectorWidth(g), rs = g.r() * g.s();
-        Parallel.forEach(g.k(), k -> {
-            float[] d = rowBuffer(vw);
-            java.util.Arrays.fill(d, 0, vw, 0f);
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0;
-            int s = g.s(), dh = g.dh(), dw = g.dw();
-            for (int n = 0; n < g.n(); n++) {
-                float[] p = padded(in, inOff + (n * g.c() + source(g, k)) * hw, g, wp);
-                int go = dOff + (n * g.k() + k) * ohw;
-                for (int y = 0; y < g.oh(); y++) {
-                    System.arraycopy(dOut, go + y * g.ow(), d, 0, g.ow());
-                    for (int x = 0; x < vw; x += L) {
-                        FloatVector dv = FloatVector.fromArray(F, d, x);
-                        int r0 = y * wp + x, r1 = r0 + dh * wp, r2 = r1 + dh * wp;
-                        // taps beyond R x S read inside the padded plane (rows/columns clamped) and are dropped below
-                        a0 = FloatVector.fromArray(F, p, r0).fma(dv, a0);
-                        if (s > 1) a1 = FloatVector.fromArray(F, p, r0 + dw).fma(dv, a1);
-                        if (s > 2) a2 = FloatVector.fromArray(F, p, r0 + 2 * dw).fma(dv, a2);
-                        if (g.r() > 1) {
-                            a3 = FloatVector.fromArray(F, p, r1).fma(dv, a3);
-                            if (s > 1) a4 = FloatVector.fromArray(F, p, r1 + dw).fma(dv, a4);
-                            if (s > 2) a5 = FloatVector.fromArray(F, p, r1 + 2 * dw).fma(dv, a5);
-                        }
-                        if (g.r() > 2) {
-                            a6 = FloatVector.fromArray(F, p, r2).fma(dv, a6);
-                            if (s > 1) a7 = FloatVector.fromArray(F, p, r2 + dw).fma(dv, a7);
-                            if (s > 2) a8 = FloatVector.fromArray(F, p, r2 + 2 * dw).fma(dv, a8);
-                        }
+        int wp = paddedWidth(g);
+        Parallel.forEach(g.k(), k -> weightTaps3x3(dW, dOut, dOff, in, inOff, g, k, zeroedPlane(g, wp), wp));
+    }
+
+    /**
+     * dW of output channel k, 3x3, stride 1: one pass per image over its padded plane, nine
+     * vector accumulators (one per tap) against each vector of dOut. The last vector of a dOut
+     * row is a full load with the lanes past OW zeroed by a blend (copied through a buffer at the
+     * array's very end), so the rounded-up columns add nothing. A method of its own, not part of
+     * a lambda with the other sizes' branches: inside one, C2 left the vector calls out of line
+     * (JFR: Float256Mask.firstTrue and FloatVector.ldOp on top) and ran at 3 GFLOP/s.
+     */
+    private static void weightTaps3x3(float[] dW, float[] dOut, int dOff, float[] in, int inOff, ConvGeom g, int k, float[] p, int wp) {
+        int hw = g.h() * g.w(), ohw = g.ohw(), ow = g.ow(), full = ow / L * L, dh = g.dh() * wp, dw = g.dw();
+        VectorMask<Float> tail = F.indexInRange(full, ow);
+        FloatVector zero = FloatVector.zero(F), a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero, a5 = zero, a6 = zero, a7 = zero, a8 = zero;
+        float[] last = new float[L];
+        for (int n = 0; n < g.n(); n++) {
+            fillInterior(in, inOff + (n * g.c() + source(g, k)) * hw, g, wp, p);
+            int go = dOff + (n * g.k() + k) * ohw;
+            for (int y = 0; y < g.oh(); y++, go += ow)
+                for (int x = 0; x < ow; x += L) {
+                    FloatVector dv;
+                    if (x < full) dv = ld(dOut, go + x);
+                    else if (go + x + L <= dOut.length) dv = zero.blend(ld(dOut, go + x), tail);
+                    else {
+                        System.arraycopy(dOut, go + x, last, 0, ow - x);
+                        dv = ld(last, 0);
                     }
+                    int r0 = y * wp + x, r1 = r0 + dh, r2 = r1 + dh;
+                    a0 = ld(p, r0).fma(dv, a0);
+                    a1 = ld(p, r0 + dw).fma(dv, a1);
+                    a2 = ld(p, r0 + 2 * dw).fma(dv, a2);
+                    a3 = ld(p, r1).fma(dv, a3);
+                    a4 = ld(p, r1 + dw).fma(dv, a4);
+                    a5 = ld(p, r1 + 2 * dw).fma(dv, a5);
+                    a6 = ld(p, r2).fma(dv, a6);
+                    a7 = ld(p, r2 + dw).fma(dv, a7);
+                    a8 = ld(p, r2 + 2 * dw).fma(dv, a8);
                 }
-            }
-            FloatVector[] taps = {a0, a1, a2, a3, a4, a5, a6, a7, a8};
-            for (int i = 0; i < g.r(); i++)
-                for (int j = 0; j < s; j++) dW[k * rs + i * s + j] = Simd.sumLanes(taps[i * 3 + j]);
-        });
+        }
+        int o = k * 9;
+        dW[o] = Simd.sumLanes(a0);
+        dW[o + 1] = Simd.sumLanes(a1);
+        dW[o + 2] = Simd.sumLanes(a2);
+        dW[o + 3] = Simd.sumLanes(a3);
+        dW[o + 4] = Simd.sumLanes(a4);
+        dW[o + 5] = Simd.sumLanes(a5);
+        dW[o + 6] = Simd.sumLanes(a6);
+        dW[o + 7] = Simd.sumLanes(a7);
+        dW[o + 8] = Simd.sumLanes(a8);
     }
 
     /** dW, overwritten: one task per output channel, images summed in order. */
     static void backwardWeight(float[] dW, float[] dOut, int dOff, float[] in, int inOff, ConvGeom g) {
-        if (unitStride(g) && g.r() <= 3 && g.s() <= 3) {
+        if (unitStride(g) && g.r() == 3 && g.s() == 3) {
             backwardWeightUnitStride(dW, dOut, dOff, in, inOff, g);
             return;
         }

@@ -27,6 +27,8 @@ class KernelInliningTest {
         assertLarger(ImplicitConv.class, "sweep");
         assertLarger(WinogradConv.class, "transformInput");
         assertLarger(WinogradConv.class, "transformOutput");
+        assertLarger(DepthwiseKernels.class, "planeUnitStride");
+        assertLarger(DepthwiseKernels.class, "weightTaps3x3");
     }
 
     private static void assertLarger(Class<?> owner, String method) throws IOException {
