@@ -7,81 +7,127 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 
 /**
- * conv2d forward with stride 1 and dilation 1 as an implicit GEMM, without an im2col matrix.
- * Each input plane is copied once into a zero-padded plane P (Hp x Wp). Computing Wp output
- * columns per output row (the last Wp - OW are discarded), the im2col row of kernel tap
- * (c, i, j) is P itself shifted by c Hp Wp + i Wp + j, so the micro-kernel reads its B vectors
- * straight from P through a table of shifts. Measured reason: im2col took ~40% of the forward
- * time of a 3x3 64->64 14x14 layer (25-30 ms of ~65 ms for 128 images on one thread).
- * The weights are packed once per call, shared by all images; tasks are (image, group).
+ * conv2d forward (and the weight gradient) as an implicit GEMM, without an im2col matrix.
+ * Each input plane is copied once into a zero-padded plane P, split into phase planes when the
+ * stride is above 1 (see {@link Layout}). Computing Wq output columns per output row (the last
+ * Wq - OW are discarded), the im2col row of kernel tap (c, i, j) is P itself shifted by a
+ * constant, so the micro-kernel reads its B vectors straight from P through a table of shifts.
+ * Measured reason: im2col took ~40% of the forward time of a 3x3 64->64 14x14 layer (25-30 ms
+ * of ~65 ms for 128 images on one thread). The weights are packed once per call, shared by all
+ * images; tasks are (image, group).
  */
 final class ImplicitConv {
     private static final int MR = Gemm.MR, NR = Gemm.NR;
 
     private ImplicitConv() {}
 
+    /**
+     * Any stride and dilation whose taps read every phase plane, with enough (image, group)
+     * tasks for the threads. A stride-2 3x3 layer (32->64, 28x28 -> 14x14, b128) ran at ~50
+     * GFLOP/s forward through im2col + GEMM and ~70-80 here. A 1x1 stride-2 layer reads one
+     * phase in four: copying all four cost more than im2col's gather (forward 41 -> 19 GFLOP/s).
+     */
     static boolean applies(ConvGeom g) {
-        return g.sh() == 1 && g.sw() == 1 && g.dh() == 1 && g.dw() == 1 && g.n() * g.groups() >= Parallel.threads();
+        return appliesToWeights(g) && g.n() * g.groups() >= Parallel.threads();
+    }
+
+    /** The weight gradient takes the same route, for the same strides and dilations. */
+    static boolean appliesToWeights(ConvGeom g) {
+        return readsEveryPhase(g.r(), g.dh(), g.sh()) && readsEveryPhase(g.s(), g.dw(), g.sw());
+    }
+
+    /** True when the taps t dilation, t < taps, cover every residue modulo stride. */
+    private static boolean readsEveryPhase(int taps, int dilation, int stride) {
+        if (stride == 1) return true;
+        boolean[] seen = new boolean[stride];
+        int count = 0;
+        for (int t = 0; t < taps && count < stride; t++)
+            if (!seen[t * dilation % stride]) {
+                seen[t * dilation % stride] = true;
+                count++;
+            }
+        return count == stride;
     }
 
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0]});
 
-    /** Row starts of the implicit im2col matrix in P: tap (c, i, j) at c Hp Wp + i Wp + j. */
-    private static int[] shifts(ConvGeom g, int wp, int plane) {
-        int[] shift = new int[g.crs()];
-        for (int c = 0; c < g.cg(); c++)
-            for (int i = 0; i < g.r(); i++)
-                for (int j = 0; j < g.s(); j++) shift[(c * g.r() + i) * g.s() + j] = c * plane + i * wp + j;
-        return shift;
+    /**
+     * Where P keeps the input. With stride sh x sw, the zero-padded plane (Hp x Wp) is split into
+     * sh sw phase planes, Hq x Wq each: phase (a, b) holds padded rows a, a + sh, ... and columns
+     * b, b + sw, ... Output (y, x) reads tap (i, j) at phase ((i dh) % sh, (j dw) % sw), row
+     * y + (i dh) / sh, column x + (j dw) / sw: with Wq columns computed per output row
+     * (column index y Wq + x, the last Wq - OW discarded), each tap is P shifted by a constant.
+     * With stride 1 there is one phase, the padded plane itself.
+     */
+    private record Layout(int hq, int wq, int phase, int plane, int cols, int colsPadded, int[] shift, int size) {
+        static Layout of(ConvGeom g) {
+            int sh = g.sh(), sw = g.sw(), hq = ceilDiv(g.h() + 2 * g.ph(), sh), wq = ceilDiv(g.w() + 2 * g.pw(), sw);
+            int phase = hq * wq, plane = sh * sw * phase, cols = g.oh() * wq, colsPadded = ceilDiv(cols, NR) * NR;
+            int[] shift = new int[g.crs()];
+            int max = 0;
+            for (int c = 0; c < g.cg(); c++)
+                for (int i = 0; i < g.r(); i++)
+                    for (int j = 0; j < g.s(); j++) {
+                        int ri = i * g.dh(), rj = j * g.dw();
+                        int at = c * plane + (ri % sh * sw + rj % sw) * phase + ri / sh * wq + rj / sw;
+                        shift[(c * g.r() + i) * g.s() + j] = at;
+                        max = Math.max(max, at);
+                    }
+            // reads reach shift + col + NR - 1 for col < colsPadded
+            return new Layout(hq, wq, phase, plane, cols, colsPadded, shift, Math.max(max + colsPadded, g.cg() * plane));
+        }
     }
 
-    /** Floats P needs: the planes, plus the reads past the last plane (up to a padded panel and the largest tap). */
-    private static int planesSize(ConvGeom g, int wp, int plane, int cols) {
-        int colsPadded = (cols + NR - 1) / NR * NR;
-        return g.cg() * plane + colsPadded + g.r() * wp + g.s();
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
     }
 
-    /** P = the cg input planes of (image, group) at src, zero-padded to Hp x Wp, then zeros to size. */
-    private static void paddedPlanes(float[] in, int src, ConvGeom g, int wp, int plane, float[] p, int size) {
-        java.util.Arrays.fill(p, 0, size, 0f);
+    /** P = the cg input planes of (image, group) at src in lay's phase planes, zeros elsewhere up to lay.size(). */
+    private static void phasePlanes(float[] in, int src, ConvGeom g, Layout lay, float[] p) {
+        java.util.Arrays.fill(p, 0, lay.size(), 0f);
+        int sh = g.sh(), sw = g.sw(), wq = lay.wq();
         for (int ch = 0; ch < g.cg(); ch++)
-            for (int y = 0; y < g.h(); y++)
-                System.arraycopy(in, src + (ch * g.h() + y) * g.w(), p, ch * plane + (y + g.ph()) * wp + g.pw(), g.w());
-    }
-
-    /** The weight gradient takes the same route: stride and dilation 1. */
-    static boolean appliesToWeights(ConvGeom g) {
-        return g.sh() == 1 && g.sw() == 1 && g.dh() == 1 && g.dw() == 1;
+            for (int y = 0; y < g.h(); y++) {
+                int pr = y + g.ph(), row = ch * lay.plane() + pr % sh * sw * lay.phase() + pr / sh * wq, s = src + (ch * g.h() + y) * g.w();
+                if (sw == 1) {
+                    System.arraycopy(in, s, p, row + g.pw(), g.w());
+                    continue;
+                }
+                // padded column x + pw goes to phase (x + pw) % sw at column (x + pw) / sw: one plain loop per phase
+                for (int b = 0; b < sw; b++) {
+                    int x = Math.floorMod(b - g.pw(), sw), d = row + b * lay.phase() + (x + g.pw()) / sw;
+                    for (; x < g.w(); x += sw) p[d++] = in[s + x];
+                }
+            }
     }
 
     /**
      * dW_g^T (crs x kg, overwritten in tmp) of one image and group: the implicit im2col matrix
-     * (rows of P, Wp columns per output row) times dOut^T, where dOut is spread to Wp-wide rows
-     * with zeros in the Wp - OW columns that have no output.
+     * (rows of P, Wq columns per output row) times dOut^T, where dOut is spread to Wq-wide rows
+     * with zeros in the Wq - OW columns that have no output.
      */
     static void weightGradientOfImage(float[] dOut, int dOff, float[] in, int inOff, ConvGeom g, int n, int grp, float[] tmp) {
         int kg = g.kg(), crs = g.crs();
-        int hp = g.h() + 2 * g.ph(), wp = g.w() + 2 * g.pw(), plane = hp * wp, cols = g.oh() * wp;
-        int pSize = planesSize(g, wp, plane, cols);
+        Layout lay = Layout.of(g);
+        int cols = lay.cols(), wq = lay.wq();
         float[][] scratch = SCRATCH.get();
-        if (scratch[0].length < pSize) scratch[0] = new float[pSize];
+        if (scratch[0].length < lay.size()) scratch[0] = new float[lay.size()];
         if (scratch[1].length < kg * cols) scratch[1] = new float[kg * cols];
         float[] p = scratch[0], d = scratch[1];
-        paddedPlanes(in, inOff + (n * g.c() + grp * g.cg()) * g.h() * g.w(), g, wp, plane, p, pSize);
+        phasePlanes(in, inOff + (n * g.c() + grp * g.cg()) * g.h() * g.w(), g, lay, p);
         java.util.Arrays.fill(d, 0, kg * cols, 0f);
         for (int k = 0; k < kg; k++)
             for (int y = 0; y < g.oh(); y++)
-                System.arraycopy(dOut, dOff + ((n * g.k() + grp * kg + k) * g.oh() + y) * g.ow(), d, k * cols + y * wp, g.ow());
-        Gemm.sgemmRows(crs, kg, cols, p, 0, shifts(g, wp, plane), d, 0, true, cols, tmp, 0, kg);
+                System.arraycopy(dOut, dOff + ((n * g.k() + grp * kg + k) * g.oh() + y) * g.ow(), d, k * cols + y * wq, g.ow());
+        Gemm.sgemmRows(crs, kg, cols, p, 0, lay.shift(), d, 0, true, cols, tmp, 0, kg);
     }
 
     static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu) {
         int groups = g.groups(), kg = g.kg(), cg = g.cg(), crs = g.crs();
-        int hp = g.h() + 2 * g.ph(), wp = g.w() + 2 * g.pw(), plane = hp * wp;
-        int cols = g.oh() * wp, colsPadded = (cols + NR - 1) / NR * NR;
+        Layout lay = Layout.of(g);
+        int wq = lay.wq(), colsPadded = lay.colsPadded(), pSize = lay.size();
         int rowBlocks = (kg + MR - 1) / MR, kc = Gemm.kBlock(crs);
-        int[] shift = shifts(g, wp, plane); // B's rows are P shifted
-        int pSize = planesSize(g, wp, plane, cols);
+        int[] shift = lay.shift(); // B's rows are P shifted
         // Weights packed once: for each group, k block and row block, MR x kc micro-panels.
         int kBlocks = (crs + kc - 1) / kc;
         int groupStride = rowBlocks * MR * crs;
@@ -98,9 +144,10 @@ final class ImplicitConv {
             int n = t / groups, grp = t % groups;
             float[][] scratch = SCRATCH.get();
             if (scratch[0].length < pSize) scratch[0] = new float[pSize];
-            if (scratch[1].length < rowBlocks * MR * colsPadded) scratch[1] = new float[rowBlocks * MR * colsPadded];
+            // + L: the epilogue's last vector of the last row may read past the last row block
+            if (scratch[1].length < rowBlocks * MR * colsPadded + L) scratch[1] = new float[rowBlocks * MR * colsPadded + L];
             float[] p = scratch[0], c = scratch[1];
-            paddedPlanes(in, inOff + (n * g.c() + grp * cg) * hw, g, wp, plane, p, pSize);
+            phasePlanes(in, inOff + (n * g.c() + grp * cg) * hw, g, lay, p);
             for (int pc = 0; pc < crs; pc += kc) {
                 int kcb = Math.min(kc, crs - pc);
                 boolean acc = pc > 0;
@@ -108,14 +155,14 @@ final class ImplicitConv {
                     sweep(ap, grp * groupStride + pc * rowBlocks * MR, rowBlocks, p, shift, pc, kcb, col, c, colsPadded, acc);
             }
             for (int k = 0; k < kg; k++)
-                keepValidColumns(c, k * colsPadded, wp, out, (n * g.k() + grp * kg + k) * ohw, g.oh(), g.ow(),
+                keepValidColumns(c, k * colsPadded, wq, out, (n * g.k() + grp * kg + k) * ohw, g.oh(), g.ow(),
                         bias == null ? 0f : bias[bOff + grp * kg + k], relu);
         });
     }
 
     /**
-     * out[to + y OW + x] = c[from + y Wp + x] + bias (with relu clamped at 0) for the OW valid
-     * columns of each Wp-wide row, whole vectors and a masked last one per row. The scalar loop
+     * out[to + y OW + x] = c[from + y Wq + x] + bias (with relu clamped at 0) for the OW valid
+     * columns of each Wq-wide row, whole vectors and a masked last one per row. The scalar loop
      * it replaces cost ~1 cycle per output: for a 5x5 1->32 layer (25 multiply-adds per output)
      * that was as long as the GEMM's own work.
      */
