@@ -4,6 +4,7 @@ import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShuffle;
 
 /**
  * conv2d 3x3, stride 1, dilation 1, by Winograd's minimal filtering F(2x2, 3x3) (Lavin and
@@ -55,8 +56,9 @@ final class WinogradConv {
         static Tiles of(ConvGeom g) {
             int tilesY = (g.oh() + 1) / 2, tilesX = (g.ow() + 1) / 2, tw = tilesX + 1;
             int perImage = roundUp(tilesY * tw, L);
-            // reads reach q + TW + 1 for q < perImage; the parity planes themselves are (tilesY + 1) x TW
-            return new Tiles(tilesY, tilesX, tw, perImage, perImage + tw + 1);
+            // reads reach q + TW + 1 for q < perImage; the parity planes themselves are (tilesY + 1) x TW,
+            // and parityPlanes writes zeros up to 2 L past a plane's last row
+            return new Tiles(tilesY, tilesX, tw, perImage, Math.max(perImage + tw + 1, (tilesY + 1) * tw + 2 * L));
         }
     }
 
@@ -83,7 +85,7 @@ final class WinogradConv {
             int n = task / groups, grp = task % groups;
             float[][] scratch = SCRATCH.get();
             float[] planes = grow(scratch, 0, cg * 4 * t.planeStride()), v = grow(scratch, 1, 16 * cg * NR);
-            float[] m = grow(scratch, 2, 16 * kg * NR), o = grow(scratch, 3, kg * 4 * t.perImage()), tile = scratch[4], tb = scratch[5];
+            float[] m = grow(scratch, 2, 16 * kg * NR), o = grow(scratch, 3, kg * 4 * t.perImage() + L), tile = scratch[4], tb = scratch[5];
             for (int c = 0; c < cg; c++)
                 parityPlanes(in, inOff + ((n * g.c()) + grp * cg + c) * g.h() * g.w(), g, t, planes, c * 4 * t.planeStride());
             for (int col = 0; col < t.perImage(); col += NR) {
@@ -97,7 +99,7 @@ final class WinogradConv {
             }
             for (int k = 0; k < kg; k++) {
                 float b = bias == null ? 0f : bias[bOff + grp * kg + k];
-                interleave(o, k * 4 * t.perImage(), t, out, ((n * g.k()) + grp * kg + k) * g.ohw(), g, b, relu);
+                interleave(o, k * 4 * t.perImage(), t, out, ((n * g.k()) + grp * kg + k) * g.ohw(), g, b, relu, tb);
             }
         });
     }
@@ -137,19 +139,42 @@ final class WinogradConv {
         return ap;
     }
 
-    /** The four parity planes of one zero-padded input plane, at p0: planes[p0 + (2a + b) stride + y TW + x] = padded[2y + a][2x + b]. */
+    /** Lane i: element 2 i (EVEN) or 2 i + 1 (ODD) of a pair of vectors, the second's lanes as L.. 2 L - 1. */
+    private static final VectorShuffle<Float> UNZIP_EVEN = VectorShuffle.fromOp(F, i -> 2 * i);
+    private static final VectorShuffle<Float> UNZIP_ODD = VectorShuffle.fromOp(F, i -> 2 * i + 1);
+
+    /**
+     * The four parity planes of one zero-padded input plane, at p0: planes[p0 + (2a + b) stride +
+     * y TW + x] = padded[2y + a][2x + b]. Each input row goes 2 L elements at a time: a pair of
+     * vectors unzipped into its even and odd elements, one vector to each column-parity plane.
+     * The last pair of a row has its lanes past W zeroed, and the zeros it writes past the row
+     * land on padding or on later rows of the same plane, which are written after it (rows go
+     * in order); the planes have room for them past their last row (see Tiles). A pair that
+     * would read past the input array goes element by element.
+     */
     private static void parityPlanes(float[] in, int src, ConvGeom g, Tiles t, float[] planes, int p0) {
-        int stride = t.planeStride(), tw = t.tw(), rows = 2 * (t.tilesY() + 1), cols = 2 * tw;
+        int stride = t.planeStride(), tw = t.tw(), w = g.w(), pw = g.pw();
         java.util.Arrays.fill(planes, p0, p0 + 4 * stride, 0f);
-        int x1 = Math.min(g.w(), cols - g.pw());
+        // input column x (even) -> plane pe at column ce + x / 2; x + 1 -> plane po at column co + x / 2
+        int pe = pw & 1, ce = pw >> 1, po = (1 + pw) & 1, co = (1 + pw) >> 1;
+        FloatVector zero = FloatVector.zero(F);
         for (int y = 0; y < g.h(); y++) {
-            int pr = y + g.ph();
-            if (pr >= rows) break;
-            int rowBase = p0 + (pr & 1) * 2 * stride + (pr >> 1) * tw, s = src + y * g.w();
-            // padded column pc = x + pw goes to parity plane pc % 2 at pc / 2: one plain loop per parity
-            for (int b = 0; b < 2; b++) {
-                int x = (b - g.pw()) & 1, d = rowBase + b * stride + ((x + g.pw()) >> 1);
-                for (; x < x1; x += 2) planes[d++] = in[s + x];
+            int pr = y + g.ph(), rowBase = p0 + (pr & 1) * 2 * stride + (pr >> 1) * tw, s = src + y * w;
+            int even = rowBase + pe * stride + ce, odd = rowBase + po * stride + co;
+            for (int x = 0; x < w; x += 2 * L) {
+                int left = w - x;
+                if (s + x + 2 * L <= in.length) {
+                    FloatVector a = ld(in, s + x), b = ld(in, s + x + L);
+                    FloatVector ev = a.rearrange(UNZIP_EVEN, b), od = a.rearrange(UNZIP_ODD, b);
+                    if (left < 2 * L) {
+                        ev = zero.blend(ev, F.indexInRange(0, (left + 1) / 2));
+                        od = zero.blend(od, F.indexInRange(0, left / 2));
+                    }
+                    ev.intoArray(planes, even + x / 2);
+                    od.intoArray(planes, odd + x / 2);
+                } else {
+                    for (int k = 0; k < Math.min(left, 2 * L); k++) planes[((k & 1) == 0 ? even : odd) + (x + k) / 2] = in[s + x + k];
+                }
             }
         }
     }
@@ -217,14 +242,36 @@ final class WinogradConv {
         }
     }
 
-    /** Output plane at out[to] from its four parity planes at o[o0], plus the bias, with relu clamped at 0. */
-    private static void interleave(float[] o, int o0, Tiles t, float[] out, int to, ConvGeom g, float bias, boolean relu) {
-        float floor = relu ? 0f : Float.NEGATIVE_INFINITY;
-        int ow = g.ow(), perImage = t.perImage();
+    /** Lane i of the pair (a, b) zipped: even i from a[i / 2], odd i from b[i / 2]; ZIP_HI the same from the upper halves. */
+    private static final VectorShuffle<Float> ZIP_LO = VectorShuffle.fromOp(F, i -> (i & 1) == 0 ? i / 2 : L + i / 2);
+    private static final VectorShuffle<Float> ZIP_HI = VectorShuffle.fromOp(F, i -> (i & 1) == 0 ? L / 2 + i / 2 : L + L / 2 + i / 2);
+
+    /**
+     * Output plane at out[to] from its four parity planes at o[o0], plus the bias, with relu
+     * clamped at 0: per output row, L tiles' even and odd columns zipped into 2 L outputs by two
+     * two-vector shuffles (was a scalar stride-2 loop, ~4x slower per element measured). A
+     * row's last pair is stored whole: what it writes past OW lies in later rows of the plane,
+     * which overwrite it (rows go in order); a pair that would reach past the plane goes through
+     * buf (2 L floats at least).
+     */
+    private static void interleave(float[] o, int o0, Tiles t, float[] out, int to, ConvGeom g, float bias, boolean relu, float[] buf) {
+        FloatVector b = FloatVector.broadcast(F, bias), floor = FloatVector.broadcast(F, relu ? 0f : Float.NEGATIVE_INFINITY);
+        int ow = g.ow(), perImage = t.perImage(), end = to + g.ohw();
         for (int oy = 0; oy < g.oh(); oy++) {
             int even = o0 + (oy & 1) * 2 * perImage + (oy >> 1) * t.tw(), odd = even + perImage, dst = to + oy * ow;
-            for (int tx = 0; 2 * tx < ow; tx++) out[dst + 2 * tx] = Math.max(o[even + tx] + bias, floor);
-            for (int tx = 0; 2 * tx + 1 < ow; tx++) out[dst + 2 * tx + 1] = Math.max(o[odd + tx] + bias, floor);
+            for (int tx = 0; 2 * tx < ow; tx += L) {
+                FloatVector e = ld(o, even + tx), d = ld(o, odd + tx);
+                FloatVector lo = e.rearrange(ZIP_LO, d).add(b).max(floor), hi = e.rearrange(ZIP_HI, d).add(b).max(floor);
+                int at = dst + 2 * tx;
+                if (at + 2 * L <= end) {
+                    lo.intoArray(out, at);
+                    hi.intoArray(out, at + L);
+                } else {
+                    lo.intoArray(buf, 0);
+                    hi.intoArray(buf, L);
+                    System.arraycopy(buf, 0, out, at, end - at);
+                }
+            }
         }
     }
 }
