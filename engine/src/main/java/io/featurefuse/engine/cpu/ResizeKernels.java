@@ -1,10 +1,15 @@
 package io.featurefuse.engine.cpu;
 
+import static io.featurefuse.engine.cpu.Simd.F;
+import static io.featurefuse.engine.cpu.Simd.L;
+
+import jdk.incubator.vector.FloatVector;
+
 /**
  * Bilinear and nearest resizing of planes (N*C of them) through per-axis tables: each output
  * row (column) reads source rows i0 and i1 with weights 1 - t and t (nearest: t = 0). The tables
  * follow PyTorch's source-index rules, so both modes and both align_corners rules are just
- * different tables. float32 kernels run parallel over planes; float64 ones are the reference.
+ * different tables. float32 kernels run parallel over blocks of planes; float64 ones are the reference.
  */
 public final class ResizeKernels {
     private ResizeKernels() {}
@@ -65,24 +70,60 @@ public final class ResizeKernels {
         return new Axis(in, i0, i0.clone(), new double[out]);
     }
 
-    private static void planes(int count, java.util.function.IntConsumer plane) {
-        if (count >= Parallel.threads()) Parallel.forEach(count, plane);
-        else for (int p = 0; p < count; p++) plane.accept(p);
+    /** This thread's buffer of horizontally resized source rows (in rows x out columns). */
+    private static final ThreadLocal<float[][]> ROWS = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
+
+    private static float[] rows(int size) {
+        float[][] r = ROWS.get();
+        if (r[0].length < size) r[0] = new float[size];
+        return r[0];
     }
 
+    /** Planes per task: a 7x7 -> 14x14 plane is ~1,000 multiply-adds, too little to hand to a thread alone. */
+    private static void planes(int count, int work, java.util.function.IntBinaryOperator range) {
+        int per = Math.max(1, Math.min(count, 8192 / Math.max(1, work))), tasks = (count + per - 1) / per;
+        java.util.function.IntConsumer task = t -> range.applyAsInt(t * per, Math.min(count, (t + 1) * per));
+        if (tasks >= Parallel.threads()) Parallel.forEach(tasks, task);
+        else for (int t = 0; t < tasks; t++) task.accept(t);
+    }
+
+    private static float[] floats(double[] t) {
+        float[] f = new float[t.length];
+        for (int i = 0; i < t.length; i++) f[i] = (float) t[i];
+        return f;
+    }
+
+    private static float[] complement(float[] t) {
+        float[] s = new float[t.length];
+        for (int i = 0; i < t.length; i++) s[i] = 1 - t[i];
+        return s;
+    }
+
+    /**
+     * Separable: each source row is resized along x once into a row buffer (a gather, scalar),
+     * then each output row blends two buffered rows in vectors. The products and sums are the
+     * same as out = sy (sx a + tx b) + ty (sx c + tx d) per element, so results are unchanged;
+     * per element, that formula took four gathers and two table lookups per output (measured
+     * 0.35x PyTorch's GB/s on 96x7x7 -> 14x14 on an AVX-512 host).
+     */
     public static void forward(float[] out, float[] in, int inOff, int planes, Axis ay, Axis ax) {
-        int ihw = ay.in() * ax.in(), ohw = ay.out() * ax.out(), iw = ax.in(), ow = ax.out();
-        planes(planes, p -> {
-            int base = inOff + p * ihw;
-            for (int y = 0; y < ay.out(); y++) {
-                float ty = (float) ay.t()[y], sy = 1 - ty;
-                int r0 = base + ay.i0()[y] * iw, r1 = base + ay.i1()[y] * iw;
-                for (int x = 0; x < ow; x++) {
-                    float tx = (float) ax.t()[x], sx = 1 - tx;
-                    int c0 = ax.i0()[x], c1 = ax.i1()[x];
-                    out[p * ohw + y * ow + x] = sy * (sx * in[r0 + c0] + tx * in[r0 + c1]) + ty * (sx * in[r1 + c0] + tx * in[r1 + c1]);
+        int ih = ay.in(), iw = ax.in(), oh = ay.out(), ow = ax.out(), ihw = ih * iw, ohw = oh * ow;
+        float[] tx = floats(ax.t()), sx = complement(tx), ty = floats(ay.t()), sy = complement(ty);
+        int[] c0 = ax.i0(), c1 = ax.i1(), r0 = ay.i0(), r1 = ay.i1();
+        planes(planes, ohw + ih * ow, (p0, p1) -> {
+            float[] h = rows(ih * ow);
+            for (int p = p0; p < p1; p++) {
+                for (int r = 0, src = inOff + p * ihw; r < ih; r++, src += iw)
+                    for (int x = 0; x < ow; x++) h[r * ow + x] = sx[x] * in[src + c0[x]] + tx[x] * in[src + c1[x]];
+                for (int y = 0, o = p * ohw; y < oh; y++, o += ow) {
+                    int a = r0[y] * ow, b = r1[y] * ow, x = 0;
+                    FloatVector vs = FloatVector.broadcast(F, sy[y]), vt = FloatVector.broadcast(F, ty[y]);
+                    for (; x <= ow - L; x += L)
+                        FloatVector.fromArray(F, h, a + x).mul(vs).add(FloatVector.fromArray(F, h, b + x).mul(vt)).intoArray(out, o + x);
+                    for (; x < ow; x++) out[o + x] = sy[y] * h[a + x] + ty[y] * h[b + x];
                 }
             }
+            return 0;
         });
     }
 
@@ -100,24 +141,42 @@ public final class ResizeKernels {
             }
     }
 
-    /** dIn (zeroed here) gets every output gradient back along the same four weights. */
+    /**
+     * dIn (zeroed here) gets every output gradient back along the same four weights, in the
+     * forward's two passes turned around: output rows are spread onto buffered source rows in
+     * vectors, then each buffered row is scattered along x.
+     */
     public static void backward(float[] dIn, float[] dOut, int dOff, int planes, Axis ay, Axis ax) {
-        int ihw = ay.in() * ax.in(), ohw = ay.out() * ax.out(), iw = ax.in(), ow = ax.out();
-        planes(planes, p -> {
-            java.util.Arrays.fill(dIn, p * ihw, (p + 1) * ihw, 0f);
-            for (int y = 0; y < ay.out(); y++) {
-                float ty = (float) ay.t()[y], sy = 1 - ty;
-                int r0 = p * ihw + ay.i0()[y] * iw, r1 = p * ihw + ay.i1()[y] * iw;
-                for (int x = 0; x < ow; x++) {
-                    float g = dOut[dOff + p * ohw + y * ow + x];
-                    float tx = (float) ax.t()[x], sx = 1 - tx;
-                    int c0 = ax.i0()[x], c1 = ax.i1()[x];
-                    dIn[r0 + c0] += sy * sx * g;
-                    dIn[r0 + c1] += sy * tx * g;
-                    dIn[r1 + c0] += ty * sx * g;
-                    dIn[r1 + c1] += ty * tx * g;
+        int ih = ay.in(), iw = ax.in(), oh = ay.out(), ow = ax.out(), ihw = ih * iw, ohw = oh * ow;
+        float[] tx = floats(ax.t()), sx = complement(tx), ty = floats(ay.t()), sy = complement(ty);
+        int[] c0 = ax.i0(), c1 = ax.i1(), r0 = ay.i0(), r1 = ay.i1();
+        planes(planes, ohw + ih * ow, (p0, p1) -> {
+            float[] h = rows(ih * ow);
+            for (int p = p0; p < p1; p++) {
+                java.util.Arrays.fill(h, 0, ih * ow, 0f);
+                for (int y = 0, g = dOff + p * ohw; y < oh; y++, g += ow) {
+                    int a = r0[y] * ow, b = r1[y] * ow, x = 0;
+                    FloatVector vs = FloatVector.broadcast(F, sy[y]), vt = FloatVector.broadcast(F, ty[y]);
+                    for (; x <= ow - L; x += L) {
+                        FloatVector d = FloatVector.fromArray(F, dOut, g + x);
+                        d.mul(vs).add(FloatVector.fromArray(F, h, a + x)).intoArray(h, a + x);
+                        d.mul(vt).add(FloatVector.fromArray(F, h, b + x)).intoArray(h, b + x);
+                    }
+                    for (; x < ow; x++) {
+                        h[a + x] += sy[y] * dOut[g + x];
+                        h[b + x] += ty[y] * dOut[g + x];
+                    }
                 }
+                int base = p * ihw;
+                java.util.Arrays.fill(dIn, base, base + ihw, 0f);
+                for (int r = 0; r < ih; r++, base += iw)
+                    for (int x = 0; x < ow; x++) {
+                        float v = h[r * ow + x];
+                        dIn[base + c0[x]] += sx[x] * v;
+                        dIn[base + c1[x]] += tx[x] * v;
+                    }
             }
+            return 0;
         });
     }
 
