@@ -68,7 +68,7 @@ final class ImplicitConv {
      * (column index y Wq + x, the last Wq - OW discarded), each tap is P shifted by a constant.
      * With stride 1 there is one phase, the padded plane itself.
      */
-    private record Layout(int hq, int wq, int phase, int plane, int cols, int colsPadded, int[] shift, int size) {
+    private record Layout(int wq, int phase, int plane, int cols, int colsPadded, int[] shift, int size) {
         static Layout of(ConvGeom g) {
             int sh = g.sh(), sw = g.sw(), hq = ceilDiv(g.h() + 2 * g.ph(), sh), wq = ceilDiv(g.w() + 2 * g.pw(), sw);
             int phase = hq * wq, plane = sh * sw * phase, cols = g.oh() * wq, colsPadded = ceilDiv(cols, NR) * NR;
@@ -83,7 +83,7 @@ final class ImplicitConv {
                         max = Math.max(max, at);
                     }
             // reads reach shift + col + NR - 1 for col < colsPadded
-            return new Layout(hq, wq, phase, plane, cols, colsPadded, shift, Math.max(max + colsPadded, g.cg() * plane));
+            return new Layout(wq, phase, plane, cols, colsPadded, shift, Math.max(max + colsPadded, g.cg() * plane));
         }
     }
 
