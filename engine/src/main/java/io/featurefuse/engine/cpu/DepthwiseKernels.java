@@ -32,7 +32,7 @@ final class DepthwiseKernels {
         return k / g.kg();
     }
 
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0]});
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
 
     /**
      * Stride 1: each task copies its input plane into a zero-padded scratch plane, so every tap is
@@ -78,9 +78,8 @@ final class DepthwiseKernels {
      * before one store. A row's last vector is stored whole: what it writes past OW lies in later
      * rows, which overwrite it (rows go in order); only a vector that would reach past the plane
      * goes through a buffer. A masked store there ran out of line (JFR: checkIndexByLane, firstTrue).
-     * 3x3 keeps its nine weights
-     * in registers for the whole plane (the JIT cannot hoist them out of the loop: out may be
-     * the weight's array as far as it knows).
+     * 3x3 keeps its nine weights in registers for the whole plane (the JIT cannot hoist them out
+     * of the loop: out may be the weight's array as far as it knows).
      */
     private static void planeUnitStride(float[] p, int wp, float[] w, int wk, float b, float[] out, int o, ConvGeom g, float[] row) {
         int ow = g.ow(), dh = g.dh() * wp, dw = g.dw(), end = o + g.ohw();
