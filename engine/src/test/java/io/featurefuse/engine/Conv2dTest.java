@@ -71,17 +71,7 @@ class Conv2dTest {
         Tensor x = Fixtures.values(seed, -1, 1, 2 + r.nextInt(3), groups * (1 + r.nextInt(6)), h, w);
         Tensor wt = Fixtures.values(seed + 1, -1, 1, groups * (1 + r.nextInt(9)), x.size(1) / groups, kh, kw);
         Tensor b = r.nextBoolean() ? Fixtures.values(seed + 2, -1, 1, wt.size(0)) : null;
-        Tensor rx = x.copy().requiresGrad(true), rw = wt.copy().requiresGrad(true);
-        Tensor fx = x.to(DType.F32).requiresGrad(true), fw = wt.to(DType.F32).requiresGrad(true);
-        Tensor ref = rx.conv2d(rw, b, o);
-        Tensor fast = fx.conv2d(fw, b == null ? null : b.to(DType.F32), o);
-        String what = "conv2d " + x.shape() + " " + wt.shape() + " " + o;
-        assertClose(what, fast, ref, 2e-6 * x.size(1) * kh * kw, 1e-5);
-        Tensor up = Fixtures.values(seed + 3, -1, 1, ref.shape().toArray());
-        ref.backward(up);
-        fast.backward(up.to(DType.F32));
-        assertClose(what + " d/dx", fx.grad(), rx.grad(), 2e-6 * wt.size(0) * kh * kw, 1e-5);
-        assertClose(what + " d/dw", fw.grad(), rw.grad(), 2e-6 * x.size(0) * ref.size(2) * ref.size(3), 1e-5);
+        assertMatchesReference("conv2d", x, wt, b, o, seed + 3, 2e-6 * x.size(1) * kh * kw, 2e-6 * wt.size(0) * kh * kw);
     }
 
     /** 16+ input channels per group take other kernel paths (backward-data as a flipped convolution). */
@@ -119,16 +109,7 @@ class Conv2dTest {
         int cin = groups * (1 + r.nextInt(4)), k = groups * (16 + r.nextInt(3));
         int h = kh + r.nextInt(9), w = kw + r.nextInt(9);
         Tensor x = Fixtures.values(seed, -1, 1, 1 + r.nextInt(3), cin, h, w), wt = Fixtures.values(seed + 1, -1, 1, k, cin / groups, kh, kw);
-        Tensor fx = x.to(DType.F32).requiresGrad(true), fw = wt.to(DType.F32).requiresGrad(true);
-        Tensor rx = x.copy().requiresGrad(true), rw = wt.copy().requiresGrad(true);
-        Tensor ref = rx.conv2d(rw, null, o), fast = fx.conv2d(fw, null, o);
-        String what = "conv2d " + x.shape() + " " + wt.shape() + " " + o;
-        assertClose(what, fast, ref, 2e-6 * cin * kh * kw, 1e-5);
-        Tensor up = Fixtures.values(seed + 2, -1, 1, ref.shape().toArray());
-        ref.backward(up);
-        fast.backward(up.to(DType.F32));
-        assertClose(what + " d/dx", fx.grad(), rx.grad(), 2e-6 * k * kh * kw, 1e-5);
-        assertClose(what + " d/dw", fw.grad(), rw.grad(), 2e-6 * x.size(0) * ref.size(2) * ref.size(3), 1e-5);
+        assertMatchesReference("conv2d", x, wt, null, o, seed + 2, 2e-6 * cin * kh * kw, 2e-6 * k * kh * kw);
     }
 
     /**
@@ -181,15 +162,25 @@ class Conv2dTest {
         int h = (k - 1) * dil + 1 + r.nextInt(12), w = (k - 1) * dil + 1 + r.nextInt(40);
         Tensor x = Fixtures.values(seed, -1, 1, 1 + r.nextInt(3), groups, h, w), wt = Fixtures.values(seed + 1, -1, 1, groups * mult, 1, k, k);
         Tensor b = r.nextBoolean() ? Fixtures.values(seed + 2, -1, 1, groups * mult) : null;
+        assertMatchesReference("depthwise", x, wt, b, o, seed + 3, 2e-6 * k * k, 2e-6 * mult * k * k);
+    }
+
+    /**
+     * The float32 conv2d (x, wt, bias b or null) against the float64 reference: the output within
+     * outTol, d/dx within dxTol, d/dw within 2e-6 per summed product (images x output positions),
+     * under an upstream gradient drawn from upSeed.
+     */
+    private static void assertMatchesReference(String label, Tensor x, Tensor wt, Tensor b, ConvOptions o, long upSeed, double outTol,
+                                               double dxTol) {
         Tensor rx = x.copy().requiresGrad(true), rw = wt.copy().requiresGrad(true);
         Tensor fx = x.to(DType.F32).requiresGrad(true), fw = wt.to(DType.F32).requiresGrad(true);
         Tensor ref = rx.conv2d(rw, b, o), fast = fx.conv2d(fw, b == null ? null : b.to(DType.F32), o);
-        String what = "depthwise " + x.shape() + " " + wt.shape() + " " + o;
-        assertClose(what, fast, ref, 2e-6 * k * k, 1e-5);
-        Tensor up = Fixtures.values(seed + 3, -1, 1, ref.shape().toArray());
+        String what = label + " " + x.shape() + " " + wt.shape() + " " + o;
+        assertClose(what, fast, ref, outTol, 1e-5);
+        Tensor up = Fixtures.values(upSeed, -1, 1, ref.shape().toArray());
         ref.backward(up);
         fast.backward(up.to(DType.F32));
-        assertClose(what + " d/dx", fx.grad(), rx.grad(), 2e-6 * mult * k * k, 1e-5);
+        assertClose(what + " d/dx", fx.grad(), rx.grad(), dxTol, 1e-5);
         assertClose(what + " d/dw", fw.grad(), rw.grad(), 2e-6 * x.size(0) * ref.size(2) * ref.size(3), 1e-5);
     }
 
