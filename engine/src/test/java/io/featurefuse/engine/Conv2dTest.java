@@ -157,12 +157,34 @@ class Conv2dTest {
     void depthwiseMatchesReference(@ForAll long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         int groups = 1 + r.nextInt(6), mult = r.nextInt(4) == 0 ? 2 : 1, k = r.nextBoolean() ? 3 : 1 + r.nextInt(5);
-        int stride = r.nextInt(4) == 0 ? 2 : 1, dil = r.nextInt(4) == 0 ? 2 : 1, pad = r.nextInt(k);
+        int stride = r.nextInt(4) == 0 ? 2 : 1, dil = r.nextInt(4) == 0 ? 2 : 1;
+        // half the draws pad to "same" width where the kernel allows it: the flat stride-1 path (DepthwiseSameWidth)
+        int pad = r.nextBoolean() && (k - 1) * dil % 2 == 0 ? (k - 1) * dil / 2 : r.nextInt(k);
         ConvOptions o = new ConvOptions(stride, stride, pad, pad, dil, dil, groups);
         int h = (k - 1) * dil + 1 + r.nextInt(12), w = (k - 1) * dil + 1 + r.nextInt(40);
         Tensor x = Fixtures.values(seed, -1, 1, 1 + r.nextInt(3), groups, h, w), wt = Fixtures.values(seed + 1, -1, 1, groups * mult, 1, k, k);
         Tensor b = r.nextBoolean() ? Fixtures.values(seed + 2, -1, 1, groups * mult) : null;
         assertMatchesReference("depthwise", x, wt, b, o, seed + 3, 2e-6 * k * k, 2e-6 * mult * k * k);
+    }
+
+    /**
+     * An infinity at a row's end (or start) reaches only the outputs whose window covers it: the
+     * flat same-width depthwise path reads across row edges and must clear those taps, not
+     * multiply them by 0 (0 * inf is NaN in the neighbouring row's output).
+     */
+    @Test
+    void depthwiseInfinityStaysInItsWindow() {
+        Tensor x = Fixtures.values(5, -1, 1, 1, 2, 5, 7);
+        double[] v = x.toArray();
+        v[2 * 7 + 6] = Double.POSITIVE_INFINITY; // channel 0, row 2, last column
+        v[35 + 3 * 7] = Double.NEGATIVE_INFINITY; // channel 1, row 3, first column
+        x = Tensor.of(v, 1, 2, 5, 7);
+        Tensor wt = Fixtures.values(6, 0.5, 1, 2, 1, 3, 3);
+        ConvOptions o = new ConvOptions(1, 1, 1, 1, 1, 1, 2);
+        double[] ref = x.conv2d(wt, null, o).toArray();
+        float[] fast = x.to(DType.F32).conv2d(wt.to(DType.F32), null, o).toFloatArray();
+        for (int i = 0; i < ref.length; i++)
+            assertEquals(Double.isFinite(ref[i]), Float.isFinite(fast[i]), "output " + i + ": reference " + ref[i] + ", float32 " + fast[i]);
     }
 
     /**

@@ -141,6 +141,10 @@ final class DepthwiseKernels {
     }
 
     static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g) {
+        if (DepthwiseSameWidth.applies(g)) {
+            DepthwiseSameWidth.forward(out, in, inOff, w, wOff, bias, bOff, g);
+            return;
+        }
         if (unitStride(g)) {
             forwardUnitStride(out, in, inOff, w, wOff, bias, bOff, g);
             return;
@@ -177,7 +181,7 @@ final class DepthwiseKernels {
                 for (int t = 0; t < rs; t++) flipped[k * rs + t] = w[wOff + k * rs + rs - 1 - t];
             ConvGeom back = new ConvGeom(g.n(), g.k(), g.oh(), g.ow(), g.c(), g.r(), g.s(), g.h(), g.w(), 1, 1,
                     (g.r() - 1) * g.dh() - g.ph(), (g.s() - 1) * g.dw() - g.pw(), g.dh(), g.dw(), g.groups());
-            forwardUnitStride(dIn, dOut, dOff, flipped, 0, null, 0, back);
+            forward(dIn, dOut, dOff, flipped, 0, null, 0, back);
             return;
         }
         int hw = g.h() * g.w(), ohw = g.ohw();
@@ -260,6 +264,10 @@ final class DepthwiseKernels {
 
     /** dW, overwritten: one task per output channel, images summed in order. */
     static void backwardWeight(float[] dW, float[] dOut, int dOff, float[] in, int inOff, ConvGeom g) {
+        if (DepthwiseSameWidth.applies(g) && g.r() == 3 && g.s() == 3) {
+            DepthwiseSameWidth.backwardWeight3x3(dW, dOut, dOff, in, inOff, g);
+            return;
+        }
         if (unitStride(g) && g.r() == 3 && g.s() == 3) {
             backwardWeightUnitStride(dW, dOut, dOff, in, inOff, g);
             return;

@@ -29,6 +29,8 @@ class KernelInliningTest {
         assertLarger(WinogradConv.class, "transformOutput");
         assertLarger(DepthwiseKernels.class, "planeUnitStride");
         assertLarger(DepthwiseKernels.class, "weightTaps3x3");
+        assertLarger(DepthwiseSameWidth.class, "plane3x3");
+        assertLarger(DepthwiseSameWidth.class, "weightTaps3x3");
     }
 
     private static void assertLarger(Class<?> owner, String method) throws IOException {
