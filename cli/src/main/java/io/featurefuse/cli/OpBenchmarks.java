@@ -65,10 +65,17 @@ public final class OpBenchmarks {
         out.add(new Case(name + " fwd", "GFLOP/s", flops, () -> noGrad(() -> x.conv2d(w, null, o))));
         Tensor xg = x.detach().requiresGrad(true), wg = w.detach().requiresGrad(true);
         Tensor up = Tensor.randn(r, n, k, hw, hw);
+        // As inside a training step, the output and the input gradient go back to the buffer pool once
+        // used (backwardAndRecycle does that with a model's intermediate results and gradients; PyTorch's
+        // caching allocator reuses its blocks likewise). Dropped instead, each call paid two fresh zeroed
+        // arrays (6.4 MB each for the depthwise layer, longer than its three kernels together).
         out.add(new Case(name + " fwd+bwd", "GFLOP/s", 3 * flops, () -> {
+            if (xg.grad() != null) xg.grad().recycle();
             xg.zeroGrad();
             wg.zeroGrad();
-            xg.conv2d(wg, null, o).backward(up);
+            Tensor y = xg.conv2d(wg, null, o);
+            y.backward(up);
+            y.recycle();
         }));
     }
 }

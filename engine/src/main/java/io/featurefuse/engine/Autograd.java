@@ -39,6 +39,11 @@ final class Autograd {
             return opName;
         }
 
+        /** Whether a backward released this link's node (its output is then outside any graph). */
+        boolean isFreed() {
+            return node == null;
+        }
+
         void free() {
             node = null;
         }

@@ -300,12 +300,14 @@ public final class Tensor {
     /**
      * Hands this tensor's buffer back to the engine for tensors made later, as backward does with
      * intermediate results. Only for code that made the tensor and knows nobody holds it or a view
-     * of it any more (layer chains do this with their intermediate results in inference); reading
-     * it afterwards is an error that says so. A view does not own its buffer, and a tensor in a
-     * recorded graph or one that requires grad is still needed: for those this does nothing.
+     * of it any more (layer chains do this with their intermediate results in inference; a loop of
+     * {@code y = op(x); y.backward(g)} with y once backward has released its graph); reading it
+     * afterwards is an error that says so. A view does not own its buffer, and a leaf that
+     * requires grad (a parameter) or an op's output whose graph has not been released by a
+     * backward is still needed: for those this does nothing.
      */
     public void recycle() {
-        if (ownsStorage && gradFn == null && !requiresGrad) storage.recycle();
+        if (ownsStorage && (gradFn == null ? !requiresGrad : gradFn.isFreed())) storage.recycle();
     }
 
     /** Whether the two tensors share one buffer (one is a view of the other, or both of a third). */

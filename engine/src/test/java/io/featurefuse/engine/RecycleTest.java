@@ -121,6 +121,20 @@ class RecycleTest {
     }
 
     @Test
+    void anOutputIsRecycledOnlyAfterBackwardReleasedItsGraph() {
+        Tensor x = Tensor.ones(3).requiresGrad(true);
+        Tensor y = x.mul(2);
+        y.recycle(); // still in a graph: kept
+        y.backward(Tensor.ones(3), true);
+        y.recycle(); // the graph was retained: kept
+        assertArrayEquals(new double[] {2, 2, 2}, y.toArray(), 0.0);
+        y.backward(Tensor.ones(3));
+        y.recycle();
+        var e = assertThrows(IllegalStateException.class, () -> y.sum());
+        assertTrue(e.getMessage().contains("handed back for reuse"), e.getMessage());
+    }
+
+    @Test
     void plainBackwardLeavesEverythingReadable() {
         Tensor x = Fixtures.values(1, -1, 1, 2, 4, 8, 8).to(DType.F32).requiresGrad(true);
         Tensor y = x.mul(2).add(x).relu();
