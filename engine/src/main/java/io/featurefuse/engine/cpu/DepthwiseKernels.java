@@ -250,12 +250,16 @@ final class DepthwiseKernels {
                     a8 = ld(p, r2 + 2 * dw).fma(dv, a8);
                 }
         }
-        storeTapSums(dW, k * 9, a0, a1, a2, a3, a4, a5, a6, a7, a8);
-    }
-
-    /** dW[o + t] = the sum of taps[t]'s lanes, for each tap t of one output channel. */
-    static void storeTapSums(float[] dW, int o, FloatVector... taps) {
-        for (int t = 0; t < taps.length; t++) dW[o + t] = Simd.sumLanes(taps[t]);
+        int o = k * 9;
+        dW[o] = Simd.sumLanes(a0);
+        dW[o + 1] = Simd.sumLanes(a1);
+        dW[o + 2] = Simd.sumLanes(a2);
+        dW[o + 3] = Simd.sumLanes(a3);
+        dW[o + 4] = Simd.sumLanes(a4);
+        dW[o + 5] = Simd.sumLanes(a5);
+        dW[o + 6] = Simd.sumLanes(a6);
+        dW[o + 7] = Simd.sumLanes(a7);
+        dW[o + 8] = Simd.sumLanes(a8);
     }
 
     /** dW, overwritten: one task per output channel, images summed in order. */

@@ -174,6 +174,15 @@ final class DepthwiseSameWidth {
                 a8 = ld(p, c2 + 2 * cs).fma(dr, a8);
             }
         }
-        DepthwiseKernels.storeTapSums(dW, k * 9, a0, a1, a2, a3, a4, a5, a6, a7, a8);
+        int o = k * 9;
+        dW[o] = Simd.sumLanes(a0);
+        dW[o + 1] = Simd.sumLanes(a1);
+        dW[o + 2] = Simd.sumLanes(a2);
+        dW[o + 3] = Simd.sumLanes(a3);
+        dW[o + 4] = Simd.sumLanes(a4);
+        dW[o + 5] = Simd.sumLanes(a5);
+        dW[o + 6] = Simd.sumLanes(a6);
+        dW[o + 7] = Simd.sumLanes(a7);
+        dW[o + 8] = Simd.sumLanes(a8);
     }
 }
