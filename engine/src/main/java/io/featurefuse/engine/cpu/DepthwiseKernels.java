@@ -63,11 +63,20 @@ final class DepthwiseKernels {
      * than the 3x3 multiply-adds of a 14x14 plane.
      */
     private static float[] zeroedPlane(ConvGeom g, int wp) {
-        int size = (g.h() + 2 * g.ph()) * wp;
+        return zeroedScratch((g.h() + 2 * g.ph()) * wp);
+    }
+
+    /** This thread's scratch buffer (also {@link DepthwiseSameWidth}'s), its first size floats zeroed. */
+    static float[] zeroedScratch(int size) {
         float[][] scratch = SCRATCH.get();
         if (scratch[0].length < size) scratch[0] = new float[size];
         java.util.Arrays.fill(scratch[0], 0, size, 0f);
         return scratch[0];
+    }
+
+    /** Output planes per forward task: a 14x14 plane is ~3,500 FLOP, so tasks take several and dispatch does not dominate. */
+    static int planesPerTask(ConvGeom g) {
+        return Math.max(1, Math.min(g.k(), 16_384 / Math.max(1, g.ohw() * g.r() * g.s())));
     }
 
     /** The plane at src copied into the interior of p (hp x wp, border zero). */
@@ -120,18 +129,17 @@ final class DepthwiseKernels {
         System.arraycopy(row, 0, out, at, n);
     }
 
-    private static FloatVector ld(float[] a, int i) {
+    static FloatVector ld(float[] a, int i) {
         return FloatVector.fromArray(F, a, i);
     }
 
-    private static FloatVector bc(float v) {
+    static FloatVector bc(float v) {
         return FloatVector.broadcast(F, v);
     }
 
     private static void forwardUnitStride(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g) {
         int hw = g.h() * g.w(), ohw = g.ohw(), wp = paddedWidth(g), rs = g.r() * g.s();
-        // A 14x14 plane is ~3,500 FLOP: tasks take several planes so dispatch does not dominate.
-        int per = Math.max(1, Math.min(g.k(), 16_384 / Math.max(1, ohw * rs))), blocks = (g.k() + per - 1) / per;
+        int per = planesPerTask(g), blocks = (g.k() + per - 1) / per;
         Parallel.forEach(g.n() * blocks, task -> {
             int n = task / blocks, k0 = (task % blocks) * per;
             float[] p = zeroedPlane(g, wp), row = new float[L];

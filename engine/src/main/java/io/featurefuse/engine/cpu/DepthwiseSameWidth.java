@@ -1,5 +1,7 @@
 package io.featurefuse.engine.cpu;
 
+import static io.featurefuse.engine.cpu.DepthwiseKernels.bc;
+import static io.featurefuse.engine.cpu.DepthwiseKernels.ld;
 import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
 
@@ -25,7 +27,6 @@ final class DepthwiseSameWidth {
     private DepthwiseSameWidth() {}
 
     private static final VectorSpecies<Integer> I = F.vectorShape().withLanes(int.class);
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
 
     static boolean applies(ConvGeom g) {
         return g.sh() == 1 && g.sw() == 1 && g.ow() == g.w() && DepthwiseKernels.applies(g);
@@ -56,10 +57,7 @@ final class DepthwiseSameWidth {
 
         /** This thread's scratch buffer, zeroed once per task: planes only ever overwrite [top, top + h w). */
         float[] zeroedScratch() {
-            float[][] s = SCRATCH.get();
-            if (s[0].length < length) s[0] = new float[length];
-            java.util.Arrays.fill(s[0], 0, length, 0f);
-            return s[0];
+            return DepthwiseKernels.zeroedScratch(length);
         }
     }
 
@@ -68,20 +66,11 @@ final class DepthwiseSameWidth {
         return v.reinterpretAsInts().and(IntVector.fromArray(I, mask, at)).reinterpretAsFloats();
     }
 
-    private static FloatVector ld(float[] a, int i) {
-        return FloatVector.fromArray(F, a, i);
-    }
-
-    private static FloatVector bc(float v) {
-        return FloatVector.broadcast(F, v);
-    }
-
     /** out planes (n, k), overwritten; bias may be null. Tasks take (image, block of output channels). */
     static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g) {
         Flat f = Flat.of(g);
         int hw = g.h() * g.w(), ohw = g.ohw(), rs = g.r() * g.s();
-        // A 14x14 plane is ~3,500 FLOP: tasks take several planes so dispatch does not dominate.
-        int per = Math.max(1, Math.min(g.k(), 16_384 / Math.max(1, ohw * rs))), blocks = (g.k() + per - 1) / per;
+        int per = DepthwiseKernels.planesPerTask(g), blocks = (g.k() + per - 1) / per;
         Parallel.forEach(g.n() * blocks, task -> {
             int n = task / blocks, k0 = (task % blocks) * per, k1 = Math.min(g.k(), k0 + per);
             float[] p = f.zeroedScratch(), buf = new float[f.span()];
