@@ -52,6 +52,31 @@ class AutogradTest {
     }
 
     @Test
+    void eachLeafGradientHasABufferOfItsOwn() {
+        // A leaf takes a rule's fresh gradient without a copy; these are the cases where it must copy.
+        Tensor a = Tensor.of(new double[] {1, 2}, 2).requiresGrad(true), b = Tensor.of(new double[] {3, 4}, 2).requiresGrad(true);
+        Tensor callers = Tensor.of(new double[] {5, 6}, 2);
+        a.add(b).backward(callers); // add passes the caller's gradient on to both inputs
+        assertFalse(a.grad().sharesStorage(callers) || b.grad().sharesStorage(callers) || a.grad().sharesStorage(b.grad()));
+        a.zeroGrad();
+        b.zeroGrad();
+        a.add(b).mul(2).sum().backward(); // add passes mul's gradient, made and used up inside backward, to both
+        assertFalse(a.grad().sharesStorage(b.grad()));
+        assertArrayEquals(new double[] {2, 2}, a.grad().toArray());
+        assertArrayEquals(new double[] {2, 2}, b.grad().toArray());
+        a.zeroGrad();
+        Tensor one = Tensor.of(new double[] {1}, 1);
+        a.add(one).backward(callers); // the caller's gradient passed on to one input
+        assertFalse(a.grad().sharesStorage(callers));
+        a.zeroGrad();
+        a.add(one).mul(3).sum().backward(); // mul's gradient passed on to one input, then used up
+        assertArrayEquals(new double[] {3, 3}, a.grad().toArray());
+        Tensor c = Tensor.of(new double[] {1, 2, 3, 4}, 2, 2).requiresGrad(true);
+        c.reshape(4).mul(3).sum().backward(); // a view of a gradient made inside backward
+        assertArrayEquals(new double[] {3, 3, 3, 3}, c.grad().toArray());
+    }
+
+    @Test
     void aSecondBackwardThroughAFreedGraphIsAClearError() {
         Tensor w = Tensor.of(new double[] {1, 2}, 2).requiresGrad(true);
         Tensor loss = w.exp().sum();
