@@ -144,6 +144,26 @@ class Conv2dTest {
         assertClose(what + " d/dw", fw.grad(), rw.grad(), 2e-6 * n * ref.size(2) * ref.size(3), 1e-5);
     }
 
+    /**
+     * The Winograd weight gradient sums its transform-domain partials over several images per
+     * chunk (more images than chunks) and over several steps of tiles (a plane of more tiles than
+     * one step takes): both against the float64 direct loops.
+     */
+    @Test
+    void winogradWeightGradientSumsImagesAndTileSteps() {
+        for (int[] c : new int[][] {{66, 14}, {1, 34}}) {
+            int n = c[0], hw = c[1];
+            ConvOptions o = ConvOptions.of(1, 1);
+            assertEquals(true, io.featurefuse.engine.cpu.Conv2dKernels.usesWinograd(new ConvGeom(n, 16, hw, hw, 16, 3, 3, hw, hw, 1, 1, 1, 1, 1, 1, 1)));
+            Tensor x = Fixtures.values(n + hw, -1, 1, n, 16, hw, hw), wt = Fixtures.values(7, -1, 1, 16, 16, 3, 3);
+            Tensor rw = wt.copy().requiresGrad(true), fw = wt.to(DType.F32).requiresGrad(true);
+            Tensor up = Fixtures.values(8, -1, 1, n, 16, hw, hw);
+            x.conv2d(rw, null, o).backward(up);
+            x.to(DType.F32).conv2d(fw, null, o).backward(up.to(DType.F32));
+            assertClose("winograd d/dw " + x.shape(), fw.grad(), rw.grad(), 2e-6 * n * hw * hw, 1e-5);
+        }
+    }
+
     @Property(tries = 20)
     void gradients(@ForAll long seed) {
         Case c = Case.random(seed, 6, 3);

@@ -12,7 +12,8 @@ import jdk.incubator.vector.FloatVector;
  * every phase of the input (3x3 stride 2, not 1x1 stride 2) to {@link ImplicitConv}, whose
  * weights are packed once per call: a plain GEMM per image repacked them for every image
  * (1x1 160->128 14x14 b128, 2 threads: forward 85 -> 109 GFLOP/s, backward-data 86 -> 105).
- * The 1x1 weight gradient reads the input in place as its im2col matrix. The reference is
+ * The 1x1 weight gradient reads the input in place as its im2col matrix; the weight gradient of
+ * a Winograd layer runs in the transform domain too ({@link WinogradWeightGrad}). The reference is
  * {@link Conv2dReference}.
  *
  * <p>Threads: with at least as many (image, group) tasks as threads, each task runs on one
@@ -167,7 +168,8 @@ public final class Conv2dKernels {
         }
         int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
         int chunks = Math.min(g.n(), WEIGHT_GRAD_CHUNKS);
-        int size = g.k() * crs;
+        boolean winograd = WinogradConv.applies(g);
+        int size = winograd ? WinogradWeightGrad.partialSize(g) : g.k() * crs;
         // Partial sums per chunk in transposed layout, dW_g^T (crs x kg): the GEMM then reads the
         // im2col matrix row by row as its A and packs only dOut^T (kg x ohw) as B, instead of
         // gathering the whole im2col matrix column-wise into B.
@@ -180,6 +182,10 @@ public final class Conv2dKernels {
         Parallel.forEach(chunks * groups, t -> {
             int chunk = t / groups, grp = t % groups;
             int n0 = (int) ((long) chunk * g.n() / chunks), n1 = (int) ((long) (chunk + 1) * g.n() / chunks);
+            if (winograd) {
+                WinogradWeightGrad.sumImages(dOut, dOff, in, inOff, g, n0, n1, grp, sums, chunk * size + grp * (size / groups));
+                return;
+            }
             float[] tmp = new float[crs * kg];
             int pOff = chunk * size + grp * kg * crs;
             for (int n = n0; n < n1; n++) {
@@ -201,6 +207,10 @@ public final class Conv2dKernels {
             int from = b * block, len = Math.min(block, size - from);
             for (int chunk = 1; chunk < chunks; chunk++) addInto(sums, from, sums, chunk * size + from, len);
         });
+        if (winograd) {
+            WinogradWeightGrad.toWeights(partial, g, dW);
+            return;
+        }
         for (int grp = 0; grp < groups; grp++)
             for (int kk = 0; kk < crs; kk++)
                 for (int k = 0; k < kg; k++) dW[(grp * kg + k) * crs + kk] = partial[grp * kg * crs + kk * kg + k];

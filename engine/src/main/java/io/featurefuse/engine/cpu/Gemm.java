@@ -325,7 +325,7 @@ public final class Gemm {
      * a[r3 + pc + p], instead of from a packed panel; rows past i1 repeat the block's first row
      * (computed into the tile, never stored).
      */
-    private static void sweepRows(float[] a, int aOff, int lda, int[] rowStarts, int pc, int i0, int i1, float[] bp, int bo, int kc,
+    static void sweepRows(float[] a, int aOff, int lda, int[] rowStarts, int pc, int i0, int i1, float[] bp, int bo, int kc,
                                   float[] c, int co, int ldc, int nr, boolean acc, float[] tile) {
         for (int i = i0; i < i1; i += MR) {
             int mr = Math.min(MR, i1 - i);

@@ -52,7 +52,7 @@ final class WinogradConv {
     }
 
     /** Sizes shared by every task of one call: tiles per image (perImage, a multiple of L, junk included), parity plane stride. */
-    private record Tiles(int tilesY, int tilesX, int tw, int perImage, int planeStride) {
+    record Tiles(int tilesY, int tilesX, int tw, int perImage, int planeStride) {
         static Tiles of(ConvGeom g) {
             int tilesY = (g.oh() + 1) / 2, tilesX = (g.ow() + 1) / 2, tw = tilesX + 1;
             int perImage = roundUp(tilesY * tw, L);
@@ -152,7 +152,7 @@ final class WinogradConv {
      * in order); the planes have room for them past their last row (see Tiles). A pair that
      * would read past the input array goes element by element.
      */
-    private static void parityPlanes(float[] in, int src, ConvGeom g, Tiles t, float[] planes, int p0) {
+    static void parityPlanes(float[] in, int src, ConvGeom g, Tiles t, float[] planes, int p0) {
         int stride = t.planeStride(), tw = t.tw(), w = g.w(), pw = g.pw();
         java.util.Arrays.fill(planes, p0, p0 + 4 * stride, 0f);
         // input column x (even) -> plane pe at column ce + x / 2; x + 1 -> plane po at column co + x / 2
@@ -187,7 +187,7 @@ final class WinogradConv {
      * node cutoff, left a Vector API call out of line, and boxed its vectors (JFR: 0.6 GB of
      * garbage per second, the transform 5x slower).
      */
-    private static void transformInput(float[] p, int p0, Tiles t, int col, int width, float[] v, int v0, int vStride, float[] tb) {
+    static void transformInput(float[] p, int p0, Tiles t, int col, int width, float[] v, int v0, int vStride, float[] tb) {
         int s = t.planeStride(), tw = t.tw();
         for (int j = 0; j < width; j += L) {
             // tb = B^T d, a column of d at a time: d[i][cj] lies in parity plane (i % 2, cj % 2) at q + (i / 2) TW + cj / 2

@@ -27,6 +27,7 @@ class KernelInliningTest {
         assertLarger(ImplicitConv.class, "sweep");
         assertLarger(WinogradConv.class, "transformInput");
         assertLarger(WinogradConv.class, "transformOutput");
+        assertLarger(WinogradWeightGrad.class, "transformGradient");
         assertLarger(DepthwiseKernels.class, "planeUnitStride");
         assertLarger(DepthwiseKernels.class, "weightTaps3x3");
         assertLarger(DepthwiseSameWidth.class, "plane3x3");
