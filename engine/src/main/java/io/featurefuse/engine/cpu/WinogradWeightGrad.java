@@ -32,12 +32,11 @@ final class WinogradWeightGrad {
      */
     private static final int MAX_TILES = 256, STEP_FLOATS = 1 << 17;
     /**
-     * Floats between consecutive xi blocks of V and M beyond their size: each transform writes 16
-     * streams, one per xi, and blocks a multiple of 4 KB apart (64 x 64 per xi) map to the same L1
-     * set. Measured (64->64 14x14 b128, 2 threads, one JVM): the transforms' share of the time fell
-     * from ~28% to ~10% of samples, the whole weight gradient went from ~1.0x to ~1.2x the direct one.
+     * V and M's xi blocks skewed as in the forward ({@link WinogradConv#SKEW}): here blocks of 64 x 64
+     * floats. Measured (64->64 14x14 b128, 2 threads, one JVM): the transforms' share of the time fell
+     * from ~28% to ~10% of samples, the weight gradient went from ~1.0x to ~1.2x the direct one.
      */
-    private static final int SKEW = 16;
+    private static final int SKEW = WinogradConv.SKEW;
 
     private WinogradWeightGrad() {}
 
