@@ -69,7 +69,7 @@ final class WinogradConv {
         }
     }
 
-    private static int roundUp(int x, int m) {
+    static int roundUp(int x, int m) {
         return (x + m - 1) / m * m;
     }
 
@@ -77,7 +77,8 @@ final class WinogradConv {
     private static final ThreadLocal<float[][]> SCRATCH =
             ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[0], new float[0], new float[Gemm.MR * NR], new float[16 * L]});
 
-    private static float[] grow(float[][] scratch, int slot, int size) {
+    /** scratch[slot], replaced by a bigger array when shorter than size. */
+    static float[] grow(float[][] scratch, int slot, int size) {
         if (scratch[slot].length < size) scratch[slot] = new float[size];
         return scratch[slot];
     }
@@ -221,7 +222,7 @@ final class WinogradConv {
             for (int xi = 0; xi < 16; xi++) FloatVector.zero(F).intoArray(v, v0 + j + xi * vStride);
     }
 
-    private static FloatVector ld(float[] a, int i) {
+    static FloatVector ld(float[] a, int i) {
         return FloatVector.fromArray(F, a, i);
     }
 

@@ -1,7 +1,9 @@
 package io.featurefuse.engine.cpu;
 
-import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
+import static io.featurefuse.engine.cpu.WinogradConv.grow;
+import static io.featurefuse.engine.cpu.WinogradConv.ld;
+import static io.featurefuse.engine.cpu.WinogradConv.roundUp;
 
 import jdk.incubator.vector.FloatVector;
 
@@ -48,11 +50,6 @@ final class WinogradWeightGrad {
     /** Per thread: parity planes, dY by (tile, parity, channel), V, packed M, a partial tile, B^T d. */
     private static final ThreadLocal<float[][]> SCRATCH =
             ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[0], new float[0], new float[Gemm.MR * NR], new float[16 * L]});
-
-    private static float[] grow(float[][] scratch, int slot, int size) {
-        if (scratch[slot].length < size) scratch[slot] = new float[size];
-        return scratch[slot];
-    }
 
     /**
      * dU of group grp summed over images [n0, n1) into sums[at..], laid out as {@link #partialSize}
@@ -157,13 +154,5 @@ final class WinogradWeightGrad {
                         dW[dst + 3 * r + 2] = (float) (0.5 * (u1 + u2) + u3);
                     }
                 }
-    }
-
-    private static FloatVector ld(float[] a, int i) {
-        return FloatVector.fromArray(F, a, i);
-    }
-
-    private static int roundUp(int x, int m) {
-        return (x + m - 1) / m * m;
     }
 }
