@@ -4,6 +4,7 @@ import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShuffle;
 
 /**
@@ -167,6 +168,9 @@ final class WinogradConv {
         // input column x (even) -> plane pe at column ce + x / 2; x + 1 -> plane po at column co + x / 2
         int pe = pw & 1, ce = pw >> 1, po = (1 + pw) & 1, co = (1 + pw) >> 1;
         FloatVector zero = FloatVector.zero(F);
+        // the last pair of every row has the same lanes past W: its masks are made once, not per row (they showed in profiles)
+        int lastLeft = w - (w - 1) / (2 * L) * 2 * L;
+        VectorMask<Float> lastEven = F.indexInRange(0, (lastLeft + 1) / 2), lastOdd = F.indexInRange(0, lastLeft / 2);
         for (int y = 0; y < g.h(); y++) {
             int pr = y + g.ph(), rowBase = p0 + (pr & 1) * 2 * stride + (pr >> 1) * tw, s = src + y * w;
             int even = rowBase + pe * stride + ce, odd = rowBase + po * stride + co;
@@ -176,8 +180,8 @@ final class WinogradConv {
                     FloatVector a = ld(in, s + x), b = ld(in, s + x + L);
                     FloatVector ev = a.rearrange(UNZIP_EVEN, b), od = a.rearrange(UNZIP_ODD, b);
                     if (left < 2 * L) {
-                        ev = zero.blend(ev, F.indexInRange(0, (left + 1) / 2));
-                        od = zero.blend(od, F.indexInRange(0, left / 2));
+                        ev = zero.blend(ev, lastEven);
+                        od = zero.blend(od, lastOdd);
                     }
                     ev.intoArray(planes, even + x / 2);
                     od.intoArray(planes, odd + x / 2);
