@@ -226,6 +226,19 @@ class Conv2dTest {
         assertClose(what + " d/dw", fw.grad(), rw.grad(), 2e-6 * x.size(0) * ref.size(2) * ref.size(3), 1e-5);
     }
 
+    /**
+     * 1x1 stride-1 layers write their tiles into the output itself and add the bias there: on
+     * planes that are not whole vectors, the last plane's tail must not be read past the array.
+     */
+    @Test
+    void pointwiseBiasOnPlanesOfOddSizes() {
+        int n = Math.max(2, io.featurefuse.engine.cpu.Parallel.threads()); // enough images for the implicit-GEMM route
+        for (int[] s : new int[][] {{3, 5}, {1, 1}, {7, 9}}) {
+            Tensor x = Fixtures.values(s[0], -1, 1, n, 3, s[0], s[1]), wt = Fixtures.values(s[1], -1, 1, 5, 3, 1, 1);
+            assertMatchesReference("1x1 with bias", x, wt, Fixtures.values(9, -1, 1, 5), ConvOptions.of(1, 0), 10, 1e-5, 1e-5);
+        }
+    }
+
     /** conv2dRelu is relu(conv2d) to the bit, forward and backward, on every kernel path (small, wide, depthwise). */
     @Property(tries = 40)
     void fusedReluIsExactlyReluOfConv(@ForAll long seed) {
