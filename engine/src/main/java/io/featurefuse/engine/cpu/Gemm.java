@@ -358,8 +358,8 @@ public final class Gemm {
         }
     }
 
-    /** Writes (or with acc adds) one tile row of two vectors at c[o]. */
-    private static void store(float[] c, int o, boolean acc, FloatVector v0, FloatVector v1) {
+    /** Writes (or with acc adds) one tile row of two vectors at c[o]; shared with ImplicitConv's micro-kernel. */
+    static void store(float[] c, int o, boolean acc, FloatVector v0, FloatVector v1) {
         if (acc) {
             v0 = v0.add(FloatVector.fromArray(F, c, o));
             v1 = v1.add(FloatVector.fromArray(F, c, o + L));

@@ -11,13 +11,10 @@ import jdk.incubator.vector.VectorMask;
  * Each input plane is copied once into a zero-padded plane P, split into phase planes when the
  * stride is above 1 (see {@link Layout}). Computing Wq output columns per output row (the last
  * Wq - OW are discarded), the im2col row of kernel tap (c, i, j) is P itself shifted by a
- * constant: each NR-column panel of B is gathered from P through a table of shifts into an L1
- * buffer (kc x NR), once for all row blocks, and {@link Gemm#sweep} runs on it. Measured reasons:
- * im2col took ~40% of the forward time of a 3x3 64->64 14x14 layer (25-30 ms of ~65 ms for 128
- * images on one thread); a micro-kernel reading B in place from P (rows scattered over P, mostly
- * across two cache lines) ran 5x5 1->32 28x28 and 3x3 stride-2 32->64 b128 ~10-25% slower than
- * the gathered panel (2 threads, 3 alternations). The weights are packed once per call, shared
- * by all images; tasks are (image, group).
+ * constant, so the micro-kernel reads its B vectors straight from P through a table of shifts.
+ * Measured reason: im2col took ~40% of the forward time of a 3x3 64->64 14x14 layer (25-30 ms
+ * of ~65 ms for 128 images on one thread). The weights are packed once per call, shared by all
+ * images; tasks are (image, group).
  */
 final class ImplicitConv {
     private static final int MR = Gemm.MR, NR = Gemm.NR;
@@ -61,7 +58,7 @@ final class ImplicitConv {
         return count == stride;
     }
 
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[0], new float[0]});
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[0]});
 
     private static float[] grow(float[][] scratch, int slot, int size) {
         if (scratch[slot].length < size) scratch[slot] = new float[size];
@@ -172,7 +169,7 @@ final class ImplicitConv {
             if (pointwise) {
                 // B is the input planes' columns, packed a panel at a time; C is the output planes themselves
                 int outBase = (n * g.k() + grp * kg) * ohw;
-                float[] panel = grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);
+                float[] panel = grow(scratch, 1, kc * NR), tile = grow(scratch, 2, MR * NR);
                 for (int col = 0; col < ohw; col += NR) {
                     int nr = Math.min(NR, ohw - col);
                     for (int pc = 0; pc < crs; pc += kc) {
@@ -197,14 +194,11 @@ final class ImplicitConv {
             } else {
                 phasePlanes(in, src, g, lay, p);
             }
-            float[] panel = grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);
             for (int pc = 0; pc < crs; pc += kc) {
                 int kcb = Math.min(kc, crs - pc);
-                for (int col = 0; col < colsPadded; col += NR) {
-                    gatherPanel(p, pOff, shift, pc, kcb, col, panel);
-                    // all row blocks, the zero-padded ones past kg too: C has their rows, so every tile is whole
-                    Gemm.sweep(ap, grp * groupStride + pc * rowBlocks * MR, 0, rowBlocks * MR, panel, 0, kcb, c, col, colsPadded, NR, pc > 0, tile);
-                }
+                boolean acc = pc > 0;
+                for (int col = 0; col < colsPadded; col += NR)
+                    sweep(ap, grp * groupStride + pc * rowBlocks * MR, rowBlocks, p, pOff, shift, pc, kcb, col, c, colsPadded, acc);
             }
             for (int k = 0; k < kg; k++)
                 keepValidColumns(c, k * colsPadded, wq, out, (n * g.k() + grp * kg + k) * ohw, g.oh(), g.ow(),
@@ -243,13 +237,34 @@ final class ImplicitConv {
         }
     }
 
-    /** panel (kc x NR) = rows pc .. pc + kc of the implicit im2col matrix, columns [col, col + NR): P at pOff + shift[pc + q] + col. */
-    private static void gatherPanel(float[] p, int pOff, int[] shift, int pc, int kc, int col, float[] panel) {
-        for (int q = 0; q < kc; q++) {
-            int at = pOff + shift[pc + q] + col;
-            FloatVector.fromArray(F, p, at).intoArray(panel, q * NR);
-            FloatVector.fromArray(F, p, at + L).intoArray(panel, q * NR + L);
+    /**
+     * Gemm's micro-kernel down all row blocks for the NR columns at col, with B rows read from P
+     * at pOff + shift[pc + q] + col; C row block rb at c[rb MR ldc + col]. Kept apart from Gemm's so
+     * that the plain GEMM's hot loop pays no table lookup; over 325 bytes of bytecode so that C2
+     * always compiles it on its own (see Gemm.sweep for what inlining it cost).
+     */
+    private static void sweep(float[] ap, int ao, int rowBlocks, float[] p, int pOff, int[] shift, int pc, int kc, int col, float[] c,
+                              int ldc, boolean acc) {
+        for (int rb = 0; rb < rowBlocks; rb++) {
+            int co = rb * MR * ldc + col;
+            FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+            for (int q = 0, ai = ao + rb * kc * MR; q < kc; q++, ai += MR) {
+                int bo = shift[pc + q] + pOff + col;
+                FloatVector b0 = FloatVector.fromArray(F, p, bo);
+                FloatVector b1 = FloatVector.fromArray(F, p, bo + L);
+                FloatVector x = FloatVector.broadcast(F, ap[ai]);
+                c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+                x = FloatVector.broadcast(F, ap[ai + 1]);
+                c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+                x = FloatVector.broadcast(F, ap[ai + 2]);
+                c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+                x = FloatVector.broadcast(F, ap[ai + 3]);
+                c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+            }
+            Gemm.store(c, co, acc, c00, c01);
+            Gemm.store(c, co + ldc, acc, c10, c11);
+            Gemm.store(c, co + 2 * ldc, acc, c20, c21);
+            Gemm.store(c, co + 3 * ldc, acc, c30, c31);
         }
     }
-
 }

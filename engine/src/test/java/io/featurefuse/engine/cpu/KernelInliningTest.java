@@ -24,6 +24,7 @@ class KernelInliningTest {
     void registerTileKernelsAreTooLargeForC2ToInline() throws IOException {
         assertLarger(Gemm.class, "sweep");
         assertLarger(Gemm.class, "sweepRows");
+        assertLarger(ImplicitConv.class, "sweep");
         assertLarger(WinogradConv.class, "transformInput");
         assertLarger(WinogradConv.class, "transformOutput");
         assertLarger(WinogradWeightGrad.class, "transformGradient");
