@@ -241,7 +241,10 @@ final class ImplicitConv {
      * Gemm's micro-kernel down all row blocks for the NR columns at col, with B rows read from P
      * at pOff + shift[pc + q] + col; C row block rb at c[rb MR ldc + col]. Kept apart from Gemm's so
      * that the plain GEMM's hot loop pays no table lookup; over 325 bytes of bytecode so that C2
-     * always compiles it on its own (see Gemm.sweep for what inlining it cost).
+     * always compiles it on its own (see Gemm.sweep for what inlining it cost). Gathering B panels
+     * into L1 and calling Gemm.sweep instead was faster alone but slower among other ops (5x5 fwd
+     * 66 -> 57 GFLOP/s in fuse bench, train step median 347 -> 322 img/s): one compiled kernel for
+     * every caller's depths did worse than this copy.
      */
     private static void sweep(float[] ap, int ao, int rowBlocks, float[] p, int pOff, int[] shift, int pc, int kc, int col, float[] c,
                               int ldc, boolean acc) {
