@@ -66,10 +66,12 @@ final class PoolOps {
         int planes = x.shape.dim(0) * x.shape.dim(1);
         Tensor xd = x.dense();
         Tensor out = Tensor.emptyToOverwrite(Shape.of(x.shape.dim(0), x.shape.dim(1), g.oh(), g.ow()), x.dtype);
-        int[] argmax = new int[out.numel()];
+        // the argmax is for backward only: without a graph to record (inference) the kernels skip it
+        boolean recorded = GradMode.isEnabled() && x.requiresGrad();
+        int[] argmax = recorded ? new int[out.numel()] : null;
         if (x.dtype == DType.F32) Pool2dKernels.maxForward(out.f(), argmax, xd.f(), xd.offset, planes, g);
         else Pool2dKernels.maxForward(out.d(), argmax, xd.d(), xd.offset, planes, g);
-        return Tensor.record(out, new Node.Pool2d(x, g, argmax));
+        return recorded ? Tensor.record(out, new Node.Pool2d(x, g, argmax)) : out;
     }
 
     static Tensor avgPool(Tensor x, Windows g) {

@@ -1,5 +1,14 @@
 package io.featurefuse.engine.cpu;
 
+import static io.featurefuse.engine.cpu.Simd.F;
+import static io.featurefuse.engine.cpu.Simd.L;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * 2-D pooling over planes (N*C of them) with arbitrary per-output windows: row window
  * [ys[i], ye[i]) and column window [xs[j], xe[j]) (already clipped to the input), and for
@@ -9,6 +18,9 @@ package io.featurefuse.engine.cpu;
  * (PyTorch's choice among ties; NaN counts as the maximum) for backward.
  */
 public final class Pool2dKernels {
+    /** int lanes as many as F's float lanes, for the argmax beside the maximum. */
+    private static final VectorSpecies<Integer> I = F.withLanes(int.class);
+
     private Pool2dKernels() {}
 
     /** Windows and divisors of one pooling call. */
@@ -22,6 +34,7 @@ public final class Pool2dKernels {
         else for (int p = 0; p < count; p++) plane.accept(p);
     }
 
+    /** out = the window maxima; argmax, when not null, gets each one's flat in-plane index (for backward). */
     public static void maxForward(float[] out, int[] argmax, float[] in, int inOff, int planes, Windows g) {
         int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
         if (halving(g)) {
@@ -40,7 +53,7 @@ public final class Pool2dKernels {
                             if (at < 0 || v > best || (Float.isNaN(v) && !Float.isNaN(best))) { best = v; at = y * g.w() + x; }
                         }
                     out[p * ohw + i * g.ow() + j] = best;
-                    argmax[p * ohw + i * g.ow() + j] = at;
+                    if (argmax != null) argmax[p * ohw + i * g.ow() + j] = at;
                 }
         });
     }
@@ -54,28 +67,60 @@ public final class Pool2dKernels {
     }
 
     /**
-     * One plane of the halving max pool, unrolled: the same rule as the general loop (a value
-     * replaces the best when greater, or when it is NaN and the best is not; ties keep the first),
-     * without its window tables and loop bounds per output.
+     * One plane of the halving max pool: the same rule as the general loop (a value replaces the
+     * best when greater, or when it is NaN and the best is not; ties keep the first), without its
+     * window tables. L outputs at a time: each input row pair of vectors is unzipped into its even
+     * and odd columns, the four candidates of L windows compared in window order, and the argmax
+     * kept in int lanes beside them; a row's last vector ends at ow (overlapping the one before),
+     * and rows narrower than a vector go one output at a time.
      */
     private static void maxForward2x2(float[] out, int[] argmax, float[] in, int base, int oBase, Windows g) {
         int w = g.w(), ow = g.ow();
+        IntVector even = IntVector.zero(I).addIndex(2); // 2 l: the even column of lane l's window
         for (int i = 0; i < g.oh(); i++) {
-            int r0 = base + 2 * i * w, r1 = r0 + w, o = oBase + i * ow;
-            for (int j = 0; j < ow; j++) {
+            int r0 = base + 2 * i * w, r1 = r0 + w, o = oBase + i * ow, top = 2 * i * w, done = ow < L ? 0 : ow;
+            for (int j0 = 0; j0 < done; j0 += L) {
+                int j = Math.min(j0, ow - L), c = 2 * j; // a partial last vector is redone ending at ow: its overlap gets the same values
+                FloatVector a = FloatVector.fromArray(F, in, r0 + c), b = FloatVector.fromArray(F, in, r0 + c + L);
+                FloatVector best = a.rearrange(Simd.UNZIP_EVEN, b), v = a.rearrange(Simd.UNZIP_ODD, b);
+                IntVector at = even.add(top + c);
+                VectorMask<Float> m = replaces(v, best);
+                best = best.blend(v, m);
+                at = at.blend(even.add(top + c + 1), m.cast(I));
+                a = FloatVector.fromArray(F, in, r1 + c);
+                b = FloatVector.fromArray(F, in, r1 + c + L);
+                v = a.rearrange(Simd.UNZIP_EVEN, b);
+                m = replaces(v, best);
+                best = best.blend(v, m);
+                at = at.blend(even.add(top + w + c), m.cast(I));
+                v = a.rearrange(Simd.UNZIP_ODD, b);
+                m = replaces(v, best);
+                best.blend(v, m).intoArray(out, o + j);
+                if (argmax != null) at.blend(even.add(top + w + c + 1), m.cast(I)).intoArray(argmax, o + j);
+            }
+            for (int j = done; j < ow; j++) {
                 int c = 2 * j;
                 float best = in[r0 + c];
-                int at = 2 * i * w + c;
+                int at = top + c;
                 float v = in[r0 + c + 1];
-                if (v > best || (v != v && best == best)) { best = v; at = 2 * i * w + c + 1; }
+                if (v > best || (v != v && best == best)) { best = v; at = top + c + 1; }
                 v = in[r1 + c];
-                if (v > best || (v != v && best == best)) { best = v; at = (2 * i + 1) * w + c; }
+                if (v > best || (v != v && best == best)) { best = v; at = top + w + c; }
                 v = in[r1 + c + 1];
-                if (v > best || (v != v && best == best)) { best = v; at = (2 * i + 1) * w + c + 1; }
+                if (v > best || (v != v && best == best)) { best = v; at = top + w + c + 1; }
                 out[o + j] = best;
-                argmax[o + j] = at;
+                if (argmax != null) argmax[o + j] = at;
             }
         }
+    }
+
+    /**
+     * Lanes where v takes the place of best: greater, or NaN where best is not; i.e. best is a
+     * number (best == best) and v <= best does not hold (false when v is NaN). Written with
+     * IS_NAN tests and or(), C2 left the mask or() out of line and boxed (262 GC pauses in 8 s).
+     */
+    private static VectorMask<Float> replaces(FloatVector v, FloatVector best) {
+        return best.compare(VectorOperators.EQ, best).andNot(v.compare(VectorOperators.LE, best));
     }
 
     public static void maxForward(double[] out, int[] argmax, double[] in, int inOff, int planes, Windows g) {
@@ -91,7 +136,7 @@ public final class Pool2dKernels {
                             if (at < 0 || v > best || (Double.isNaN(v) && !Double.isNaN(best))) { best = v; at = y * g.w() + x; }
                         }
                     out[p * ohw + i * g.ow() + j] = best;
-                    argmax[p * ohw + i * g.ow() + j] = at;
+                    if (argmax != null) argmax[p * ohw + i * g.ow() + j] = at;
                 }
     }
 

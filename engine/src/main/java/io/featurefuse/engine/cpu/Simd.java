@@ -2,6 +2,7 @@ package io.featurefuse.engine.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -13,6 +14,10 @@ public final class Simd {
     public static final VectorSpecies<Float> F = chooseSpecies();
     /** Lanes per float vector. */
     public static final int L = F.length();
+
+    /** Lane i: element 2 i (EVEN) or 2 i + 1 (ODD) of a pair of vectors a.rearrange(UNZIP_EVEN, b), b's lanes counted as L .. 2 L - 1. */
+    public static final VectorShuffle<Float> UNZIP_EVEN = VectorShuffle.fromOp(F, i -> 2 * i);
+    public static final VectorShuffle<Float> UNZIP_ODD = VectorShuffle.fromOp(F, i -> 2 * i + 1);
 
     private Simd() {}
 

@@ -149,9 +149,6 @@ final class WinogradConv {
         return ap;
     }
 
-    /** Lane i: element 2 i (EVEN) or 2 i + 1 (ODD) of a pair of vectors, the second's lanes as L.. 2 L - 1. */
-    private static final VectorShuffle<Float> UNZIP_EVEN = VectorShuffle.fromOp(F, i -> 2 * i);
-    private static final VectorShuffle<Float> UNZIP_ODD = VectorShuffle.fromOp(F, i -> 2 * i + 1);
 
     /**
      * The four parity planes of one zero-padded input plane, at p0: planes[p0 + (2a + b) stride +
@@ -178,7 +175,7 @@ final class WinogradConv {
                 int left = w - x;
                 if (s + x + 2 * L <= in.length) {
                     FloatVector a = ld(in, s + x), b = ld(in, s + x + L);
-                    FloatVector ev = a.rearrange(UNZIP_EVEN, b), od = a.rearrange(UNZIP_ODD, b);
+                    FloatVector ev = a.rearrange(Simd.UNZIP_EVEN, b), od = a.rearrange(Simd.UNZIP_ODD, b);
                     if (left < 2 * L) {
                         ev = zero.blend(ev, lastEven);
                         od = zero.blend(od, lastOdd);
