@@ -159,7 +159,9 @@ final class ImplicitConv {
          * output (no copy of the valid columns), and B's rows are the input planes, packed a panel
          * (kc x NR) at a time into L1 rather than read in place: in place, each of the kc rows sat in
          * its own plane (784 bytes apart on 14x14), mostly across two cache lines. 160->128 14x14
-         * b128, 2 threads, same jar with and without, 4 alternations: ~62 -> ~75 GFLOP/s forward.
+         * b128, 2 threads, same jar with and without, 4 alternations: ~62 -> ~75 GFLOP/s forward
+         * alone; among the other ops (fuse bench, one JVM) no change beyond noise (best 107 -> 100),
+         * the train step's best 352 -> 373 img/s (median 348 -> 347).
          */
         boolean pointwise = g.r() == 1 && g.s() == 1 && readsInPlace(g);
         Parallel.forEach(g.n() * groups, t -> {
