@@ -34,6 +34,22 @@ class NormTest {
                 x.layerNorm(new int[] {s[2], s[3]}, lw, null, 1e-5), 2e-5, 2e-5);
     }
 
+    /** The float32 training backward (both per-channel sums in one pass, then the input gradient) against float64. */
+    @Property(tries = 30)
+    void batchNormGradientsMatchReference(@ForAll long seed) {
+        int[] s = shape(seed, 12);
+        int c = s[1];
+        Tensor x = Fixtures.values(seed, -2, 2, s), w = Fixtures.values(seed + 1, 0.5, 1.5, c), b = Fixtures.values(seed + 2, -1, 1, c);
+        Tensor up = Fixtures.values(seed + 3, -1, 1, s);
+        Tensor rx = x.copy().requiresGrad(true), rw = w.copy().requiresGrad(true), rb = b.copy().requiresGrad(true);
+        Tensor fx = x.to(DType.F32).requiresGrad(true), fw = w.to(DType.F32).requiresGrad(true), fb = b.to(DType.F32).requiresGrad(true);
+        rx.batchNorm(null, null, rw, rb, true, 0.1, 1e-5).backward(up);
+        fx.batchNorm(null, null, fw, fb, true, 0.1, 1e-5).backward(up.to(DType.F32));
+        assertClose("batchNorm d/dx", fx.grad(), rx.grad(), 5e-5, 5e-5);
+        assertClose("batchNorm d/dgamma", fw.grad(), rw.grad(), 5e-5, 5e-5);
+        assertClose("batchNorm d/dbeta", fb.grad(), rb.grad(), 5e-5, 5e-5);
+    }
+
     @Property(tries = 15)
     void gradients(@ForAll long seed) {
         int[] s = shape(seed, 4);

@@ -85,12 +85,28 @@ public final class BatchNormKernels {
     /** Per channel: sums[ch] = sum dy, dots[ch] = sum dy * (x - mean). */
     public static void gradientSums(float[] dy, int dyOff, float[] x, int off, int n, int c, int s, double[] mean,
                                     double[] sums, double[] dots) {
+        // One pass over each plane for both sums (two, with a horizontal sum each, measured ~4% of a training step)
         Parallel.forEach(c, ch -> {
             double a = 0, b = 0;
+            float m = (float) mean[ch];
+            FloatVector mv = FloatVector.broadcast(F, m);
             for (int i = 0; i < n; i++) {
-                int p = (i * c + ch) * s;
-                a += sum(dy, dyOff + p, s);
-                b += dotCentered(dy, dyOff + p, x, off + p, s, (float) mean[ch]);
+                int p = (i * c + ch) * s, j = 0;
+                if (s >= L) {
+                    FloatVector sa = FloatVector.zero(F), sb = sa;
+                    for (int bound = F.loopBound(s); j < bound; j += L) {
+                        FloatVector d = FloatVector.fromArray(F, dy, dyOff + p + j);
+                        sa = sa.add(d);
+                        sb = d.fma(FloatVector.fromArray(F, x, off + p + j).sub(mv), sb);
+                    }
+                    a += Simd.sumLanes(sa);
+                    b += Simd.sumLanes(sb);
+                }
+                for (; j < s; j++) {
+                    float d = dy[dyOff + p + j];
+                    a += d;
+                    b += d * (x[off + p + j] - m);
+                }
             }
             sums[ch] = a;
             dots[ch] = b;
@@ -150,19 +166,6 @@ public final class BatchNormKernels {
             s = Simd.sumLanes(acc);
         }
         for (; i < n; i++) { float d = x[off + i] - m; s += d * d; }
-        return s;
-    }
-
-    private static double dotCentered(float[] dy, int dyOff, float[] x, int off, int n, float m) {
-        int i = 0;
-        double s = 0;
-        if (n >= L) {
-            FloatVector mv = FloatVector.broadcast(F, m), acc = FloatVector.zero(F);
-            for (int bound = F.loopBound(n); i < bound; i += L)
-                acc = FloatVector.fromArray(F, dy, dyOff + i).fma(FloatVector.fromArray(F, x, off + i).sub(mv), acc);
-            s = Simd.sumLanes(acc);
-        }
-        for (; i < n; i++) s += dy[dyOff + i] * (x[off + i] - m);
         return s;
     }
 }
