@@ -172,7 +172,8 @@ public final class Conv2dKernels {
         int size = winograd ? WinogradWeightGrad.partialSize(g) : g.k() * crs;
         // Partial sums per chunk in transposed layout, dW_g^T (crs x kg): the GEMM then reads the
         // im2col matrix row by row as its A and packs only dOut^T (kg x ohw) as B, instead of
-        // gathering the whole im2col matrix column-wise into B.
+        // gathering the whole im2col matrix column-wise into B. (Winograd layers keep their dU there
+        // instead, see WinogradWeightGrad.partialSize.)
         // Reused across calls (a fresh 64-chunk buffer would be a humongous allocation per layer and
         // step); the first image of each chunk overwrites its part, so it needs no zeroing.
         float[] partial = PARTIAL.get();

@@ -68,10 +68,9 @@ final class DepthwiseKernels {
 
     /** This thread's scratch buffer (also {@link DepthwiseSameWidth}'s), its first size floats zeroed. */
     static float[] zeroedScratch(int size) {
-        float[][] scratch = SCRATCH.get();
-        if (scratch[0].length < size) scratch[0] = new float[size];
-        java.util.Arrays.fill(scratch[0], 0, size, 0f);
-        return scratch[0];
+        float[] s = Parallel.grow(SCRATCH.get(), 0, size);
+        java.util.Arrays.fill(s, 0, size, 0f);
+        return s;
     }
 
     /** Output planes per forward task: a 14x14 plane is ~3,500 FLOP, so tasks take several and dispatch does not dominate. */

@@ -2,6 +2,7 @@ package io.featurefuse.engine.cpu;
 
 import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
+import static io.featurefuse.engine.cpu.Parallel.grow;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
@@ -59,11 +60,6 @@ final class ImplicitConv {
     }
 
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[0]});
-
-    private static float[] grow(float[][] scratch, int slot, int size) {
-        if (scratch[slot].length < size) scratch[slot] = new float[size];
-        return scratch[slot];
-    }
 
     /**
      * Where P keeps the input. With stride sh x sw, the zero-padded plane (Hp x Wp) is split into
@@ -125,9 +121,7 @@ final class ImplicitConv {
         Layout lay = Layout.of(g);
         int cols = lay.cols(), wq = lay.wq();
         float[][] scratch = SCRATCH.get();
-        if (scratch[0].length < lay.size()) scratch[0] = new float[lay.size()];
-        if (scratch[1].length < kg * cols) scratch[1] = new float[kg * cols];
-        float[] p = scratch[0], d = scratch[1];
+        float[] p = grow(scratch, 0, lay.size()), d = grow(scratch, 1, kg * cols);
         phasePlanes(in, inOff + (n * g.c() + grp * g.cg()) * g.h() * g.w(), g, lay, p);
         java.util.Arrays.fill(d, 0, kg * cols, 0f);
         for (int k = 0; k < kg; k++)
@@ -185,9 +179,7 @@ final class ImplicitConv {
                         keepValidColumns(out, outBase + k * ohw, ohw, out, outBase + k * ohw, 1, ohw, bias == null ? 0f : bias[bOff + grp * kg + k], relu);
                 return;
             }
-            if (scratch[0].length < pSize) scratch[0] = new float[pSize];
-            if (scratch[1].length < rowBlocks * MR * colsPadded) scratch[1] = new float[rowBlocks * MR * colsPadded];
-            float[] c = scratch[1], p = scratch[0];
+            float[] c = grow(scratch, 1, rowBlocks * MR * colsPadded), p = grow(scratch, 0, pSize);
             int pOff = 0;
             if (readsInPlace(g) && src + pSize <= in.length) {
                 // no padding, stride 1: the input planes are P as they are (the reads past them stay inside the array)

@@ -87,6 +87,12 @@ public final class Parallel {
         }
     }
 
+    /** scratch[slot] (a thread's own scratch arrays), replaced by a bigger array when shorter than size. */
+    static float[] grow(float[][] scratch, int slot, int size) {
+        if (scratch[slot].length < size) scratch[slot] = new float[size];
+        return scratch[slot];
+    }
+
     private static int configuredThreads() {
         String v = System.getProperty("featurefuse.threads");
         String source = "-Dfeaturefuse.threads";

@@ -74,9 +74,7 @@ public final class ResizeKernels {
     private static final ThreadLocal<float[][]> ROWS = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
 
     private static float[] rows(int size) {
-        float[][] r = ROWS.get();
-        if (r[0].length < size) r[0] = new float[size];
-        return r[0];
+        return Parallel.grow(ROWS.get(), 0, size);
     }
 
     /** Planes per task: a 7x7 -> 14x14 plane is ~1,000 multiply-adds, too little to hand to a thread alone. */

@@ -2,6 +2,7 @@ package io.featurefuse.engine.cpu;
 
 import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
+import static io.featurefuse.engine.cpu.Parallel.grow;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
@@ -78,12 +79,6 @@ final class WinogradConv {
     private static final ThreadLocal<float[][]> SCRATCH =
             ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[0], new float[0], new float[Gemm.MR * NR], new float[16 * L]});
 
-    /** scratch[slot], replaced by a bigger array when shorter than size. */
-    static float[] grow(float[][] scratch, int slot, int size) {
-        if (scratch[slot].length < size) scratch[slot] = new float[size];
-        return scratch[slot];
-    }
-
     // in: (N,C,H,W) at inOff, w: (K,C/g,3,3) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten
     static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu) {
         Tiles t = Tiles.of(g);
@@ -148,7 +143,6 @@ final class WinogradConv {
                 }
         return ap;
     }
-
 
     /**
      * The four parity planes of one zero-padded input plane, at p0: planes[p0 + (2a + b) stride +

@@ -1,7 +1,7 @@
 package io.featurefuse.engine.cpu;
 
 import static io.featurefuse.engine.cpu.Simd.L;
-import static io.featurefuse.engine.cpu.WinogradConv.grow;
+import static io.featurefuse.engine.cpu.Parallel.grow;
 import static io.featurefuse.engine.cpu.WinogradConv.ld;
 import static io.featurefuse.engine.cpu.WinogradConv.roundUp;
 
