@@ -32,11 +32,14 @@ public final class Gemm {
     /** Below this many multiply-adds a call runs on the calling thread. */
     private static final long PARALLEL_MIN_FMA = 1L << 17;
 
+    /** A task's C region larger than this is accumulated in a stage when k takes several blocks (see block). */
+    private static final long STAGE_MIN_BYTES = 128 << 10;
+
     /** Row blocks per task at most: the task's packed A (MAX_CHUNK_BLOCKS * MR x KC floats, 256 KB) stays in L2. */
     static final int MAX_CHUNK_BLOCKS = 64;
 
     private static final ThreadLocal<float[][]> SCRATCH =
-            ThreadLocal.withInitial(() -> new float[][] {new float[MAX_CHUNK_BLOCKS * MR * KC], new float[MR * NR]});
+            ThreadLocal.withInitial(() -> new float[][] {new float[MAX_CHUNK_BLOCKS * MR * KC], new float[MR * NR], new float[0]});
     private static final ThreadLocal<float[]> PACKED_B = ThreadLocal.withInitial(() -> new float[0]);
 
     private Gemm() {}
@@ -226,11 +229,26 @@ public final class Gemm {
         }
     }
 
-    /** C rows [i0, i1) x columns [j0, j1) of one problem, over all of k. */
+    /**
+     * C rows [i0, i1) x columns [j0, j1) of one problem, over all of k.
+     *
+     * <p>When k takes several blocks, each block reads and writes the whole C region again. In C
+     * itself the sweep down a column panel touches one line per row, ldc apart, and the region
+     * (up to 256 rows x n) outgrows L2 from n ~ 512 (presumably each tile's loads of C then wait
+     * at the end of its k loop; this machine has no counters to show it). Regions over
+     * STAGE_MIN_BYTES (a quarter of this machine's 512 KB L2, the rest being A's pack and B) are
+     * accumulated in a panel-major stage instead, each panel's rows NR floats apart so a sweep
+     * walks it contiguously, and copied to C once at the end. Measured, square SGEMM, GFLOP/s:
+     * one thread, one JVM alternating, n = 1024 63-73 -> 71-79, n = 2048 62-76 -> 74-79; two
+     * threads, jars alternating, n = 2048 mean of 9 ~102 -> ~107, n = 1024 within noise.
+     */
     private static void block(float[] a, int aOff, boolean transA, int lda, int[] rowStarts, boolean direct, float[] bp, int bBase, int panels,
                               float[] c, int cOff, int ldc, int k, int kcBlock, int i0, int i1, int j0, int j1) {
         float[][] scratch = SCRATCH.get();
         float[] ap = scratch[0], tile = scratch[1];
+        boolean staged = k > kcBlock && 4L * (i1 - i0) * (j1 - j0) > STAGE_MIN_BYTES;
+        int rows = (i1 - i0 + MR - 1) / MR * MR;
+        float[] dst = staged ? Parallel.grow(scratch, 2, rows * ((j1 - j0 + NR - 1) / NR * NR)) : c;
         for (int pc = 0; pc < k; pc += kcBlock) {
             int kc = Math.min(kcBlock, k - pc);
             boolean acc = pc > 0;
@@ -239,10 +257,30 @@ public final class Gemm {
             // Each B micro-panel (KC x NR, 16 KB with AVX2) stays in L1 while the micro-kernel
             // sweeps down the task's row blocks, whose packed A streams from L2.
             for (int j = j0; j < j1; j += NR) {
-                int nr = Math.min(NR, j1 - j);
                 int bo = bBase + pc * panels * NR + (j / NR) * kc * NR;
-                if (direct) sweepRows(a, aOff, lda, rowStarts, pc, i0, i1, bp, bo, kc, c, cOff + j, ldc, nr, acc, tile);
-                else sweep(ap, 0, i0, i1, bp, bo, kc, c, cOff + j, ldc, nr, acc, tile);
+                // staged: panel (j - j0) / NR holds rows i0.. NR apart; the padded columns are
+                // computed (B's panels are zero there) and never copied out
+                int nr = staged ? NR : Math.min(NR, j1 - j);
+                int co = staged ? (j - j0) * rows - i0 * NR : cOff + j, ld = staged ? NR : ldc;
+                if (direct) sweepRows(a, aOff, lda, rowStarts, pc, i0, i1, bp, bo, kc, dst, co, ld, nr, acc, tile);
+                else sweep(ap, 0, i0, i1, bp, bo, kc, dst, co, ld, nr, acc, tile);
+            }
+        }
+        if (staged) unstage(dst, rows, c, cOff, ldc, i0, i1, j0, j1);
+    }
+
+    /** C rows [i0, i1) x columns [j0, j1) = the panel-major stage block() accumulated them in. */
+    private static void unstage(float[] stage, int rows, float[] c, int cOff, int ldc, int i0, int i1, int j0, int j1) {
+        for (int j = j0; j < j1; j += NR) {
+            int w = Math.min(NR, j1 - j), from = (j - j0) * rows;
+            for (int i = i0; i < i1; i++, from += NR) {
+                int to = cOff + i * ldc + j;
+                if (w == NR) {
+                    FloatVector.fromArray(F, stage, from).intoArray(c, to);
+                    FloatVector.fromArray(F, stage, from + L).intoArray(c, to + L);
+                } else {
+                    System.arraycopy(stage, from, c, to, w);
+                }
             }
         }
     }

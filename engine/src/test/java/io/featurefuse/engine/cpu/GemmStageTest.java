@@ -1,0 +1,75 @@
+package io.featurefuse.engine.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Products big enough that a task's C region is accumulated in a stage over several k blocks
+ * (Gemm.block): 2047 rows make 256-row tasks on up to two threads (64 rows on eight, still over
+ * the stage threshold), 601 columns end in a partial panel, 520 = 2 x 260 deep. Entries are
+ * checked against float64 sums on the edges and at random; C's row padding must stay untouched.
+ */
+class GemmStageTest {
+    private static final int M = 2047, N = 601, K = 520, LDC = N + 5;
+
+    @ParameterizedTest
+    @CsvSource({"false, false", "true, false", "false, true", "true, true"})
+    void stagedProductMatchesFloat64(boolean transA, boolean transB) {
+        SplittableRandom r = new SplittableRandom(11);
+        float[] a = random(r, M * K), b = random(r, K * N), c = new float[M * LDC];
+        java.util.Arrays.fill(c, Float.NaN);
+        int lda = transA ? M : K, ldb = transB ? K : N;
+        Gemm.sgemm(1, M, N, K, a, 0, 0, transA, lda, b, 0, 0, transB, ldb, c, 0, 0, LDC);
+        for (int i = 0; i < M; i++)
+            for (int j = N; j < LDC; j++) assertTrue(Float.isNaN(c[i * LDC + j]), "padding of row " + i + " was written");
+        check(c, (i, j) -> {
+            double s = 0;
+            for (int p = 0; p < K; p++) s += (double) a[transA ? p * M + i : i * K + p] * b[transB ? j * K + p : p * N + j];
+            return s;
+        }, r);
+    }
+
+    /** The same through sgemmRows: A's rows read in place at arbitrary offsets (the weight gradient's route). */
+    @ParameterizedTest
+    @CsvSource({"false", "true"})
+    void stagedRowsProductMatchesFloat64(boolean transB) {
+        SplittableRandom r = new SplittableRandom(12);
+        float[] a = random(r, M + K + 64), b = random(r, K * N), c = new float[M * LDC];
+        int[] starts = new int[M];
+        for (int i = 0; i < M; i++) starts[i] = r.nextInt(M + 64);
+        int ldb = transB ? K : N;
+        Gemm.sgemmRows(M, N, K, a, 0, starts, b, 0, transB, ldb, c, 0, LDC);
+        check(c, (i, j) -> {
+            double s = 0;
+            for (int p = 0; p < K; p++) s += (double) a[starts[i] + p] * b[transB ? j * K + p : p * N + j];
+            return s;
+        }, r);
+    }
+
+    private interface Entry {
+        double at(int i, int j);
+    }
+
+    private static void check(float[] c, Entry ref, SplittableRandom r) {
+        for (int i = 0; i < M; i += M - 1)
+            for (int j = 0; j < N; j++) near(c, ref, i, j);
+        for (int j = 0; j < N; j += N - 1)
+            for (int i = 0; i < M; i++) near(c, ref, i, j);
+        for (int t = 0; t < 4000; t++) near(c, ref, r.nextInt(M), r.nextInt(N));
+    }
+
+    private static void near(float[] c, Entry ref, int i, int j) {
+        double want = ref.at(i, j);
+        assertEquals(want, c[i * LDC + j], 1e-4 * Math.sqrt(K) + 1e-5 * Math.abs(want), "C[" + i + "][" + j + "]");
+    }
+
+    private static float[] random(SplittableRandom r, int size) {
+        float[] v = new float[size];
+        for (int i = 0; i < size; i++) v[i] = (float) (r.nextDouble() * 2 - 1);
+        return v;
+    }
+}
