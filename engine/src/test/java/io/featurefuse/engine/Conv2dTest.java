@@ -113,6 +113,21 @@ class Conv2dTest {
     }
 
     /**
+     * Stride 2 across rows of 26-60 inputs (2 L and more at any width up to 512 bits, odd and
+     * even), paddings 0-2: ImplicitConv splits such rows by column parity in vectors
+     * (splitPairs), in the forward and the weight gradient. Batch = threads, so it takes that path.
+     */
+    @Property(tries = 25)
+    void strideTwoRowsSplitInVectors(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int kh = 1 + r.nextInt(4), kw = 2 + r.nextInt(3), cin = 1 + r.nextInt(3), k = 16 + r.nextInt(3);
+        ConvOptions o = new ConvOptions(1 + r.nextInt(2), 2, r.nextInt(3), r.nextInt(3), 1, 1, 1);
+        int h = kh + r.nextInt(4), w = 26 + r.nextInt(35), n = Math.max(2, io.featurefuse.engine.cpu.Parallel.threads());
+        Tensor x = Fixtures.values(seed, -1, 1, n, cin, h, w), wt = Fixtures.values(seed + 1, -1, 1, k, cin, kh, kw);
+        assertMatchesReference("conv2d", x, wt, null, o, seed + 2, 2e-6 * cin * kh * kw, 2e-6 * k * kh * kw);
+    }
+
+    /**
      * Wide 3x3 stride-1 layers run as Winograd F(2x2, 3x3): forward (with bias, and with ReLU
      * bit-for-bit relu of the plain output), input and weight gradients against the float64
      * direct loops, on odd sizes, paddings 0-2 and groups; every case asserts it took that path.
