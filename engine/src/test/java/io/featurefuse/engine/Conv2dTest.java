@@ -254,6 +254,20 @@ class Conv2dTest {
         }
     }
 
+    /**
+     * Deep 1x1 stride-1 layers on planes wider than the columns the 1x1 route packs at a time
+     * (PANEL_BLOCK_FLOATS / kc, ~160-208 here), so a plane takes two blocks, the second ending in a
+     * partial panel; 300 channels take two k blocks, accumulated in the output.
+     */
+    @Test
+    void pointwiseLayersPackColumnsInBlocks() {
+        int n = Math.max(2, io.featurefuse.engine.cpu.Parallel.threads());
+        for (int[] s : new int[][] {{200, 13, 17}, {300, 15, 15}}) {
+            Tensor x = Fixtures.values(s[0], -1, 1, n, s[0], s[1], s[2]), wt = Fixtures.values(s[1], -1, 1, 20, s[0], 1, 1);
+            assertMatchesReference("deep 1x1", x, wt, Fixtures.values(9, -1, 1, 20), ConvOptions.of(1, 0), 11, 2e-6 * s[0], 2e-6 * 20);
+        }
+    }
+
     /** conv2dRelu is relu(conv2d) to the bit, forward and backward, on every kernel path (small, wide, depthwise). */
     @Property(tries = 40)
     void fusedReluIsExactlyReluOfConv(@ForAll long seed) {

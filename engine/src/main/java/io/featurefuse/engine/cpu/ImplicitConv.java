@@ -59,6 +59,9 @@ final class ImplicitConv {
         return count == stride;
     }
 
+    /** Floats of B panels the 1x1 route packs at a time (a quarter of a 512 KB L2). */
+    private static final int PANEL_BLOCK_FLOATS = 32 << 10;
+
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[0]});
 
     /**
@@ -180,12 +183,16 @@ final class ImplicitConv {
         int hw = g.h() * g.w(), ohw = g.ohw();
         /*
          * 1x1, stride 1, unpadded: C's columns are the output's, so the tiles go straight into the
-         * output (no copy of the valid columns), and B's rows are the input planes, packed a panel
-         * (kc x NR) at a time into L1 rather than read in place: in place, each of the kc rows sat in
+         * output (no copy of the valid columns), and B's rows are the input planes, packed into
+         * kc x NR panels rather than read in place: in place, each of the kc rows sat in
          * its own plane (784 bytes apart on 14x14), mostly across two cache lines. 160->128 14x14
          * b128, 2 threads, same jar with and without, 4 alternations: ~62 -> ~75 GFLOP/s forward
          * alone; among the other ops (fuse bench, one JVM) no change beyond noise (best 107 -> 100),
          * the train step's best 352 -> 373 img/s (median 348 -> 347).
+         * The panels of up to PANEL_BLOCK_FLOATS are packed together, each input row read once
+         * from start to end, rather than a panel at a time (160 row pieces 784 bytes apart):
+         * packing fell from ~19% to ~11% of samples; among the other ops (one JVM, jars
+         * alternating 3 times) 1x1 fwd best 92/104/80 -> 103/106/87, median 84/87/74 -> 99/94/83.
          */
         boolean pointwise = g.r() == 1 && g.s() == 1 && readsInPlace(g);
         Parallel.forEach(g.n() * groups, t -> {
@@ -195,13 +202,16 @@ final class ImplicitConv {
             if (pointwise) {
                 // B is the input planes' columns, packed a panel at a time; C is the output planes themselves
                 int outBase = (n * g.k() + grp * kg) * ohw;
-                float[] panel = grow(scratch, 1, kc * NR), tile = grow(scratch, 2, MR * NR);
-                for (int col = 0; col < ohw; col += NR) {
-                    int nr = Math.min(NR, ohw - col);
+                int span = Math.max(1, PANEL_BLOCK_FLOATS / (kc * NR)) * NR;
+                float[] panels = grow(scratch, 1, kc * span), tile = grow(scratch, 2, MR * NR);
+                for (int c0 = 0; c0 < ohw; c0 += span) {
+                    int c1 = Math.min(ohw, c0 + span);
                     for (int pc = 0; pc < crs; pc += kc) {
                         int kcb = Math.min(kc, crs - pc);
-                        packColumns(in, src + pc * hw, hw, col, nr, kcb, panel);
-                        Gemm.sweep(ap, grp * groupStride + pc * rowBlocks * MR, 0, kg, panel, 0, kcb, out, outBase + col, ohw, nr, pc > 0, tile);
+                        packColumns(in, src + pc * hw, hw, c0, c1, kcb, panels);
+                        for (int col = c0; col < c1; col += NR)
+                            Gemm.sweep(ap, grp * groupStride + pc * rowBlocks * MR, 0, kg, panels, (col - c0) * kcb, kcb, out, outBase + col, ohw,
+                                    Math.min(NR, c1 - col), pc > 0, tile);
                     }
                 }
                 if (bias != null || relu)
@@ -231,17 +241,21 @@ final class ImplicitConv {
     }
 
     /**
-     * dst (kc x NR) = columns [col, col + nr) of kc rows of length ld at src. Columns past nr keep
-     * what they held: they only reach C columns that Gemm.sweep computes into its tile and drops.
+     * The kc x NR panels of columns [c0, c1) of kc rows of length ld at src, one after another in
+     * dst (panel i at i kc NR), each row read once from start to end. Columns past c1 in the last
+     * panel keep what they held: they only reach C columns that Gemm.sweep computes into its tile
+     * and drops.
      */
-    private static void packColumns(float[] src, int at, int ld, int col, int nr, int kc, float[] dst) {
-        if (nr == NR)
-            for (int q = 0, s = at + col; q < kc; q++, s += ld) {
-                FloatVector.fromArray(F, src, s).intoArray(dst, q * NR);
-                FloatVector.fromArray(F, src, s + L).intoArray(dst, q * NR + L);
+    private static void packColumns(float[] src, int at, int ld, int c0, int c1, int kc, float[] dst) {
+        for (int q = 0, s = at; q < kc; q++, s += ld)
+            for (int col = c0, d = q * NR; col < c1; col += NR, d += kc * NR) {
+                if (c1 - col >= NR) {
+                    FloatVector.fromArray(F, src, s + col).intoArray(dst, d);
+                    FloatVector.fromArray(F, src, s + col + L).intoArray(dst, d + L);
+                } else {
+                    System.arraycopy(src, s + col, dst, d, c1 - col);
+                }
             }
-        else
-            for (int q = 0; q < kc; q++) System.arraycopy(src, at + q * ld + col, dst, q * NR, nr);
     }
 
     /**
