@@ -115,7 +115,9 @@ class Conv2dTest {
     /**
      * Stride 2 across rows of 26-60 inputs (2 L and more at any width up to 512 bits, odd and
      * even), paddings 0-2: ImplicitConv splits such rows by column parity in vectors
-     * (splitPairs), in the forward and the weight gradient. Batch = threads, so it takes that path.
+     * (splitPairs), in the forward and the weight gradient, and the input gradient (col2im, under
+     * 16 input channels) adds every other element in vectors (addEveryOther). Batch = threads,
+     * so the forward takes the implicit-GEMM path.
      */
     @Property(tries = 25)
     void strideTwoRowsSplitInVectors(@ForAll long seed) {

@@ -327,11 +327,33 @@ public final class Conv2dKernels {
                     for (int y = 0; y < g.oh(); y++) {
                         int iy = y * g.sh() - g.ph() + i * g.dh();
                         if (iy < 0 || iy >= g.h()) continue;
-                        int src = row + y * ow, dst = inBase + (c * g.h() + iy) * g.w() + dx;
+                        int src = row + y * ow, rowStart = inBase + (c * g.h() + iy) * g.w(), dst = rowStart + dx;
                         if (g.sw() == 1) addInto(dIn, dst + x0, col, src + x0, x1 - x0);
+                        else if (g.sw() == 2) addEveryOther(dIn, dst + 2 * x0, rowStart + g.w(), col, src + x0, x1 - x0);
                         else for (int x = x0; x < x1; x++) dIn[dst + x * g.sw()] += col[src + x];
                     }
                 }
+    }
+
+    /**
+     * dst[d + 2 i] += src[s + i] for i in [0, n) (stride 2): L sources zipped with zeros into two
+     * vectors added over 2 L floats of dst, the odd ones plus 0 (unchanged, but for -0 becoming
+     * +0). Vectors stop where 2 L floats would pass end (the row's end; the next row may belong to
+     * another task); the rest goes one by one. The scalar strided loop took ~10% of a 3x3
+     * stride-2 32->64 28x28 b128 fwd+bwd, this ~8%: that fwd+bwd ~80-86 -> ~84-89 GFLOP/s (jars
+     * alternating 5 times). Letting the vectors run on to the end of the task's part of dIn, a
+     * last part vector's sources zeroed by a mask, measured slower (79-85).
+     */
+    static void addEveryOther(float[] dst, int d, int end, float[] src, int s, int n) {
+        FloatVector zero = FloatVector.zero(F);
+        int i = 0;
+        for (; i + L <= n && d + 2 * (i + L) <= end; i += L) {
+            FloatVector v = FloatVector.fromArray(F, src, s + i);
+            int o = d + 2 * i;
+            FloatVector.fromArray(F, dst, o).add(v.rearrange(Simd.ZIP_LO, zero)).intoArray(dst, o);
+            FloatVector.fromArray(F, dst, o + L).add(v.rearrange(Simd.ZIP_HI, zero)).intoArray(dst, o + L);
+        }
+        for (; i < n; i++) dst[d + 2 * i] += src[s + i];
     }
 
     /** dst[d .. d+n) += src[s .. s+n). */

@@ -18,6 +18,9 @@ public final class Simd {
     /** Lane i: element 2 i (EVEN) or 2 i + 1 (ODD) of a pair of vectors a.rearrange(UNZIP_EVEN, b), b's lanes counted as L .. 2 L - 1. */
     public static final VectorShuffle<Float> UNZIP_EVEN = VectorShuffle.fromOp(F, i -> 2 * i);
     public static final VectorShuffle<Float> UNZIP_ODD = VectorShuffle.fromOp(F, i -> 2 * i + 1);
+    /** Lane i of the pair (a, b) zipped, a.rearrange(ZIP_LO, b): even i from a[i / 2], odd i from b[i / 2]; ZIP_HI the same from the upper halves. */
+    public static final VectorShuffle<Float> ZIP_LO = VectorShuffle.fromOp(F, i -> (i & 1) == 0 ? i / 2 : L + i / 2);
+    public static final VectorShuffle<Float> ZIP_HI = VectorShuffle.fromOp(F, i -> (i & 1) == 0 ? L / 2 + i / 2 : L + L / 2 + i / 2);
 
     private Simd() {}
 

@@ -6,7 +6,6 @@ import static io.featurefuse.engine.cpu.Parallel.grow;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorShuffle;
 
 /**
  * conv2d 3x3, stride 1, dilation 1, by Winograd's minimal filtering F(2x2, 3x3) (Lavin and
@@ -246,9 +245,6 @@ final class WinogradConv {
         }
     }
 
-    /** Lane i of the pair (a, b) zipped: even i from a[i / 2], odd i from b[i / 2]; ZIP_HI the same from the upper halves. */
-    private static final VectorShuffle<Float> ZIP_LO = VectorShuffle.fromOp(F, i -> (i & 1) == 0 ? i / 2 : L + i / 2);
-    private static final VectorShuffle<Float> ZIP_HI = VectorShuffle.fromOp(F, i -> (i & 1) == 0 ? L / 2 + i / 2 : L + L / 2 + i / 2);
 
     /**
      * Output plane at out[to] from its four parity planes at o[o0], plus the bias, with relu
@@ -265,7 +261,7 @@ final class WinogradConv {
             int even = o0 + (oy & 1) * 2 * perImage + (oy >> 1) * t.tw(), odd = even + perImage, dst = to + oy * ow;
             for (int tx = 0; 2 * tx < ow; tx += L) {
                 FloatVector e = ld(o, even + tx), d = ld(o, odd + tx);
-                FloatVector lo = e.rearrange(ZIP_LO, d).add(b).max(floor), hi = e.rearrange(ZIP_HI, d).add(b).max(floor);
+                FloatVector lo = e.rearrange(Simd.ZIP_LO, d).add(b).max(floor), hi = e.rearrange(Simd.ZIP_HI, d).add(b).max(floor);
                 int at = dst + 2 * tx;
                 if (at + 2 * L <= end) {
                     lo.intoArray(out, at);
