@@ -200,7 +200,7 @@ final class ImplicitConv {
             float[][] scratch = SCRATCH.get();
             int src = inOff + (n * g.c() + grp * cg) * hw;
             if (pointwise) {
-                // B is the input planes' columns, packed a panel at a time; C is the output planes themselves
+                // B is the input planes' columns, packed a block of panels at a time; C is the output planes themselves
                 int outBase = (n * g.k() + grp * kg) * ohw;
                 int span = Math.max(1, PANEL_BLOCK_FLOATS / (kc * NR)) * NR;
                 float[] panels = grow(scratch, 1, kc * span), tile = grow(scratch, 2, MR * NR);

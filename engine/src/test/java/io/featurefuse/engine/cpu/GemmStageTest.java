@@ -10,7 +10,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * Products big enough that a task's C region is accumulated in a stage over several k blocks
  * (Gemm.block): 2047 rows make 256-row tasks on up to two threads (64 rows on eight, still over
- * the stage threshold), 601 columns end in a partial panel, 520 = 2 x 260 deep. Entries are
+ * the stage threshold), 601 columns end in a partial panel, 520 deep is three k blocks of 174. Entries are
  * checked against float64 sums on the edges and at random; C's row padding must stay untouched.
  */
 class GemmStageTest {
