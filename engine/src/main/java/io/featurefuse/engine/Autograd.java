@@ -140,6 +140,9 @@ final class Autograd {
             }
             put(x, old.add(g));
             done(old);
+            // g now lives on in the sum: a fresh gradient nobody else holds goes back to the pool
+            // (two convs reading one tensor left one 12.8 MB array to the GC every training step)
+            if (isUnshared(g) && g.storage != callers) g.storage.recycle();
         }
 
         /** The waiting gradient of t, now in use until {@link #done}. */

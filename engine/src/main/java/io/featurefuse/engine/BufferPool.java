@@ -53,6 +53,7 @@ final class BufferPool {
     private static long bytes;
     private static long tick;
     private static long reused;
+    private static long misses;
 
     static long capacityBytes() {
         return CAPACITY;
@@ -128,6 +129,7 @@ final class BufferPool {
                 return a;
             }
         }
+        misses++;
         dropStale();
         return null;
     }
@@ -198,6 +200,11 @@ final class BufferPool {
     /** How many arrays were lent out again so far (for tests and benchmarks). */
     static synchronized long reusedCount() {
         return reused;
+    }
+
+    /** How many requests of a pooled size found no array to lend (for tests: steady-state training should make none). */
+    static synchronized long missCount() {
+        return misses;
     }
 
     /** Drops everything pooled (tests; or to give memory back between unrelated workloads). */
