@@ -92,6 +92,7 @@ final class ConvOps {
             if (x.dtype == DType.F32) Conv2dKernels.backwardWeight(gw.f(), gd.f(), gd.offset, xd.f(), xd.offset, geom);
             else Conv2dReference.backwardWeight(gw.d(), gd.d(), gd.offset, xd.d(), xd.offset, geom);
         }
+        gd.recycleIfCopyOf(g);
         if (b != null && b.requiresGrad()) gb = g.sum(false, 0, 2, 3);
         return b == null ? new Tensor[] {gx, gw} : new Tensor[] {gx, gw, gb};
     }
@@ -152,6 +153,7 @@ final class ConvOps {
             if (x.dtype == DType.F32) Conv2dKernels.backwardWeight(gw.f(), xd.f(), xd.offset, gd.f(), gd.offset, geom);
             else Conv2dReference.backwardWeight(gw.d(), xd.d(), xd.offset, gd.d(), gd.offset, geom);
         }
+        gd.recycleIfCopyOf(g);
         return new Tensor[] {gx, gw};
     }
 }

@@ -134,6 +134,7 @@ final class NormOps {
                 BatchNormKernels.inputGradient(gx.f(), gd.f(), gd.offset, relu == null ? null : relu.f(), ro, xd.f(), xd.offset, n, c, spatial, p, q, r);
             else BatchNormKernels.inputGradient(gx.d(), gd.d(), gd.offset, relu == null ? null : relu.d(), ro, xd.d(), xd.offset, n, c, spatial, p, q, r);
         }
+        gd.recycleIfCopyOf(g);
         java.util.List<Tensor> grads = new java.util.ArrayList<>();
         grads.add(gx);
         if (node.weight() != null) grads.add(Tensor.of(dgamma, c).to(node.weight().dtype));

@@ -94,6 +94,7 @@ final class PoolOps {
             if (x.dtype == DType.F32) Pool2dKernels.avgBackward(gx.f(), gd.f(), gd.offset, planes, n.windows());
             else Pool2dKernels.avgBackward(gx.d(), gd.d(), gd.offset, planes, n.windows());
         }
+        gd.recycleIfCopyOf(g);
         return gx;
     }
 

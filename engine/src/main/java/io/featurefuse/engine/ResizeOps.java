@@ -39,10 +39,7 @@ final class ResizeOps {
         Tensor gx = Tensor.emptyToOverwrite(x.shape, x.dtype);
         if (x.dtype == DType.F32) ResizeKernels.backward(gx.f(), gd.f(), gd.offset, planes, n.rows(), n.cols());
         else ResizeKernels.backward(gx.d(), gd.d(), gd.offset, planes, n.rows(), n.cols());
-        // A strided g (a slice of concat's gradient, in two-stream fusion) was copied: hand the copy
-        // back, or every training step allocates it afresh (9.6 MB for the reference model, a
-        // humongous array for G1).
-        if (gd != g) gd.recycle();
+        gd.recycleIfCopyOf(g);
         return gx;
     }
 }
