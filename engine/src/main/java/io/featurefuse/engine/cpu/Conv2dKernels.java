@@ -33,18 +33,14 @@ public final class Conv2dKernels {
     /** The calling thread's weight-gradient partial sums. */
     private static final ThreadLocal<float[]> PARTIAL = ThreadLocal.withInitial(() -> new float[0]);
 
-    private static final ThreadLocal<float[]> COLUMNS = ThreadLocal.withInitial(() -> new float[0]);
-
-    /** One image's weight gradient (crs x kg) before it joins its chunk's sum: per thread, reused (a fresh array per task was ~45 MB/s of the train step's allocations, JFR). */
-    private static final ThreadLocal<float[][]> IMAGE_WEIGHT_GRAD = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
+    /**
+     * Per thread: im2col columns, and one image's weight gradient (crs x kg) before it joins its
+     * chunk's sum (a fresh array per task was ~45 MB/s of the train step's allocations, JFR).
+     */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0]});
 
     private static float[] scratch(int size) {
-        float[] col = COLUMNS.get();
-        if (col.length < size) {
-            col = new float[size];
-            COLUMNS.set(col);
-        }
-        return col;
+        return Parallel.grow(SCRATCH.get(), 0, size);
     }
 
     /** An im2col matrix (crs x ohw): the input itself for direct 1x1 convs, else this thread's scratch. */
@@ -190,7 +186,7 @@ public final class Conv2dKernels {
                 WinogradWeightGrad.sumImages(dOut, dOff, in, inOff, g, n0, n1, grp, sums, chunk * size + grp * (size / groups));
                 return;
             }
-            float[] tmp = Parallel.grow(IMAGE_WEIGHT_GRAD.get(), 0, crs * kg);
+            float[] tmp = Parallel.grow(SCRATCH.get(), 1, crs * kg);
             int pOff = chunk * size + grp * kg * crs;
             for (int n = n0; n < n1; n++) {
                 if (implicit) {
