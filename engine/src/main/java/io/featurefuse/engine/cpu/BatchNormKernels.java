@@ -100,7 +100,7 @@ public final class BatchNormKernels {
                 if (s >= L) {
                     FloatVector sa = FloatVector.zero(F), sb = sa;
                     for (int bound = F.loopBound(s); j < bound; j += L) {
-                        FloatVector d = gradient(dy, dyOff + p + j, relu, reluOff + p + j);
+                        FloatVector d = gradientVector(dy, dyOff + p + j, relu, reluOff + p + j);
                         sa = sa.add(d);
                         sb = d.fma(FloatVector.fromArray(F, x, off + p + j).sub(mv), sb);
                     }
@@ -108,7 +108,7 @@ public final class BatchNormKernels {
                     b += Simd.sumLanes(sb);
                 }
                 for (; j < s; j++) {
-                    float d = relu == null || relu[reluOff + p + j] > 0 ? dy[dyOff + p + j] : 0f;
+                    float d = gradient(dy, dyOff + p + j, relu, reluOff + p + j);
                     a += d;
                     b += d * (x[off + p + j] - m);
                 }
@@ -118,8 +118,17 @@ public final class BatchNormKernels {
         });
     }
 
+    /** dy[i], or 0 where relu (when given) is not above 0. */
+    private static float gradient(float[] dy, int i, float[] relu, int ri) {
+        return relu == null || relu[ri] > 0 ? dy[i] : 0f;
+    }
+
+    private static double gradient(double[] dy, int i, double[] relu, int ri) {
+        return relu == null || relu[ri] > 0 ? dy[i] : 0.0;
+    }
+
     /** dy's vector at i, zero in the lanes where relu (when given) is not above 0: as BinaryOp.RELU_GRAD computes it. */
-    private static FloatVector gradient(float[] dy, int i, float[] relu, int ri) {
+    private static FloatVector gradientVector(float[] dy, int i, float[] relu, int ri) {
         FloatVector d = FloatVector.fromArray(F, dy, i);
         return relu == null ? d : FloatVector.zero(F).blend(d, FloatVector.fromArray(F, relu, ri).compare(VectorOperators.GT, 0f));
     }
@@ -131,7 +140,7 @@ public final class BatchNormKernels {
             for (int i = 0; i < n; i++)
                 for (int j = 0; j < s; j++) {
                     int p = (i * c + ch) * s + j;
-                    double d = relu == null || relu[reluOff + p] > 0 ? dy[dyOff + p] : 0.0;
+                    double d = gradient(dy, dyOff + p, relu, reluOff + p);
                     a += d;
                     b += d * (x[off + p] - mean[ch]);
                 }
@@ -149,8 +158,8 @@ public final class BatchNormKernels {
             FloatVector pv = FloatVector.broadcast(F, pf), qv = FloatVector.broadcast(F, qf), rv = FloatVector.broadcast(F, rf);
             int i = 0;
             for (int bound = F.loopBound(s); i < bound; i += L)
-                gradient(dy, dyOff + o + i, relu, reluOff + o + i).fma(pv, FloatVector.fromArray(F, x, off + o + i).fma(qv, rv)).intoArray(dx, o + i);
-            for (; i < s; i++) dx[o + i] = (relu == null || relu[reluOff + o + i] > 0 ? dy[dyOff + o + i] : 0f) * pf + x[off + o + i] * qf + rf;
+                gradientVector(dy, dyOff + o + i, relu, reluOff + o + i).fma(pv, FloatVector.fromArray(F, x, off + o + i).fma(qv, rv)).intoArray(dx, o + i);
+            for (; i < s; i++) dx[o + i] = gradient(dy, dyOff + o + i, relu, reluOff + o + i) * pf + x[off + o + i] * qf + rf;
         });
     }
 
@@ -158,10 +167,8 @@ public final class BatchNormKernels {
                                      double[] p, double[] q, double[] r) {
         for (int t = 0; t < n * c; t++) {
             int ch = t % c;
-            for (int i = 0; i < s; i++) {
-                double d = relu == null || relu[reluOff + t * s + i] > 0 ? dy[dyOff + t * s + i] : 0.0;
-                dx[t * s + i] = d * p[ch] + x[off + t * s + i] * q[ch] + r[ch];
-            }
+            for (int i = 0; i < s; i++)
+                dx[t * s + i] = gradient(dy, dyOff + t * s + i, relu, reluOff + t * s + i) * p[ch] + x[off + t * s + i] * q[ch] + r[ch];
         }
     }
 
