@@ -177,7 +177,10 @@ final class Autograd {
     private static void release(List<Tensor> order, int i, boolean retainGraph, boolean recycle, PendingGrads grads) {
         if (retainGraph) return;
         Tensor t = order.get(i);
-        if (t.gradFn != null) t.gradFn.free();
+        if (t.gradFn != null) {
+            if (recycle && !t.gradFn.isFreed()) t.gradFn.node().recycleSaved();
+            t.gradFn.free();
+        }
         order.set(i, null);
         if (recycle && t.ownsStorage && !grads.isWaiting(t.storage)) t.storage.recycle();
     }

@@ -16,8 +16,11 @@ import java.util.Map;
  * training before this pool).
  *
  * <p>Only arrays of at least {@link #MIN_ELEMENTS} are kept (small ones are cheap for the GC), and
- * at most {@link #capacityBytes()} in all (half the heap: at a step's peak the pool is empty and
- * its arrays are the live activations, so the two share that memory); when full, the size class
+ * at most {@link #capacityBytes()} in all (60% of the heap: at a step's peak the pool is empty and
+ * its arrays are the live activations, so the two share that memory. The two-stream reference
+ * step at batch 128 leaves 327 MB in seven size classes; at half of the launcher's 600 MB heap
+ * the pool was 8 MB short, dropped the 9.6 MB class every step and two of its arrays came fresh
+ * from the heap each step: 42 of the 71 MB/s that steady training allocated); when full, the size class
  * used longest ago is dropped, and a request the pool cannot serve first drops the size classes
  * of work that has finished. Pooled arrays are held softly: when the heap runs short (the next
  * model of a comparison, with other shapes) the collector takes them back before it would throw
@@ -27,7 +30,7 @@ final class BufferPool {
     private BufferPool() {}
 
     static final int MIN_ELEMENTS = 1 << 14;
-    private static final long CAPACITY = Long.getLong("featurefuse.pool.bytes", Runtime.getRuntime().maxMemory() / 2);
+    private static final long CAPACITY = Long.getLong("featurefuse.pool.bytes", Runtime.getRuntime().maxMemory() / 10 * 6);
     /** A size class not asked for or given back in this many pool operations (several training steps) belongs to finished work. */
     private static final long STALE_OPS = 4096;
 
@@ -48,8 +51,9 @@ final class BufferPool {
     }
 
     private static final ReferenceQueue<Object> CLEARED = new ReferenceQueue<>();
-    /** Keyed by element count, floats and doubles apart (a negative key for doubles). */
-    private static final Map<Integer, SizeClass> CLASSES = new HashMap<>();
+    /** Keyed by element type and count: floats, doubles and ints apart (see {@link #key}). */
+    private static final Map<Long, SizeClass> CLASSES = new HashMap<>();
+    private static final long FLOATS = 0, DOUBLES = 1, INTS = 2;
     private static long bytes;
     private static long tick;
     private static long reused;
@@ -69,7 +73,7 @@ final class BufferPool {
 
     /** A float array of length n whose contents the caller overwrites entirely: a pooled one is not zeroed first. */
     static float[] floatsToOverwrite(int n) {
-        float[] a = n >= MIN_ELEMENTS ? (float[]) take(n) : null;
+        float[] a = n >= MIN_ELEMENTS ? (float[]) take(key(FLOATS, n)) : null;
         if (a == null) a = new float[n];
         if (POISON) java.util.Arrays.fill(a, Float.NaN);
         return a;
@@ -77,7 +81,7 @@ final class BufferPool {
 
     /** As {@link #floatsToOverwrite} for doubles. */
     static double[] doublesToOverwrite(int n) {
-        double[] a = n >= MIN_ELEMENTS ? (double[]) take(-n) : null;
+        double[] a = n >= MIN_ELEMENTS ? (double[]) take(key(DOUBLES, n)) : null;
         if (a == null) a = new double[n];
         if (POISON) java.util.Arrays.fill(a, Double.NaN);
         return a;
@@ -86,7 +90,7 @@ final class BufferPool {
     /** A zeroed float array of length n, reused when one is pooled. */
     static float[] floats(int n) {
         if (n >= MIN_ELEMENTS) {
-            float[] a = (float[]) take(n);
+            float[] a = (float[]) take(key(FLOATS, n));
             if (a != null) {
                 java.util.Arrays.fill(a, 0f);
                 return a;
@@ -98,7 +102,7 @@ final class BufferPool {
     /** A zeroed double array of length n, reused when one is pooled. */
     static double[] doubles(int n) {
         if (n >= MIN_ELEMENTS) {
-            double[] a = (double[]) take(-n);
+            double[] a = (double[]) take(key(DOUBLES, n));
             if (a != null) {
                 java.util.Arrays.fill(a, 0.0);
                 return a;
@@ -107,15 +111,31 @@ final class BufferPool {
         return new double[n];
     }
 
+    /** An int array of length n whose contents the caller overwrites entirely (max pooling's argmax, saved for backward). */
+    static int[] intsToOverwrite(int n) {
+        int[] a = n >= MIN_ELEMENTS ? (int[]) take(key(INTS, n)) : null;
+        if (a == null) a = new int[n];
+        if (POISON) java.util.Arrays.fill(a, Integer.MIN_VALUE);
+        return a;
+    }
+
     static void give(float[] a) {
-        if (a.length >= MIN_ELEMENTS) put(a.length, a, 4L * a.length);
+        if (a.length >= MIN_ELEMENTS) put(key(FLOATS, a.length), a, 4L * a.length);
     }
 
     static void give(double[] a) {
-        if (a.length >= MIN_ELEMENTS) put(-a.length, a, 8L * a.length);
+        if (a.length >= MIN_ELEMENTS) put(key(DOUBLES, a.length), a, 8L * a.length);
     }
 
-    private static synchronized Object take(int key) {
+    static void give(int[] a) {
+        if (a.length >= MIN_ELEMENTS) put(key(INTS, a.length), a, 4L * a.length);
+    }
+
+    private static long key(long type, int n) {
+        return type << 32 | n;
+    }
+
+    private static synchronized Object take(long key) {
         forgetCleared();
         tick++;
         SizeClass c = CLASSES.get(key);
@@ -134,7 +154,7 @@ final class BufferPool {
         return null;
     }
 
-    private static synchronized void put(int key, Object array, long size) {
+    private static synchronized void put(long key, Object array, long size) {
         forgetCleared();
         if (size > CAPACITY) return;
         while (bytes + size > CAPACITY && dropLeastRecentlyUsed(key)) {}
@@ -168,8 +188,8 @@ final class BufferPool {
     }
 
     /** Frees the size class (other than keep) used longest ago; false when there is none. */
-    private static boolean dropLeastRecentlyUsed(int keep) {
-        Integer oldest = null;
+    private static boolean dropLeastRecentlyUsed(long keep) {
+        Long oldest = null;
         long oldestUse = Long.MAX_VALUE;
         for (var e : CLASSES.entrySet()) {
             if (e.getKey() == keep || e.getValue().arrays.isEmpty()) continue;

@@ -15,6 +15,9 @@ sealed interface Node {
 
     String opName();
 
+    /** Hands back to the pool what only this node's backward reads, once backward is past it (a recycling backward). */
+    default void recycleSaved() {}
+
     /** a op b with broadcasting. Saves both inputs. */
     record Binary(BinaryOp op, Tensor a, Tensor b) implements Node {
         public List<Tensor> inputs() { return List.of(a, b); }
@@ -93,6 +96,7 @@ sealed interface Node {
     record Pool2d(Tensor x, io.featurefuse.engine.cpu.Pool2dKernels.Windows windows, int[] argmax) implements Node {
         public List<Tensor> inputs() { return List.of(x); }
         public String opName() { return argmax == null ? "avg_pool2d" : "max_pool2d"; }
+        public void recycleSaved() { if (argmax != null) BufferPool.give(argmax); }
     }
 
     /** Bilinear or nearest resizing through per-axis source tables. */

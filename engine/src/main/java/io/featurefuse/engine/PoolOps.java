@@ -68,7 +68,7 @@ final class PoolOps {
         Tensor out = Tensor.emptyToOverwrite(Shape.of(x.shape.dim(0), x.shape.dim(1), g.oh(), g.ow()), x.dtype);
         // the argmax is for backward only: without a graph to record (inference) the kernels skip it
         boolean recorded = GradMode.isEnabled() && x.requiresGrad();
-        int[] argmax = recorded ? new int[out.numel()] : null;
+        int[] argmax = recorded ? BufferPool.intsToOverwrite(out.numel()) : null;
         if (x.dtype == DType.F32) Pool2dKernels.maxForward(out.f(), argmax, xd.f(), xd.offset, planes, g);
         else Pool2dKernels.maxForward(out.d(), argmax, xd.d(), xd.offset, planes, g);
         return recorded ? Tensor.record(out, new Node.Pool2d(x, g, argmax)) : out;
