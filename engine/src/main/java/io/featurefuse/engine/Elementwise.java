@@ -103,6 +103,18 @@ final class Elementwise {
                     ScalarKernels.unary(UnaryOp.COPY, src.d(), o[1], st[1], dst.d(), o[0], st[0], n, 0, 0));
     }
 
+    /** dst = a dst + b src, src broadcast to dst's shape (checked by the caller). */
+    static void scaleAndAddInto(Tensor dst, double a, Tensor src, double b) {
+        int[][] strides = {dst.strides, src.shape.broadcastStrides(src.strides, dst.shape)};
+        int[] base = {dst.offset, src.offset};
+        if (dst.dtype == DType.F32)
+            StridedLoop.forEach(dst.shape.toArray(), strides, base, (o, st, n) ->
+                    SimdKernels.scaleAndAdd((float) a, dst.f(), o[0], st[0], (float) b, src.f(), o[1], st[1], n));
+        else
+            StridedLoop.forEach(dst.shape.toArray(), strides, base, (o, st, n) ->
+                    ScalarKernels.scaleAndAdd(a, dst.d(), o[0], st[0], b, src.d(), o[1], st[1], n));
+    }
+
     static Tensor unaryBackward(Node.Unary n, Tensor g) {
         Tensor x = n.x(), y = n.out();
         double p = n.p();

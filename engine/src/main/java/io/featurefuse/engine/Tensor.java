@@ -271,6 +271,29 @@ public final class Tensor {
         }
     }
 
+    /**
+     * this = a this + b src (src broadcast to this shape), in place: what optimizers do to momentum
+     * buffers and parameters, without a temporary tensor per term (SGD with weight decay and
+     * momentum made eight parameter-sized ones a step, written out through the heap). Refused
+     * while recording, like {@link #assign}, and on a broadcast view (one element under many indices).
+     */
+    public void scaleAndAdd(double a, Tensor src, double b) {
+        if (requiresGrad && GradMode.isEnabled())
+            throw new IllegalStateException("scaleAndAdd: this tensor requires grad; update it inside try (var g = GradMode.off()) { ... }");
+        if (gradFn != null) throw new IllegalStateException("scaleAndAdd: this tensor is the output of '" + gradFn.opName() + "', not a leaf");
+        Elementwise.checkSameDtype("scaleAndAdd", this, src);
+        if (!Shape.broadcast(shape, src.shape, "scaleAndAdd").equals(shape))
+            throw new IllegalArgumentException("scaleAndAdd: source " + src.shape + " does not broadcast to " + shape);
+        for (int d = 0; d < shape.rank(); d++)
+            if (strides[d] == 0 && shape.dim(d) > 1)
+                throw new IllegalArgumentException("scaleAndAdd: this tensor " + shape + " is a broadcast view (dim " + d + " has stride 0); update a contiguous copy");
+        try (var off = GradMode.off()) {
+            // another view of this storage would be read after some of it was overwritten; this very view reads each element just before writing it
+            boolean sameView = src.offset == offset && src.shape.equals(shape) && java.util.Arrays.equals(src.strides, strides);
+            Elementwise.scaleAndAddInto(this, a, src.storage == storage && !sameView ? src.copy() : src, b);
+        }
+    }
+
     /** The same data, cut from the graph: no gradient flows through the result. */
     public Tensor detach() {
         return view(shape, strides, offset);

@@ -2,6 +2,7 @@ package io.featurefuse.engine;
 
 import static io.featurefuse.engine.Fixtures.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
@@ -12,6 +13,7 @@ import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 import net.jqwik.api.constraints.IntRange;
+import org.junit.jupiter.api.Test;
 
 /** Every element-wise op: float32 SIMD kernel vs float64 reference, and gradient checks. */
 class ElementwiseTest {
@@ -106,6 +108,53 @@ class ElementwiseTest {
             Tensor x = Fixtures.values(seed + 3, op.lo, op.hi, 2, n);
             assertClose(op.name + " long", op.f.apply(x.to(DType.F32)), op.f.apply(x), 2e-6, Math.max(op.rtol, 2e-6));
         }
+    }
+
+    /**
+     * In-place this = a this + b src against the out-of-place ops in float64 (exactly) and the
+     * float32 kernel against float64: broadcast sources, a transposed (strided) destination, runs
+     * across the vector width.
+     */
+    @Property(tries = 40)
+    void scaleAndAddMatchesReference(@ForAll("pairs") int[][] shapes, @ForAll @IntRange(min = 1, max = 70) int n, @ForAll long seed) {
+        int[] full = Shape.broadcast(Shape.of(shapes[0]), Shape.of(shapes[1]), "test").toArray();
+        Tensor x = Fixtures.values(seed + 1, -3, 3, shapes[1]);
+        Tensor[] destinations = {Fixtures.values(seed, -3, 3, full), Fixtures.values(seed + 2, -3, 3, n, 3).transpose(0, 1)};
+        Tensor[] sources = {x, Fixtures.values(seed + 3, -3, 3, n)};
+        for (int k = 0; k < 2; k++) {
+            Tensor y = destinations[k], src = sources[k];
+            double a = 0.9 - k, b = -0.35;
+            Tensor expected = y.mul(a).add(src.mul(b));
+            // fresh destinations laid out as y: contiguous, or the transpose of a contiguous [n, 3]
+            Tensor y64 = k == 0 ? y.copy() : y.transpose(0, 1).copy().transpose(0, 1);
+            Tensor y32 = k == 0 ? y.to(DType.F32) : y.transpose(0, 1).to(DType.F32).transpose(0, 1);
+            y64.scaleAndAdd(a, src, b);
+            y32.scaleAndAdd(a, src.to(DType.F32), b);
+            assertClose("float64 " + y.shape() + " += " + src.shape(), y64, expected, 0, 1e-15);
+            assertClose("float32 " + y.shape() + " += " + src.shape(), y32, expected, 1e-6, 1e-6);
+        }
+    }
+
+    @Test
+    void scaleAndAddReadsAnotherViewOfItselfBeforeWriting() {
+        Tensor m = Fixtures.values(5, -1, 1, 9, 9).to(DType.F32), t = m.transpose(0, 1).copy(), before = m.copy();
+        m.scaleAndAdd(2, m.transpose(0, 1), 1);
+        assertClose("m = 2 m + m^T", m, before.mul(2).add(t), 1e-6, 1e-6);
+        m.scaleAndAdd(0.5, m, 0.25);
+        assertClose("the same view", m, before.mul(2).add(t).mul(0.75), 1e-6, 1e-6);
+    }
+
+    @Test
+    void scaleAndAddRefusesWhatItCannotUpdate() {
+        Tensor w = Tensor.zeros(3).requiresGrad(true);
+        var e = assertThrows(IllegalStateException.class, () -> w.scaleAndAdd(1, Tensor.ones(3), 1));
+        assertTrue(e.getMessage().contains("GradMode.off"), e.getMessage());
+        assertThrows(IllegalStateException.class, () -> w.mul(2).scaleAndAdd(1, Tensor.ones(3), 1));
+        var s = assertThrows(IllegalArgumentException.class, () -> Tensor.zeros(3).scaleAndAdd(1, Tensor.ones(4), 1));
+        assertTrue(s.getMessage().contains("scaleAndAdd") && s.getMessage().contains("[4]"), s.getMessage());
+        var b = assertThrows(IllegalArgumentException.class, () -> Tensor.zeros(1, 3).expand(4, 3).scaleAndAdd(1, Tensor.ones(4, 3), 1));
+        assertTrue(b.getMessage().contains("broadcast view"), b.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Tensor.zeros(3).to(DType.F32).scaleAndAdd(1, Tensor.ones(3).to(DType.F64), 1));
     }
 
     @Property(tries = 15)

@@ -13,6 +13,11 @@ public final class ScalarKernels {
         for (int i = 0; i < n; i++) out[oo + i] = op.apply(a[ao + i * as], b[bo + i * bs]);
     }
 
+    /** y[yo + i*ys] = a y[yo + i*ys] + b x[xo + i*xs] for i in [0, n). */
+    public static void scaleAndAdd(double a, double[] y, int yo, int ys, double b, double[] x, int xo, int xs, int n) {
+        for (int i = 0; i < n; i++) y[yo + i * ys] = a * y[yo + i * ys] + b * x[xo + i * xs];
+    }
+
     public static void unary(UnaryOp op, double[] x, int xo, int xs, double[] out, int oo, int os, int n,
                              double p, double q) {
         for (int i = 0; i < n; i++) out[oo + i * os] = op.apply(x[xo + i * xs], p, q);

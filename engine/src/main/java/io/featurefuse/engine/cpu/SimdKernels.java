@@ -72,6 +72,16 @@ public final class SimdKernels {
         for (; i < n; i++) out[oo + i] = (float) op.apply(a[ao + i * as], b[bo + i * bs]);
     }
 
+    /** y[yo + i*ys] = a y[yo + i*ys] + b x[xo + i*xs] for i in [0, n), float32 products and sum as the reference's order. */
+    public static void scaleAndAdd(float a, float[] y, int yo, int ys, float b, float[] x, int xo, int xs, int n) {
+        int i = 0;
+        if (ys == 1 && xs == 1 && n >= L) {
+            for (int bound = F.loopBound(n); i < bound; i += L)
+                FloatVector.fromArray(F, y, yo + i).mul(a).add(FloatVector.fromArray(F, x, xo + i).mul(b)).intoArray(y, yo + i);
+        }
+        for (; i < n; i++) y[yo + i * ys] = a * y[yo + i * ys] + b * x[xo + i * xs];
+    }
+
     /** out[oo + i*os] = op(x[xo + i*xs]; p, q) for i in [0, n). */
     public static void unary(UnaryOp op, float[] x, int xo, int xs, float[] out, int oo, int os, int n,
                              double p, double q) {

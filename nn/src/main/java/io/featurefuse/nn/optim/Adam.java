@@ -32,17 +32,14 @@ public final class Adam extends Optimizer {
 
     @Override
     protected void update(ParamGroup group, Tensor p, Tensor grad, Map<String, Tensor> slots) {
-        Tensor g = grad;
-        if (group.weightDecay != 0) {
-            if (decoupled) p.assign(p.mul(1 - group.lr * group.weightDecay));
-            else g = g.add(p.mul(group.weightDecay));
-        }
+        Tensor g = group.weightDecay != 0 && !decoupled ? grad.add(p.mul(group.weightDecay)) : grad;
         Tensor m = slots.computeIfAbsent("exp_avg", k -> Tensor.zeros(p.shape().toArray()).to(p.dtype()));
         Tensor v = slots.computeIfAbsent("exp_avg_sq", k -> Tensor.zeros(p.shape().toArray()).to(p.dtype()));
-        m.assign(m.mul(beta1).add(g.mul(1 - beta1)));
-        v.assign(v.mul(beta2).add(g.mul(g).mul(1 - beta2)));
+        m.scaleAndAdd(beta1, g, 1 - beta1);
+        v.scaleAndAdd(beta2, g.mul(g), 1 - beta2);
         double bc1 = 1 - Math.pow(beta1, steps), bc2 = 1 - Math.pow(beta2, steps);
         Tensor denom = v.sqrt().div(Math.sqrt(bc2)).add(eps);
-        p.assign(p.sub(m.div(denom).mul(group.lr / bc1)));
+        // AdamW's decay (p times 1 - lr wd before the step) folded into the one in-place update
+        p.scaleAndAdd(decoupled ? 1 - group.lr * group.weightDecay : 1, m.div(denom), -group.lr / bc1);
     }
 }

@@ -37,7 +37,7 @@ public abstract class Optimizer {
         }
     }
 
-    /** Updates p in place (p.assign) from its gradient; slots holds this parameter's state. */
+    /** Updates p in place (p.scaleAndAdd, p.assign) from its gradient; slots holds this parameter's state. */
     protected abstract void update(ParamGroup group, Tensor p, Tensor grad, Map<String, Tensor> slots);
 
     public final void zeroGrad() {
@@ -84,7 +84,7 @@ public abstract class Optimizer {
         try (var off = GradMode.off()) {
             for (Tensor p : params) if (p.grad() != null) sq += p.grad().mul(p.grad()).sum().item();
             double norm = Math.sqrt(sq), coef = maxNorm / (norm + 1e-6);
-            if (coef < 1) for (Tensor p : params) if (p.grad() != null) p.grad().assign(p.grad().mul(coef));
+            if (coef < 1) for (Tensor p : params) if (p.grad() != null) p.grad().scaleAndAdd(coef, p.grad(), 0);
             return norm;
         }
     }

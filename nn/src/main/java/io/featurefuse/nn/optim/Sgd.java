@@ -21,15 +21,26 @@ public final class Sgd extends Optimizer {
         this.nesterov = nesterov;
     }
 
+    /** In place (Tensor.scaleAndAdd): no parameter-sized temporaries, p - lr (g + m b) regrouped as (1 - lr wd) p - lr grad - lr m b. */
     @Override
     protected void update(ParamGroup group, Tensor p, Tensor grad, Map<String, Tensor> slots) {
-        Tensor g = group.weightDecay == 0 ? grad : grad.add(p.mul(group.weightDecay));
+        double wd = group.weightDecay, lr = group.lr;
+        Tensor buf = null;
         if (momentum != 0) {
-            Tensor buf = slots.get("momentum_buffer");
-            if (buf == null) slots.put("momentum_buffer", buf = g.copy());
-            else buf.assign(buf.mul(momentum).add(dampening == 0 ? g : g.mul(1 - dampening)));
-            g = nesterov ? g.add(buf.mul(momentum)) : buf;
+            buf = slots.get("momentum_buffer");
+            if (buf == null) {
+                slots.put("momentum_buffer", buf = grad.copy());
+                if (wd != 0) buf.scaleAndAdd(1, p, wd);
+            } else {
+                buf.scaleAndAdd(momentum, grad, 1 - dampening);
+                if (wd != 0) buf.scaleAndAdd(1, p, (1 - dampening) * wd);
+            }
         }
-        p.assign(p.sub(g.mul(group.lr)));
+        if (momentum == 0 || nesterov) {
+            p.scaleAndAdd(1 - lr * wd, grad, -lr);
+            if (nesterov) p.scaleAndAdd(1, buf, -lr * momentum);
+        } else {
+            p.scaleAndAdd(1, buf, -lr);
+        }
     }
 }
