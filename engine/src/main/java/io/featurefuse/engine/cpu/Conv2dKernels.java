@@ -178,7 +178,7 @@ public final class Conv2dKernels {
         float[] partial = PARTIAL.get();
         if (partial.length < chunks * size) PARTIAL.set(partial = new float[chunks * size]);
         float[] sums = partial;
-        boolean implicit = !direct(g) && ImplicitConv.appliesToWeights(g);
+        ImplicitConv.Layout lay = !direct(g) && ImplicitConv.appliesToWeights(g) ? ImplicitConv.Layout.of(g) : null;
         Parallel.forEach(chunks * groups, t -> {
             int chunk = t / groups, grp = t % groups;
             int n0 = (int) ((long) chunk * g.n() / chunks), n1 = (int) ((long) (chunk + 1) * g.n() / chunks);
@@ -189,8 +189,8 @@ public final class Conv2dKernels {
             float[] tmp = Parallel.grow(SCRATCH.get(), 1, crs * kg);
             int pOff = chunk * size + grp * kg * crs;
             for (int n = n0; n < n1; n++) {
-                if (implicit) {
-                    ImplicitConv.weightGradientOfImage(dOut, dOff, in, inOff, g, n, grp, tmp);
+                if (lay != null) {
+                    ImplicitConv.weightGradientOfImage(dOut, dOff, in, inOff, g, lay, n, grp, tmp);
                 } else {
                     Columns col = im2col(in, inOff + (n * g.c() + grp * g.cg()) * hw, g);
                     // tmp (crs x kg) = col (crs x ohw) . dOut_n,g^T (ohw x kg)
