@@ -34,12 +34,24 @@ final class ResizeOps {
     }
 
     static Tensor backward(Node.Resize n, Tensor g) {
-        Tensor x = n.x(), gd = g.dense();
-        int planes = x.shape.dim(0) * x.shape.dim(1);
+        Tensor x = n.x();
+        int c = x.shape.dim(1), ohw = g.shape.dim(2) * g.shape.dim(3);
+        // A channel slice of a larger gradient (what concat's backward hands each input) has whole
+        // planes one after another, only its image stride is the larger tensor's: it is read in
+        // place, not first copied dense (9.6 MB a step in the reference model's fusion).
+        Tensor gd = planesContiguous(g) ? g : g.dense();
+        int imageStride = gd == g && g.shape.dim(0) > 1 ? g.strides[0] : c * ohw;
+        int planes = x.shape.dim(0) * c;
         Tensor gx = Tensor.emptyToOverwrite(x.shape, x.dtype);
-        if (x.dtype == DType.F32) ResizeKernels.backward(gx.f(), gd.f(), gd.offset, planes, n.rows(), n.cols());
-        else ResizeKernels.backward(gx.d(), gd.d(), gd.offset, planes, n.rows(), n.cols());
+        if (x.dtype == DType.F32) ResizeKernels.backward(gx.f(), gd.f(), gd.offset, c, imageStride, planes, n.rows(), n.cols());
+        else ResizeKernels.backward(gx.d(), gd.d(), gd.offset, c, imageStride, planes, n.rows(), n.cols());
         gd.recycleIfCopyOf(g);
         return gx;
+    }
+
+    /** True when each image's C planes of t ([N, C, H, W]) lie dense and in order; images may be any distance apart. */
+    private static boolean planesContiguous(Tensor t) {
+        int c = t.shape.dim(1), h = t.shape.dim(2), w = t.shape.dim(3);
+        return (w == 1 || t.strides[3] == 1) && (h == 1 || t.strides[2] == w) && (c == 1 || t.strides[1] == h * w);
     }
 }

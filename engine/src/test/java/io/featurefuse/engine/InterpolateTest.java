@@ -58,6 +58,26 @@ class InterpolateTest {
         assertClose(what + " backward", fx.grad(), rx.grad(), 1e-4, 1e-5);
     }
 
+    /**
+     * Behind a concat, backward gets a channel slice of the concat's gradient (whole planes, the
+     * larger tensor's image stride) and reads it in place: the input gradient must equal, bit for
+     * bit, the one from the same values as a dense gradient. Both precisions, batch above 1.
+     */
+    @Property(tries = 20)
+    void aChannelSliceOfTheGradientGivesTheDenseOnesResult(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int n = 2 + r.nextInt(2), c = 1 + r.nextInt(3), before = 1 + r.nextInt(3), oh = 1 + r.nextInt(9), ow = 1 + r.nextInt(9);
+        InterpolationMode mode = r.nextBoolean() ? InterpolationMode.BILINEAR : InterpolationMode.NEAREST;
+        Tensor x0 = Fixtures.values(seed, -1, 1, n, c, 1 + r.nextInt(6), 1 + r.nextInt(6));
+        Tensor other = Fixtures.values(seed + 1, -1, 1, n, before, oh, ow), weights = Fixtures.values(seed + 2, -1, 1, n, before + c, oh, ow);
+        for (DType dtype : DType.values()) {
+            Tensor viaConcat = x0.to(dtype).copy().requiresGrad(true), alone = x0.to(dtype).copy().requiresGrad(true);
+            Tensor.concat(java.util.List.of(other.to(dtype), viaConcat.interpolate(oh, ow, mode, false)), 1).mul(weights.to(dtype)).sum().backward();
+            alone.interpolate(oh, ow, mode, false).mul(weights.to(dtype).narrow(1, before, c).contiguous()).sum().backward();
+            assertArrayEquals(alone.grad().toArray(), viaConcat.grad().toArray(), 0.0, mode + " " + dtype + " " + x0.shape() + " -> " + oh + "x" + ow);
+        }
+    }
+
     @Property(tries = 15)
     void gradients(@ForAll long seed) {
         SplittableRandom r = new SplittableRandom(seed);

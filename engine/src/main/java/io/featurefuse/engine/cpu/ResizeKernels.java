@@ -144,7 +144,12 @@ public final class ResizeKernels {
      * forward's two passes turned around: output rows are spread onto buffered source rows in
      * vectors, then each buffered row is scattered along x.
      */
-    public static void backward(float[] dIn, float[] dOut, int dOff, int planes, Axis ay, Axis ax) {
+    /**
+     * dIn (planes of ih x iw, dense), overwritten, from dOut, whose plane p = (image, channel)
+     * starts at dOff + image imageStride + channel oh ow (a channel slice of a larger gradient is
+     * read in place; a dense one has imageStride = channels oh ow).
+     */
+    public static void backward(float[] dIn, float[] dOut, int dOff, int channels, int imageStride, int planes, Axis ay, Axis ax) {
         int ih = ay.in(), iw = ax.in(), oh = ay.out(), ow = ax.out(), ihw = ih * iw, ohw = oh * ow;
         float[] tx = floats(ax.t()), sx = complement(tx), ty = floats(ay.t()), sy = complement(ty);
         int[] c0 = ax.i0(), c1 = ax.i1(), r0 = ay.i0(), r1 = ay.i1();
@@ -152,7 +157,7 @@ public final class ResizeKernels {
             float[] h = rows(ih * ow);
             for (int p = p0; p < p1; p++) {
                 java.util.Arrays.fill(h, 0, ih * ow, 0f);
-                for (int y = 0, g = dOff + p * ohw; y < oh; y++, g += ow) {
+                for (int y = 0, g = dOff + p / channels * imageStride + p % channels * ohw; y < oh; y++, g += ow) {
                     int a = r0[y] * ow, b = r1[y] * ow, x = 0;
                     FloatVector vs = FloatVector.broadcast(F, sy[y]), vt = FloatVector.broadcast(F, ty[y]);
                     for (; x <= ow - L; x += L) {
@@ -178,7 +183,7 @@ public final class ResizeKernels {
         });
     }
 
-    public static void backward(double[] dIn, double[] dOut, int dOff, int planes, Axis ay, Axis ax) {
+    public static void backward(double[] dIn, double[] dOut, int dOff, int channels, int imageStride, int planes, Axis ay, Axis ax) {
         int ihw = ay.in() * ax.in(), ohw = ay.out() * ax.out(), iw = ax.in(), ow = ax.out();
         java.util.Arrays.fill(dIn, 0);
         for (int p = 0; p < planes; p++)
@@ -186,7 +191,7 @@ public final class ResizeKernels {
                 double ty = ay.t()[y], sy = 1 - ty;
                 int r0 = p * ihw + ay.i0()[y] * iw, r1 = p * ihw + ay.i1()[y] * iw;
                 for (int x = 0; x < ow; x++) {
-                    double g = dOut[dOff + p * ohw + y * ow + x];
+                    double g = dOut[dOff + p / channels * imageStride + p % channels * ohw + y * ow + x];
                     double tx = ax.t()[x], sx = 1 - tx;
                     int c0 = ax.i0()[x], c1 = ax.i1()[x];
                     dIn[r0 + c0] += sy * sx * g;
