@@ -259,12 +259,7 @@ public final class Tensor {
      * it is refused while recording; run it under GradMode.off().
      */
     public void assign(Tensor src) {
-        if (requiresGrad && GradMode.isEnabled())
-            throw new IllegalStateException("assign: this tensor requires grad; update it inside try (var g = GradMode.off()) { ... }");
-        if (gradFn != null) throw new IllegalStateException("assign: this tensor is the output of '" + gradFn.opName() + "', not a leaf");
-        Elementwise.checkSameDtype("assign", this, src);
-        if (!Shape.broadcast(shape, src.shape, "assign").equals(shape))
-            throw new IllegalArgumentException("assign: source " + src.shape + " does not broadcast to " + shape);
+        checkInPlaceUpdate("assign", src);
         boolean aliased = src.storage == storage;
         try (var off = GradMode.off()) {
             Elementwise.copyInto(this, aliased ? src.copy() : src); // a view of this storage is read before it is overwritten
@@ -278,12 +273,7 @@ public final class Tensor {
      * while recording, like {@link #assign}, and on a broadcast view (one element under many indices).
      */
     public void scaleAndAdd(double a, Tensor src, double b) {
-        if (requiresGrad && GradMode.isEnabled())
-            throw new IllegalStateException("scaleAndAdd: this tensor requires grad; update it inside try (var g = GradMode.off()) { ... }");
-        if (gradFn != null) throw new IllegalStateException("scaleAndAdd: this tensor is the output of '" + gradFn.opName() + "', not a leaf");
-        Elementwise.checkSameDtype("scaleAndAdd", this, src);
-        if (!Shape.broadcast(shape, src.shape, "scaleAndAdd").equals(shape))
-            throw new IllegalArgumentException("scaleAndAdd: source " + src.shape + " does not broadcast to " + shape);
+        checkInPlaceUpdate("scaleAndAdd", src);
         for (int d = 0; d < shape.rank(); d++)
             if (strides[d] == 0 && shape.dim(d) > 1)
                 throw new IllegalArgumentException("scaleAndAdd: this tensor " + shape + " is a broadcast view (dim " + d + " has stride 0); update a contiguous copy");
@@ -292,6 +282,16 @@ public final class Tensor {
             boolean sameView = src.offset == offset && src.shape.equals(shape) && java.util.Arrays.equals(src.strides, strides);
             Elementwise.scaleAndAddInto(this, a, src.storage == storage && !sameView ? src.copy() : src, b);
         }
+    }
+
+    /** What an in-place update from src needs: this is a leaf, not recording, and src has its dtype and broadcasts to its shape. */
+    private void checkInPlaceUpdate(String op, Tensor src) {
+        if (requiresGrad && GradMode.isEnabled())
+            throw new IllegalStateException(op + ": this tensor requires grad; update it inside try (var g = GradMode.off()) { ... }");
+        if (gradFn != null) throw new IllegalStateException(op + ": this tensor is the output of '" + gradFn.opName() + "', not a leaf");
+        Elementwise.checkSameDtype(op, this, src);
+        if (!Shape.broadcast(shape, src.shape, op).equals(shape))
+            throw new IllegalArgumentException(op + ": source " + src.shape + " does not broadcast to " + shape);
     }
 
     /** The same data, cut from the graph: no gradient flows through the result. */
