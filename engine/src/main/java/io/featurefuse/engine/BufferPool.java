@@ -18,7 +18,7 @@ import java.util.Map;
  * <p>Only arrays of at least {@link #MIN_ELEMENTS} are kept (small ones are cheap for the GC), and
  * at most {@link #capacityBytes()} in all (60% of the heap: at a step's peak the pool is empty and
  * its arrays are the live activations, so the two share that memory. The two-stream reference
- * step at batch 128 leaves 327 MB in seven size classes; at half of the launcher's 600 MB heap
+ * step at batch 128 leaves 322-327 MB in seven size classes; at half of the launcher's 600 MB heap
  * the pool was 8 MB short, dropped the 9.6 MB class every step and two of its arrays came fresh
  * from the heap each step: 42 of the 71 MB/s that steady training allocated); when full, the size class
  * used longest ago is dropped, and a request the pool cannot serve first drops the size classes

@@ -142,12 +142,9 @@ public final class ResizeKernels {
     /**
      * dIn (zeroed here) gets every output gradient back along the same four weights, in the
      * forward's two passes turned around: output rows are spread onto buffered source rows in
-     * vectors, then each buffered row is scattered along x.
-     */
-    /**
-     * dIn (planes of ih x iw, dense), overwritten, from dOut, whose plane p = (image, channel)
-     * starts at dOff + image imageStride + channel oh ow (a channel slice of a larger gradient is
-     * read in place; a dense one has imageStride = channels oh ow).
+     * vectors, then each buffered row is scattered along x. dOut's plane p = (image, channel)
+     * starts at dOff + image imageStride + channel oh ow: a channel slice of a larger gradient is
+     * read in place (a dense one has imageStride = channels oh ow).
      */
     public static void backward(float[] dIn, float[] dOut, int dOff, int channels, int imageStride, int planes, Axis ay, Axis ax) {
         int ih = ay.in(), iw = ax.in(), oh = ay.out(), ow = ax.out(), ihw = ih * iw, ohw = oh * ow;
