@@ -335,8 +335,9 @@ public final class Tensor {
 
     /**
      * For a backward rule done with {@code source.dense()} (this): hands the copy back when one was
-     * made (source strided, e.g. a slice of concat's gradient in two-stream fusion), or every step
-     * leaves it to the collector (9.6 MB a step for the reference model's resize backward).
+     * made (source strided: a slice or transpose of another gradient), or every step leaves it to
+     * the collector (9.6 MB a step was resize backward's copy of concat's gradient slice, before it
+     * read that slice in place).
      */
     void recycleIfCopyOf(Tensor source) {
         if (this != source) recycle();
