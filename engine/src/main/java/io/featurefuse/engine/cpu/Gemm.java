@@ -304,47 +304,66 @@ public final class Gemm {
     /**
      * The micro-kernel run down row blocks [i0, i1) against one B micro-panel (kc x NR at
      * bp[bo]), C columns from c[co] (nr of them valid): C (+)= ap . bp with A packed from ap[a0]
-     * (MR x kc micro-panels, see packA), one MR x 2-vector register
-     * tile per row block; a partial tile is computed whole into {@code tile} and its valid part
-     * copied. C2 loads all of an iteration's operands before the first FMA, so the tile must fit
-     * 16 vector registers (AVX2) together with them: 8 accumulators + 2 B vectors + 4 broadcasts.
-     * At 5 or 6 rows, or unrolled over k, C2 spilled an accumulator and the kernel fell from ~80
-     * to 31-43 GFLOP/s on one core. 3 x 3 vectors (9 accumulators) also fits but measured no better.
-     *
-     * <p>Why the sweep is one method of more than 325 bytes of bytecode (KernelInliningTest checks
-     * it): C2 never inlines a hot callee larger than FreqInlineSize (325), so the kernel is always
-     * compiled on its own. When C2 happened to compile the caller first and inlined the kernel
-     * into it (twice: full and partial tiles), the caller ran out of C2's node budget before the
-     * Vector API intrinsics were inlined, and every fma boxed its result: the whole GEMM ran 4-5x
-     * slower, in about one JVM run of three (JFR: float[] allocations in FloatVector.fma).
+     * (MR x kc micro-panels, see packA), one {@link #tileKernel} call per row block.
      */
     static void sweep(float[] ap, int a0, int i0, int i1, float[] bp, int bo, int kc, float[] c, int co, int ldc, int nr, boolean acc,
                       float[] tile) {
-        for (int i = i0, ao = a0; i < i1; i += MR, ao += kc * MR) {
-            int mr = Math.min(MR, i1 - i);
-            boolean whole = mr == MR && nr == NR;
-            float[] dst = whole ? c : tile;
-            int o = whole ? co + i * ldc : 0, ld = whole ? ldc : NR;
-            FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                    c30 = c00, c31 = c00;
-            for (int p = 0, ai = ao, bi = bo; p < kc; p++, ai += MR, bi += NR) {
-                FloatVector b0 = FloatVector.fromArray(F, bp, bi);
-                FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
-                FloatVector x = FloatVector.broadcast(F, ap[ai]);
-                c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-                x = FloatVector.broadcast(F, ap[ai + 1]);
-                c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-                x = FloatVector.broadcast(F, ap[ai + 2]);
-                c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-                x = FloatVector.broadcast(F, ap[ai + 3]);
-                c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-            }
-            store(dst, o, acc && whole, c00, c01);
-            store(dst, o + ld, acc && whole, c10, c11);
-            store(dst, o + 2 * ld, acc && whole, c20, c21);
-            store(dst, o + 3 * ld, acc && whole, c30, c31);
-            if (!whole) copyTile(tile, mr, nr, c, co + i * ldc, ldc, acc);
+        for (int i = i0, ao = a0; i < i1; i += MR, ao += kc * MR)
+            tileKernel(ap, ao, bp, bo, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
+    }
+
+    /**
+     * One MR x 2-vector register tile: C[o..] (+)= A (packed MR x kc at ap[ao]) . B (kc x NR at
+     * bp[bo]); a partial tile (mr rows, nr columns valid) is computed whole into {@code tile} and
+     * its valid part copied. C2 loads all of an iteration's operands before the first FMA, so the
+     * tile must fit 16 vector registers (AVX2) together with them: 8 accumulators + 2 B vectors +
+     * 4 broadcasts. At 5 or 6 rows, or unrolled over k, C2 spilled an accumulator and the kernel
+     * fell from ~80 to 31-43 GFLOP/s on one core. 3 x 3 vectors (9 accumulators) also fits but
+     * measured no better.
+     *
+     * <p>Why one tile per call: with the row-block loop in the same method, C2 kept that loop's
+     * values in registers and spilled B's array and offset, reloading both from the stack in
+     * every k step (8 loads per 8 FMAs, with the range checks' compares). Alone, the k loop
+     * holds its operands in registers (6 loads, no stack traffic). Measured on one thread, best
+     * of each JVM run, jars alternating 3 times: square SGEMM n = 1024 ~78 -> ~84 GFLOP/s, n = 2048
+     * ~78 -> ~85, n = 256 84 either way; through Winograd and the 1x1 route, conv3x3 64->64 14x14
+     * b128 forward 84 -> 104, conv1x1 160->128 57 -> 76. tileKernelRows has the same split; for
+     * it (weight gradients) the split measured neutral.
+     *
+     * <p>Why the tile kernel is more than 325 bytes of bytecode (KernelInliningTest checks it):
+     * C2 never inlines a hot callee larger than FreqInlineSize (325), so the kernel is always
+     * compiled on its own. When C2 happened to compile the caller first and inlined the kernel
+     * into it, the caller ran out of C2's node budget before the Vector API intrinsics were
+     * inlined, and every fma boxed its result: the whole GEMM ran 4-5x slower, in about one JVM
+     * run of three (JFR: float[] allocations in FloatVector.fma). Likewise no vector may be
+     * passed to a call that is not always inlined: the partial-tile path once stored through
+     * {@link #store} calls of its own, C2 (recompiling after that path's first use) left them out of
+     * line as a cold medium method, and the train step ran 4x slower.
+     */
+    static void tileKernel(float[] ap, int ao, float[] bp, int bo, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
+                           float[] tile) {
+        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                c30 = c00, c31 = c00;
+        for (int bi = bo, ai = ao, end = bo + kc * NR; bi < end; bi += NR, ai += MR) {
+            FloatVector b0 = FloatVector.fromArray(F, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
+            FloatVector x = FloatVector.broadcast(F, ap[ai]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, ap[ai + 1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, ap[ai + 2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, ap[ai + 3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
         }
+        boolean whole = mr == MR && nr == NR;
+        float[] dst = whole ? c : tile;
+        int d = whole ? o : 0, ld = whole ? ldc : NR;
+        store(dst, d, acc && whole, c00, c01);
+        store(dst, d + ld, acc && whole, c10, c11);
+        store(dst, d + 2 * ld, acc && whole, c20, c21);
+        store(dst, d + 3 * ld, acc && whole, c30, c31);
+        if (!whole) copyTile(tile, mr, nr, c, o, ldc, acc);
     }
 
     /** C[r][q] (+)= tile[r][q] for the valid mr x nr part of a partial tile. */
@@ -367,33 +386,40 @@ public final class Gemm {
                                   float[] c, int co, int ldc, int nr, boolean acc, float[] tile) {
         for (int i = i0; i < i1; i += MR) {
             int mr = Math.min(MR, i1 - i);
-            boolean whole = mr == MR && nr == NR;
-            float[] dst = whole ? c : tile;
-            int o = whole ? co + i * ldc : 0, ld = whole ? ldc : NR;
             int r0 = rowStart(aOff, lda, rowStarts, i) + pc;
             int r1 = mr > 1 ? rowStart(aOff, lda, rowStarts, i + 1) + pc : r0;
             int r2 = mr > 2 ? rowStart(aOff, lda, rowStarts, i + 2) + pc : r0;
             int r3 = mr > 3 ? rowStart(aOff, lda, rowStarts, i + 3) + pc : r0;
-            FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                    c30 = c00, c31 = c00;
-            for (int p = 0, bi = bo; p < kc; p++, bi += NR) {
-                FloatVector b0 = FloatVector.fromArray(F, bp, bi);
-                FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
-                FloatVector x = FloatVector.broadcast(F, a[r0 + p]);
-                c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-                x = FloatVector.broadcast(F, a[r1 + p]);
-                c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-                x = FloatVector.broadcast(F, a[r2 + p]);
-                c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-                x = FloatVector.broadcast(F, a[r3 + p]);
-                c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-            }
-            store(dst, o, acc && whole, c00, c01);
-            store(dst, o + ld, acc && whole, c10, c11);
-            store(dst, o + 2 * ld, acc && whole, c20, c21);
-            store(dst, o + 3 * ld, acc && whole, c30, c31);
-            if (!whole) copyTile(tile, mr, nr, c, co + i * ldc, ldc, acc);
+            tileKernelRows(a, r0, r1, r2, r3, bp, bo, kc, c, co + i * ldc, ldc, acc, mr, nr, tile);
         }
+    }
+
+    /** {@link #tileKernel} with the tile's four A rows read in place from a[r0 + p] ... a[r3 + p]. */
+    static void tileKernelRows(float[] a, int r0, int r1, int r2, int r3, float[] bp, int bo, int kc, float[] c, int o, int ldc, boolean acc,
+                               int mr, int nr, float[] tile) {
+        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                c30 = c00, c31 = c00;
+        for (int p = 0; p < kc; p++) {
+            int bi = bo + p * NR;
+            FloatVector b0 = FloatVector.fromArray(F, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
+            FloatVector x = FloatVector.broadcast(F, a[r0 + p]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, a[r1 + p]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, a[r2 + p]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, a[r3 + p]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+        }
+        boolean whole = mr == MR && nr == NR;
+        float[] dst = whole ? c : tile;
+        int d = whole ? o : 0, ld = whole ? ldc : NR;
+        store(dst, d, acc && whole, c00, c01);
+        store(dst, d + ld, acc && whole, c10, c11);
+        store(dst, d + 2 * ld, acc && whole, c20, c21);
+        store(dst, d + 3 * ld, acc && whole, c30, c31);
+        if (!whole) copyTile(tile, mr, nr, c, o, ldc, acc);
     }
 
     /** Writes (or with acc adds) one tile row of two vectors at c[o]; shared with ImplicitConv's micro-kernel. */

@@ -289,7 +289,9 @@ final class ImplicitConv {
      * Gemm's micro-kernel down all row blocks for the NR columns at col, with B rows read from P
      * at pOff + shift[pc + q] + col; C row block rb at c[rb MR ldc + col]. Kept apart from Gemm's so
      * that the plain GEMM's hot loop pays no table lookup; over 325 bytes of bytecode so that C2
-     * always compiles it on its own (see Gemm.sweep for what inlining it cost). Gathering B panels
+     * always compiles it on its own (see Gemm.tileKernel for what inlining it cost). Split into a
+     * call per tile like Gemm's kernel, it measured the same (one thread, 3 alternations; with the
+     * accumulators loaded from C before the k loop, 7x7 and stride-2 forwards lost ~10%). Gathering B panels
      * into L1 and calling Gemm.sweep instead was faster alone but slower among other ops (5x5 fwd
      * 66 -> 57 GFLOP/s in fuse bench, train step median 347 -> 322 img/s): one compiled kernel for
      * every caller's depths did worse than this copy.

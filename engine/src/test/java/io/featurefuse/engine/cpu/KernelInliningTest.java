@@ -22,8 +22,8 @@ class KernelInliningTest {
 
     @Test
     void registerTileKernelsAreTooLargeForC2ToInline() throws IOException {
-        assertLarger(Gemm.class, "sweep");
-        assertLarger(Gemm.class, "sweepRows");
+        assertLarger(Gemm.class, "tileKernel");
+        assertLarger(Gemm.class, "tileKernelRows");
         assertLarger(ImplicitConv.class, "sweep");
         assertLarger(WinogradConv.class, "transformInput");
         assertLarger(WinogradConv.class, "transformOutput");
@@ -43,6 +43,6 @@ class KernelInliningTest {
                 .orElseThrow(() -> new AssertionError(owner.getSimpleName() + "." + method + " is gone: update this test"));
         int size = m.findAttribute(java.lang.classfile.Attributes.code()).map(CodeAttribute::codeLength).orElse(0);
         assertTrue(size > FREQ_INLINE_SIZE, owner.getSimpleName() + "." + method + " has " + size + " bytes of bytecode; over "
-                + FREQ_INLINE_SIZE + " keeps C2 from inlining it (see Gemm.sweep)");
+                + FREQ_INLINE_SIZE + " keeps C2 from inlining it (see Gemm.tileKernel)");
     }
 }
