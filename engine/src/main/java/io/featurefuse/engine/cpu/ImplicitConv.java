@@ -62,7 +62,7 @@ final class ImplicitConv {
     /** Floats of B panels the 1x1 route packs at a time (a quarter of a 512 KB L2). */
     private static final int PANEL_BLOCK_FLOATS = 32 << 10;
 
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[0]});
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[0], new float[0]});
 
     /**
      * Where P keeps the input. With stride sh x sw, the zero-padded plane (Hp x Wp) is split into
@@ -220,6 +220,7 @@ final class ImplicitConv {
                 return;
             }
             float[] c = grow(scratch, 1, rowBlocks * MR * colsPadded), p = grow(scratch, 0, pSize);
+            float[] panel = grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);
             int pOff = 0;
             if (readsInPlace(g) && src + pSize <= in.length) {
                 // no padding, stride 1: the input planes are P as they are (the reads past them stay inside the array)
@@ -231,8 +232,10 @@ final class ImplicitConv {
             for (int pc = 0; pc < crs; pc += kc) {
                 int kcb = Math.min(kc, crs - pc);
                 boolean acc = pc > 0;
-                for (int col = 0; col < colsPadded; col += NR)
-                    sweep(ap, grp * groupStride + pc * rowBlocks * MR, rowBlocks, p, pOff, shift, pc, kcb, col, c, colsPadded, acc);
+                for (int col = 0; col < colsPadded; col += NR) {
+                    gatherPanel(p, pOff + col, shift, pc, kcb, panel);
+                    Gemm.sweep(ap, grp * groupStride + pc * rowBlocks * MR, 0, rowBlocks * MR, panel, 0, kcb, c, col, colsPadded, NR, acc, tile);
+                }
             }
             for (int k = 0; k < kg; k++)
                 keepValidColumns(c, k * colsPadded, wq, out, (n * g.k() + grp * kg + k) * ohw, g.oh(), g.ow(),
@@ -286,38 +289,23 @@ final class ImplicitConv {
     }
 
     /**
-     * Gemm's micro-kernel down all row blocks for the NR columns at col, with B rows read from P
-     * at pOff + shift[pc + q] + col; C row block rb at c[rb MR ldc + col]. Kept apart from Gemm's so
-     * that the plain GEMM's hot loop pays no table lookup; over 325 bytes of bytecode so that C2
-     * always compiles it on its own (see Gemm.tileKernel for what inlining it cost). Split into a
-     * call per tile like Gemm's kernel, it measured the same (one thread, 3 alternations; with the
-     * accumulators loaded from C before the k loop, 7x7 and stride-2 forwards lost ~10%). Gathering B panels
-     * into L1 and calling Gemm.sweep instead was faster alone but slower among other ops (5x5 fwd
-     * 66 -> 57 GFLOP/s in fuse bench, train step median 347 -> 322 img/s): one compiled kernel for
-     * every caller's depths did worse than this copy.
+     * The B micro-panel of the NR columns at p[at..]: row q is P's NR floats at at + shift[pc + q],
+     * copied into panel (kc x NR, in L1) for {@link Gemm#sweep}. B was read where it lies, through
+     * the shift table, by a kernel of its own: that loop paid a table load and two range checks
+     * per k step, and C2 kept the table in a vector register, moving it back each step. The copy
+     * is 2 vector loads per k step against the sweep's 2 per k step for each of the row blocks.
+     * Measured (one thread, b128, jars alternating 3 times, GFLOP/s forward / forward+backward):
+     * 5x5 1->32 28x28 ~36 / 29 -> ~43 / 31; 3x3 48->96 7x7 ~45 / 41 -> 59 / 48; 3x3 stride-2
+     * 32->64 28x28 ~48 / 44 -> ~62 / 49; the other conv rows unchanged. Two threads, among the
+     * other ops (fuse bench): 5x5 forward 63 -> 77; train step best 389/407/442 -> 392/447/446
+     * img/s. (A gather tried before Gemm's kernel took one tile per call measured slower among
+     * other ops: that kernel then reloaded B's array and offset from the stack every k step.)
      */
-    private static void sweep(float[] ap, int ao, int rowBlocks, float[] p, int pOff, int[] shift, int pc, int kc, int col, float[] c,
-                              int ldc, boolean acc) {
-        for (int rb = 0; rb < rowBlocks; rb++) {
-            int co = rb * MR * ldc + col;
-            FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-            for (int q = 0, ai = ao + rb * kc * MR; q < kc; q++, ai += MR) {
-                int bo = shift[pc + q] + pOff + col;
-                FloatVector b0 = FloatVector.fromArray(F, p, bo);
-                FloatVector b1 = FloatVector.fromArray(F, p, bo + L);
-                FloatVector x = FloatVector.broadcast(F, ap[ai]);
-                c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-                x = FloatVector.broadcast(F, ap[ai + 1]);
-                c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-                x = FloatVector.broadcast(F, ap[ai + 2]);
-                c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-                x = FloatVector.broadcast(F, ap[ai + 3]);
-                c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-            }
-            Gemm.store(c, co, acc, c00, c01);
-            Gemm.store(c, co + ldc, acc, c10, c11);
-            Gemm.store(c, co + 2 * ldc, acc, c20, c21);
-            Gemm.store(c, co + 3 * ldc, acc, c30, c31);
+    private static void gatherPanel(float[] p, int at, int[] shift, int pc, int kc, float[] panel) {
+        for (int q = 0; q < kc; q++) {
+            int from = at + shift[pc + q];
+            FloatVector.fromArray(F, p, from).intoArray(panel, q * NR);
+            FloatVector.fromArray(F, p, from + L).intoArray(panel, q * NR + L);
         }
     }
 }

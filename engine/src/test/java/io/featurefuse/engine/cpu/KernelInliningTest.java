@@ -24,7 +24,6 @@ class KernelInliningTest {
     void registerTileKernelsAreTooLargeForC2ToInline() throws IOException {
         assertLarger(Gemm.class, "tileKernel");
         assertLarger(Gemm.class, "tileKernelRows");
-        assertLarger(ImplicitConv.class, "sweep");
         assertLarger(WinogradConv.class, "transformInput");
         assertLarger(WinogradConv.class, "transformOutput");
         assertLarger(WinogradWeightGrad.class, "transformGradient");
