@@ -21,8 +21,9 @@ import jdk.incubator.vector.VectorMask;
  * (i % 2, j % 2), offset q + (i / 2) TW + j / 2: linear in q, so L consecutive tiles are one
  * vector load. The last column of tiles (tx = tilesX) is computed and dropped.
  *
- * <p>Each task (image, group) walks its tiles NR at a time: it transforms them into V (16 x C x
- * NR, one packed B panel per xi), runs the GEMM micro-kernel down the prepacked U_xi into M
+ * <p>Each task (a group of one or a few images, see imagesPerTask) walks its tiles NR at a
+ * time: it transforms them into V (16 x C x NR, one packed B panel per xi), runs the GEMM
+ * micro-kernel down the prepacked U_xi into M
  * (16 x K x NR), and transforms M into four output parity planes; the planes are interleaved
  * into the output at the end. V and M stay in L1/L2. The first version transformed all of a
  * task's tiles, then ran 16 whole GEMMs: V and M then went through L3 and the transforms cost
@@ -85,27 +86,56 @@ final class WinogradConv {
         float[] u = packedWeights(w, wOff, g, kc);
         int rows = roundUp(kg, Gemm.MR), uXi = rows * cg, uGroup = 16 * uXi; // U's layout, see packedWeights
         int vStride = cg * NR + SKEW, mStride = kg * NR + SKEW;
-        Parallel.forEach(g.n() * groups, task -> {
-            int n = task / groups, grp = task % groups;
+        int images = imagesPerTask(t.perImage()), tasks = (g.n() + images - 1) / images;
+        Parallel.forEach(tasks * groups, task -> {
+            int n0 = task / groups * images, grp = task % groups, count = Math.min(images, g.n() - n0);
+            int plane4 = 4 * t.planeStride(), perImage = t.perImage(), total = count * perImage;
             float[][] scratch = SCRATCH.get();
-            float[] planes = grow(scratch, 0, cg * 4 * t.planeStride()), v = grow(scratch, 1, 16 * vStride);
-            float[] m = grow(scratch, 2, 16 * mStride), o = grow(scratch, 3, kg * 4 * t.perImage() + L), tile = scratch[4], tb = scratch[5];
-            for (int c = 0; c < cg; c++)
-                parityPlanes(in, inOff + ((n * g.c()) + grp * cg + c) * g.h() * g.w(), g, t, planes, c * 4 * t.planeStride());
-            for (int col = 0; col < t.perImage(); col += NR) {
-                int width = Math.min(NR, t.perImage() - col);
-                for (int c = 0; c < cg; c++) transformInput(planes, c * 4 * t.planeStride(), t, col, width, v, c * NR, vStride, tb);
+            float[] planes = grow(scratch, 0, count * cg * plane4), v = grow(scratch, 1, 16 * vStride);
+            float[] m = grow(scratch, 2, 16 * mStride), o = grow(scratch, 3, count * kg * 4 * perImage + L), tile = scratch[4], tb = scratch[5];
+            for (int i = 0; i < count; i++)
+                for (int c = 0; c < cg; c++)
+                    parityPlanes(in, inOff + ((n0 + i) * g.c() + grp * cg + c) * g.h() * g.w(), g, t, planes, (i * cg + c) * plane4);
+            // the task's images' tiles run on as one row of columns, so a panel may hold the end of
+            // one image and the start of the next (pieces a multiple of L wide)
+            for (int col = 0; col < total; col += NR) {
+                int width = Math.min(NR, total - col);
+                for (int j = 0; j < width; ) {
+                    int i = (col + j) / perImage, q = (col + j) % perImage, piece = Math.min(width - j, perImage - q);
+                    int fill = j + piece == width ? NR - j : piece;
+                    for (int c = 0; c < cg; c++)
+                        transformInput(planes, (i * cg + c) * plane4, t, q, piece, fill, v, c * NR + j, vStride, tb);
+                    j += piece;
+                }
                 for (int xi = 0; xi < 16; xi++)
                     for (int pc = 0; pc < cg; pc += kc)
                         Gemm.sweep(u, grp * uGroup + xi * uXi + pc * rows, 0, kg, v, xi * vStride + pc * NR, Math.min(kc, cg - pc),
                                 m, xi * mStride, NR, NR, pc > 0, tile);
-                for (int k = 0; k < kg; k++) transformOutput(m, k * NR, mStride, width, o, k * 4 * t.perImage() + col, t.perImage());
+                for (int j = 0; j < width; ) {
+                    int i = (col + j) / perImage, q = (col + j) % perImage, piece = Math.min(width - j, perImage - q);
+                    for (int k = 0; k < kg; k++) transformOutput(m, k * NR + j, mStride, piece, o, (i * kg + k) * 4 * perImage + q, perImage);
+                    j += piece;
+                }
             }
-            for (int k = 0; k < kg; k++) {
-                float b = bias == null ? 0f : bias[bOff + grp * kg + k];
-                interleave(o, k * 4 * t.perImage(), t, out, ((n * g.k()) + grp * kg + k) * g.ohw(), g, b, relu, tb);
-            }
+            for (int i = 0; i < count; i++)
+                for (int k = 0; k < kg; k++) {
+                    float b = bias == null ? 0f : bias[bOff + grp * kg + k];
+                    interleave(o, (i * kg + k) * 4 * perImage, t, out, ((n0 + i) * g.k() + grp * kg + k) * g.ohw(), g, b, relu, tb);
+                }
         });
+    }
+
+    /**
+     * Images a forward task takes: enough that their tiles (perImage each, a multiple of L) fill
+     * whole NR-wide panels. One 14x14 image has 56 tiles (49 real): alone, 3.5 panels, and the
+     * GEMM computes the half panel in full; two images make 7 panels. Measured (one thread, b128,
+     * jars alternating 3 times, GFLOP/s of the direct count): 3x3 64->64 14x14 forward ~105 ->
+     * ~115, forward+backward ~96 -> ~100; 32->32 28x28 (216 tiles, 14 panels -> 27 per 2) within noise.
+     */
+    static int imagesPerTask(int perImage) {
+        int images = 1;
+        while (images * perImage % NR != 0) images++;
+        return images;
     }
 
     /**
@@ -184,13 +214,14 @@ final class WinogradConv {
 
     /**
      * V = B^T d B for tiles [col, col + width) of one channel (parity planes at p0), into row
-     * v0 of each packed V_xi panel (xi at xi vStride); a half-width last panel is zero-padded.
+     * v0 of each packed V_xi panel (xi at xi vStride); columns [width, fill) are zeroed (the rest
+     * of a last panel that is not full).
      * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Two small loops through an L1 buffer, not
      * one straight-line block: with all 64 vector operations in one body C2 hit its inlining
      * node cutoff, left a Vector API call out of line, and boxed its vectors (JFR: 0.6 GB of
      * garbage per second, the transform 5x slower).
      */
-    static void transformInput(float[] p, int p0, Tiles t, int col, int width, float[] v, int v0, int vStride, float[] tb) {
+    static void transformInput(float[] p, int p0, Tiles t, int col, int width, int fill, float[] v, int v0, int vStride, float[] tb) {
         int s = t.planeStride(), tw = t.tw();
         for (int j = 0; j < width; j += L) {
             // tb = B^T d, a column of d at a time: d[i][cj] lies in parity plane (i % 2, cj % 2) at q + (i / 2) TW + cj / 2
@@ -212,7 +243,7 @@ final class WinogradConv {
                 t1.sub(t3).intoArray(v, o + 3 * vStride);
             }
         }
-        for (int j = width; j < NR; j += L)
+        for (int j = width; j < fill; j += L)
             for (int xi = 0; xi < 16; xi++) FloatVector.zero(F).intoArray(v, v0 + j + xi * vStride);
     }
 

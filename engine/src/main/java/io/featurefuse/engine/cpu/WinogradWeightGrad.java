@@ -71,7 +71,7 @@ final class WinogradWeightGrad {
                 for (int col = q0; col < q0 + kc; col += NR) {
                     int width = Math.min(NR, t.perImage() - col);
                     for (int c = 0; c < cg; c++)
-                        WinogradConv.transformInput(planes, c * plane4, t, col, width, v, c * kc + col - q0, vStride, tb);
+                        WinogradConv.transformInput(planes, c * plane4, t, col, width, NR, v, c * kc + col - q0, vStride, tb);
                 }
                 transformGradient(dy, q0, kc, kn, m, mStride);
                 boolean acc = n > n0 || q0 > 0;
