@@ -401,7 +401,9 @@ public final class Gemm {
      * offset from the stack and moved A's array through a vector register every k step. Measured
      * (one thread, b128, jars alternating 3 times, GFLOP/s forward+backward, where weight
      * gradients run here): 3x3 64->64 14x14 ~89 -> ~95, 48->96 7x7 ~48 -> ~51, stride-2 32->64
-     * 28x28 49 -> ~52, 32->32 28x28 ~79 -> ~82. One reload (a row distance) is left.
+     * 28x28 49 -> ~52, 32->32 28x28 ~79 -> ~82. One reload (a row distance) is left. The store
+     * epilogue repeats tileKernel's rather than taking the eight vectors through a helper (see
+     * tileKernel on vectors passed to calls).
      */
     static void tileKernelRows(float[] a, int r0, int r1, int r2, int r3, float[] bp, int bo, int kc, float[] c, int o, int ldc, boolean acc,
                                int mr, int nr, float[] tile) {
@@ -431,8 +433,8 @@ public final class Gemm {
         if (!whole) copyTile(tile, mr, nr, c, o, ldc, acc);
     }
 
-    /** Writes (or with acc adds) one tile row of two vectors at c[o]; shared with ImplicitConv's micro-kernel. */
-    static void store(float[] c, int o, boolean acc, FloatVector v0, FloatVector v1) {
+    /** Writes (or with acc adds) one tile row of two vectors at c[o]. */
+    private static void store(float[] c, int o, boolean acc, FloatVector v0, FloatVector v1) {
         if (acc) {
             v0 = v0.add(FloatVector.fromArray(F, c, o));
             v1 = v1.add(FloatVector.fromArray(F, c, o + L));
