@@ -182,6 +182,20 @@ class Conv2dTest {
         }
     }
 
+    /**
+     * A Winograd forward task runs two 14x14 images as one row of tile panels (56 tiles each: 7
+     * panels of 16 together, so a panel holds the end of one image and the start of the next)
+     * and the last task of an odd batch one image: all three images against the float64 loops.
+     */
+    @Test
+    void winogradForwardTasksSpanImages() {
+        ConvOptions o = ConvOptions.of(1, 1);
+        assertEquals(true, io.featurefuse.engine.cpu.Conv2dKernels.usesWinograd(new ConvGeom(3, 16, 14, 14, 16, 3, 3, 14, 14, 1, 1, 1, 1, 1, 1, 1)));
+        Tensor x = Fixtures.values(31, -1, 1, 3, 16, 14, 14), wt = Fixtures.values(32, -1, 1, 16, 16, 3, 3), b = Fixtures.values(33, -1, 1, 16);
+        Tensor ref = x.conv2d(wt, b, o), fast = x.to(DType.F32).conv2d(wt.to(DType.F32), b.to(DType.F32), o);
+        assertClose("winograd conv2d " + x.shape(), fast, ref, 2e-6 * 16 * 9, 1e-5);
+    }
+
     @Property(tries = 20)
     void gradients(@ForAll long seed) {
         Case c = Case.random(seed, 6, 3);
