@@ -173,7 +173,9 @@ public final class Gemm {
         // a plain A is read where it lies, a row pointer per tile row. Measured, one thread: conv
         // weight gradients (A rows gathered from shifted image planes, n = output channels)
         // 32->32 28x28 fwd+bwd 45-47 -> 55-58 GFLOP/s, 64->64 14x14 50-53 -> 54-58; square SGEMM
-        // n >= 256 stays ~5% faster packed.
+        // n >= 256 stays ~5% faster packed. Rechecked with the per-tile kernels (-Dfeaturefuse.gemm.packA,
+        // one thread, 3 alternations, fwd+bwd): packing still loses on weight gradients, 5x5 1->32
+        // 34 -> 28-32, stride-2 32->64 53 -> 47-49, the Winograd layers within noise.
         boolean direct = !transA && !PACK_A && (rowStarts != null || n <= 4 * NR);
         int colBlocks = (n + NC - 1) / NC;
         int want = parallel ? 4 * Parallel.threads() : 1;
