@@ -117,6 +117,36 @@ class StrategiesTest {
             assertTrue(Arrays.stream(e.getValue().grad().toArray()).anyMatch(v -> v != 0), name + ": " + e.getKey() + " got a zero gradient");
     }
 
+    /**
+     * In eval mode without recording a strategy may fold its BN into the conv before it (concat
+     * does): the same numbers as the recorded forward, which never folds, with running statistics
+     * and BN's affine parameters away from their defaults so the fold has something to get wrong.
+     */
+    @ParameterizedTest
+    @MethodSource("all")
+    void inferenceWithoutRecordingMatchesTheRecordedForward(String name) {
+        Tensor[] x = inputs(name, DType.F32, 18);
+        Fusion f = Strategies.create(name, x[0].size(1), x[1].size(1), 5, new SplittableRandom(19));
+        SplittableRandom r = new SplittableRandom(20);
+        try (var off = io.featurefuse.engine.GradMode.off()) {
+            var state = f.stateDict();
+            for (var e : state.entrySet()) {
+                Tensor t = e.getValue();
+                String k = e.getKey(), layer = k.substring(0, k.lastIndexOf('.') + 1);
+                boolean bn = state.containsKey(layer + "running_mean");
+                if (bn && (k.endsWith("running_mean") || k.endsWith("bias"))) t.assign(Tensor.uniform(r, -0.5, 0.5, t.shape().toArray()));
+                else if (bn && (k.endsWith("running_var") || k.endsWith("weight"))) t.assign(Tensor.uniform(r, 0.5, 2, t.shape().toArray()));
+            }
+        }
+        f.eval();
+        double[] recorded = f.fuse(x[0], x[1]).toArray(), fast;
+        try (var off = io.featurefuse.engine.GradMode.off()) {
+            fast = f.fuse(x[0], x[1]).toArray();
+        }
+        assertEquals(recorded.length, fast.length, name);
+        for (int i = 0; i < recorded.length; i++) assertEquals(recorded[i], fast[i], 1e-5 * (1 + Math.abs(recorded[i])), name + " at " + i);
+    }
+
     /** With two maps, fuseAll is fuse to the bit (the N-way code is the two-map code). */
     @ParameterizedTest
     @MethodSource("many")

@@ -4,6 +4,7 @@ import io.featurefuse.engine.Tensor;
 import io.featurefuse.fusion.Fusion;
 import io.featurefuse.nn.layers.BatchNorm2d;
 import io.featurefuse.nn.layers.Conv2d;
+import io.featurefuse.nn.layers.OpFusion;
 import java.util.List;
 import java.util.random.RandomGenerator;
 
@@ -41,7 +42,14 @@ public final class Concat extends Fusion {
     @Override
     public Tensor fuseAll(List<Tensor> maps) {
         checkMany(toString(), maps, this.maps, false);
-        return bn.callRelu(conv.call(Tensor.concat(maps, 1)));
+        Tensor joined = Tensor.concat(maps, 1);
+        if (!OpFusion.foldsBn(bn)) return bn.callRelu(conv.call(joined));
+        // Inference: BN folded into the 1x1 conv and the ReLU applied in its output pass (one pass
+        // over the output instead of two); the concatenated input is this call's own, so it goes back
+        // to the buffer pool at once.
+        Tensor y = OpFusion.convBn(conv, bn, true, joined);
+        joined.recycle();
+        return y;
     }
 
     @Override

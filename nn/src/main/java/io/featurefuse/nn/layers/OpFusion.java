@@ -40,6 +40,14 @@ public final class OpFusion {
         return 2;
     }
 
+    /**
+     * Whether a conv followed by bn may run as {@link #convBn} now: eval mode, no recording, no
+     * summary watching layer by layer. For modules that chain a conv and a BN themselves.
+     */
+    public static boolean foldsBn(BatchNorm2d bn) {
+        return !Summary.isObserving() && !GradMode.isEnabled() && !bn.isTraining();
+    }
+
     private static boolean isRelu(Module m) {
         return m instanceof Activation a && a.kind() == Activation.Kind.RELU;
     }
