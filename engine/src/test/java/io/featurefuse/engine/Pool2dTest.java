@@ -58,6 +58,31 @@ class Pool2dTest {
         }
     }
 
+    /**
+     * Average windows of a vector and more (global pools, bands of whole rows, wide adaptive and
+     * fixed windows) are summed and spread in vector runs: against the reference, forward and
+     * backward, on planes up to 40 x 40.
+     */
+    @Property(tries = 30)
+    void wideAverageWindowsMatchReference(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int h = 1 + r.nextInt(40), w = 1 + r.nextInt(40), oh = 1 + r.nextInt(3), ow = 1 + r.nextInt(3);
+        int kh = 1 + r.nextInt(h), kw = 1 + r.nextInt(w);
+        Tensor x = Fixtures.values(seed, -1, 1, 1 + r.nextInt(2), 1 + r.nextInt(3), h, w);
+        java.util.List<Function<Tensor, Tensor>> ops = java.util.List.of(t -> t.adaptiveAvgPool2d(1, 1), t -> t.adaptiveAvgPool2d(oh, 1),
+                t -> t.adaptiveAvgPool2d(oh, ow), t -> t.avgPool2d(new PoolOptions(kh, kw, kh, kw, 0, 0, false, true)));
+        for (int i = 0; i < ops.size(); i++) {
+            String what = "op " + i + " on " + h + "x" + w + " (out " + oh + "x" + ow + ", kernel " + kh + "x" + kw + ")";
+            Tensor rx = x.copy().requiresGrad(true), fx = x.to(DType.F32).requiresGrad(true);
+            Tensor ref = ops.get(i).apply(rx), fast = ops.get(i).apply(fx);
+            assertClose(what, fast, ref, 1e-6, 1e-6);
+            Tensor up = Fixtures.values(seed + 1, -1, 1, ref.shape().toArray());
+            ref.backward(up);
+            fast.backward(up.to(DType.F32));
+            assertClose(what + " backward", fx.grad(), rx.grad(), 1e-6, 1e-6);
+        }
+    }
+
     /** The halving 2x2 max pool has its own unrolled kernel: ties (few distinct values) and NaNs included. */
     @Property(tries = 40)
     void halvingMaxPoolMatchesReferenceWithTiesAndNaNs(@ForAll long seed) {

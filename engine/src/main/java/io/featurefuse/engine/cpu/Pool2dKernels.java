@@ -156,18 +156,47 @@ public final class Pool2dKernels {
             for (int o = 0; o < ohw; o++) dIn[p * hw + argmax[p * ohw + o]] += dOut[dOff + p * ohw + o];
     }
 
+    /**
+     * out = each window's mean (sum / divisor). A window's rows are runs of consecutive inputs,
+     * and a window of whole rows (a global or row-band pool) is one run: runs of a vector or more
+     * are summed in vectors. The scalar loop this replaces (one dependent add per input) took
+     * 3.6% of the reference model's inference, all of it its global pool over 128 x 14 x 14.
+     * That pool alone (b256, 2 threads, best of 1 s): forward 3.7-4.3 -> 2.3-2.7 ms, backward
+     * (with the single write of tiling windows) 5.9-6.3 -> 4.0-4.7 ms.
+     */
     public static void avgForward(float[] out, float[] in, int inOff, int planes, Windows g) {
-        int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
+        int hw = g.h() * g.w(), ohw = g.oh() * g.ow(), w = g.w();
         planes(planes, p -> {
             int base = inOff + p * hw;
             for (int i = 0; i < g.oh(); i++)
                 for (int j = 0; j < g.ow(); j++) {
+                    int x0 = g.xs()[j], x1 = g.xe()[j];
                     float sum = 0;
-                    for (int y = g.ys()[i]; y < g.ye()[i]; y++)
-                        for (int x = g.xs()[j]; x < g.xe()[j]; x++) sum += in[base + y * g.w() + x];
+                    if (x0 == 0 && x1 == w) sum = sumRun(in, base + g.ys()[i] * w, base + g.ye()[i] * w);
+                    else for (int y = g.ys()[i]; y < g.ye()[i]; y++) sum += sumRun(in, base + y * w + x0, base + y * w + x1);
                     out[p * ohw + i * g.ow() + j] = (float) (sum / g.divisor()[i * g.ow() + j]);
                 }
         });
+    }
+
+    /** a[from] + ... + a[to - 1]: two vector accumulators when the run holds a vector, the rest one by one. */
+    private static float sumRun(float[] a, int from, int to) {
+        float sum = 0;
+        int i = from;
+        if (to - from >= L) {
+            FloatVector s0 = FloatVector.zero(F), s1 = s0;
+            for (; i + 2 * L <= to; i += 2 * L) {
+                s0 = s0.add(FloatVector.fromArray(F, a, i));
+                s1 = s1.add(FloatVector.fromArray(F, a, i + L));
+            }
+            if (i + L <= to) {
+                s0 = s0.add(FloatVector.fromArray(F, a, i));
+                i += L;
+            }
+            sum = s0.add(s1).reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < to; i++) sum += a[i];
+        return sum;
     }
 
     public static void avgForward(double[] out, double[] in, int inOff, int planes, Windows g) {
@@ -182,18 +211,45 @@ public final class Pool2dKernels {
                 }
     }
 
-    /** dIn (zeroed here): each output gradient spread evenly, divided by its divisor, over its window. */
+    /**
+     * dIn (overwritten): each output gradient spread evenly, divided by its divisor, over its
+     * window (in runs, as avgForward). Windows that tile the plane exactly (a global pool, stride
+     * = kernel without padding) write each input once; others add into a zeroed plane.
+     */
     public static void avgBackward(float[] dIn, float[] dOut, int dOff, int planes, Windows g) {
-        int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
+        int hw = g.h() * g.w(), ohw = g.oh() * g.ow(), w = g.w();
+        boolean tiles = tiles(g.ys(), g.ye(), g.h()) && tiles(g.xs(), g.xe(), w);
         planes(planes, p -> {
-            java.util.Arrays.fill(dIn, p * hw, (p + 1) * hw, 0f);
+            if (!tiles) java.util.Arrays.fill(dIn, p * hw, (p + 1) * hw, 0f);
             for (int i = 0; i < g.oh(); i++)
                 for (int j = 0; j < g.ow(); j++) {
                     float v = (float) (dOut[dOff + p * ohw + i * g.ow() + j] / g.divisor()[i * g.ow() + j]);
-                    for (int y = g.ys()[i]; y < g.ye()[i]; y++)
-                        for (int x = g.xs()[j]; x < g.xe()[j]; x++) dIn[p * hw + y * g.w() + x] += v;
+                    int x0 = g.xs()[j], x1 = g.xe()[j];
+                    if (x0 == 0 && x1 == w) spreadRun(dIn, p * hw + g.ys()[i] * w, p * hw + g.ye()[i] * w, v, tiles);
+                    else for (int y = g.ys()[i]; y < g.ye()[i]; y++) spreadRun(dIn, p * hw + y * w + x0, p * hw + y * w + x1, v, tiles);
                 }
         });
+    }
+
+    /** Whether windows [start[i], end[i]) cover [0, size) one after another without gaps or overlaps. */
+    private static boolean tiles(int[] start, int[] end, int size) {
+        for (int i = 0; i < start.length; i++)
+            if (start[i] != (i == 0 ? 0 : end[i - 1])) return false;
+        return end[end.length - 1] == size;
+    }
+
+    /** a[from .. to) = v (set) or += v, in vectors while a whole one fits. */
+    private static void spreadRun(float[] a, int from, int to, float v, boolean set) {
+        if (set) {
+            java.util.Arrays.fill(a, from, to, v);
+            return;
+        }
+        int i = from;
+        if (to - from >= L) {
+            FloatVector b = FloatVector.broadcast(F, v);
+            for (; i + L <= to; i += L) FloatVector.fromArray(F, a, i).add(b).intoArray(a, i);
+        }
+        for (; i < to; i++) a[i] += v;
     }
 
     public static void avgBackward(double[] dIn, double[] dOut, int dOff, int planes, Windows g) {
