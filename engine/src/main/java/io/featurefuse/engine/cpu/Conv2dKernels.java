@@ -58,9 +58,14 @@ public final class Conv2dKernels {
         return g.r() == 1 && g.s() == 1 && g.sh() == 1 && g.sw() == 1 && g.ph() == 0 && g.pw() == 0;
     }
 
-    /** True when forward (and, through the flipped convolution, backward-data) of g runs as Winograd F(2x2, 3x3). */
+    /** True when forward (and, through the flipped convolution, backward-data) of g runs as Winograd (F(2x2, 3x3) or F(4x4, 3x3)). */
     public static boolean usesWinograd(ConvGeom g) {
         return WinogradConv.applies(g);
+    }
+
+    /** True when such a Winograd forward runs with 4x4 output tiles, F(4x4, 3x3) ({@link WinogradF4}). */
+    public static boolean usesWinograd4x4(ConvGeom g) {
+        return WinogradConv.applies(g) && WinogradF4.better(g);
     }
 
     private static void run(int tasks, java.util.function.IntConsumer task) {

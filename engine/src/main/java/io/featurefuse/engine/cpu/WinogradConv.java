@@ -81,6 +81,10 @@ final class WinogradConv {
 
     // in: (N,C,H,W) at inOff, w: (K,C/g,3,3) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten
     static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu) {
+        if (WinogradF4.better(g)) {
+            WinogradF4.forward(out, in, inOff, w, wOff, bias, bOff, g, relu);
+            return;
+        }
         Tiles t = Tiles.of(g);
         int groups = g.groups(), cg = g.cg(), kg = g.kg(), kc = Gemm.kBlock(cg);
         float[] u = packedWeights(w, wOff, g, kc);

@@ -1,0 +1,256 @@
+package io.featurefuse.engine.cpu;
+
+import static io.featurefuse.engine.cpu.Simd.F;
+import static io.featurefuse.engine.cpu.Simd.L;
+import static io.featurefuse.engine.cpu.Parallel.grow;
+
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * conv2d 3x3 forward by Winograd's F(4x4, 3x3) (Lavin and Gray 2016): each 4x4 block of outputs
+ * comes from a 6x6 input tile d as Y = A^T [(G g G^T) * (B^T d B)] A, 36 multiply-adds over
+ * channels per 16 outputs where {@link WinogradConv}'s F(2x2, 3x3) takes 64 and the direct sum
+ * 144. Its transform points are 0, +-1, +-2, so float32 error grows to a few times F(2x2)'s
+ * (Conv2dTest holds both to the same tolerance against the float64 loops). It pays where the
+ * tiles are mostly real outputs: 28x28 maps (49 of 56 tiles real), not 14x14 (16 x 24 tile
+ * outputs for 196), where {@link #better} leaves F(2x2) in charge.
+ *
+ * <p>The layout is WinogradConv's with a stride of 4: tile (ty, tx) starts at padded input row
+ * 4 ty, column 4 tx; the padded plane is split into 16 phase planes (row % 4, column % 4), TW =
+ * tilesX + 1 wide, so element (i, j) of tile q = ty TW + tx lies in plane (i % 4, j % 4) at q +
+ * (i / 4) TW + j / 4, linear in q. Tasks, panels, the GEMM per xi and the output pass follow
+ * WinogradConv.forward; see there for why.
+ */
+final class WinogradF4 {
+    /** -Dfeaturefuse.conv.winograd4=false keeps every Winograd layer on F(2x2, 3x3) (A/B measurements, tests). */
+    private static final boolean ENABLED = !"false".equals(System.getProperty("featurefuse.conv.winograd4"));
+    private static final int NR = Gemm.NR, XI = 36, SKEW = WinogradConv.SKEW;
+
+    private WinogradF4() {}
+
+    /**
+     * For a layer WinogradConv takes: true when F(4x4) needs at most 3/4 of F(2x2)'s multiplies
+     * counting the junk tiles each computes (per-tile transform work is about the same per
+     * output). 28x28: 36 x 56 against 16 x 216 (0.58); 14x14: 36 x 24 against 16 x 56 (0.96).
+     */
+    static boolean better(ConvGeom g) {
+        return ENABLED && 4L * XI * Tiles.of(g).perImage() <= 3L * 16 * WinogradConv.Tiles.of(g).perImage();
+    }
+
+    /** Tiles per image (perImage, a multiple of L, junk included) and the phase plane stride. */
+    record Tiles(int tilesY, int tilesX, int tw, int perImage, int planeStride) {
+        static Tiles of(ConvGeom g) {
+            int tilesY = (g.oh() + 3) / 4, tilesX = (g.ow() + 3) / 4, tw = tilesX + 1;
+            int perImage = WinogradConv.roundUp(tilesY * tw, L);
+            // reads reach q + TW + 1 for q < perImage; phasePlanes writes (tilesY + 1) rows of TW and up to 4 L past a row
+            return new Tiles(tilesY, tilesX, tw, perImage, Math.max(perImage + tw + 1, (tilesY + 1) * tw + 4 * L));
+        }
+    }
+
+    /** Per thread: phase planes, V, M, output phase planes, a partial tile, a transform buffer, a padded input row. */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(
+            () -> new float[][] {new float[0], new float[0], new float[0], new float[0], new float[Gemm.MR * NR], new float[XI * L], new float[0]});
+
+    // in: (N,C,H,W) at inOff, w: (K,C/g,3,3) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten
+    static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu) {
+        Tiles t = Tiles.of(g);
+        int groups = g.groups(), cg = g.cg(), kg = g.kg(), kc = Gemm.kBlock(cg);
+        float[] u = packedWeights(w, wOff, g, kc);
+        int rows = WinogradConv.roundUp(kg, Gemm.MR), uXi = rows * cg, uGroup = XI * uXi;
+        int vStride = cg * NR + SKEW, mStride = kg * NR + SKEW;
+        int images = WinogradConv.imagesPerTask(t.perImage()), tasks = (g.n() + images - 1) / images;
+        int rowLength = WinogradConv.roundUp(4 * t.tw(), 4 * L);
+        Parallel.forEach(tasks * groups, task -> {
+            int n0 = task / groups * images, grp = task % groups, count = Math.min(images, g.n() - n0);
+            int plane16 = 16 * t.planeStride(), perImage = t.perImage(), total = count * perImage;
+            float[][] scratch = SCRATCH.get();
+            float[] planes = grow(scratch, 0, count * cg * plane16), v = grow(scratch, 1, XI * vStride);
+            float[] m = grow(scratch, 2, XI * mStride), o = grow(scratch, 3, count * kg * 16 * perImage + 4 * L);
+            float[] tile = scratch[4], tb = scratch[5], row = grow(scratch, 6, rowLength);
+            for (int i = 0; i < count; i++)
+                for (int c = 0; c < cg; c++)
+                    phasePlanes(in, inOff + ((n0 + i) * g.c() + grp * cg + c) * g.h() * g.w(), g, t, row, planes, (i * cg + c) * plane16);
+            for (int col = 0; col < total; col += NR) {
+                int width = Math.min(NR, total - col);
+                for (int j = 0; j < width; ) {
+                    int i = (col + j) / perImage, q = (col + j) % perImage, piece = Math.min(width - j, perImage - q);
+                    int fill = j + piece == width ? NR - j : piece;
+                    for (int c = 0; c < cg; c++)
+                        transformInput(planes, (i * cg + c) * plane16, t, q, piece, fill, v, c * NR + j, vStride, tb);
+                    j += piece;
+                }
+                for (int xi = 0; xi < XI; xi++)
+                    for (int pc = 0; pc < cg; pc += kc)
+                        Gemm.sweep(u, grp * uGroup + xi * uXi + pc * rows, 0, kg, v, xi * vStride + pc * NR, Math.min(kc, cg - pc),
+                                m, xi * mStride, NR, NR, pc > 0, tile);
+                for (int j = 0; j < width; ) {
+                    int i = (col + j) / perImage, q = (col + j) % perImage, piece = Math.min(width - j, perImage - q);
+                    for (int k = 0; k < kg; k++) transformOutput(m, k * NR + j, mStride, piece, o, (i * kg + k) * 16 * perImage + q, perImage, tb);
+                    j += piece;
+                }
+            }
+            for (int i = 0; i < count; i++)
+                for (int k = 0; k < kg; k++) {
+                    float b = bias == null ? 0f : bias[bOff + grp * kg + k];
+                    interleave(o, (i * kg + k) * 16 * perImage, t, out, ((n0 + i) * g.k() + grp * kg + k) * g.ohw(), g, b, relu, tb);
+                }
+        });
+    }
+
+    /** The rows of G (6 x 3): U = G g G^T. */
+    private static final double[][] G = {
+            {1 / 4.0, 0, 0}, {-1 / 6.0, -1 / 6.0, -1 / 6.0}, {-1 / 6.0, 1 / 6.0, -1 / 6.0},
+            {1 / 24.0, 1 / 12.0, 1 / 6.0}, {1 / 24.0, -1 / 12.0, 1 / 6.0}, {0, 0, 1}};
+
+    /** U = G g G^T for each (k, c) of each group in float64, in the layout Gemm.sweep reads (as WinogradConv.packedWeights). */
+    private static float[] packedWeights(float[] w, int wOff, ConvGeom g, int kc) {
+        int kg = g.kg(), cg = g.cg(), mr = Gemm.MR, rows = WinogradConv.roundUp(kg, mr);
+        float[] ap = new float[g.groups() * XI * rows * cg];
+        double[] gg = new double[18];
+        for (int grp = 0; grp < g.groups(); grp++)
+            for (int k = 0; k < kg; k++)
+                for (int c = 0; c < cg; c++) {
+                    int src = wOff + ((grp * kg + k) * cg + c) * 9;
+                    for (int i = 0; i < 6; i++) // G g: 6 x 3
+                        for (int j = 0; j < 3; j++) gg[3 * i + j] = G[i][0] * w[src + j] + G[i][1] * w[src + 3 + j] + G[i][2] * w[src + 6 + j];
+                    int pc = c / kc * kc, kcb = Math.min(kc, cg - pc);
+                    int within = pc * rows + k / mr * mr * kcb + (c - pc) * mr + k % mr; // see Gemm.packA
+                    for (int i = 0; i < 6; i++) // (G g) G^T
+                        for (int j = 0; j < 6; j++) {
+                            double s = G[j][0] * gg[3 * i] + G[j][1] * gg[3 * i + 1] + G[j][2] * gg[3 * i + 2];
+                            ap[(grp * XI + 6 * i + j) * rows * cg + within] = (float) s;
+                        }
+                }
+        return ap;
+    }
+
+    /**
+     * The 16 phase planes of one zero-padded input plane, at p0: planes[p0 + (4a + b) stride + y
+     * TW + x] = padded[4y + a][4x + b]. Each input row is copied into {@code row} between its
+     * padding zeros, then split 4 L elements at a time in two rounds of unzipping (even/odd
+     * elements, then even/odd of those) into one vector per column phase. A row's last block
+     * writes zeros past TW into the plane's next row, which is written after it (rows go in
+     * order) or is padding.
+     */
+    private static void phasePlanes(float[] in, int src, ConvGeom g, Tiles t, float[] row, float[] planes, int p0) {
+        int stride = t.planeStride(), tw = t.tw(), w = g.w(), pw = g.pw();
+        java.util.Arrays.fill(planes, p0, p0 + 16 * stride, 0f);
+        int used = Math.min(4 * tw, pw + w); // padded columns up to the last tile's reach; the rest of row stays zero
+        java.util.Arrays.fill(row, 0, row.length, 0f);
+        for (int y = 0; y < g.h(); y++) {
+            int pr = y + g.ph(), base = p0 + (pr & 3) * 4 * stride + (pr >> 2) * tw;
+            System.arraycopy(in, src + y * w, row, pw, used - pw);
+            for (int x = 0; x < used; x += 4 * L) {
+                FloatVector a = ld(row, x), b = ld(row, x + L), c = ld(row, x + 2 * L), d = ld(row, x + 3 * L);
+                FloatVector e1 = a.rearrange(Simd.UNZIP_EVEN, b), o1 = a.rearrange(Simd.UNZIP_ODD, b);
+                FloatVector e2 = c.rearrange(Simd.UNZIP_EVEN, d), o2 = c.rearrange(Simd.UNZIP_ODD, d);
+                int at = base + x / 4;
+                e1.rearrange(Simd.UNZIP_EVEN, e2).intoArray(planes, at);
+                o1.rearrange(Simd.UNZIP_EVEN, o2).intoArray(planes, at + stride);
+                e1.rearrange(Simd.UNZIP_ODD, e2).intoArray(planes, at + 2 * stride);
+                o1.rearrange(Simd.UNZIP_ODD, o2).intoArray(planes, at + 3 * stride);
+            }
+        }
+    }
+
+    /**
+     * V = B^T d B for tiles [col, col + width) of one channel (phase planes at p0), into row v0
+     * of each packed V_xi panel; columns [width, fill) zeroed. B^T rows: [4 0 -5 0 1 0],
+     * [0 -4 -4 1 1 0], [0 4 -4 -1 1 0], [0 -2 -1 2 1 0], [0 2 -1 -2 1 0], [0 4 0 -5 0 1]. As in
+     * WinogradConv, two loops through the L1 buffer tb (C2's inlining budget).
+     */
+    private static void transformInput(float[] p, int p0, Tiles t, int col, int width, int fill, float[] v, int v0, int vStride, float[] tb) {
+        int s = t.planeStride(), tw = t.tw();
+        for (int j = 0; j < width; j += L) {
+            for (int cj = 0; cj < 6; cj++) { // tb = B^T d, a column of d at a time
+                int at = p0 + (cj & 3) * s + col + j + (cj >> 2);
+                FloatVector d0 = ld(p, at), d1 = ld(p, at + 4 * s), d2 = ld(p, at + 8 * s), d3 = ld(p, at + 12 * s);
+                FloatVector d4 = ld(p, at + tw), d5 = ld(p, at + 4 * s + tw);
+                bt(d0, d1, d2, d3, d4, d5, tb, cj * L, 6 * L);
+            }
+            for (int i = 0; i < 6; i++) { // V = tb B, a row at a time
+                int r = 6 * i * L;
+                FloatVector t0 = ld(tb, r), t1 = ld(tb, r + L), t2 = ld(tb, r + 2 * L), t3 = ld(tb, r + 3 * L), t4 = ld(tb, r + 4 * L), t5 = ld(tb, r + 5 * L);
+                bt(t0, t1, t2, t3, t4, t5, v, v0 + j + 6 * i * vStride, vStride);
+            }
+        }
+        for (int j = width; j < fill; j += L)
+            for (int xi = 0; xi < XI; xi++) FloatVector.zero(F).intoArray(v, v0 + j + xi * vStride);
+    }
+
+    /** B^T applied to (d0 .. d5), the six results to dst[at], dst[at + step], ... */
+    private static void bt(FloatVector d0, FloatVector d1, FloatVector d2, FloatVector d3, FloatVector d4, FloatVector d5, float[] dst, int at, int step) {
+        FloatVector four = FloatVector.broadcast(F, 4f), two = FloatVector.broadcast(F, 2f), five = FloatVector.broadcast(F, -5f);
+        FloatVector s14 = d4.sub(d2), s23 = d3.sub(d1);
+        d0.sub(d2).fma(four, s14).intoArray(dst, at);                                  // 4 d0 - 5 d2 + d4 = 4 (d0 - d2) + (d4 - d2)
+        d1.add(d2).fma(four.neg(), d3.add(d4)).intoArray(dst, at + step);               // -4 (d1 + d2) + d3 + d4
+        d1.sub(d2).fma(four, d4.sub(d3)).intoArray(dst, at + 2 * step);                 // 4 (d1 - d2) + d4 - d3
+        s23.fma(two, s14).intoArray(dst, at + 3 * step);                               // 2 (d3 - d1) + d4 - d2
+        s23.fma(two.neg(), s14).intoArray(dst, at + 4 * step);                          // 2 (d1 - d3) + d4 - d2
+        d3.fma(five, d1.fma(four, d5)).intoArray(dst, at + 5 * step);                   // 4 d1 - 5 d3 + d5
+    }
+
+    static FloatVector ld(float[] a, int i) {
+        return FloatVector.fromArray(F, a, i);
+    }
+
+    /**
+     * Y = A^T M A for the width tiles of one output channel (M_xi at m0 + xi mStride), into the
+     * 16 output phase planes o[o0 + (4a + b) perImage], which hold Y[a][b] of tile q at q.
+     * A^T rows: [1 1 1 1 1 0], [0 1 -1 2 -2 0], [0 1 1 4 4 0], [0 1 -1 8 -8 1]. Columns first into tb (4 x 6 vectors), then rows.
+     */
+    private static void transformOutput(float[] m, int m0, int mStride, int width, float[] o, int o0, int perImage, float[] tb) {
+        for (int j = 0; j < width; j += L) {
+            for (int c = 0; c < 6; c++) {
+                int at = m0 + j + c * mStride;
+                FloatVector x0 = ld(m, at), x1 = ld(m, at + 6 * mStride), x2 = ld(m, at + 12 * mStride), x3 = ld(m, at + 18 * mStride);
+                FloatVector x4 = ld(m, at + 24 * mStride), x5 = ld(m, at + 30 * mStride);
+                at(x0, x1, x2, x3, x4, x5, tb, c * L, 6 * L);
+            }
+            for (int r = 0; r < 4; r++) {
+                int q = 6 * r * L;
+                FloatVector x0 = ld(tb, q), x1 = ld(tb, q + L), x2 = ld(tb, q + 2 * L), x3 = ld(tb, q + 3 * L), x4 = ld(tb, q + 4 * L), x5 = ld(tb, q + 5 * L);
+                at(x0, x1, x2, x3, x4, x5, o, o0 + 4 * r * perImage + j, perImage);
+            }
+        }
+    }
+
+    /** A^T applied to (x0 .. x5), the four results to dst[at], dst[at + step], ... */
+    private static void at(FloatVector x0, FloatVector x1, FloatVector x2, FloatVector x3, FloatVector x4, FloatVector x5, float[] dst, int at, int step) {
+        FloatVector p12 = x1.add(x2), m12 = x1.sub(x2), p34 = x3.add(x4), m34 = x3.sub(x4);
+        x0.add(p12).add(p34).intoArray(dst, at);
+        m34.fma(FloatVector.broadcast(F, 2f), m12).intoArray(dst, at + step);
+        p34.fma(FloatVector.broadcast(F, 4f), p12).intoArray(dst, at + 2 * step);
+        m34.fma(FloatVector.broadcast(F, 8f), m12).add(x5).intoArray(dst, at + 3 * step);
+    }
+
+    /**
+     * Output plane at out[to] from its 16 phase planes at o[o0], plus the bias, with relu clamped
+     * at 0: per output row, the four column phases of L tiles zipped into 4 L outputs (two rounds
+     * of zips). A row's last block is stored whole; what it writes past OW lies in later rows,
+     * which overwrite it; a block that would reach past the plane goes through buf (4 L floats).
+     */
+    private static void interleave(float[] o, int o0, Tiles t, float[] out, int to, ConvGeom g, float bias, boolean relu, float[] buf) {
+        FloatVector b = FloatVector.broadcast(F, bias), floor = FloatVector.broadcast(F, relu ? 0f : Float.NEGATIVE_INFINITY);
+        int ow = g.ow(), perImage = t.perImage(), end = to + g.ohw();
+        for (int oy = 0; oy < g.oh(); oy++) {
+            int ph = o0 + (oy & 3) * 4 * perImage + (oy >> 2) * t.tw(), dst = to + oy * ow;
+            for (int tx = 0; 4 * tx < ow; tx += L) {
+                FloatVector p0 = ld(o, ph + tx), p1 = ld(o, ph + perImage + tx), p2 = ld(o, ph + 2 * perImage + tx), p3 = ld(o, ph + 3 * perImage + tx);
+                FloatVector aLo = p0.rearrange(Simd.ZIP_LO, p2), aHi = p0.rearrange(Simd.ZIP_HI, p2);
+                FloatVector bLo = p1.rearrange(Simd.ZIP_LO, p3), bHi = p1.rearrange(Simd.ZIP_HI, p3);
+                FloatVector y0 = aLo.rearrange(Simd.ZIP_LO, bLo).add(b).max(floor), y1 = aLo.rearrange(Simd.ZIP_HI, bLo).add(b).max(floor);
+                FloatVector y2 = aHi.rearrange(Simd.ZIP_LO, bHi).add(b).max(floor), y3 = aHi.rearrange(Simd.ZIP_HI, bHi).add(b).max(floor);
+                int at = dst + 4 * tx;
+                boolean inside = at + 4 * L <= end;
+                float[] d = inside ? out : buf;
+                int da = inside ? at : 0;
+                y0.intoArray(d, da);
+                y1.intoArray(d, da + L);
+                y2.intoArray(d, da + 2 * L);
+                y3.intoArray(d, da + 3 * L);
+                if (!inside) System.arraycopy(buf, 0, out, at, end - at);
+            }
+        }
+    }
+}
