@@ -178,19 +178,23 @@ class Conv2dTest {
     }
 
     /**
-     * The Winograd weight gradient sums its transform-domain partials over several images per
+     * The Winograd weight gradients sum their transform-domain partials over several images per
      * chunk (more images than chunks) and over several steps of tiles (a plane of more tiles than
-     * one step takes): both against the float64 direct loops.
+     * one step takes): F(2x2) on 66 images of 14x14 and on a 10x10 map of 256 channels (two
+     * steps of 16 tiles); F(4x4) on 66 images of 18x18, on 34x34 and on 66x66 (three steps of 112
+     * tiles). All against the float64 direct loops; each case asserts its tile size.
      */
     @Test
     void winogradWeightGradientSumsImagesAndTileSteps() {
-        for (int[] c : new int[][] {{66, 14}, {1, 34}}) {
-            int n = c[0], hw = c[1];
+        for (int[] c : new int[][] {{66, 14, 16, 0}, {1, 10, 256, 0}, {66, 18, 16, 1}, {1, 34, 16, 1}, {1, 66, 16, 1}}) {
+            int n = c[0], hw = c[1], ch = c[2];
             ConvOptions o = ConvOptions.of(1, 1);
-            assertEquals(true, io.featurefuse.engine.cpu.Conv2dKernels.usesWinograd(new ConvGeom(n, 16, hw, hw, 16, 3, 3, hw, hw, 1, 1, 1, 1, 1, 1, 1)));
-            Tensor x = Fixtures.values(n + hw, -1, 1, n, 16, hw, hw), wt = Fixtures.values(7, -1, 1, 16, 16, 3, 3);
+            ConvGeom g = new ConvGeom(n, ch, hw, hw, ch, 3, 3, hw, hw, 1, 1, 1, 1, 1, 1, 1);
+            assertEquals(true, io.featurefuse.engine.cpu.Conv2dKernels.usesWinograd(g));
+            assertEquals(c[3] == 1, io.featurefuse.engine.cpu.Conv2dKernels.usesWinograd4x4(g), "F(4x4) on " + hw + "x" + hw);
+            Tensor x = Fixtures.values(n + hw, -1, 1, n, ch, hw, hw), wt = Fixtures.values(7, -1, 1, ch, ch, 3, 3);
             Tensor rw = wt.copy().requiresGrad(true), fw = wt.to(DType.F32).requiresGrad(true);
-            Tensor up = Fixtures.values(8, -1, 1, n, 16, hw, hw);
+            Tensor up = Fixtures.values(8, -1, 1, n, ch, hw, hw);
             x.conv2d(rw, null, o).backward(up);
             x.to(DType.F32).conv2d(fw, null, o).backward(up.to(DType.F32));
             assertClose("winograd d/dw " + x.shape(), fw.grad(), rw.grad(), 2e-6 * n * hw * hw, 1e-5);

@@ -172,8 +172,8 @@ public final class Conv2dKernels {
         }
         int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
         int chunks = Math.min(g.n(), WEIGHT_GRAD_CHUNKS);
-        boolean winograd = WinogradConv.applies(g);
-        int size = winograd ? WinogradWeightGrad.partialSize(g) : g.k() * crs;
+        boolean winograd = WinogradConv.applies(g), f4 = winograd && WinogradF4.better(g);
+        int size = f4 ? WinogradF4WeightGrad.partialSize(g) : winograd ? WinogradWeightGrad.partialSize(g) : g.k() * crs;
         // Partial sums per chunk in transposed layout, dW_g^T (crs x kg): the GEMM then reads the
         // im2col matrix row by row as its A and packs only dOut^T (kg x ohw) as B, instead of
         // gathering the whole im2col matrix column-wise into B. (Winograd layers keep their dU there
@@ -187,6 +187,10 @@ public final class Conv2dKernels {
         Parallel.forEach(chunks * groups, t -> {
             int chunk = t / groups, grp = t % groups;
             int n0 = (int) ((long) chunk * g.n() / chunks), n1 = (int) ((long) (chunk + 1) * g.n() / chunks);
+            if (f4) {
+                WinogradF4WeightGrad.sumImages(dOut, dOff, in, inOff, g, n0, n1, grp, sums, chunk * size + grp * (size / groups));
+                return;
+            }
             if (winograd) {
                 WinogradWeightGrad.sumImages(dOut, dOff, in, inOff, g, n0, n1, grp, sums, chunk * size + grp * (size / groups));
                 return;
@@ -212,6 +216,10 @@ public final class Conv2dKernels {
             int from = b * block, len = Math.min(block, size - from);
             for (int chunk = 1; chunk < chunks; chunk++) addInto(sums, from, sums, chunk * size + from, len);
         });
+        if (f4) {
+            WinogradF4WeightGrad.toWeights(partial, g, dW);
+            return;
+        }
         if (winograd) {
             WinogradWeightGrad.toWeights(partial, g, dW);
             return;

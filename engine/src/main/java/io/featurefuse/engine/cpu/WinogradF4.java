@@ -135,7 +135,7 @@ final class WinogradF4 {
      * a zero-padded buffer first, so the phases did not depend on pw, took 14% of a 32->32 28x28
      * forward.)
      */
-    private static void phasePlanes(float[] in, int src, ConvGeom g, Tiles t, float[] planes, int p0) {
+    static void phasePlanes(float[] in, int src, ConvGeom g, Tiles t, float[] planes, int p0) {
         int stride = t.planeStride(), tw = t.tw(), w = g.w(), pw = g.pw();
         java.util.Arrays.fill(planes, p0, p0 + 16 * stride, 0f);
         int lastX = (w - 1) / (4 * L) * 4 * L, left = w - lastX;
@@ -177,7 +177,7 @@ final class WinogradF4 {
      * [0 -4 -4 1 1 0], [0 4 -4 -1 1 0], [0 -2 -1 2 1 0], [0 2 -1 -2 1 0], [0 4 0 -5 0 1]. As in
      * WinogradConv, two loops through the L1 buffer tb (C2's inlining budget).
      */
-    private static void transformInput(float[] p, int p0, Tiles t, int col, int width, int fill, float[] v, int v0, int vStride, float[] tb) {
+    static void transformInput(float[] p, int p0, Tiles t, int col, int width, int fill, float[] v, int v0, int vStride, float[] tb) {
         int s = t.planeStride(), tw = t.tw();
         for (int j = 0; j < width; j += L) {
             for (int cj = 0; cj < 6; cj++) { // tb = B^T d, a column of d at a time
