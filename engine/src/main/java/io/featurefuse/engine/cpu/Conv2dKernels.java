@@ -8,12 +8,12 @@ import jdk.incubator.vector.FloatVector;
 /**
  * Fast float32 conv2d: im2col + the packed {@link Gemm}, per (image, group). One input channel
  * per group (depthwise) goes to {@link DepthwiseKernels}; wide 3x3 stride-1 layers to
- * {@link WinogradConv}, other stride-1 layers (1x1 included) and strided ones whose taps read
+ * {@link WinogradConv} (F(2x2, 3x3), or {@link WinogradF4}'s F(4x4, 3x3) where its tiles fit the map), other stride-1 layers (1x1 included) and strided ones whose taps read
  * every phase of the input (3x3 stride 2, not 1x1 stride 2) to {@link ImplicitConv}, whose
  * weights are packed once per call: a plain GEMM per image repacked them for every image
  * (1x1 160->128 14x14 b128, 2 threads: forward 85 -> 109 GFLOP/s, backward-data 86 -> 105).
  * The 1x1 weight gradient reads the input in place as its im2col matrix; the weight gradient of
- * a Winograd layer runs in the transform domain too ({@link WinogradWeightGrad}). The reference is
+ * a Winograd layer runs in the transform domain too ({@link WinogradWeightGrad}, {@link WinogradF4WeightGrad}). The reference is
  * {@link Conv2dReference}.
  *
  * <p>Threads: with at least as many (image, group) tasks as threads, each task runs on one

@@ -11,8 +11,9 @@ import jdk.incubator.vector.VectorMask;
  * conv2d 3x3 forward by Winograd's F(4x4, 3x3) (Lavin and Gray 2016): each 4x4 block of outputs
  * comes from a 6x6 input tile d as Y = A^T [(G g G^T) * (B^T d B)] A, 36 multiply-adds over
  * channels per 16 outputs where {@link WinogradConv}'s F(2x2, 3x3) takes 64 and the direct sum
- * 144. Its transform points are 0, +-1, +-2, so float32 error grows to a few times F(2x2)'s
- * (Conv2dTest holds both to the same tolerance against the float64 loops). It pays where the
+ * 144. Its transform points are 0, +-1, +-2, so float32 error grows: on 32->32 28x28 (weights
+ * ~0.1, inputs ~1) the largest error is 4e-6 of the largest output against F(2x2)'s 3e-7, rms
+ * 2e-6 against 3e-7 (Conv2dTest holds both to the same tolerance against the float64 loops). It pays where the
  * tiles are mostly real outputs: 28x28 maps (49 of 56 tiles real), not 14x14 (16 x 24 tile
  * outputs for 196), where {@link #better} leaves F(2x2) in charge.
  *

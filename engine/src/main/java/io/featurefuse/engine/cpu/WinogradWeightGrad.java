@@ -8,8 +8,8 @@ import static io.featurefuse.engine.cpu.WinogradConv.roundUp;
 import jdk.incubator.vector.FloatVector;
 
 /**
- * conv2d's weight gradient for the layers {@link WinogradConv} runs forward, in the same
- * F(2x2, 3x3) domain. Per tile the forward adds Y = A^T (U * V) A with U = G g G^T, so
+ * conv2d's weight gradient for the layers {@link WinogradConv} runs forward as F(2x2, 3x3), in
+ * that domain. Per tile the forward adds Y = A^T (U * V) A with U = G g G^T, so
  * dL/dU = sum over tiles of (A dY A^T) * V, a 4x4 per (k, c), and dL/dg = G^T (dL/dU) G.
  * That is 16 GEMMs dU_xi (C x K) = V_xi (C x tiles) . M_xi^T (tiles x K), M = A dY A^T,
  * summed over the tiles of all images: 16 multiply-adds per (k, c) and 4 outputs instead of 36.
