@@ -21,7 +21,9 @@ import jdk.incubator.vector.VectorMask;
  * 4 ty, column 4 tx; the padded plane is split into 16 phase planes (row % 4, column % 4), TW =
  * tilesX + 1 wide, so element (i, j) of tile q = ty TW + tx lies in plane (i % 4, j % 4) at q +
  * (i / 4) TW + j / 4, linear in q. Tasks, panels, the GEMM per xi and the output pass follow
- * WinogradConv.forward; see there for why.
+ * WinogradConv.forward; see there for why. That driver loop is repeated here, not shared through
+ * an interface over the two tile sizes: shared, its compiled code served both, and 3x3 64->64
+ * 14x14 (F(2x2)) forward ran ~4% slower (one thread, 4 alternations: 108-115 against 116-118 GFLOP/s).
  */
 final class WinogradF4 {
     /** -Dfeaturefuse.conv.winograd4=false keeps every Winograd layer on F(2x2, 3x3) (A/B measurements, tests). */
