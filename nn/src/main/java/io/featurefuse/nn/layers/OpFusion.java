@@ -35,7 +35,7 @@ public final class OpFusion {
         if (Summary.isObserving() || i + 1 > last || observed.test(i)) return 0;
         Module first = layers.get(i), second = layers.get(i + 1);
         if (first instanceof BatchNorm2d) return isRelu(second) ? 2 : 0;
-        if (GradMode.isEnabled() || !(first instanceof Conv2d) || !(second instanceof BatchNorm2d bn) || bn.isTraining()) return 0;
+        if (!(first instanceof Conv2d) || !(second instanceof BatchNorm2d bn) || !foldsBn(bn)) return 0;
         if (i + 2 <= last && isRelu(layers.get(i + 2)) && !observed.test(i + 1)) return 3;
         return 2;
     }
