@@ -181,12 +181,13 @@ class Conv2dTest {
      * The Winograd weight gradients sum their transform-domain partials over several images per
      * chunk (more images than chunks) and over several steps of tiles (a plane of more tiles than
      * one step takes): F(2x2) on 66 images of 14x14 and on a 10x10 map of 256 channels (two
-     * steps of 16 tiles); F(4x4) on 66 images of 18x18, on 34x34 and on 66x66 (three steps of 112
-     * tiles). All against the float64 direct loops; each case asserts its tile size.
+     * steps of 16 tiles); F(4x4) on 66 images of 28x28, on 34x34 and on 66x66 (three steps of 112
+     * tiles with 8-float vectors). All against the float64 direct loops; each case asserts its
+     * tile size, the same at every vector width (the choice counts tiles rounded to vectors).
      */
     @Test
     void winogradWeightGradientSumsImagesAndTileSteps() {
-        for (int[] c : new int[][] {{66, 14, 16, 0}, {1, 10, 256, 0}, {66, 18, 16, 1}, {1, 34, 16, 1}, {1, 66, 16, 1}}) {
+        for (int[] c : new int[][] {{66, 14, 16, 0}, {1, 10, 256, 0}, {66, 28, 16, 1}, {1, 34, 16, 1}, {1, 66, 16, 1}}) {
             int n = c[0], hw = c[1], ch = c[2];
             ConvOptions o = ConvOptions.of(1, 1);
             ConvGeom g = new ConvGeom(n, ch, hw, hw, ch, 3, 3, hw, hw, 1, 1, 1, 1, 1, 1, 1);
