@@ -189,6 +189,7 @@ final class Autograd {
     private static Tensor[] inputGrads(Node node, Tensor g) {
         return switch (node) {
             case Node.Binary n -> Elementwise.binaryBackward(n, g);
+            case Node.AddRelu n -> Elementwise.addReluBackward(n, g);
             case Node.Unary n -> new Tensor[] {Elementwise.unaryBackward(n, g)};
             case Node.Sum n -> new Tensor[] {ReduceOps.sumBackward(n, g)};
             case Node.Extremum n -> new Tensor[] {ReduceOps.extremumBackward(n, g)};

@@ -35,6 +35,7 @@ final class Elementwise {
                     ScalarKernels.binary(op, a.d(), o[1], st[1], b.d(), o[2], st[2], out.d(), o[0], n));
         // Masks are gradient helpers: like comparisons, they carry no gradient.
         if (op == BinaryOp.MAX_MASK || op == BinaryOp.EQ_MASK || op == BinaryOp.RELU_GRAD) return out;
+        if (op == BinaryOp.ADD_RELU) return Tensor.record(out, new Node.AddRelu(a, b, out));
         return Tensor.record(out, new Node.Binary(op, a, b));
     }
 
@@ -65,11 +66,19 @@ final class Elementwise {
                 ga = needA ? g.mul(m) : null;
                 gb = needB ? g.mul(m.rsub(1)) : null;
             }
-            case MAX_MASK, EQ_MASK, RELU_GRAD -> throw new IllegalStateException(n.op().opName + " is not recorded");
+            case MAX_MASK, EQ_MASK, RELU_GRAD, ADD_RELU -> throw new IllegalStateException(n.op().opName + " is not recorded as a Binary node");
         }
         return new Tensor[] {
                 needA && ga != null ? ReduceOps.sumTo(ga, a.shape) : null,
                 needB && gb != null ? ReduceOps.sumTo(gb, b.shape) : null};
+    }
+
+    /** relu(a + b): the gradient where the output is positive (ReLU's one-pass rule on the saved output), to both inputs. */
+    static Tensor[] addReluBackward(Node.AddRelu n, Tensor g) {
+        Tensor a = n.a(), b = n.b(), masked = binary(BinaryOp.RELU_GRAD, g, n.out());
+        return new Tensor[] {
+                a.requiresGrad() ? ReduceOps.sumTo(masked, a.shape) : null,
+                b.requiresGrad() ? ReduceOps.sumTo(masked, b.shape) : null};
     }
 
     // ---- unary ---------------------------------------------------------------------------

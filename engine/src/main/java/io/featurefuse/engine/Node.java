@@ -24,6 +24,12 @@ sealed interface Node {
         public String opName() { return op.opName; }
     }
 
+    /** relu(a + b) with broadcasting. Saves its output: the gradient passes where it is positive. */
+    record AddRelu(Tensor a, Tensor b, Tensor out) implements Node {
+        public List<Tensor> inputs() { return List.of(a, b); }
+        public String opName() { return "add_relu"; }
+    }
+
     /** op(x; p, q). Saves the input and the output (exp, sqrt, sigmoid, tanh use the output). */
     record Unary(UnaryOp op, Tensor x, Tensor out, double p, double q) implements Node {
         public List<Tensor> inputs() { return List.of(x); }

@@ -362,6 +362,8 @@ public final class Tensor {
     public Tensor pow(Tensor o) { return Elementwise.binary(BinaryOp.POW, this, o); }
     public Tensor maximum(Tensor o) { return Elementwise.binary(BinaryOp.MAX, this, o); }
     public Tensor minimum(Tensor o) { return Elementwise.binary(BinaryOp.MIN, this, o); }
+    /** relu(this + o) in one pass and one buffer (a residual block's sum and activation); the same numbers as add then relu. */
+    public Tensor addRelu(Tensor o) { return Elementwise.binary(BinaryOp.ADD_RELU, this, o); }
 
     public Tensor add(double s) { return add(constant(s)); }
     public Tensor sub(double s) { return sub(constant(s)); }

@@ -1,6 +1,7 @@
 package io.featurefuse.engine;
 
 import static io.featurefuse.engine.Fixtures.assertClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -29,7 +30,8 @@ class ElementwiseTest {
             new Binary("div", (a, b) -> a.div(b.abs().add(0.5)), -3, 3, 1e-6),
             new Binary("pow", (a, b) -> a.abs().add(0.1).pow(b), -2, 2, 1e-5),
             new Binary("maximum", Tensor::maximum, -3, 3, 0),
-            new Binary("minimum", Tensor::minimum, -3, 3, 0));
+            new Binary("minimum", Tensor::minimum, -3, 3, 0),
+            new Binary("addRelu", Tensor::addRelu, -3, 3, 1e-6));
 
     static final List<Unary> UNARY = List.of(
             new Unary("neg", Tensor::neg, -3, 3, false, 0),
@@ -229,5 +231,29 @@ class ElementwiseTest {
         Tensor x = Tensor.of(new double[] {0, -0.0, 1e-300}, 3).requiresGrad(true);
         x.relu().sum().backward();
         assertEquals(List.of(0.0, 0.0, 1.0), java.util.Arrays.stream(x.grad().toArray()).boxed().toList());
+    }
+
+    /**
+     * addRelu is add then relu to the bit in float32 (forward and both gradients, with broadcasting):
+     * sums that are zero, negative zero or NaN included, and a gradient of NaN where the sum is not positive.
+     */
+    @Property(tries = 30)
+    void addReluIsAddThenReluToTheBit(@ForAll("pairs") int[][] shapes, @ForAll long seed) {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
+        Tensor a0 = Fixtures.values(seed, -2, 2, shapes[0]).to(DType.F32), b0 = Fixtures.values(seed + 1, -2, 2, shapes[1]).to(DType.F32);
+        float[] av = a0.toFloatArray(), bv = b0.toFloatArray();
+        for (int i = 0; i < av.length; i++) if (r.nextInt(8) == 0) av[i] = r.nextBoolean() ? Float.NaN : 0f;
+        for (int i = 0; i < bv.length; i++) if (r.nextInt(8) == 0) bv[i] = r.nextBoolean() ? -0f : 0f;
+        Tensor[] fused = {Tensor.of(av, shapes[0]).requiresGrad(true), Tensor.of(bv, shapes[1]).requiresGrad(true)};
+        Tensor[] plain = {Tensor.of(av, shapes[0]).requiresGrad(true), Tensor.of(bv, shapes[1]).requiresGrad(true)};
+        Tensor y = fused[0].addRelu(fused[1]), z = plain[0].add(plain[1]).relu();
+        String what = "addRelu " + java.util.Arrays.toString(shapes[0]) + " " + java.util.Arrays.toString(shapes[1]);
+        assertArrayEquals(z.toFloatArray(), y.toFloatArray(), what);
+        float[] g = Fixtures.values(seed + 2, -3, 3, y.shape().toArray()).to(DType.F32).toFloatArray();
+        for (int i = 0; i < g.length; i++) if (r.nextInt(8) == 0) g[i] = Float.NaN;
+        y.backward(Tensor.of(g, y.shape().toArray()));
+        z.backward(Tensor.of(g, y.shape().toArray()));
+        assertArrayEquals(plain[0].grad().toFloatArray(), fused[0].grad().toFloatArray(), what + " d/da");
+        assertArrayEquals(plain[1].grad().toFloatArray(), fused[1].grad().toFloatArray(), what + " d/db");
     }
 }

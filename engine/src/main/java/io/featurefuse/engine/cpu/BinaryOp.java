@@ -8,7 +8,9 @@ public enum BinaryOp {
     /** 1 where a == b, else 0. */
     EQ_MASK("eq_mask"),
     /** a where b &gt; 0, else 0: ReLU's backward (gradient a, input b) in one pass, 0 at b == 0 as PyTorch. */
-    RELU_GRAD("relu_grad");
+    RELU_GRAD("relu_grad"),
+    /** relu(a + b) in one pass (a residual block's sum and activation); NaN stays NaN, as relu. */
+    ADD_RELU("add_relu");
 
     public final String opName;
 
@@ -29,6 +31,7 @@ public enum BinaryOp {
             case MAX_MASK -> a > b ? 1 : a == b ? 0.5 : 0;
             case EQ_MASK -> a == b ? 1 : 0;
             case RELU_GRAD -> b > 0 ? a : 0;
+            case ADD_RELU -> a + b > 0 ? a + b : Double.isNaN(a + b) ? a + b : 0;
         };
     }
 }

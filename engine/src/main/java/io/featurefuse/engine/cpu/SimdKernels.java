@@ -67,6 +67,7 @@ public final class SimdKernels {
                 case RELU_GRAD -> {
                     for (; i < bound; i += L) ZERO.blend(ld(av, ab, as, i), ld(bv, bb, bs, i).compare(VectorOperators.GT, 0f)).intoArray(out, oo + i);
                 }
+                case ADD_RELU -> { for (; i < bound; i += L) ld(av, ab, as, i).add(ld(bv, bb, bs, i)).max(ZERO).intoArray(out, oo + i); }
             }
         }
         for (; i < n; i++) out[oo + i] = (float) op.apply(a[ao + i * as], b[bo + i * bs]);

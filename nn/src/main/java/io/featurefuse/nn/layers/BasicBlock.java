@@ -32,14 +32,12 @@ public final class BasicBlock extends Module {
             Tensor y2 = OpFusion.convBn(c2, b2, false, y1);
             y1.recycle();
             Tensor s = shortcut == null ? x : shortcut.call(x);
-            Tensor sum = y2.add(s);
+            Tensor out = y2.addRelu(s); // one pass and one buffer for the sum and its ReLU
             y2.recycle();
             if (s != x) s.recycle();
-            Tensor out = sum.relu();
-            sum.recycle();
             return out;
         }
         Tensor y = b2.call(c2.call(b1.callRelu(c1.call(x))));
-        return y.add(shortcut == null ? x : shortcut.call(x)).relu();
+        return y.addRelu(shortcut == null ? x : shortcut.call(x));
     }
 }
