@@ -31,7 +31,7 @@ public enum BinaryOp {
             case MAX_MASK -> a > b ? 1 : a == b ? 0.5 : 0;
             case EQ_MASK -> a == b ? 1 : 0;
             case RELU_GRAD -> b > 0 ? a : 0;
-            case ADD_RELU -> a + b > 0 ? a + b : Double.isNaN(a + b) ? a + b : 0;
+            case ADD_RELU -> UnaryOp.RELU.apply(a + b, 0, 0);
         };
     }
 }
