@@ -50,29 +50,60 @@ final class ConvOps {
         return conv2d(x, weight, bias, o, true);
     }
 
-    private static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, ConvOptions o, boolean relu) {
-        Elementwise.checkSameDtype("conv2d", x, weight);
-        ConvGeom g = geometry(x.shape, weight.shape, o);
-        if (bias != null) {
-            Elementwise.checkSameDtype("conv2d", x, bias);
-            if (bias.rank() != 1 || bias.shape.dim(0) != g.k())
-                throw new IllegalArgumentException("conv2d: bias " + bias.shape + " does not match " + g.k() + " output channels");
-        }
-        Tensor xd = x.dense(), wd = weight.dense(), bd = bias == null ? null : bias.dense();
-        Tensor out = Tensor.emptyToOverwrite(Shape.of(g.n(), g.k(), g.oh(), g.ow()), x.dtype);
-        if (x.dtype == DType.F32)
-            Conv2dKernels.forward(out.f(), xd.f(), xd.offset, wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g, relu);
-        else {
-            Conv2dReference.forward(out.d(), xd.d(), xd.offset, wd.d(), wd.offset, bd == null ? null : bd.d(), bd == null ? 0 : bd.offset, g);
-            if (relu) for (int i = 0; i < out.d().length; i++) out.d()[i] = Math.max(out.d()[i], 0.0);
-        }
-        Node.Conv2d conv = new Node.Conv2d(x, weight, bias, g);
-        return Tensor.record(out, relu ? new Node.Conv2dRelu(conv, out) : conv);
+    /**
+     * relu(conv2d(x) + residual), residual of the output's shape: a residual block's last conv (BN folded
+     * into it for inference) with its shortcut and ReLU, in the convolution's output pass where the route
+     * allows (see Conv2dKernels.forwardAddRelu). The same values as conv2d then addRelu, to the bit.
+     */
+    static Tensor conv2dAddRelu(Tensor x, Tensor weight, Tensor bias, Tensor residual, ConvOptions o) {
+        return conv2d(x, weight, bias, o, true, residual);
     }
 
-    /** The ReLU's mask from the saved output (out > 0 exactly where the convolution was), then conv2d's rules. */
+    private static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, ConvOptions o, boolean relu) {
+        return conv2d(x, weight, bias, o, relu, null);
+    }
+
+    private static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, ConvOptions o, boolean relu, Tensor residual) {
+        String op = residual == null ? "conv2d" : "conv2dAddRelu";
+        Elementwise.checkSameDtype(op, x, weight);
+        ConvGeom g = geometry(x.shape, weight.shape, o);
+        if (bias != null) {
+            Elementwise.checkSameDtype(op, x, bias);
+            if (bias.rank() != 1 || bias.shape.dim(0) != g.k())
+                throw new IllegalArgumentException(op + ": bias " + bias.shape + " does not match " + g.k() + " output channels");
+        }
+        Shape outShape = Shape.of(g.n(), g.k(), g.oh(), g.ow());
+        if (residual != null) {
+            Elementwise.checkSameDtype(op, x, residual);
+            if (!residual.shape.equals(outShape))
+                throw new IllegalArgumentException(op + ": residual " + residual.shape + " does not match the output " + outShape);
+        }
+        Tensor xd = x.dense(), wd = weight.dense(), bd = bias == null ? null : bias.dense(), rd = residual == null ? null : residual.dense();
+        Tensor out = Tensor.emptyToOverwrite(outShape, x.dtype);
+        if (x.dtype == DType.F32) {
+            float[] b = bd == null ? null : bd.f();
+            int bo = bd == null ? 0 : bd.offset;
+            if (rd != null) Conv2dKernels.forwardAddRelu(out.f(), xd.f(), xd.offset, wd.f(), wd.offset, b, bo, rd.f(), rd.offset, g);
+            else Conv2dKernels.forward(out.f(), xd.f(), xd.offset, wd.f(), wd.offset, b, bo, g, relu);
+        } else {
+            double[] y = out.d();
+            Conv2dReference.forward(y, xd.d(), xd.offset, wd.d(), wd.offset, bd == null ? null : bd.d(), bd == null ? 0 : bd.offset, g);
+            if (rd != null) for (int i = 0; i < y.length; i++) y[i] += rd.d()[rd.offset + i];
+            if (relu) for (int i = 0; i < y.length; i++) y[i] = Math.max(y[i], 0.0);
+        }
+        if (rd != null) rd.recycleIfCopyOf(residual);
+        Node.Conv2d conv = new Node.Conv2d(x, weight, bias, g);
+        return Tensor.record(out, relu ? new Node.Conv2dRelu(conv, residual, out) : conv);
+    }
+
+    /** The ReLU's mask from the saved output (out > 0 exactly where the sum was), then conv2d's rules; the residual gets the masked gradient as it is. */
     static Tensor[] reluBackward(Node.Conv2dRelu n, Tensor g) {
-        return backward(n.conv(), Elementwise.binary(io.featurefuse.engine.cpu.BinaryOp.RELU_GRAD, g, n.out()));
+        Tensor masked = Elementwise.binary(io.featurefuse.engine.cpu.BinaryOp.RELU_GRAD, g, n.out());
+        Tensor[] conv = backward(n.conv(), masked);
+        if (n.residual() == null) return conv;
+        Tensor[] all = java.util.Arrays.copyOf(conv, conv.length + 1);
+        all[conv.length] = n.residual().requiresGrad() ? masked : null;
+        return all;
     }
 
     static Tensor[] backward(Node.Conv2d n, Tensor g) {

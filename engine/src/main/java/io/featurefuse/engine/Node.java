@@ -92,10 +92,15 @@ sealed interface Node {
         public String opName() { return "conv2d"; }
     }
 
-    /** relu(conv2d) fused; saves the output for the ReLU's mask. */
-    record Conv2dRelu(Conv2d conv, Tensor out) implements Node {
-        public List<Tensor> inputs() { return conv.inputs(); }
-        public String opName() { return "conv2d_relu"; }
+    /** relu(conv2d (+ residual)) fused, residual null when none; saves the output for the ReLU's mask. */
+    record Conv2dRelu(Conv2d conv, Tensor residual, Tensor out) implements Node {
+        public List<Tensor> inputs() {
+            if (residual == null) return conv.inputs();
+            List<Tensor> all = new java.util.ArrayList<>(conv.inputs());
+            all.add(residual);
+            return all;
+        }
+        public String opName() { return residual == null ? "conv2d_relu" : "conv2d_add_relu"; }
     }
 
     /** Max (argmax saved) or average (argmax null) pooling over the saved windows. */

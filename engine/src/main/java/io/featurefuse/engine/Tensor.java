@@ -441,6 +441,11 @@ public final class Tensor {
     /** relu(conv2d(...)) with the clamp fused into the convolution's output pass (conv + folded BN + ReLU for inference). */
     public Tensor conv2dRelu(Tensor weight, Tensor bias, ConvOptions options) { return ConvOps.conv2dRelu(this, weight, bias, options); }
 
+    /** relu(conv2d(weight, bias) + residual), residual of the output's shape, in one pass over the output where the kernels allow: a residual block's end. */
+    public Tensor conv2dAddRelu(Tensor weight, Tensor bias, Tensor residual, ConvOptions options) {
+        return ConvOps.conv2dAddRelu(this, weight, bias, residual, options);
+    }
+
     /**
      * Transposed convolution (learned upsampling) of [N, in, H, W] with weight
      * [in, out / groups, kH, kW], as torch.nn.functional.conv_transpose2d; outputPadding adds

@@ -86,7 +86,7 @@ public final class Conv2dKernels {
             return;
         }
         if (WinogradConv.applies(g)) {
-            WinogradConv.forward(out, in, inOff, w, wOff, bias, bOff, g, relu);
+            WinogradConv.forward(out, in, inOff, w, wOff, bias, bOff, g, relu, null, 0);
             return;
         }
         if (ImplicitConv.applies(g)) {
@@ -108,6 +108,41 @@ public final class Conv2dKernels {
             if (bias != null) for (int k = 0; k < kg; k++) addScalar(out, o + k * ohw, ohw, bias[bOff + grp * kg + k]);
             if (relu) reluInPlace(out, o, kg * ohw);
         });
+    }
+
+    /**
+     * out = relu(conv2d + bias + res), res (N,K,OH,OW) at resOff: a residual block's last conv (BN folded into it)
+     * with the shortcut added and the ReLU applied. The Winograd routes add res in their output pass, while the
+     * plane is being written anyway (inference of a ResNet block otherwise writes the conv's output, then reads it
+     * back with the shortcut and writes the sum); the others run the convolution, then one pass over the output. The
+     * sum is (conv + bias) + res, then the clamp: the operations of conv2d then Tensor.addRelu, so the same bits.
+     */
+    public static void forwardAddRelu(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, float[] res, int resOff,
+                                      ConvGeom g) {
+        if (WinogradConv.applies(g)) {
+            WinogradConv.forward(out, in, inOff, w, wOff, bias, bOff, g, true, res, resOff);
+            return;
+        }
+        forward(out, in, inOff, w, wOff, bias, bOff, g, false);
+        int per = g.k() * g.ohw();
+        run(g.n(), n -> {
+            int o = n * per, i = 0;
+            FloatVector zero = FloatVector.zero(F);
+            for (int bound = F.loopBound(per); i < bound; i += L)
+                FloatVector.fromArray(F, out, o + i).add(FloatVector.fromArray(F, res, resOff + o + i)).max(zero).intoArray(out, o + i);
+            for (; i < per; i++) out[o + i] = Math.max(out[o + i] + res[resOff + o + i], 0f);
+        });
+    }
+
+    /**
+     * The n floats from buf to out[at], each plus res[ro + i] when res is given, clamped at 0 when relu: the end
+     * of an output plane, which a Winograd route computes in whole vectors into buf.
+     */
+    static void finish(float[] buf, float[] out, int at, int n, float[] res, int ro, boolean relu) {
+        for (int i = 0; i < n; i++) {
+            float v = res == null ? buf[i] : buf[i] + res[ro + i];
+            out[at + i] = relu ? Math.max(v, 0f) : v;
+        }
     }
 
     private static void reluInPlace(float[] x, int off, int n) {

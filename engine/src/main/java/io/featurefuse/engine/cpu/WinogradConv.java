@@ -79,10 +79,12 @@ final class WinogradConv {
     private static final ThreadLocal<float[][]> SCRATCH =
             ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[0], new float[0], new float[Gemm.MR * NR], new float[16 * L]});
 
-    // in: (N,C,H,W) at inOff, w: (K,C/g,3,3) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten
-    static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu) {
+    // in: (N,C,H,W) at inOff, w: (K,C/g,3,3) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten;
+    // res: null, or (N,K,OH,OW) at resOff added before the relu (see Conv2dKernels.forwardAddRelu)
+    static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu,
+                        float[] res, int resOff) {
         if (WinogradF4.better(g)) {
-            WinogradF4.forward(out, in, inOff, w, wOff, bias, bOff, g, relu);
+            WinogradF4.forward(out, in, inOff, w, wOff, bias, bOff, g, relu, res, resOff);
             return;
         }
         Tiles t = Tiles.of(g);
@@ -124,7 +126,8 @@ final class WinogradConv {
             for (int i = 0; i < count; i++)
                 for (int k = 0; k < kg; k++) {
                     float b = bias == null ? 0f : bias[bOff + grp * kg + k];
-                    interleave(o, (i * kg + k) * 4 * perImage, t, out, ((n0 + i) * g.k() + grp * kg + k) * g.ohw(), g, b, relu, tb);
+                    int to = ((n0 + i) * g.k() + grp * kg + k) * g.ohw();
+                    interleave(o, (i * kg + k) * 4 * perImage, t, out, to, g, b, relu, res, resOff + to, tb);
                 }
         });
     }
@@ -282,29 +285,34 @@ final class WinogradConv {
 
 
     /**
-     * Output plane at out[to] from its four parity planes at o[o0], plus the bias, with relu
-     * clamped at 0: per output row, L tiles' even and odd columns zipped into 2 L outputs by two
-     * two-vector shuffles (was a scalar stride-2 loop, ~4x slower per element measured). A
-     * row's last pair is stored whole: what it writes past OW lies in later rows of the plane,
-     * which overwrite it (rows go in order); a pair that would reach past the plane goes through
-     * buf (2 L floats at least).
+     * Output plane at out[to] from its four parity planes at o[o0], plus the bias (and the
+     * residual plane at res[ro] when res is given), with relu clamped at 0: per output row, L
+     * tiles' even and odd columns zipped into 2 L outputs by two two-vector shuffles (was a
+     * scalar stride-2 loop, ~4x slower per element measured). A row's last pair is stored whole:
+     * what it writes past OW lies in later rows of the plane, which overwrite it (rows go in
+     * order); a pair that would reach past the plane goes through buf (2 L floats at least).
      */
-    private static void interleave(float[] o, int o0, Tiles t, float[] out, int to, ConvGeom g, float bias, boolean relu, float[] buf) {
+    private static void interleave(float[] o, int o0, Tiles t, float[] out, int to, ConvGeom g, float bias, boolean relu, float[] res, int ro,
+                                   float[] buf) {
         FloatVector b = FloatVector.broadcast(F, bias), floor = FloatVector.broadcast(F, relu ? 0f : Float.NEGATIVE_INFINITY);
         int ow = g.ow(), perImage = t.perImage(), end = to + g.ohw();
         for (int oy = 0; oy < g.oh(); oy++) {
             int even = o0 + (oy & 1) * 2 * perImage + (oy >> 1) * t.tw(), odd = even + perImage, dst = to + oy * ow;
             for (int tx = 0; 2 * tx < ow; tx += L) {
                 FloatVector e = ld(o, even + tx), d = ld(o, odd + tx);
-                FloatVector lo = e.rearrange(Simd.ZIP_LO, d).add(b).max(floor), hi = e.rearrange(Simd.ZIP_HI, d).add(b).max(floor);
+                FloatVector lo = e.rearrange(Simd.ZIP_LO, d).add(b), hi = e.rearrange(Simd.ZIP_HI, d).add(b);
                 int at = dst + 2 * tx;
                 if (at + 2 * L <= end) {
-                    lo.intoArray(out, at);
-                    hi.intoArray(out, at + L);
+                    if (res != null) {
+                        lo = lo.add(FloatVector.fromArray(F, res, ro + at - to));
+                        hi = hi.add(FloatVector.fromArray(F, res, ro + at - to + L));
+                    }
+                    lo.max(floor).intoArray(out, at);
+                    hi.max(floor).intoArray(out, at + L);
                 } else {
                     lo.intoArray(buf, 0);
                     hi.intoArray(buf, L);
-                    System.arraycopy(buf, 0, out, at, end - at);
+                    Conv2dKernels.finish(buf, out, at, end - at, res, ro + at - to, relu);
                 }
             }
         }

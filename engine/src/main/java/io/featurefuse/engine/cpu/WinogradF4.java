@@ -56,7 +56,8 @@ final class WinogradF4 {
             () -> new float[][] {new float[0], new float[0], new float[0], new float[0], new float[Gemm.MR * NR], new float[XI * L]});
 
     // in: (N,C,H,W) at inOff, w: (K,C/g,3,3) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten
-    static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu) {
+    static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu,
+                        float[] res, int resOff) {
         Tiles t = Tiles.of(g);
         int groups = g.groups(), cg = g.cg(), kg = g.kg(), kc = Gemm.kBlock(cg);
         float[] u = packedWeights(w, wOff, g, kc);
@@ -95,7 +96,8 @@ final class WinogradF4 {
             for (int i = 0; i < count; i++)
                 for (int k = 0; k < kg; k++) {
                     float b = bias == null ? 0f : bias[bOff + grp * kg + k];
-                    interleave(o, (i * kg + k) * 16 * perImage, t, out, ((n0 + i) * g.k() + grp * kg + k) * g.ohw(), g, b, relu, tb);
+                    int to = ((n0 + i) * g.k() + grp * kg + k) * g.ohw();
+                    interleave(o, (i * kg + k) * 16 * perImage, t, out, to, g, b, relu, res, resOff + to, tb);
                 }
         });
     }
@@ -246,12 +248,14 @@ final class WinogradF4 {
     }
 
     /**
-     * Output plane at out[to] from its 16 phase planes at o[o0], plus the bias, with relu clamped
-     * at 0: per output row, the four column phases of L tiles zipped into 4 L outputs (two rounds
-     * of zips). A row's last block is stored whole; what it writes past OW lies in later rows,
-     * which overwrite it; a block that would reach past the plane goes through buf (4 L floats).
+     * Output plane at out[to] from its 16 phase planes at o[o0], plus the bias (and the residual
+     * plane at res[ro] when res is given), with relu clamped at 0: per output row, the four
+     * column phases of L tiles zipped into 4 L outputs (two rounds of zips). A row's last block
+     * is stored whole; what it writes past OW lies in later rows, which overwrite it; a block that
+     * would reach past the plane goes through buf (4 L floats).
      */
-    private static void interleave(float[] o, int o0, Tiles t, float[] out, int to, ConvGeom g, float bias, boolean relu, float[] buf) {
+    private static void interleave(float[] o, int o0, Tiles t, float[] out, int to, ConvGeom g, float bias, boolean relu, float[] res, int ro,
+                                   float[] buf) {
         FloatVector b = FloatVector.broadcast(F, bias), floor = FloatVector.broadcast(F, relu ? 0f : Float.NEGATIVE_INFINITY);
         int ow = g.ow(), perImage = t.perImage(), end = to + g.ohw();
         for (int oy = 0; oy < g.oh(); oy++) {
@@ -260,17 +264,28 @@ final class WinogradF4 {
                 FloatVector p0 = ld(o, ph + tx), p1 = ld(o, ph + perImage + tx), p2 = ld(o, ph + 2 * perImage + tx), p3 = ld(o, ph + 3 * perImage + tx);
                 FloatVector aLo = p0.rearrange(Simd.ZIP_LO, p2), aHi = p0.rearrange(Simd.ZIP_HI, p2);
                 FloatVector bLo = p1.rearrange(Simd.ZIP_LO, p3), bHi = p1.rearrange(Simd.ZIP_HI, p3);
-                FloatVector y0 = aLo.rearrange(Simd.ZIP_LO, bLo).add(b).max(floor), y1 = aLo.rearrange(Simd.ZIP_HI, bLo).add(b).max(floor);
-                FloatVector y2 = aHi.rearrange(Simd.ZIP_LO, bHi).add(b).max(floor), y3 = aHi.rearrange(Simd.ZIP_HI, bHi).add(b).max(floor);
+                FloatVector y0 = aLo.rearrange(Simd.ZIP_LO, bLo).add(b), y1 = aLo.rearrange(Simd.ZIP_HI, bLo).add(b);
+                FloatVector y2 = aHi.rearrange(Simd.ZIP_LO, bHi).add(b), y3 = aHi.rearrange(Simd.ZIP_HI, bHi).add(b);
                 int at = dst + 4 * tx;
-                boolean inside = at + 4 * L <= end;
-                float[] d = inside ? out : buf;
-                int da = inside ? at : 0;
-                y0.intoArray(d, da);
-                y1.intoArray(d, da + L);
-                y2.intoArray(d, da + 2 * L);
-                y3.intoArray(d, da + 3 * L);
-                if (!inside) System.arraycopy(buf, 0, out, at, end - at);
+                if (at + 4 * L <= end) {
+                    if (res != null) {
+                        int r = ro + at - to;
+                        y0 = y0.add(FloatVector.fromArray(F, res, r));
+                        y1 = y1.add(FloatVector.fromArray(F, res, r + L));
+                        y2 = y2.add(FloatVector.fromArray(F, res, r + 2 * L));
+                        y3 = y3.add(FloatVector.fromArray(F, res, r + 3 * L));
+                    }
+                    y0.max(floor).intoArray(out, at);
+                    y1.max(floor).intoArray(out, at + L);
+                    y2.max(floor).intoArray(out, at + 2 * L);
+                    y3.max(floor).intoArray(out, at + 3 * L);
+                } else {
+                    y0.intoArray(buf, 0);
+                    y1.intoArray(buf, L);
+                    y2.intoArray(buf, 2 * L);
+                    y3.intoArray(buf, 3 * L);
+                    Conv2dKernels.finish(buf, out, at, end - at, res, ro + at - to, relu);
+                }
             }
         }
     }

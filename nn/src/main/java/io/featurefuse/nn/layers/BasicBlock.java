@@ -29,11 +29,9 @@ public final class BasicBlock extends Module {
         if (OpFusion.span(List.of(c1, b1), 0, 1, i -> false) > 0) {
             // Inference: every intermediate here is this block's own, so its buffer goes back as soon as it is used.
             Tensor y1 = OpFusion.convBn(c1, b1, true, x);
-            Tensor y2 = OpFusion.convBn(c2, b2, false, y1);
-            y1.recycle();
             Tensor s = shortcut == null ? x : shortcut.call(x);
-            Tensor out = y2.addRelu(s); // one pass and one buffer for the sum and its ReLU
-            y2.recycle();
+            Tensor out = OpFusion.convBnAddRelu(c2, b2, y1, s); // the sum and its ReLU in the second conv's output pass
+            y1.recycle();
             if (s != x) s.recycle();
             return out;
         }

@@ -107,14 +107,27 @@ public final class OpFusion {
 
     /** conv then BN with running statistics, then ReLU if asked, as one convolution. For eval without recording. */
     public static Tensor convBn(Conv2d conv, BatchNorm2d bn, boolean relu, Tensor x) {
-        // Folded in float64, then rounded once to the input's type.
+        Tensor[] folded = fold(conv, bn, x);
+        return relu ? x.conv2dRelu(folded[0], folded[1], conv.options()) : x.conv2d(folded[0], folded[1], conv.options());
+    }
+
+    /**
+     * relu(bn(conv(x)) + residual) as one convolution, BN folded and the residual added in its output pass: a
+     * residual block's end. For eval without recording.
+     */
+    public static Tensor convBnAddRelu(Conv2d conv, BatchNorm2d bn, Tensor x, Tensor residual) {
+        Tensor[] folded = fold(conv, bn, x);
+        return x.conv2dAddRelu(folded[0], folded[1], residual, conv.options());
+    }
+
+    /** The weight and bias of conv with bn folded in, computed in float64, then rounded once to x's type. */
+    private static Tensor[] fold(Conv2d conv, BatchNorm2d bn, Tensor x) {
         Tensor scale = Tensor.ones(bn.runningVar().numel()).to(DType.F64).div(f64(bn.runningVar()).add(bn.eps()).sqrt());
         if (bn.weight() != null) scale = scale.mul(f64(bn.weight()));
         Tensor w = f64(conv.weight()).mul(scale.reshape(-1, 1, 1, 1)).to(x.dtype());
         Tensor b = (conv.bias() == null ? f64(bn.runningMean()).neg() : f64(conv.bias()).sub(f64(bn.runningMean()))).mul(scale);
         if (bn.bias() != null) b = b.add(f64(bn.bias()));
-        b = b.to(x.dtype());
-        return relu ? x.conv2dRelu(w, b, conv.options()) : x.conv2d(w, b, conv.options());
+        return new Tensor[] {w, b.to(x.dtype())};
     }
 
     private static Tensor f64(Tensor t) {
