@@ -12,7 +12,8 @@ import org.junit.jupiter.api.Test;
  * Same input, same bits: every call of an op gives the first call's result, also after the JIT
  * has compiled its kernels (the interpreter and C2 once summed vector lanes in different orders,
  * so batch-norm statistics changed mid-run; and the Vector API's exp/log switch from Math.* per
- * lane to SVML once compiled). Training is bit-for-bit repeatable only on this.
+ * lane to SVML once compiled; the vector average pool once summed its lanes with reduceLanes, which made
+ * training differ between runs of one seed). Training is bit-for-bit repeatable only on this.
  */
 class DeterminismTest {
     @Test
@@ -32,6 +33,7 @@ class DeterminismTest {
             h.conv2d(k, null, ConvOptions.of(1, 1).withGroups(8)).mul(h).sum().backward();
             return k.grad().toArray();
         });
+        ops.put("global average pool", () -> h.adaptiveAvgPool2d(1, 1).toArray());
         ops.put("sum", () -> wide.sum(false, 1).toArray());
         ops.put("logSoftmax", () -> wide.logSoftmax(1).toArray());
         ops.put("exp, log, tanh, sigmoid, gelu", () -> wide.exp().add(wide.abs().add(1).log()).add(wide.tanh()).add(wide.sigmoid()).add(wide.gelu()).toArray());

@@ -228,7 +228,11 @@ public final class Pool2dKernels {
         });
     }
 
-    /** a[from] + ... + a[to - 1]: two vector accumulators when the run holds a vector, the rest one by one. */
+    /**
+     * a[from] + ... + a[to - 1]: two vector accumulators when the run holds a vector, the rest one by one. The
+     * lanes are summed in a fixed order (reduceLanes(ADD) here made training differ between runs of the same
+     * seed: the global pool of every classifier head rounded differently before and after C2 compiled it).
+     */
     private static float sumRun(float[] a, int from, int to) {
         float sum = 0;
         int i = from;
@@ -242,7 +246,7 @@ public final class Pool2dKernels {
                 s0 = s0.add(FloatVector.fromArray(F, a, i));
                 i += L;
             }
-            sum = s0.add(s1).reduceLanes(VectorOperators.ADD);
+            sum = Simd.sumLanes(s0.add(s1)); // fixed lane order: reduceLanes(ADD) sums differently once C2 compiles it
         }
         for (; i < to; i++) sum += a[i];
         return sum;
