@@ -125,13 +125,7 @@ public final class Conv2dKernels {
         }
         forward(out, in, inOff, w, wOff, bias, bOff, g, false);
         int per = g.k() * g.ohw();
-        run(g.n(), n -> {
-            int o = n * per, i = 0;
-            FloatVector zero = FloatVector.zero(F);
-            for (int bound = F.loopBound(per); i < bound; i += L)
-                FloatVector.fromArray(F, out, o + i).add(FloatVector.fromArray(F, res, resOff + o + i)).max(zero).intoArray(out, o + i);
-            for (; i < per; i++) out[o + i] = Math.max(out[o + i] + res[resOff + o + i], 0f);
-        });
+        run(g.n(), n -> SimdKernels.binary(BinaryOp.ADD_RELU, out, n * per, 1, res, resOff + n * per, 1, out, n * per, per));
     }
 
     /**
