@@ -49,24 +49,27 @@ public final class BatchNormKernels {
         affine(y, x, off, n, c, s, scale, shift, false);
     }
 
-    /** y = x * scale + shift per channel; with relu, max(0, .) in the same pass (BN + ReLU). */
+    /** y = x * scale + shift per channel; with relu, max(0, .) in the same pass (BN + ReLU). Planes in ranges (Parallel.forRanges). */
     public static void affine(float[] y, float[] x, int off, int n, int c, int s, double[] scale, double[] shift, boolean relu) {
-        Parallel.forEach(n * c, t -> {
-            int ch = t % c, o = t * s;
-            float a = (float) scale[ch], b = (float) shift[ch];
-            int i = 0;
-            FloatVector av = FloatVector.broadcast(F, a), bv = FloatVector.broadcast(F, b);
-            if (relu) {
-                FloatVector zero = FloatVector.zero(F);
-                for (int bound = F.loopBound(s); i < bound; i += L)
-                    FloatVector.fromArray(F, x, off + o + i).fma(av, bv).max(zero).intoArray(y, o + i);
-                for (; i < s; i++) y[o + i] = Math.max(x[off + o + i] * a + b, 0f);
-            } else {
-                for (int bound = F.loopBound(s); i < bound; i += L)
-                    FloatVector.fromArray(F, x, off + o + i).fma(av, bv).intoArray(y, o + i);
-                for (; i < s; i++) y[o + i] = x[off + o + i] * a + b;
-            }
+        Parallel.forRanges(n * c, 2 * s, (t0, t1) -> {
+            for (int t = t0; t < t1; t++) affinePlane(y, x, off, t * s, s, (float) scale[t % c], (float) shift[t % c], relu);
         });
+    }
+
+    /** The s values from o on: y[o + i] = x[off + o + i] * a + b, clamped at 0 with relu. */
+    private static void affinePlane(float[] y, float[] x, int off, int o, int s, float a, float b, boolean relu) {
+        int i = 0;
+        FloatVector av = FloatVector.broadcast(F, a), bv = FloatVector.broadcast(F, b);
+        if (relu) {
+            FloatVector zero = FloatVector.zero(F);
+            for (int bound = F.loopBound(s); i < bound; i += L)
+                FloatVector.fromArray(F, x, off + o + i).fma(av, bv).max(zero).intoArray(y, o + i);
+            for (; i < s; i++) y[o + i] = Math.max(x[off + o + i] * a + b, 0f);
+        } else {
+            for (int bound = F.loopBound(s); i < bound; i += L)
+                FloatVector.fromArray(F, x, off + o + i).fma(av, bv).intoArray(y, o + i);
+            for (; i < s; i++) y[o + i] = x[off + o + i] * a + b;
+        }
     }
 
     public static void affine(double[] y, double[] x, int off, int n, int c, int s, double[] scale, double[] shift) {
@@ -152,15 +155,20 @@ public final class BatchNormKernels {
     /** dx = dy * p[ch] + x * q[ch] + r[ch]: the training-mode input gradient, with coefficients per channel; dy masked by relu as in gradientSums. */
     public static void inputGradient(float[] dx, float[] dy, int dyOff, float[] relu, int reluOff, float[] x, int off, int n, int c, int s,
                                      double[] p, double[] q, double[] r) {
-        Parallel.forEach(n * c, t -> {
-            int ch = t % c, o = t * s;
-            float pf = (float) p[ch], qf = (float) q[ch], rf = (float) r[ch];
-            FloatVector pv = FloatVector.broadcast(F, pf), qv = FloatVector.broadcast(F, qf), rv = FloatVector.broadcast(F, rf);
-            int i = 0;
-            for (int bound = F.loopBound(s); i < bound; i += L)
-                gradientVector(dy, dyOff + o + i, relu, reluOff + o + i).fma(pv, FloatVector.fromArray(F, x, off + o + i).fma(qv, rv)).intoArray(dx, o + i);
-            for (; i < s; i++) dx[o + i] = gradient(dy, dyOff + o + i, relu, reluOff + o + i) * pf + x[off + o + i] * qf + rf;
+        Parallel.forRanges(n * c, 4 * s, (t0, t1) -> {
+            for (int t = t0; t < t1; t++)
+                inputGradientPlane(dx, dy, dyOff, relu, reluOff, x, off, t * s, s, (float) p[t % c], (float) q[t % c], (float) r[t % c]);
         });
+    }
+
+    /** The s values from o on: dx = dy * pf + x * qf + rf, dy masked by relu. */
+    private static void inputGradientPlane(float[] dx, float[] dy, int dyOff, float[] relu, int reluOff, float[] x, int off, int o, int s,
+                                           float pf, float qf, float rf) {
+        FloatVector pv = FloatVector.broadcast(F, pf), qv = FloatVector.broadcast(F, qf), rv = FloatVector.broadcast(F, rf);
+        int i = 0;
+        for (int bound = F.loopBound(s); i < bound; i += L)
+            gradientVector(dy, dyOff + o + i, relu, reluOff + o + i).fma(pv, FloatVector.fromArray(F, x, off + o + i).fma(qv, rv)).intoArray(dx, o + i);
+        for (; i < s; i++) dx[o + i] = gradient(dy, dyOff + o + i, relu, reluOff + o + i) * pf + x[off + o + i] * qf + rf;
     }
 
     public static void inputGradient(double[] dx, double[] dy, int dyOff, double[] relu, int reluOff, double[] x, int off, int n, int c, int s,

@@ -72,6 +72,26 @@ public final class Parallel {
         }
     }
 
+    /** Work per task that forRanges aims at, in its callers' unit (about floats read and written). */
+    private static final int RANGE_WORK = 8192;
+
+    /** A body over a range of items, [from, to). */
+    @FunctionalInterface
+    public interface Range {
+        void run(int from, int to);
+    }
+
+    /**
+     * body.run over [0, count) in ranges of about RANGE_WORK / work items (work: one item's cost, such as
+     * a plane's size), spread over the pool. For loops over many small independent items (planes of an
+     * element-wise pass): one task per item claims the shared counter, a cache line the threads pass back
+     * and forth, every few hundred floats of work (measured: ~2% of a training step in the claim alone).
+     */
+    public static void forRanges(int count, int work, Range body) {
+        int per = Math.max(1, Math.min(count, RANGE_WORK / Math.max(1, work))), tasks = (count + per - 1) / per;
+        forEach(tasks, t -> body.run(t * per, Math.min(count, (t + 1) * per)));
+    }
+
     private static void workerLoop() {
         IN_WORKER.set(true);
         long seen = 0;

@@ -29,20 +29,22 @@ public final class Pool2dKernels {
         public int ow() { return xs.length; }
     }
 
-    private static void planes(int count, java.util.function.IntConsumer plane) {
-        if ((long) count >= Parallel.threads()) Parallel.forEach(count, plane);
-        else for (int p = 0; p < count; p++) plane.accept(p);
+    /** plane.accept(p) for every plane, in tasks of several planes when they are small (see Parallel.forRanges). */
+    private static void planes(int count, Windows g, java.util.function.IntConsumer plane) {
+        Parallel.forRanges(count, g.h() * g.w() + g.oh() * g.ow(), (p0, p1) -> {
+            for (int p = p0; p < p1; p++) plane.accept(p);
+        });
     }
 
     /** out = the window maxima; argmax, when not null, gets each one's flat in-plane index (for backward). */
     public static void maxForward(float[] out, int[] argmax, float[] in, int inOff, int planes, Windows g) {
         int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
         if (halving(g)) {
-            if (g.ow() < L && hw >= 2 * L) planes(planes, p -> maxForward2x2Narrow(out, argmax, in, inOff + p * hw, p * ohw, g));
-            else planes(planes, p -> maxForward2x2(out, argmax, in, inOff + p * hw, p * ohw, g));
+            if (g.ow() < L && hw >= 2 * L) planes(planes, g, p -> maxForward2x2Narrow(out, argmax, in, inOff + p * hw, p * ohw, g));
+            else planes(planes, g, p -> maxForward2x2(out, argmax, in, inOff + p * hw, p * ohw, g));
             return;
         }
-        planes(planes, p -> {
+        planes(planes, g, p -> {
             int base = inOff + p * hw;
             for (int i = 0; i < g.oh(); i++)
                 for (int j = 0; j < g.ow(); j++) {
@@ -192,7 +194,7 @@ public final class Pool2dKernels {
     /** dIn (zeroed here) gets each output gradient at its recorded argmax. */
     public static void maxBackward(float[] dIn, float[] dOut, int dOff, int[] argmax, int planes, Windows g) {
         int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
-        planes(planes, p -> {
+        planes(planes, g, p -> {
             java.util.Arrays.fill(dIn, p * hw, (p + 1) * hw, 0f);
             for (int o = 0; o < ohw; o++) dIn[p * hw + argmax[p * ohw + o]] += dOut[dOff + p * ohw + o];
         });
@@ -215,7 +217,7 @@ public final class Pool2dKernels {
      */
     public static void avgForward(float[] out, float[] in, int inOff, int planes, Windows g) {
         int hw = g.h() * g.w(), ohw = g.oh() * g.ow(), w = g.w();
-        planes(planes, p -> {
+        planes(planes, g, p -> {
             int base = inOff + p * hw;
             for (int i = 0; i < g.oh(); i++)
                 for (int j = 0; j < g.ow(); j++) {
@@ -272,7 +274,7 @@ public final class Pool2dKernels {
     public static void avgBackward(float[] dIn, float[] dOut, int dOff, int planes, Windows g) {
         int hw = g.h() * g.w(), ohw = g.oh() * g.ow(), w = g.w();
         boolean tiles = tiles(g.ys(), g.ye(), g.h()) && tiles(g.xs(), g.xe(), w);
-        planes(planes, p -> {
+        planes(planes, g, p -> {
             if (!tiles) java.util.Arrays.fill(dIn, p * hw, (p + 1) * hw, 0f);
             for (int i = 0; i < g.oh(); i++)
                 for (int j = 0; j < g.ow(); j++) {

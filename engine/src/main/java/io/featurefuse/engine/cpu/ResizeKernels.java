@@ -78,14 +78,6 @@ public final class ResizeKernels {
         return Parallel.grow(ROWS.get(), 0, size);
     }
 
-    /** Planes per task: a 7x7 -> 14x14 plane is ~1,000 multiply-adds, too little to hand to a thread alone. */
-    private static void planes(int count, int work, java.util.function.IntBinaryOperator range) {
-        int per = Math.max(1, Math.min(count, 8192 / Math.max(1, work))), tasks = (count + per - 1) / per;
-        java.util.function.IntConsumer task = t -> range.applyAsInt(t * per, Math.min(count, (t + 1) * per));
-        if (tasks >= Parallel.threads()) Parallel.forEach(tasks, task);
-        else for (int t = 0; t < tasks; t++) task.accept(t);
-    }
-
     private static float[] floats(double[] t) {
         float[] f = new float[t.length];
         for (int i = 0; i < t.length; i++) f[i] = (float) t[i];
@@ -113,7 +105,7 @@ public final class ResizeKernels {
         float[] tx = floats(ax.t()), sx = complement(tx), ty = floats(ay.t()), sy = complement(ty);
         int[] c0 = ax.i0(), c1 = ax.i1(), r0 = ay.i0(), r1 = ay.i1();
         Bands bands = Bands.of(c0, c1, sx, tx);
-        planes(planes, ohw + ih * ow, (p0, p1) -> {
+        Parallel.forRanges(planes, ohw + ih * ow, (p0, p1) -> { // a 7x7 -> 14x14 plane is ~1,000 multiply-adds, too little for a task alone
             float[] h = rows((p1 - p0) * ih * ow);
             alongX(in, inOff + p0 * ihw, (p1 - p0) * ih, iw, c0, c1, sx, tx, bands, h);
             for (int p = p0; p < p1; p++)
@@ -129,7 +121,6 @@ public final class ResizeKernels {
                         if (x == ow - L) break;
                     }
                 }
-            return 0;
         });
     }
 
@@ -222,7 +213,7 @@ public final class ResizeKernels {
         Taps byRow = Taps.of(ay.i0(), ay.i1(), sy, ty, ih), byColumn = Taps.of(ax.i0(), ax.i1(), sx, tx, iw);
         int hs = ow + 1; // the buffer's row stride: column ow stays 0 (see Gathers)
         Gathers gathers = Gathers.of(byColumn, ih, hs);
-        planes(planes, ohw + ih * ow, (p0, p1) -> {
+        Parallel.forRanges(planes, ohw + ih * ow, (p0, p1) -> { // a 7x7 -> 14x14 plane is ~1,000 multiply-adds, too little for a task alone
             float[] h = rows(ih * hs);
             for (int r = 0; r < ih; r++) h[r * hs + ow] = 0f;
             for (int p = p0; p < p1; p++) {
@@ -256,7 +247,6 @@ public final class ResizeKernels {
                         dIn[base + c] = sum;
                     }
             }
-            return 0;
         });
     }
 
