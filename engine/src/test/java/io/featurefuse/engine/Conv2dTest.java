@@ -203,6 +203,19 @@ class Conv2dTest {
     }
 
     /**
+     * The implicit-GEMM weight gradient (5x5 and stride-2 layers) sums the images of a chunk: 66 images make two
+     * chunks of two, the rest of one (the other tests' batches of 1-3 give every image a chunk of its own, so this
+     * sum went untested); against the float64 loops.
+     */
+    @Test
+    void implicitWeightGradientSumsTheImagesOfAChunk() {
+        assertMatchesReference("implicit 5x5", Fixtures.values(41, -1, 1, 66, 2, 9, 9), Fixtures.values(42, -1, 1, 3, 2, 5, 5), null,
+                ConvOptions.of(1, 2), 43, 2e-6 * 50, 2e-6 * 75);
+        assertMatchesReference("implicit stride 2", Fixtures.values(44, -1, 1, 66, 3, 10, 10), Fixtures.values(45, -1, 1, 4, 3, 3, 3), null,
+                ConvOptions.of(2, 1), 46, 2e-6 * 27, 2e-6 * 36);
+    }
+
+    /**
      * A Winograd forward task runs two 14x14 images as one row of tile panels (56 tiles each: 7
      * panels of 16 together, so a panel holds the end of one image and the start of the next)
      * and the last task of an odd batch one image: all three images against the float64 loops.
