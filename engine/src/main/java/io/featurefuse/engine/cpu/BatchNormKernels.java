@@ -11,7 +11,7 @@ import jdk.incubator.vector.VectorOperators;
  * per-channel statistics, then one fused multiply-add per element; backward needs two sums per
  * channel and one more pass. Statistics are accumulated in float64 in a fixed order (two passes:
  * mean, then squared deviations), so they do not depend on the thread count. float32 kernels
- * vectorise along planes and run parallel over channels or planes; the float64 ones are the
+ * vectorise along planes and run parallel over channels or ranges of planes; the float64 ones are the
  * reference.
  *
  * <p>Forward: y = (x - mean) * invstd * gamma + beta. Backward (training, batch statistics,

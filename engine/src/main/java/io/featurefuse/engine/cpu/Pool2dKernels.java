@@ -248,7 +248,7 @@ public final class Pool2dKernels {
                 s0 = s0.add(FloatVector.fromArray(F, a, i));
                 i += L;
             }
-            sum = Simd.sumLanes(s0.add(s1)); // fixed lane order: reduceLanes(ADD) sums differently once C2 compiles it
+            sum = Simd.sumLanes(s0.add(s1));
         }
         for (; i < to; i++) sum += a[i];
         return sum;
