@@ -74,6 +74,25 @@ class Conv2dTest {
         assertMatchesReference("conv2d", x, wt, b, o, seed + 3, 2e-6 * x.size(1) * kh * kw, 2e-6 * wt.size(0) * kh * kw);
     }
 
+    /**
+     * Stride-1 layers whose output rows are a GEMM panel wide or more, computed one column per
+     * output: a panel then often holds the end of one output row and the start of the next.
+     * Kernels 1-5 (padded or not, dilation 1-2), rows from one panel to three, batches that reach
+     * the implicit-GEMM route on any thread count.
+     */
+    @Property(tries = 30)
+    void rowsAPanelWideMatchReference(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int nr = io.featurefuse.engine.cpu.Gemm.panelWidth(), kh = 1 + r.nextInt(5), kw = 2 + r.nextInt(4), dil = 1 + r.nextInt(2);
+        ConvOptions o = new ConvOptions(1, 1, r.nextInt(3), r.nextInt(3), dil, dil, 1 + r.nextInt(2));
+        int ow = nr + r.nextInt(2 * nr + 1), w = ow + dil * (kw - 1) - 2 * o.padW(), h = Math.max(1, dil * (kh - 1) - 2 * o.padH() + 1) + r.nextInt(4);
+        int n = Math.max(2, io.featurefuse.engine.cpu.Parallel.threads());
+        Tensor x = Fixtures.values(seed, -1, 1, n, o.groups() * (1 + r.nextInt(3)), h, w);
+        Tensor wt = Fixtures.values(seed + 1, -1, 1, o.groups() * (1 + r.nextInt(9)), x.size(1) / o.groups(), kh, kw);
+        Tensor b = r.nextBoolean() ? Fixtures.values(seed + 2, -1, 1, wt.size(0)) : null;
+        assertMatchesReference("conv2d", x, wt, b, o, seed + 3, 2e-6 * x.size(1) * kh * kw, 2e-6 * wt.size(0) * kh * kw);
+    }
+
     /** 16+ input channels per group take other kernel paths (backward-data as a flipped convolution). */
     @Property(tries = 20)
     void wideLayersMatchReference(@ForAll long seed) {

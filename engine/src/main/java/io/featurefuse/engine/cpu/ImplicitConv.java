@@ -195,6 +195,7 @@ final class ImplicitConv {
          * alternating 3 times) 1x1 fwd best 92/104/80 -> 103/106/87, median 84/87/74 -> 99/94/83.
          */
         boolean pointwise = g.r() == 1 && g.s() == 1 && readsInPlace(g);
+        boolean exact = !pointwise && g.sh() == 1 && g.sw() == 1 && g.ow() >= NR && lay.wq() > g.ow();
         Parallel.forEach(g.n() * groups, t -> {
             int n = t / groups, grp = t % groups;
             float[][] scratch = SCRATCH.get();
@@ -219,6 +220,10 @@ final class ImplicitConv {
                         keepValidColumns(out, outBase + k * ohw, ohw, out, outBase + k * ohw, 1, ohw, bias == null ? 0f : bias[bOff + grp * kg + k], relu);
                 return;
             }
+            if (exact) {
+                forwardExact(out, in, src, bias, bOff, g, lay, ap, grp * groupStride, rowBlocks, kc, relu, n, grp, scratch);
+                return;
+            }
             float[] c = grow(scratch, 1, rowBlocks * MR * colsPadded), p = grow(scratch, 0, pSize);
             float[] panel = grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);
             int pOff = 0;
@@ -241,6 +246,59 @@ final class ImplicitConv {
                 keepValidColumns(c, k * colsPadded, wq, out, (n * g.k() + grp * kg + k) * ohw, g.oh(), g.ow(),
                         bias == null ? 0f : bias[bOff + grp * kg + k], relu);
         });
+    }
+
+    /**
+     * Stride 1 with output rows at least a panel wide (NR) and narrower than P's (Wq > OW: the
+     * layer pads, or reads an unpadded input in place): C's columns are the output's own, one
+     * per output (y, x), not Wq per output row, so the tiles go straight into the output planes
+     * and no column is computed to be thrown away. A panel of NR output columns lies in one
+     * output row, or in the end of one and the start of the next ({@link #gatherPanelAcrossRows}).
+     * 5x5 1->32 28x28 (Wq = 32): the Wq-wide route computed 896 columns for 784 outputs and
+     * then copied the 784 out of C (a 112 KB buffer per image, past L1), which took ~21% of that
+     * layer's forward samples.
+     */
+    private static void forwardExact(float[] out, float[] in, int src, float[] bias, int bOff, ConvGeom g, Layout lay, float[] ap, int a0,
+                                     int rowBlocks, int kc, boolean relu, int n, int grp, float[][] scratch) {
+        int kg = g.kg(), crs = g.crs(), ow = g.ow(), ohw = g.ohw(), wq = lay.wq(), gap = wq - ow;
+        int[] shift = lay.shift();
+        // a panel's reads reach the next row's start: at most shift + OH Wq + NR - 1
+        int reach = shift[crs - 1] + g.oh() * wq + NR;
+        float[] p = in;
+        int pOff = src;
+        if (!readsInPlace(g) || src + reach > in.length) {
+            p = grow(scratch, 0, Math.max(lay.size(), reach));
+            phasePlanes(in, src, g, lay, p);
+            pOff = 0;
+        }
+        float[] panel = grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);
+        int outBase = (n * g.k() + grp * kg) * ohw;
+        for (int pc = 0; pc < crs; pc += kc) {
+            int kcb = Math.min(kc, crs - pc);
+            for (int col = 0; col < ohw; col += NR) {
+                int y = col / ow, x = col - y * ow, at = pOff + y * wq + x;
+                if (ow - x >= NR) gatherPanel(p, at, shift, pc, kcb, panel);
+                else gatherPanelAcrossRows(p, at, ow - x, gap, shift, pc, kcb, panel);
+                Gemm.sweep(ap, a0 + pc * rowBlocks * MR, 0, kg, panel, 0, kcb, out, outBase + col, ohw, Math.min(NR, ohw - col), pc > 0, tile);
+            }
+        }
+        if (bias != null || relu)
+            for (int k = 0; k < kg; k++)
+                keepValidColumns(out, outBase + k * ohw, ohw, out, outBase + k * ohw, 1, ohw, bias == null ? 0f : bias[bOff + grp * kg + k], relu);
+    }
+
+    /**
+     * {@link #gatherPanel} for a panel whose first {@code before} (< NR) columns end an output
+     * row and whose others start the next one: those sit {@code gap} = Wq - OW floats further on
+     * in P, so each vector is blended from a load at the row's place and one gap further.
+     */
+    private static void gatherPanelAcrossRows(float[] p, int at, int before, int gap, int[] shift, int pc, int kc, float[] panel) {
+        VectorMask<Float> next0 = F.indexInRange(0, before).not(), next1 = F.indexInRange(0, Math.max(0, before - L)).not();
+        for (int q = 0; q < kc; q++) {
+            int from = at + shift[pc + q];
+            FloatVector.fromArray(F, p, from).blend(FloatVector.fromArray(F, p, from + gap), next0).intoArray(panel, q * NR);
+            FloatVector.fromArray(F, p, from + L).blend(FloatVector.fromArray(F, p, from + L + gap), next1).intoArray(panel, q * NR + L);
+        }
     }
 
     /**
