@@ -290,7 +290,10 @@ public final class Gemm {
     /** ap[at + p*MR + r] = op(A)[i+r][pc+p], zero for rows r >= mr; row i of a plain A starts at rowStarts[i] when given, else i lda. */
     static void packA(float[] a, int aOff, boolean transA, int lda, int[] rowStarts, int i, int mr, int pc, int kc, float[] ap, int at) {
         if (mr < MR) java.util.Arrays.fill(ap, at, at + kc * MR, 0f);
-        if (!transA) {
+        if (!transA && mr == MR) {
+            packFourRows(a, rowStart(aOff, lda, rowStarts, i) + pc, rowStart(aOff, lda, rowStarts, i + 1) + pc,
+                    rowStart(aOff, lda, rowStarts, i + 2) + pc, rowStart(aOff, lda, rowStarts, i + 3) + pc, kc, ap, at);
+        } else if (!transA) {
             for (int r = 0; r < mr; r++) {
                 int src = aOff + (rowStarts == null ? (i + r) * lda : rowStarts[i + r]) + pc;
                 for (int p = 0; p < kc; p++) ap[at + p * MR + r] = a[src + p];
@@ -300,6 +303,34 @@ public final class Gemm {
                 int src = aOff + (pc + p) * lda + i;
                 for (int r = 0; r < mr; r++) ap[at + p * MR + r] = a[src + r];
             }
+        }
+    }
+
+    /**
+     * ap[at + p MR + r] = a[s_r + p] for the four rows s0..s3, p < kc: a 4 x L block of A per
+     * step, transposed by two rounds of zips ((r0, r2) and (r1, r3), then those pairs), giving
+     * L / 4 columns of four per output vector, in that order for any L >= 4.
+     */
+    private static void packFourRows(float[] a, int s0, int s1, int s2, int s3, int kc, float[] ap, int at) {
+        int p = 0;
+        if (L >= 4)
+            for (; p + L <= kc; p += L) {
+                FloatVector r0 = FloatVector.fromArray(F, a, s0 + p), r1 = FloatVector.fromArray(F, a, s1 + p);
+                FloatVector r2 = FloatVector.fromArray(F, a, s2 + p), r3 = FloatVector.fromArray(F, a, s3 + p);
+                FloatVector lo02 = r0.rearrange(Simd.ZIP_LO, r2), hi02 = r0.rearrange(Simd.ZIP_HI, r2);
+                FloatVector lo13 = r1.rearrange(Simd.ZIP_LO, r3), hi13 = r1.rearrange(Simd.ZIP_HI, r3);
+                int d = at + p * MR;
+                lo02.rearrange(Simd.ZIP_LO, lo13).intoArray(ap, d);
+                lo02.rearrange(Simd.ZIP_HI, lo13).intoArray(ap, d + L);
+                hi02.rearrange(Simd.ZIP_LO, hi13).intoArray(ap, d + 2 * L);
+                hi02.rearrange(Simd.ZIP_HI, hi13).intoArray(ap, d + 3 * L);
+            }
+        for (; p < kc; p++) {
+            int d = at + p * MR;
+            ap[d] = a[s0 + p];
+            ap[d + 1] = a[s1 + p];
+            ap[d + 2] = a[s2 + p];
+            ap[d + 3] = a[s3 + p];
         }
     }
 
