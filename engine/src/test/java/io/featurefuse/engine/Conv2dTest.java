@@ -75,17 +75,19 @@ class Conv2dTest {
     }
 
     /**
-     * Stride-1 layers whose output rows are a GEMM panel wide or more, computed one column per
-     * output: a panel then often holds the end of one output row and the start of the next.
-     * Kernels 1-5 (padded or not, dilation 1-2), rows from one panel to three, batches that reach
-     * the implicit-GEMM route on any thread count.
+     * Layers whose output rows are a vector wide or more, computed one GEMM column per output: a
+     * vector of a panel then often holds the end of one output row and the start of the next.
+     * Rows from half a panel (a vector) to three panels, strides 1-2, kernels 1-5 (padded or
+     * not), dilation 1-2, batches that reach the implicit-GEMM route on any thread count.
      */
-    @Property(tries = 30)
-    void rowsAPanelWideMatchReference(@ForAll long seed) {
+    @Property(tries = 40)
+    void rowsAVectorWideOrMoreMatchReference(@ForAll long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         int nr = io.featurefuse.engine.cpu.Gemm.panelWidth(), kh = 1 + r.nextInt(5), kw = 2 + r.nextInt(4), dil = 1 + r.nextInt(2);
-        ConvOptions o = new ConvOptions(1, 1, r.nextInt(3), r.nextInt(3), dil, dil, 1 + r.nextInt(2));
-        int ow = nr + r.nextInt(2 * nr + 1), w = ow + dil * (kw - 1) - 2 * o.padW(), h = Math.max(1, dil * (kh - 1) - 2 * o.padH() + 1) + r.nextInt(4);
+        int sh = 1 + r.nextInt(2), sw = 1 + r.nextInt(2);
+        ConvOptions o = new ConvOptions(sh, sw, r.nextInt(dil * (kh - 1) / 2 + 1), r.nextInt(dil * (kw - 1) / 2 + 1), dil, dil, 1 + r.nextInt(2));
+        int ow = nr / 2 + r.nextInt(5 * nr / 2 + 1), oh = 1 + r.nextInt(4);
+        int w = (ow - 1) * sw + dil * (kw - 1) + 1 - 2 * o.padW(), h = (oh - 1) * sh + dil * (kh - 1) + 1 - 2 * o.padH();
         int n = Math.max(2, io.featurefuse.engine.cpu.Parallel.threads());
         Tensor x = Fixtures.values(seed, -1, 1, n, o.groups() * (1 + r.nextInt(3)), h, w);
         Tensor wt = Fixtures.values(seed + 1, -1, 1, o.groups() * (1 + r.nextInt(9)), x.size(1) / o.groups(), kh, kw);

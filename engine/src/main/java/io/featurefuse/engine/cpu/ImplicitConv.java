@@ -195,7 +195,7 @@ final class ImplicitConv {
          * alternating 3 times) 1x1 fwd best 92/104/80 -> 103/106/87, median 84/87/74 -> 99/94/83.
          */
         boolean pointwise = g.r() == 1 && g.s() == 1 && readsInPlace(g);
-        boolean exact = !pointwise && g.sh() == 1 && g.sw() == 1 && g.ow() >= NR && lay.wq() > g.ow();
+        boolean exact = !pointwise && g.ow() >= L && lay.wq() > g.ow();
         Parallel.forEach(g.n() * groups, t -> {
             int n = t / groups, grp = t % groups;
             float[][] scratch = SCRATCH.get();
@@ -249,21 +249,24 @@ final class ImplicitConv {
     }
 
     /**
-     * Stride 1 with output rows at least a panel wide (NR) and narrower than P's (Wq > OW: the
-     * layer pads, or reads an unpadded input in place): C's columns are the output's own, one
-     * per output (y, x), not Wq per output row, so the tiles go straight into the output planes
-     * and no column is computed to be thrown away. A panel of NR output columns lies in one
-     * output row, or in the end of one and the start of the next ({@link #gatherPanelAcrossRows}).
+     * Output rows at least a vector wide (OW >= L) and narrower than P's (Wq > OW: the layer pads,
+     * strides, or reads an unpadded input in place): C's columns are the output's own, one per
+     * output (y, x), not Wq per output row, so the tiles go straight into the output planes and
+     * no column is computed to be thrown away. Each vector of a panel lies in one output row, or
+     * in the end of one and the start of the next ({@link #gatherPanelOfOutputs}).
      * 5x5 1->32 28x28 (Wq = 32): the Wq-wide route computed 896 columns for 784 outputs and
      * then copied the 784 out of C (a 112 KB buffer per image, past L1), which took ~21% of that
      * layer's forward samples.
      */
     private static void forwardExact(float[] out, float[] in, int src, float[] bias, int bOff, ConvGeom g, Layout lay, float[] ap, int a0,
                                      int rowBlocks, int kc, boolean relu, int n, int grp, float[][] scratch) {
-        int kg = g.kg(), crs = g.crs(), ow = g.ow(), ohw = g.ohw(), wq = lay.wq(), gap = wq - ow;
+        int kg = g.kg(), crs = g.crs(), ohw = g.ohw(), wq = lay.wq();
         int[] shift = lay.shift();
-        // a panel's reads reach the next row's start: at most shift + OH Wq + NR - 1
-        int reach = shift[crs - 1] + g.oh() * wq + NR;
+        // the last panel's lanes past the outputs read up to two rows on: short of the largest shift + (OH + 1) Wq + NR
+        // (with phase planes the largest shift need not be the last tap's)
+        int maxShift = 0;
+        for (int q = 0; q < crs; q++) maxShift = Math.max(maxShift, shift[q]);
+        int reach = maxShift + (g.oh() + 1) * wq + NR;
         float[] p = in;
         int pOff = src;
         if (!readsInPlace(g) || src + reach > in.length) {
@@ -276,9 +279,7 @@ final class ImplicitConv {
         for (int pc = 0; pc < crs; pc += kc) {
             int kcb = Math.min(kc, crs - pc);
             for (int col = 0; col < ohw; col += NR) {
-                int y = col / ow, x = col - y * ow, at = pOff + y * wq + x;
-                if (ow - x >= NR) gatherPanel(p, at, shift, pc, kcb, panel);
-                else gatherPanelAcrossRows(p, at, ow - x, gap, shift, pc, kcb, panel);
+                gatherPanelOfOutputs(p, pOff, col, g.ow(), wq, shift, pc, kcb, panel);
                 Gemm.sweep(ap, a0 + pc * rowBlocks * MR, 0, kg, panel, 0, kcb, out, outBase + col, ohw, Math.min(NR, ohw - col), pc > 0, tile);
             }
         }
@@ -288,16 +289,28 @@ final class ImplicitConv {
     }
 
     /**
-     * {@link #gatherPanel} for a panel whose first {@code before} (< NR) columns end an output
-     * row and whose others start the next one: those sit {@code gap} = Wq - OW floats further on
-     * in P, so each vector is blended from a load at the row's place and one gap further.
+     * The B micro-panel of output columns [col, col + NR) (column y OW + x is output (y, x), at
+     * y Wq + x in P): row q holds P at those places shifted by shift[pc + q]. Each vector's
+     * outputs start at its first (y, x); where they run past the row's end (OW >= L: into the
+     * next row only), the rest sit Wq - OW further on, so the vector is blended from a load at
+     * its place and one that far beyond. Panels wholly inside a row are two plain loads per row q.
      */
-    private static void gatherPanelAcrossRows(float[] p, int at, int before, int gap, int[] shift, int pc, int kc, float[] panel) {
-        VectorMask<Float> next0 = F.indexInRange(0, before).not(), next1 = F.indexInRange(0, Math.max(0, before - L)).not();
+    private static void gatherPanelOfOutputs(float[] p, int pOff, int col, int ow, int wq, int[] shift, int pc, int kc, float[] panel) {
+        int y0 = col / ow, x0 = col - y0 * ow, y1 = (col + L) / ow, x1 = col + L - y1 * ow;
+        int at0 = pOff + y0 * wq + x0, at1 = pOff + y1 * wq + x1, gap = wq - ow;
+        if (x0 + L <= ow && x1 + L <= ow) {
+            for (int q = 0; q < kc; q++) {
+                int s = shift[pc + q];
+                FloatVector.fromArray(F, p, at0 + s).intoArray(panel, q * NR);
+                FloatVector.fromArray(F, p, at1 + s).intoArray(panel, q * NR + L);
+            }
+            return;
+        }
+        VectorMask<Float> next0 = F.indexInRange(0, Math.min(L, ow - x0)).not(), next1 = F.indexInRange(0, Math.min(L, ow - x1)).not();
         for (int q = 0; q < kc; q++) {
-            int from = at + shift[pc + q];
-            FloatVector.fromArray(F, p, from).blend(FloatVector.fromArray(F, p, from + gap), next0).intoArray(panel, q * NR);
-            FloatVector.fromArray(F, p, from + L).blend(FloatVector.fromArray(F, p, from + L + gap), next1).intoArray(panel, q * NR + L);
+            int s = shift[pc + q];
+            FloatVector.fromArray(F, p, at0 + s).blend(FloatVector.fromArray(F, p, at0 + s + gap), next0).intoArray(panel, q * NR);
+            FloatVector.fromArray(F, p, at1 + s).blend(FloatVector.fromArray(F, p, at1 + s + gap), next1).intoArray(panel, q * NR + L);
         }
     }
 
