@@ -164,6 +164,11 @@ public final class Conv2dKernels {
             return;
         }
         int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
+        // W^T packed once for all images when they run as parallel tasks (the GEMM per image packed it
+        // again each time: a transposed pack of crs x kg floats for a product of crs x kg x ohw)
+        boolean perImage = !direct(g) && g.n() * groups >= Parallel.threads();
+        float[] wt = perImage ? ImplicitConv.packWeights(w, wOff, true, groups, crs, kg) : null;
+        int wtGroup = (crs + Gemm.MR - 1) / Gemm.MR * Gemm.MR * kg;
         run(g.n() * groups, t -> {
             int n = t / groups, grp = t % groups;
             int inBase = (n * g.c() + grp * g.cg()) * hw;
@@ -173,7 +178,8 @@ public final class Conv2dKernels {
                 Gemm.sgemm(1, crs, ohw, kg, w, wOff + grp * kg * crs, 0, true, crs, dOut, go, 0, false, ohw, dIn, inBase, 0, ohw);
             } else {
                 float[] col = scratch(crs * ohw);
-                Gemm.sgemm(1, crs, ohw, kg, w, wOff + grp * kg * crs, 0, true, crs, dOut, go, 0, false, ohw, col, 0, 0, ohw);
+                if (perImage) ImplicitConv.planeProduct(wt, grp * wtGroup, crs, kg, dOut, go, ohw, col, 0);
+                else Gemm.sgemm(1, crs, ohw, kg, w, wOff + grp * kg * crs, 0, true, crs, dOut, go, 0, false, ohw, col, 0, 0, ohw);
                 java.util.Arrays.fill(dIn, inBase, inBase + g.cg() * hw, 0f);
                 col2im(col, g, dIn, inBase);
             }

@@ -169,17 +169,8 @@ final class ImplicitConv {
         int wq = lay.wq(), colsPadded = lay.colsPadded(), pSize = lay.size();
         int rowBlocks = (kg + MR - 1) / MR, kc = Gemm.kBlock(crs);
         int[] shift = lay.shift(); // B's rows are P shifted
-        // Weights packed once: for each group, k block and row block, MR x kc micro-panels.
-        int kBlocks = (crs + kc - 1) / kc;
         int groupStride = rowBlocks * MR * crs;
-        float[] ap = new float[groups * groupStride];
-        for (int grp = 0; grp < groups; grp++)
-            for (int pc = 0; pc < crs; pc += kc) {
-                int kcb = Math.min(kc, crs - pc);
-                for (int rb = 0; rb < rowBlocks; rb++)
-                    Gemm.packA(w, wOff + grp * kg * crs, false, crs, null, rb * MR, Math.min(MR, kg - rb * MR), pc, kcb, ap,
-                            grp * groupStride + pc * rowBlocks * MR + rb * kcb * MR);
-            }
+        float[] ap = packWeights(w, wOff, false, groups, kg, crs);
         int hw = g.h() * g.w(), ohw = g.ohw();
         /*
          * 1x1, stride 1, unpadded: C's columns are the output's, so the tiles go straight into the
@@ -201,20 +192,8 @@ final class ImplicitConv {
             float[][] scratch = SCRATCH.get();
             int src = inOff + (n * g.c() + grp * cg) * hw;
             if (pointwise) {
-                // B is the input planes' columns, packed a block of panels at a time; C is the output planes themselves
                 int outBase = (n * g.k() + grp * kg) * ohw;
-                int span = Math.max(1, PANEL_BLOCK_FLOATS / (kc * NR)) * NR;
-                float[] panels = grow(scratch, 1, kc * span), tile = grow(scratch, 2, MR * NR);
-                for (int c0 = 0; c0 < ohw; c0 += span) {
-                    int c1 = Math.min(ohw, c0 + span);
-                    for (int pc = 0; pc < crs; pc += kc) {
-                        int kcb = Math.min(kc, crs - pc);
-                        packColumns(in, src + pc * hw, hw, c0, c1, kcb, panels);
-                        for (int col = c0; col < c1; col += NR)
-                            Gemm.sweep(ap, grp * groupStride + pc * rowBlocks * MR, 0, kg, panels, (col - c0) * kcb, kcb, out, outBase + col, ohw,
-                                    Math.min(NR, c1 - col), pc > 0, tile);
-                    }
-                }
+                planeProduct(ap, grp * groupStride, kg, crs, in, src, ohw, out, outBase);
                 if (bias != null || relu)
                     for (int k = 0; k < kg; k++)
                         keepValidColumns(out, outBase + k * ohw, ohw, out, outBase + k * ohw, 1, ohw, bias == null ? 0f : bias[bOff + grp * kg + k], relu);
@@ -311,6 +290,49 @@ final class ImplicitConv {
             int s = shift[pc + q];
             FloatVector.fromArray(F, p, at0 + s).blend(FloatVector.fromArray(F, p, at0 + s + gap), next0).intoArray(panel, q * NR);
             FloatVector.fromArray(F, p, at1 + s).blend(FloatVector.fromArray(F, p, at1 + s + gap), next1).intoArray(panel, q * NR + L);
+        }
+    }
+
+    /**
+     * Weights packed once per call for {@link #planeProduct} and the sweeps here: per group, the
+     * m x kdim matrix op(W_g) (W_g at wOff + grp m kdim; transposed: stored kdim x m) as
+     * MR x kc micro-panels for each k block of Gemm.kBlock(kdim) and row block, rowBlocks MR
+     * kdim floats per group.
+     */
+    static float[] packWeights(float[] w, int wOff, boolean transposed, int groups, int m, int kdim) {
+        int rowBlocks = (m + MR - 1) / MR, kc = Gemm.kBlock(kdim), groupStride = rowBlocks * MR * kdim;
+        float[] ap = new float[groups * groupStride];
+        for (int grp = 0; grp < groups; grp++)
+            for (int pc = 0; pc < kdim; pc += kc) {
+                int kcb = Math.min(kc, kdim - pc);
+                for (int rb = 0; rb < rowBlocks; rb++)
+                    Gemm.packA(w, wOff + grp * m * kdim, transposed, transposed ? m : kdim, null, rb * MR, Math.min(MR, m - rb * MR), pc, kcb, ap,
+                            grp * groupStride + pc * rowBlocks * MR + rb * kcb * MR);
+            }
+        return ap;
+    }
+
+    /**
+     * C (m x cols, rows cols apart at out[outBase]) = A . B for one image, on the calling thread:
+     * A packed by {@link #packWeights} from ap[a0], B the kdim planes of cols floats at b[src]
+     * (row q at src + q cols), packed a block of panels at a time; the tiles go straight into C.
+     * A 1x1 stride-1 layer's forward (B the input planes, C the output planes) and the columns
+     * of a strided layer's input gradient (B dOut, A W^T) run here.
+     */
+    static void planeProduct(float[] ap, int a0, int m, int kdim, float[] b, int src, int cols, float[] out, int outBase) {
+        float[][] scratch = SCRATCH.get();
+        int kc = Gemm.kBlock(kdim), rowBlocks = (m + MR - 1) / MR;
+        int span = Math.max(1, PANEL_BLOCK_FLOATS / (kc * NR)) * NR;
+        float[] panels = grow(scratch, 1, kc * span), tile = grow(scratch, 2, MR * NR);
+        for (int c0 = 0; c0 < cols; c0 += span) {
+            int c1 = Math.min(cols, c0 + span);
+            for (int pc = 0; pc < kdim; pc += kc) {
+                int kcb = Math.min(kc, kdim - pc);
+                packColumns(b, src + pc * cols, cols, c0, c1, kcb, panels);
+                for (int col = c0; col < c1; col += NR)
+                    Gemm.sweep(ap, a0 + pc * rowBlocks * MR, 0, m, panels, (col - c0) * kcb, kcb, out, outBase + col, cols,
+                            Math.min(NR, c1 - col), pc > 0, tile);
+            }
         }
     }
 
