@@ -29,7 +29,7 @@ public final class BatchNormKernels {
      * stream.
      */
     public static void statistics(float[] x, int off, int n, int c, int s, double[] mean, double[] var) {
-        double[] planes = planeScratch(n * c);
+        double[] planes = planeScratch(n * c, 0);
         Parallel.forRanges(n * c, s, (t0, t1) -> {
             for (int t = t0; t < t1; t++) planes[t] = sum(x, off + t * s, s);
         });
@@ -44,10 +44,6 @@ public final class BatchNormKernels {
 
     /** A double per plane, the calling thread's own (the tasks that fill it write disjoint planes). */
     private static final ThreadLocal<double[][]> PLANES = ThreadLocal.withInitial(() -> new double[][] {new double[0], new double[0]});
-
-    private static double[] planeScratch(int size) {
-        return planeScratch(size, 0);
-    }
 
     private static double[] planeScratch(int size, int slot) {
         double[][] held = PLANES.get();

@@ -168,7 +168,7 @@ public final class Conv2dKernels {
         // again each time: a transposed pack of crs x kg floats for a product of crs x kg x ohw)
         boolean perImage = !direct(g) && g.n() * groups >= Parallel.threads();
         float[] wt = perImage ? ImplicitConv.packWeights(w, wOff, true, groups, crs, kg) : null;
-        int wtGroup = (crs + Gemm.MR - 1) / Gemm.MR * Gemm.MR * kg;
+        int wtGroup = ImplicitConv.packedGroupSize(crs, kg);
         run(g.n() * groups, t -> {
             int n = t / groups, grp = t % groups;
             int inBase = (n * g.c() + grp * g.cg()) * hw;

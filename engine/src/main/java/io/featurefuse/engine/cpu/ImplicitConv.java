@@ -169,7 +169,7 @@ final class ImplicitConv {
         int wq = lay.wq(), colsPadded = lay.colsPadded(), pSize = lay.size();
         int rowBlocks = (kg + MR - 1) / MR, kc = Gemm.kBlock(crs);
         int[] shift = lay.shift(); // B's rows are P shifted
-        int groupStride = rowBlocks * MR * crs;
+        int groupStride = packedGroupSize(kg, crs);
         float[] ap = packWeights(w, wOff, false, groups, kg, crs);
         int hw = g.h() * g.w(), ohw = g.ohw();
         /*
@@ -187,6 +187,7 @@ final class ImplicitConv {
          */
         boolean pointwise = g.r() == 1 && g.s() == 1 && readsInPlace(g);
         boolean exact = !pointwise && g.ow() >= L && lay.wq() > g.ow();
+        int reach = exact ? exactReach(g, lay) : 0;
         Parallel.forEach(g.n() * groups, t -> {
             int n = t / groups, grp = t % groups;
             float[][] scratch = SCRATCH.get();
@@ -200,7 +201,7 @@ final class ImplicitConv {
                 return;
             }
             if (exact) {
-                forwardExact(out, in, src, bias, bOff, g, lay, ap, grp * groupStride, rowBlocks, kc, relu, n, grp, scratch);
+                forwardExact(out, in, src, bias, bOff, g, lay, reach, ap, grp * groupStride, rowBlocks, kc, relu, n, grp, scratch);
                 return;
             }
             float[] c = grow(scratch, 1, rowBlocks * MR * colsPadded), p = grow(scratch, 0, pSize);
@@ -237,15 +238,10 @@ final class ImplicitConv {
      * then copied the 784 out of C (a 112 KB buffer per image, past L1), which took ~21% of that
      * layer's forward samples.
      */
-    private static void forwardExact(float[] out, float[] in, int src, float[] bias, int bOff, ConvGeom g, Layout lay, float[] ap, int a0,
-                                     int rowBlocks, int kc, boolean relu, int n, int grp, float[][] scratch) {
+    private static void forwardExact(float[] out, float[] in, int src, float[] bias, int bOff, ConvGeom g, Layout lay, int reach, float[] ap,
+                                     int a0, int rowBlocks, int kc, boolean relu, int n, int grp, float[][] scratch) {
         int kg = g.kg(), crs = g.crs(), ohw = g.ohw(), wq = lay.wq();
         int[] shift = lay.shift();
-        // the last panel's lanes past the outputs read up to two rows on: short of the largest shift + (OH + 1) Wq + NR
-        // (with phase planes the largest shift need not be the last tap's)
-        int maxShift = 0;
-        for (int q = 0; q < crs; q++) maxShift = Math.max(maxShift, shift[q]);
-        int reach = maxShift + (g.oh() + 1) * wq + NR;
         float[] p = in;
         int pOff = src;
         if (!readsInPlace(g) || src + reach > in.length) {
@@ -265,6 +261,17 @@ final class ImplicitConv {
         if (bias != null || relu)
             for (int k = 0; k < kg; k++)
                 keepValidColumns(out, outBase + k * ohw, ohw, out, outBase + k * ohw, 1, ohw, bias == null ? 0f : bias[bOff + grp * kg + k], relu);
+    }
+
+    /**
+     * Floats of P that {@link #forwardExact} reads, from P's start: the last panel's lanes past the
+     * outputs read up to two rows on, short of the largest shift + (OH + 1) Wq + NR (with phase
+     * planes the largest shift need not be the last tap's).
+     */
+    private static int exactReach(ConvGeom g, Layout lay) {
+        int maxShift = 0;
+        for (int s : lay.shift()) maxShift = Math.max(maxShift, s);
+        return maxShift + (g.oh() + 1) * lay.wq() + NR;
     }
 
     /**
@@ -300,7 +307,7 @@ final class ImplicitConv {
      * kdim floats per group.
      */
     static float[] packWeights(float[] w, int wOff, boolean transposed, int groups, int m, int kdim) {
-        int rowBlocks = (m + MR - 1) / MR, kc = Gemm.kBlock(kdim), groupStride = rowBlocks * MR * kdim;
+        int rowBlocks = (m + MR - 1) / MR, kc = Gemm.kBlock(kdim), groupStride = packedGroupSize(m, kdim);
         float[] ap = new float[groups * groupStride];
         for (int grp = 0; grp < groups; grp++)
             for (int pc = 0; pc < kdim; pc += kc) {
@@ -310,6 +317,11 @@ final class ImplicitConv {
                             grp * groupStride + pc * rowBlocks * MR + rb * kcb * MR);
             }
         return ap;
+    }
+
+    /** Floats of one group's weights packed by {@link #packWeights}: m rounded up to MR rows of kdim. */
+    static int packedGroupSize(int m, int kdim) {
+        return (m + MR - 1) / MR * MR * kdim;
     }
 
     /**
