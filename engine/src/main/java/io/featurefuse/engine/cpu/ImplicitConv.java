@@ -195,13 +195,11 @@ final class ImplicitConv {
             if (pointwise) {
                 int outBase = (n * g.k() + grp * kg) * ohw;
                 planeProduct(ap, grp * groupStride, kg, crs, in, src, ohw, out, outBase);
-                if (bias != null || relu)
-                    for (int k = 0; k < kg; k++)
-                        keepValidColumns(out, outBase + k * ohw, ohw, out, outBase + k * ohw, 1, ohw, bias == null ? 0f : bias[bOff + grp * kg + k], relu);
+                biasReluInPlace(out, outBase, kg, ohw, bias, bOff + grp * kg, relu);
                 return;
             }
             if (exact) {
-                forwardExact(out, in, src, bias, bOff, g, lay, reach, ap, grp * groupStride, rowBlocks, kc, relu, n, grp, scratch);
+                forwardExact(out, in, src, bias, bOff, g, lay, reach, ap, grp * groupStride, relu, n, grp, scratch);
                 return;
             }
             float[] c = grow(scratch, 1, rowBlocks * MR * colsPadded), p = grow(scratch, 0, pSize);
@@ -239,8 +237,8 @@ final class ImplicitConv {
      * layer's forward samples.
      */
     private static void forwardExact(float[] out, float[] in, int src, float[] bias, int bOff, ConvGeom g, Layout lay, int reach, float[] ap,
-                                     int a0, int rowBlocks, int kc, boolean relu, int n, int grp, float[][] scratch) {
-        int kg = g.kg(), crs = g.crs(), ohw = g.ohw(), wq = lay.wq();
+                                     int a0, boolean relu, int n, int grp, float[][] scratch) {
+        int kg = g.kg(), crs = g.crs(), ohw = g.ohw(), wq = lay.wq(), rowBlocks = (kg + MR - 1) / MR, kc = Gemm.kBlock(crs);
         int[] shift = lay.shift();
         float[] p = in;
         int pOff = src;
@@ -258,9 +256,14 @@ final class ImplicitConv {
                 Gemm.sweep(ap, a0 + pc * rowBlocks * MR, 0, kg, panel, 0, kcb, out, outBase + col, ohw, Math.min(NR, ohw - col), pc > 0, tile);
             }
         }
-        if (bias != null || relu)
-            for (int k = 0; k < kg; k++)
-                keepValidColumns(out, outBase + k * ohw, ohw, out, outBase + k * ohw, 1, ohw, bias == null ? 0f : bias[bOff + grp * kg + k], relu);
+        biasReluInPlace(out, outBase, kg, ohw, bias, bOff + grp * kg, relu);
+    }
+
+    /** The kg output planes of ohw floats at out[outBase], written by the tiles: bias[b0 + k] added to plane k, relu clamped, in place. */
+    private static void biasReluInPlace(float[] out, int outBase, int kg, int ohw, float[] bias, int b0, boolean relu) {
+        if (bias == null && !relu) return;
+        for (int k = 0; k < kg; k++)
+            keepValidColumns(out, outBase + k * ohw, ohw, out, outBase + k * ohw, 1, ohw, bias == null ? 0f : bias[b0 + k], relu);
     }
 
     /**
