@@ -187,22 +187,25 @@ final class WinogradF4 {
         for (int j = 0; j < width; j += L) {
             for (int cj = 0; cj < 6; cj++) { // tb = B^T d, a column of d at a time
                 int at = p0 + (cj & 3) * s + col + j + (cj >> 2);
-                FloatVector d0 = ld(p, at), d1 = ld(p, at + 4 * s), d2 = ld(p, at + 8 * s), d3 = ld(p, at + 12 * s);
-                FloatVector d4 = ld(p, at + tw), d5 = ld(p, at + 4 * s + tw);
-                bt(d0, d1, d2, d3, d4, d5, tb, cj * L, 6 * L);
+                bt(p, at, at + 4 * s, at + 8 * s, at + 12 * s, at + tw, at + 4 * s + tw, tb, cj * L, 6 * L);
             }
             for (int i = 0; i < 6; i++) { // V = tb B, a row at a time
                 int r = 6 * i * L;
-                FloatVector t0 = ld(tb, r), t1 = ld(tb, r + L), t2 = ld(tb, r + 2 * L), t3 = ld(tb, r + 3 * L), t4 = ld(tb, r + 4 * L), t5 = ld(tb, r + 5 * L);
-                bt(t0, t1, t2, t3, t4, t5, v, v0 + j + 6 * i * vStride, vStride);
+                bt(tb, r, r + L, r + 2 * L, r + 3 * L, r + 4 * L, r + 5 * L, v, v0 + j + 6 * i * vStride, vStride);
             }
         }
         for (int j = width; j < fill; j += L)
             for (int xi = 0; xi < XI; xi++) FloatVector.zero(F).intoArray(v, v0 + j + xi * vStride);
     }
 
-    /** B^T applied to (d0 .. d5), the six results to dst[at], dst[at + step], ... */
-    private static void bt(FloatVector d0, FloatVector d1, FloatVector d2, FloatVector d3, FloatVector d4, FloatVector d5, float[] dst, int at, int step) {
+    /**
+     * B^T applied to the six vectors at src[i0] .. src[i5], the six results to dst[at], dst[at + step], ...
+     * It loads its operands itself rather than taking vectors: once C2 had compiled it on its own
+     * (512-bit code, past InlineSmallCode) it stopped inlining it, and every vector passed in was
+     * boxed: 32->32 28x28 forward ran at a third of its speed in some JVM runs.
+     */
+    private static void bt(float[] src, int i0, int i1, int i2, int i3, int i4, int i5, float[] dst, int at, int step) {
+        FloatVector d0 = ld(src, i0), d1 = ld(src, i1), d2 = ld(src, i2), d3 = ld(src, i3), d4 = ld(src, i4), d5 = ld(src, i5);
         FloatVector four = FloatVector.broadcast(F, 4f), two = FloatVector.broadcast(F, 2f), five = FloatVector.broadcast(F, -5f);
         FloatVector s14 = d4.sub(d2), s23 = d3.sub(d1);
         d0.sub(d2).fma(four, s14).intoArray(dst, at);                                  // 4 d0 - 5 d2 + d4 = 4 (d0 - d2) + (d4 - d2)
@@ -226,20 +229,18 @@ final class WinogradF4 {
         for (int j = 0; j < width; j += L) {
             for (int c = 0; c < 6; c++) {
                 int at = m0 + j + c * mStride;
-                FloatVector x0 = ld(m, at), x1 = ld(m, at + 6 * mStride), x2 = ld(m, at + 12 * mStride), x3 = ld(m, at + 18 * mStride);
-                FloatVector x4 = ld(m, at + 24 * mStride), x5 = ld(m, at + 30 * mStride);
-                at(x0, x1, x2, x3, x4, x5, tb, c * L, 6 * L);
+                at(m, at, at + 6 * mStride, at + 12 * mStride, at + 18 * mStride, at + 24 * mStride, at + 30 * mStride, tb, c * L, 6 * L);
             }
             for (int r = 0; r < 4; r++) {
                 int q = 6 * r * L;
-                FloatVector x0 = ld(tb, q), x1 = ld(tb, q + L), x2 = ld(tb, q + 2 * L), x3 = ld(tb, q + 3 * L), x4 = ld(tb, q + 4 * L), x5 = ld(tb, q + 5 * L);
-                at(x0, x1, x2, x3, x4, x5, o, o0 + 4 * r * perImage + j, perImage);
+                at(tb, q, q + L, q + 2 * L, q + 3 * L, q + 4 * L, q + 5 * L, o, o0 + 4 * r * perImage + j, perImage);
             }
         }
     }
 
-    /** A^T applied to (x0 .. x5), the four results to dst[at], dst[at + step], ... */
-    private static void at(FloatVector x0, FloatVector x1, FloatVector x2, FloatVector x3, FloatVector x4, FloatVector x5, float[] dst, int at, int step) {
+    /** A^T applied to the six vectors at src[i0] .. src[i5], the four results to dst[at], dst[at + step], ... (loads its operands: see bt). */
+    private static void at(float[] src, int i0, int i1, int i2, int i3, int i4, int i5, float[] dst, int at, int step) {
+        FloatVector x0 = ld(src, i0), x1 = ld(src, i1), x2 = ld(src, i2), x3 = ld(src, i3), x4 = ld(src, i4), x5 = ld(src, i5);
         FloatVector p12 = x1.add(x2), m12 = x1.sub(x2), p34 = x3.add(x4), m34 = x3.sub(x4);
         x0.add(p12).add(p34).intoArray(dst, at);
         m34.fma(FloatVector.broadcast(F, 2f), m12).intoArray(dst, at + step);

@@ -85,17 +85,17 @@ final class WinogradF4WeightGrad {
      */
     private static void transformGradient(float[] dy, int src, int kn, float[] m, int o, int s, float[] tb) {
         for (int b = 0; b < 4; b++) {
-            FloatVector d0 = ld(dy, src + b * kn), d1 = ld(dy, src + (4 + b) * kn), d2 = ld(dy, src + (8 + b) * kn), d3 = ld(dy, src + (12 + b) * kn);
-            a(d0, d1, d2, d3, tb, b * L, 4 * L);
+            a(dy, src + b * kn, src + (4 + b) * kn, src + (8 + b) * kn, src + (12 + b) * kn, tb, b * L, 4 * L);
         }
         for (int i = 0; i < 6; i++) {
             int r = 4 * i * L;
-            a(ld(tb, r), ld(tb, r + L), ld(tb, r + 2 * L), ld(tb, r + 3 * L), m, o + 6 * i * s, s);
+            a(tb, r, r + L, r + 2 * L, r + 3 * L, m, o + 6 * i * s, s);
         }
     }
 
-    /** A applied to (d0 .. d3), the six results to dst[at], dst[at + step], ... */
-    private static void a(FloatVector d0, FloatVector d1, FloatVector d2, FloatVector d3, float[] dst, int at, int step) {
+    /** A applied to the four vectors at src[i0] .. src[i3], the six results to dst[at], dst[at + step], ... (loads its operands: see WinogradF4.bt). */
+    private static void a(float[] src, int i0, int i1, int i2, int i3, float[] dst, int at, int step) {
+        FloatVector d0 = ld(src, i0), d1 = ld(src, i1), d2 = ld(src, i2), d3 = ld(src, i3);
         FloatVector four = FloatVector.broadcast(F, 4f), two = FloatVector.broadcast(F, 2f);
         FloatVector p02 = d0.add(d2), p13 = d1.add(d3), q02 = d2.fma(four, d0), q13 = d3.fma(four, d1);
         d0.intoArray(dst, at);

@@ -33,6 +33,36 @@ class KernelInliningTest {
         assertLarger(DepthwiseSameWidth.class, "weightTaps3x3");
     }
 
+    /**
+     * A helper that takes or returns vectors must stay small enough to be inlined wherever it is
+     * called: C2 does not inline a callee it has already compiled to more than InlineSmallCode
+     * (2500) bytes of machine code, and a vector that crosses a call that is not inlined is boxed
+     * (WinogradF4.bt, 192 bytes of bytecode taking six vectors, ran the 32->32 28x28 forward at
+     * a third of its speed once compiled on its own). Larger helpers take arrays and offsets.
+     */
+    @Test
+    void helpersThatPassVectorsAreSmallEnoughToInline() throws IOException, java.net.URISyntaxException {
+        java.nio.file.Path dir = java.nio.file.Path.of(Gemm.class.getResource("Gemm.class").toURI()).getParent();
+        java.util.List<String> tooLarge = new java.util.ArrayList<>();
+        try (var files = java.nio.file.Files.list(dir)) {
+            for (java.nio.file.Path f : files.filter(x -> x.toString().endsWith(".class")).toList()) {
+                ClassModel model = ClassFile.of().parse(java.nio.file.Files.readAllBytes(f));
+                for (MethodModel m : model.methods()) {
+                    if (!PASSES_VECTORS.matcher(m.methodType().stringValue()).find()) continue;
+                    int size = m.findAttribute(java.lang.classfile.Attributes.code()).map(CodeAttribute::codeLength).orElse(0);
+                    if (size > VECTOR_HELPER_MAX) tooLarge.add(model.thisClass().asInternalName() + "." + m.methodName() + " (" + size + " bytes)");
+                }
+            }
+        }
+        assertTrue(tooLarge.isEmpty(), "methods passing vectors, over " + VECTOR_HELPER_MAX + " bytes of bytecode: " + tooLarge);
+    }
+
+    private static final java.util.regex.Pattern PASSES_VECTORS =
+            java.util.regex.Pattern.compile("Ljdk/incubator/vector/(\\w*Vector|VectorMask|VectorShuffle);");
+
+    /** Bytecode of a vector-passing helper at most: Gemm.store, the largest, has 54. */
+    private static final int VECTOR_HELPER_MAX = 64;
+
     private static void assertLarger(Class<?> owner, String method) throws IOException {
         ClassModel model;
         try (InputStream in = owner.getResourceAsStream(owner.getSimpleName() + ".class")) {
