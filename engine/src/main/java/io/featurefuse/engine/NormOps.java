@@ -65,15 +65,15 @@ final class NormOps {
             var = runningVar.toArray();
         }
         double[] gamma = weight == null ? null : weight.toArray(), beta = bias == null ? null : bias.toArray();
-        double[] invstd = new double[c], scale = new double[c], shift = new double[c];
+        double[] invstd = new double[c], scale = new double[c], betas = new double[c];
         for (int ch = 0; ch < c; ch++) {
             invstd[ch] = 1 / Math.sqrt(var[ch] + eps);
             scale[ch] = invstd[ch] * (gamma == null ? 1 : gamma[ch]);
-            shift[ch] = (beta == null ? 0 : beta[ch]) - mean[ch] * scale[ch];
+            betas[ch] = beta == null ? 0 : beta[ch];
         }
         Tensor out = Tensor.emptyToOverwrite(x.shape, x.dtype);
-        if (x.dtype == DType.F32) BatchNormKernels.affine(out.f(), xd.f(), xd.offset, n, c, spatial, scale, shift, relu);
-        else BatchNormKernels.affine(out.d(), xd.d(), xd.offset, n, c, spatial, scale, shift, relu);
+        if (x.dtype == DType.F32) BatchNormKernels.affine(out.f(), xd.f(), xd.offset, n, c, spatial, mean, scale, betas, relu);
+        else BatchNormKernels.affine(out.d(), xd.d(), xd.offset, n, c, spatial, mean, scale, betas, relu);
         if (training && runningMean != null) {
             double[] rm = runningMean.toArray(), rv = runningVar.toArray();
             for (int ch = 0; ch < c; ch++) {

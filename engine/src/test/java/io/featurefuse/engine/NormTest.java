@@ -34,6 +34,20 @@ class NormTest {
                 x.layerNorm(new int[] {s[2], s[3]}, lw, null, 1e-5), 2e-5, 2e-5);
     }
 
+    /**
+     * A channel whose values nearly agree has a large 1/std: written as x * scale + (beta - mean *
+     * scale) the two terms cancel in float32 (this case was off by 3.4e-5); the kernel takes the
+     * mean off first. Inputs are exact in float32, so only the kernel's arithmetic differs.
+     */
+    @Test
+    void batchNormOfNearlyEqualValuesKeepsItsDigits() {
+        float[] v = {1.25f, -0.75f, 1.2578125f, -0.7421875f}; // (n, c) = (0, 0), (0, 1), (1, 0), (1, 1): 2^-7 apart per channel
+        Tensor x = Tensor.of(v, 2, 2, 1, 1), w = Tensor.of(new float[] {1.5f, 0.75f}, 2), b = Tensor.of(new float[] {-0.5f, 0.25f}, 2);
+        Tensor x64 = x.to(DType.F64), w64 = w.to(DType.F64), b64 = b.to(DType.F64);
+        assertClose("batchNorm train", x.batchNorm(null, null, w, b, true, 0.1, 1e-5), x64.batchNorm(null, null, w64, b64, true, 0.1, 1e-5),
+                2e-6, 2e-6);
+    }
+
     /** The float32 training backward (both per-channel sums in one pass, then the input gradient) against float64. */
     @Property(tries = 30)
     void batchNormGradientsMatchReference(@ForAll long seed) {
