@@ -21,7 +21,14 @@ import jdk.incubator.vector.FloatVector;
  * tile and sums over k in a fixed order, so results do not depend on the thread count.
  */
 public final class Gemm {
-    static final int MR = 4;
+    /**
+     * Rows of the register tile: 8 where the CPU has 32 vector registers (a 512-bit preferred
+     * species means AVX-512), else 4 (see GemmTiles.tileKernel: the tile, B's two vectors and the
+     * broadcasts must fit the register file). -Dfeaturefuse.gemm.rows=4|8 overrides it (A/B runs,
+     * and tests of the other kernel on one machine). Measured on Zen 5 (AVX-512), one thread, the
+     * kernel alone with B in L1: 4 rows ~160 GFLOP/s, 8 rows ~198 (FMA peak ~220).
+     */
+    static final int MR = chooseRows();
     /** Pack A even where it could be read in place (for A/B measurements of the two paths). */
     private static final boolean PACK_A = Boolean.getBoolean("featurefuse.gemm.packA");
     static final int NR = 2 * L;
@@ -35,14 +42,24 @@ public final class Gemm {
     /** A task's C region larger than this is accumulated in a stage when k takes several blocks (see block). */
     private static final long STAGE_MIN_BYTES = 128 << 10;
 
-    /** Row blocks per task at most: the task's packed A (MAX_CHUNK_BLOCKS * MR x KC floats, 256 KB) stays in L2. */
-    static final int MAX_CHUNK_BLOCKS = 64;
+    /** Row blocks per task at most: the task's packed A (256 rows x KC floats, 256 KB) stays in L2. */
+    static final int MAX_CHUNK_BLOCKS = 256 / MR;
 
     private static final ThreadLocal<float[][]> SCRATCH =
             ThreadLocal.withInitial(() -> new float[][] {new float[MAX_CHUNK_BLOCKS * MR * KC], new float[MR * NR], new float[0]});
     private static final ThreadLocal<float[]> PACKED_B = ThreadLocal.withInitial(() -> new float[0]);
 
     private Gemm() {}
+
+    private static int chooseRows() {
+        String rows = System.getProperty("featurefuse.gemm.rows");
+        if (rows == null || rows.isBlank()) return FloatVector.SPECIES_PREFERRED.length() >= 16 ? 8 : 4;
+        return switch (rows.trim()) {
+            case "4" -> 4;
+            case "8" -> 8;
+            default -> throw new IllegalArgumentException("featurefuse.gemm.rows must be 4 or 8, not '" + rows + "'");
+        };
+    }
 
     /**
      * For each of {@code batch} problems t: C_t (m x n) = op(A_t) (m x k) . op(B_t) (k x n), where
@@ -264,8 +281,8 @@ public final class Gemm {
                 // computed (B's panels are zero there) and never copied out
                 int nr = staged ? NR : Math.min(NR, j1 - j);
                 int co = staged ? (j - j0) * rows - i0 * NR : cOff + j, ld = staged ? NR : ldc;
-                if (direct) sweepRows(a, aOff, lda, rowStarts, pc, i0, i1, bp, bo, kc, dst, co, ld, nr, acc, tile);
-                else sweep(ap, 0, i0, i1, bp, bo, kc, dst, co, ld, nr, acc, tile);
+                if (direct) GemmTiles.sweepRows(a, aOff, lda, rowStarts, pc, i0, i1, bp, bo, kc, dst, co, ld, nr, acc, tile);
+                else GemmTiles.sweep(ap, 0, i0, i1, bp, bo, kc, dst, co, ld, nr, acc, tile);
             }
         }
         if (staged) unstage(dst, rows, c, cOff, ldc, i0, i1, j0, j1);
@@ -290,9 +307,13 @@ public final class Gemm {
     /** ap[at + p*MR + r] = op(A)[i+r][pc+p], zero for rows r >= mr; row i of a plain A starts at rowStarts[i] when given, else i lda. */
     static void packA(float[] a, int aOff, boolean transA, int lda, int[] rowStarts, int i, int mr, int pc, int kc, float[] ap, int at) {
         if (mr < MR) java.util.Arrays.fill(ap, at, at + kc * MR, 0f);
-        if (!transA && mr == MR) {
+        if (!transA && mr == MR && MR == 4) {
             packFourRows(a, rowStart(aOff, lda, rowStarts, i) + pc, rowStart(aOff, lda, rowStarts, i + 1) + pc,
                     rowStart(aOff, lda, rowStarts, i + 2) + pc, rowStart(aOff, lda, rowStarts, i + 3) + pc, kc, ap, at);
+        } else if (!transA && mr == MR && MR == 8 && L >= 8) {
+            int[] s = new int[8];
+            for (int r = 0; r < 8; r++) s[r] = rowStart(aOff, lda, rowStarts, i + r) + pc;
+            packEightRows(a, s, kc, ap, at);
         } else if (!transA) {
             for (int r = 0; r < mr; r++) {
                 int src = aOff + (rowStarts == null ? (i + r) * lda : rowStarts[i + r]) + pc;
@@ -319,14 +340,14 @@ public final class Gemm {
                 FloatVector r2 = FloatVector.fromArray(F, a, s2 + p), r3 = FloatVector.fromArray(F, a, s3 + p);
                 FloatVector lo02 = r0.rearrange(Simd.ZIP_LO, r2), hi02 = r0.rearrange(Simd.ZIP_HI, r2);
                 FloatVector lo13 = r1.rearrange(Simd.ZIP_LO, r3), hi13 = r1.rearrange(Simd.ZIP_HI, r3);
-                int d = at + p * MR;
+                int d = at + p * 4;
                 lo02.rearrange(Simd.ZIP_LO, lo13).intoArray(ap, d);
                 lo02.rearrange(Simd.ZIP_HI, lo13).intoArray(ap, d + L);
                 hi02.rearrange(Simd.ZIP_LO, hi13).intoArray(ap, d + 2 * L);
                 hi02.rearrange(Simd.ZIP_HI, hi13).intoArray(ap, d + 3 * L);
             }
         for (; p < kc; p++) {
-            int d = at + p * MR;
+            int d = at + p * 4;
             ap[d] = a[s0 + p];
             ap[d + 1] = a[s1 + p];
             ap[d + 2] = a[s2 + p];
@@ -335,144 +356,41 @@ public final class Gemm {
     }
 
     /**
-     * The micro-kernel run down row blocks [i0, i1) against one B micro-panel (kc x NR at
-     * bp[bo]), C columns from c[co] (nr of them valid): C (+)= ap . bp with A packed from ap[a0]
-     * (MR x kc micro-panels, see packA), one {@link #tileKernel} call per row block.
+     * ap[at + p 8 + r] = a[s[r] + p] for eight rows, p < kc: an 8 x L block per step, transposed
+     * by three rounds of zips (rows r and r + 4, then r and r + 2 of those, then neighbours), each
+     * output vector L / 8 columns of eight, in order. Needs L >= 8.
      */
-    static void sweep(float[] ap, int a0, int i0, int i1, float[] bp, int bo, int kc, float[] c, int co, int ldc, int nr, boolean acc,
-                      float[] tile) {
-        for (int i = i0, ao = a0; i < i1; i += MR, ao += kc * MR)
-            tileKernel(ap, ao, bp, bo, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
-    }
-
-    /**
-     * One MR x 2-vector register tile: C[o..] (+)= A (packed MR x kc at ap[ao]) . B (kc x NR at
-     * bp[bo]); a partial tile (mr rows, nr columns valid) is computed whole into {@code tile} and
-     * its valid part copied. C2 loads all of an iteration's operands before the first FMA, so the
-     * tile must fit 16 vector registers (AVX2) together with them: 8 accumulators + 2 B vectors +
-     * 4 broadcasts. At 5 or 6 rows, or unrolled over k, C2 spilled an accumulator and the kernel
-     * fell from ~80 to 31-43 GFLOP/s on one core. 3 x 3 vectors (9 accumulators) also fits but
-     * measured no better.
-     *
-     * <p>Why one tile per call: with the row-block loop in the same method, C2 kept that loop's
-     * values in registers and spilled B's array and offset, reloading both from the stack in
-     * every k step (8 loads per 8 FMAs, with the range checks' compares). Alone, the k loop
-     * holds its operands in registers (6 loads, no stack traffic). Measured on one thread, best
-     * of each JVM run, jars alternating 3 times: square SGEMM n = 1024 ~78 -> ~84 GFLOP/s, n = 2048
-     * ~78 -> ~85, n = 256 84 either way; through Winograd and the 1x1 route, conv3x3 64->64 14x14
-     * b128 forward 84 -> 104, conv1x1 160->128 57 -> 76. tileKernelRows has the same split.
-     *
-     * <p>Why the tile kernel is more than 325 bytes of bytecode (KernelInliningTest checks it):
-     * C2 never inlines a hot callee larger than FreqInlineSize (325), so the kernel is always
-     * compiled on its own. When C2 happened to compile the caller first and inlined the kernel
-     * into it, the caller ran out of C2's node budget before the Vector API intrinsics were
-     * inlined, and every fma boxed its result: the whole GEMM ran 4-5x slower, in about one JVM
-     * run of three (JFR: float[] allocations in FloatVector.fma). Likewise no vector may be
-     * passed to a call that is not always inlined: the partial-tile path once stored through
-     * {@link #store} calls of its own, C2 (recompiling after that path's first use) left them out of
-     * line as a cold medium method, and the train step ran 4x slower.
-     */
-    static void tileKernel(float[] ap, int ao, float[] bp, int bo, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
-                           float[] tile) {
-        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                c30 = c00, c31 = c00;
-        for (int bi = bo, ai = ao, end = bo + kc * NR; bi < end; bi += NR, ai += MR) {
-            FloatVector b0 = FloatVector.fromArray(F, bp, bi);
-            FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
-            FloatVector x = FloatVector.broadcast(F, ap[ai]);
-            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(F, ap[ai + 1]);
-            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(F, ap[ai + 2]);
-            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(F, ap[ai + 3]);
-            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+    private static void packEightRows(float[] a, int[] s, int kc, float[] ap, int at) {
+        int p = 0;
+        for (; p + L <= kc; p += L) {
+            FloatVector r0 = FloatVector.fromArray(F, a, s[0] + p), r4 = FloatVector.fromArray(F, a, s[4] + p);
+            FloatVector r1 = FloatVector.fromArray(F, a, s[1] + p), r5 = FloatVector.fromArray(F, a, s[5] + p);
+            FloatVector r2 = FloatVector.fromArray(F, a, s[2] + p), r6 = FloatVector.fromArray(F, a, s[6] + p);
+            FloatVector r3 = FloatVector.fromArray(F, a, s[3] + p), r7 = FloatVector.fromArray(F, a, s[7] + p);
+            FloatVector y0 = r0.rearrange(Simd.ZIP_LO, r4), y1 = r1.rearrange(Simd.ZIP_LO, r5);
+            FloatVector y2 = r2.rearrange(Simd.ZIP_LO, r6), y3 = r3.rearrange(Simd.ZIP_LO, r7);
+            int d = at + p * 8;
+            FloatVector lo02 = y0.rearrange(Simd.ZIP_LO, y2), hi02 = y0.rearrange(Simd.ZIP_HI, y2);
+            FloatVector lo13 = y1.rearrange(Simd.ZIP_LO, y3), hi13 = y1.rearrange(Simd.ZIP_HI, y3);
+            lo02.rearrange(Simd.ZIP_LO, lo13).intoArray(ap, d);
+            lo02.rearrange(Simd.ZIP_HI, lo13).intoArray(ap, d + L);
+            hi02.rearrange(Simd.ZIP_LO, hi13).intoArray(ap, d + 2 * L);
+            hi02.rearrange(Simd.ZIP_HI, hi13).intoArray(ap, d + 3 * L);
+            y0 = r0.rearrange(Simd.ZIP_HI, r4); y1 = r1.rearrange(Simd.ZIP_HI, r5);
+            y2 = r2.rearrange(Simd.ZIP_HI, r6); y3 = r3.rearrange(Simd.ZIP_HI, r7);
+            d += 4 * L;
+            lo02 = y0.rearrange(Simd.ZIP_LO, y2); hi02 = y0.rearrange(Simd.ZIP_HI, y2);
+            lo13 = y1.rearrange(Simd.ZIP_LO, y3); hi13 = y1.rearrange(Simd.ZIP_HI, y3);
+            lo02.rearrange(Simd.ZIP_LO, lo13).intoArray(ap, d);
+            lo02.rearrange(Simd.ZIP_HI, lo13).intoArray(ap, d + L);
+            hi02.rearrange(Simd.ZIP_LO, hi13).intoArray(ap, d + 2 * L);
+            hi02.rearrange(Simd.ZIP_HI, hi13).intoArray(ap, d + 3 * L);
         }
-        boolean whole = mr == MR && nr == NR;
-        float[] dst = whole ? c : tile;
-        int d = whole ? o : 0, ld = whole ? ldc : NR;
-        store(dst, d, acc && whole, c00, c01);
-        store(dst, d + ld, acc && whole, c10, c11);
-        store(dst, d + 2 * ld, acc && whole, c20, c21);
-        store(dst, d + 3 * ld, acc && whole, c30, c31);
-        if (!whole) copyTile(tile, mr, nr, c, o, ldc, acc);
+        for (; p < kc; p++)
+            for (int r = 0; r < 8; r++) ap[at + p * 8 + r] = a[s[r] + p];
     }
 
-    /** C[r][q] (+)= tile[r][q] for the valid mr x nr part of a partial tile. */
-    private static void copyTile(float[] tile, int mr, int nr, float[] c, int co, int ldc, boolean acc) {
-        for (int r = 0; r < mr; r++)
-            for (int q = 0; q < nr; q++)
-                c[co + r * ldc + q] = acc ? c[co + r * ldc + q] + tile[r * NR + q] : tile[r * NR + q];
-    }
-
-    private static int rowStart(int aOff, int lda, int[] rowStarts, int i) {
+    static int rowStart(int aOff, int lda, int[] rowStarts, int i) {
         return aOff + (rowStarts == null ? i * lda : rowStarts[i]);
-    }
-
-    /**
-     * {@link #sweep} with the four A rows of each block read in place, a[r0 + pc + p] ...
-     * a[r3 + pc + p], instead of from a packed panel; rows past i1 repeat the block's first row
-     * (computed into the tile, never stored).
-     */
-    static void sweepRows(float[] a, int aOff, int lda, int[] rowStarts, int pc, int i0, int i1, float[] bp, int bo, int kc,
-                                  float[] c, int co, int ldc, int nr, boolean acc, float[] tile) {
-        for (int i = i0; i < i1; i += MR) {
-            int mr = Math.min(MR, i1 - i);
-            int r0 = rowStart(aOff, lda, rowStarts, i) + pc;
-            int r1 = mr > 1 ? rowStart(aOff, lda, rowStarts, i + 1) + pc : r0;
-            int r2 = mr > 2 ? rowStart(aOff, lda, rowStarts, i + 2) + pc : r0;
-            int r3 = mr > 3 ? rowStart(aOff, lda, rowStarts, i + 3) + pc : r0;
-            tileKernelRows(a, r0, r1, r2, r3, bp, bo, kc, c, co + i * ldc, ldc, acc, mr, nr, tile);
-        }
-    }
-
-    /**
-     * {@link #tileKernel} with the tile's four A rows read in place from a[r0 + p] ... a[r3 + p].
-     * The loop runs on A's index, rows 1-3 as distances from row 0 and B's index derived from
-     * it, so every index is the loop variable plus an invariant (C2 drops all range checks) and
-     * fewer values live across the loop: with a counter p and four row starts C2 reloaded B's
-     * offset from the stack and moved A's array through a vector register every k step. Measured
-     * (one thread, b128, jars alternating 3 times, GFLOP/s forward+backward, where weight
-     * gradients run here): 3x3 64->64 14x14 ~89 -> ~95, 48->96 7x7 ~48 -> ~51, stride-2 32->64
-     * 28x28 49 -> ~52, 32->32 28x28 ~79 -> ~82. One reload (a row distance) is left. The store
-     * epilogue repeats tileKernel's rather than taking the eight vectors through a helper (see
-     * tileKernel on vectors passed to calls).
-     */
-    static void tileKernelRows(float[] a, int r0, int r1, int r2, int r3, float[] bp, int bo, int kc, float[] c, int o, int ldc, boolean acc,
-                               int mr, int nr, float[] tile) {
-        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                c30 = c00, c31 = c00;
-        int d1 = r1 - r0, d2 = r2 - r0, d3 = r3 - r0;
-        for (int ai = r0, end = r0 + kc, shift = bo - r0 * NR; ai < end; ai++) {
-            int bi = ai * NR + shift;
-            FloatVector b0 = FloatVector.fromArray(F, bp, bi);
-            FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
-            FloatVector x = FloatVector.broadcast(F, a[ai]);
-            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(F, a[ai + d1]);
-            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(F, a[ai + d2]);
-            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(F, a[ai + d3]);
-            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-        }
-        boolean whole = mr == MR && nr == NR;
-        float[] dst = whole ? c : tile;
-        int d = whole ? o : 0, ld = whole ? ldc : NR;
-        store(dst, d, acc && whole, c00, c01);
-        store(dst, d + ld, acc && whole, c10, c11);
-        store(dst, d + 2 * ld, acc && whole, c20, c21);
-        store(dst, d + 3 * ld, acc && whole, c30, c31);
-        if (!whole) copyTile(tile, mr, nr, c, o, ldc, acc);
-    }
-
-    /** Writes (or with acc adds) one tile row of two vectors at c[o]. */
-    private static void store(float[] c, int o, boolean acc, FloatVector v0, FloatVector v1) {
-        if (acc) {
-            v0 = v0.add(FloatVector.fromArray(F, c, o));
-            v1 = v1.add(FloatVector.fromArray(F, c, o + L));
-        }
-        v0.intoArray(c, o);
-        v1.intoArray(c, o + L);
     }
 }

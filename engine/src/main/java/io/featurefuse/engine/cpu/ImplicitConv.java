@@ -217,7 +217,7 @@ final class ImplicitConv {
                 boolean acc = pc > 0;
                 for (int col = 0; col < colsPadded; col += NR) {
                     gatherPanel(p, pOff + col, shift, pc, kcb, panel);
-                    Gemm.sweep(ap, grp * groupStride + pc * rowBlocks * MR, 0, rowBlocks * MR, panel, 0, kcb, c, col, colsPadded, NR, acc, tile);
+                    GemmTiles.sweep(ap, grp * groupStride + pc * rowBlocks * MR, 0, rowBlocks * MR, panel, 0, kcb, c, col, colsPadded, NR, acc, tile);
                 }
             }
             for (int k = 0; k < kg; k++)
@@ -253,7 +253,7 @@ final class ImplicitConv {
             int kcb = Math.min(kc, crs - pc);
             for (int col = 0; col < ohw; col += NR) {
                 gatherPanelOfOutputs(p, pOff, col, g.ow(), wq, shift, pc, kcb, panel);
-                Gemm.sweep(ap, a0 + pc * rowBlocks * MR, 0, kg, panel, 0, kcb, out, outBase + col, ohw, Math.min(NR, ohw - col), pc > 0, tile);
+                GemmTiles.sweep(ap, a0 + pc * rowBlocks * MR, 0, kg, panel, 0, kcb, out, outBase + col, ohw, Math.min(NR, ohw - col), pc > 0, tile);
             }
         }
         biasReluInPlace(out, outBase, kg, ohw, bias, bOff + grp * kg, relu);
@@ -345,7 +345,7 @@ final class ImplicitConv {
                 int kcb = Math.min(kc, kdim - pc);
                 packColumns(b, src + pc * cols, cols, c0, c1, kcb, panels);
                 for (int col = c0; col < c1; col += NR)
-                    Gemm.sweep(ap, a0 + pc * rowBlocks * MR, 0, m, panels, (col - c0) * kcb, kcb, out, outBase + col, cols,
+                    GemmTiles.sweep(ap, a0 + pc * rowBlocks * MR, 0, m, panels, (col - c0) * kcb, kcb, out, outBase + col, cols,
                             Math.min(NR, c1 - col), pc > 0, tile);
             }
         }
@@ -398,7 +398,7 @@ final class ImplicitConv {
 
     /**
      * The B micro-panel of the NR columns at p[at..]: row q is P's NR floats at at + shift[pc + q],
-     * copied into panel (kc x NR, in L1) for {@link Gemm#sweep}. B was read where it lies, through
+     * copied into panel (kc x NR, in L1) for {@link GemmTiles#sweep}. B was read where it lies, through
      * the shift table, by a kernel of its own: that loop paid a table load and two range checks
      * per k step, and C2 kept the table in a vector register, moving it back each step. The copy
      * is 2 vector loads per k step against the sweep's 2 per k step for each of the row blocks.

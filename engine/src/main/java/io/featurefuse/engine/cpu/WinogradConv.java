@@ -115,7 +115,7 @@ final class WinogradConv {
                 }
                 for (int xi = 0; xi < 16; xi++)
                     for (int pc = 0; pc < cg; pc += kc)
-                        Gemm.sweep(u, grp * uGroup + xi * uXi + pc * rows, 0, kg, v, xi * vStride + pc * NR, Math.min(kc, cg - pc),
+                        GemmTiles.sweep(u, grp * uGroup + xi * uXi + pc * rows, 0, kg, v, xi * vStride + pc * NR, Math.min(kc, cg - pc),
                                 m, xi * mStride, NR, NR, pc > 0, tile);
                 for (int j = 0; j < width; ) {
                     int i = (col + j) / perImage, q = (col + j) % perImage, piece = Math.min(width - j, perImage - q);
@@ -147,7 +147,7 @@ final class WinogradConv {
 
     /**
      * U = G g G^T (G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]) for each (k, c) of each group,
-     * computed in float64 and written straight into the layout {@link Gemm#sweep} reads: per
+     * computed in float64 and written straight into the layout {@link GemmTiles#sweep} reads: per
      * group and xi, per k block of kc channels, the row blocks' MR x kc micro-panels, rows past
      * kg zero.
      */

@@ -85,7 +85,7 @@ final class WinogradF4 {
                 }
                 for (int xi = 0; xi < XI; xi++)
                     for (int pc = 0; pc < cg; pc += kc)
-                        Gemm.sweep(u, grp * uGroup + xi * uXi + pc * rows, 0, kg, v, xi * vStride + pc * NR, Math.min(kc, cg - pc),
+                        GemmTiles.sweep(u, grp * uGroup + xi * uXi + pc * rows, 0, kg, v, xi * vStride + pc * NR, Math.min(kc, cg - pc),
                                 m, xi * mStride, NR, NR, pc > 0, tile);
                 for (int j = 0; j < width; ) {
                     int i = (col + j) / perImage, q = (col + j) % perImage, piece = Math.min(width - j, perImage - q);

@@ -58,7 +58,7 @@ final class WinogradF4WeightGrad {
                 boolean acc = n > n0 || q0 > 0;
                 for (int xi = 0; xi < XI; xi++)
                     for (int kp = 0; kp < kn; kp += NR)
-                        Gemm.sweepRows(v, xi * vStride, kc, null, 0, 0, cg, m, xi * mStride + kp * kc, kc,
+                        GemmTiles.sweepRows(v, xi * vStride, kc, null, 0, 0, cg, m, xi * mStride + kp * kc, kc,
                                 sums, at + xi * cg * kn + kp, kn, NR, acc, tile);
             }
         }

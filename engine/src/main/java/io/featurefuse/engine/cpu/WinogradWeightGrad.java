@@ -15,7 +15,7 @@ import jdk.incubator.vector.FloatVector;
  * summed over the tiles of all images: 16 multiply-adds per (k, c) and 4 outputs instead of 36.
  *
  * <p>V is the forward's input transform, one tile per lane, and the GEMM reads its rows in place
- * (A operand of {@link Gemm#sweepRows}). M is made with lanes over output channels instead,
+ * (A operand of {@link GemmTiles#sweepRows}). M is made with lanes over output channels instead,
  * from dY rearranged to (tile, parity, channel) order, and written straight into the GEMM's
  * packed B layout, so neither operand is transposed after its transform. Tiles the forward
  * computes and drops (the extra column, half tiles past an odd edge) get dY = 0 and add nothing.
@@ -77,7 +77,7 @@ final class WinogradWeightGrad {
                 boolean acc = n > n0 || q0 > 0;
                 for (int xi = 0; xi < 16; xi++)
                     for (int kp = 0; kp < kn; kp += NR)
-                        Gemm.sweepRows(v, xi * vStride, kc, null, 0, 0, cg, m, xi * mStride + kp * kc, kc,
+                        GemmTiles.sweepRows(v, xi * vStride, kc, null, 0, 0, cg, m, xi * mStride + kp * kc, kc,
                                 sums, at + xi * cg * kn + kp, kn, NR, acc, tile);
             }
         }

@@ -1,0 +1,266 @@
+package io.featurefuse.engine.cpu;
+
+import static io.featurefuse.engine.cpu.Gemm.MR;
+import static io.featurefuse.engine.cpu.Gemm.NR;
+import static io.featurefuse.engine.cpu.Simd.F;
+import static io.featurefuse.engine.cpu.Simd.L;
+
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * {@link Gemm}'s register tiles: MR rows x two vectors of C held in registers over a k block,
+ * B a packed micro-panel (kc x NR), A packed (see Gemm.packA) or read in place. Four-row tiles
+ * for CPUs with 16 vector registers, eight-row tiles where there are 32 (see Gemm.MR); the
+ * sweeps pick one by MR, a constant, so only one is ever compiled.
+ */
+final class GemmTiles {
+    private GemmTiles() {}
+
+    /**
+     * The micro-kernel run down row blocks [i0, i1) against one B micro-panel (kc x NR at
+     * bp[bo]), C columns from c[co] (nr of them valid): C (+)= ap . bp with A packed from ap[a0]
+     * (MR x kc micro-panels, see packA), one {@link #tileKernel} call per row block.
+     */
+    static void sweep(float[] ap, int a0, int i0, int i1, float[] bp, int bo, int kc, float[] c, int co, int ldc, int nr, boolean acc,
+                      float[] tile) {
+        for (int i = i0, ao = a0; i < i1; i += MR, ao += kc * MR)
+            if (MR == 8) tileKernel8(ap, ao, bp, bo, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
+            else tileKernel(ap, ao, bp, bo, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
+    }
+
+    /**
+     * One MR x 2-vector register tile: C[o..] (+)= A (packed MR x kc at ap[ao]) . B (kc x NR at
+     * bp[bo]); a partial tile (mr rows, nr columns valid) is computed whole into {@code tile} and
+     * its valid part copied. C2 loads all of an iteration's operands before the first FMA, so the
+     * tile must fit 16 vector registers (AVX2) together with them: 8 accumulators + 2 B vectors +
+     * 4 broadcasts. At 5 or 6 rows, or unrolled over k, C2 spilled an accumulator and the kernel
+     * fell from ~80 to 31-43 GFLOP/s on one core. 3 x 3 vectors (9 accumulators) also fits but
+     * measured no better.
+     *
+     * <p>Why one tile per call: with the row-block loop in the same method, C2 kept that loop's
+     * values in registers and spilled B's array and offset, reloading both from the stack in
+     * every k step (8 loads per 8 FMAs, with the range checks' compares). Alone, the k loop
+     * holds its operands in registers (6 loads, no stack traffic). Measured on one thread, best
+     * of each JVM run, jars alternating 3 times: square SGEMM n = 1024 ~78 -> ~84 GFLOP/s, n = 2048
+     * ~78 -> ~85, n = 256 84 either way; through Winograd and the 1x1 route, conv3x3 64->64 14x14
+     * b128 forward 84 -> 104, conv1x1 160->128 57 -> 76. tileKernelRows has the same split.
+     *
+     * <p>Why the tile kernel is more than 325 bytes of bytecode (KernelInliningTest checks it):
+     * C2 never inlines a hot callee larger than FreqInlineSize (325), so the kernel is always
+     * compiled on its own. When C2 happened to compile the caller first and inlined the kernel
+     * into it, the caller ran out of C2's node budget before the Vector API intrinsics were
+     * inlined, and every fma boxed its result: the whole GEMM ran 4-5x slower, in about one JVM
+     * run of three (JFR: float[] allocations in FloatVector.fma). Likewise no vector may be
+     * passed to a call that is not always inlined: the partial-tile path once stored through
+     * {@link #store} calls of its own, C2 (recompiling after that path's first use) left them out of
+     * line as a cold medium method, and the train step ran 4x slower.
+     */
+    static void tileKernel(float[] ap, int ao, float[] bp, int bo, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
+                           float[] tile) {
+        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                c30 = c00, c31 = c00;
+        for (int bi = bo, ai = ao, end = bo + kc * NR; bi < end; bi += NR, ai += 4) {
+            FloatVector b0 = FloatVector.fromArray(F, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
+            FloatVector x = FloatVector.broadcast(F, ap[ai]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, ap[ai + 1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, ap[ai + 2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, ap[ai + 3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+        }
+        boolean whole = mr == 4 && nr == NR;
+        float[] dst = whole ? c : tile;
+        int d = whole ? o : 0, ld = whole ? ldc : NR;
+        store(dst, d, acc && whole, c00, c01);
+        store(dst, d + ld, acc && whole, c10, c11);
+        store(dst, d + 2 * ld, acc && whole, c20, c21);
+        store(dst, d + 3 * ld, acc && whole, c30, c31);
+        if (!whole) copyTile(tile, mr, nr, c, o, ldc, acc);
+    }
+
+    /** {@link #tileKernel} with eight rows: 16 accumulators, which fit AVX-512's 32 registers with B's two vectors and the broadcasts. */
+    static void tileKernel8(float[] ap, int ao, float[] bp, int bo, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
+                            float[] tile) {
+        // Accumulating into C, the tile starts from C (loaded here rather than added at the end
+        // through store(): with eight rows that epilogue outgrew C2's node budget, store() stayed
+        // out of line and every vector passed to it was boxed: ~8x slower).
+        boolean whole = mr == 8 && nr == NR, load = acc && whole;
+        FloatVector z = FloatVector.zero(F);
+        FloatVector c00 = load ? FloatVector.fromArray(F, c, o) : z, c01 = load ? FloatVector.fromArray(F, c, o + L) : z;
+        FloatVector c10 = load ? FloatVector.fromArray(F, c, o + ldc) : z, c11 = load ? FloatVector.fromArray(F, c, o + ldc + L) : z;
+        FloatVector c20 = load ? FloatVector.fromArray(F, c, o + 2 * ldc) : z, c21 = load ? FloatVector.fromArray(F, c, o + 2 * ldc + L) : z;
+        FloatVector c30 = load ? FloatVector.fromArray(F, c, o + 3 * ldc) : z, c31 = load ? FloatVector.fromArray(F, c, o + 3 * ldc + L) : z;
+        FloatVector c40 = load ? FloatVector.fromArray(F, c, o + 4 * ldc) : z, c41 = load ? FloatVector.fromArray(F, c, o + 4 * ldc + L) : z;
+        FloatVector c50 = load ? FloatVector.fromArray(F, c, o + 5 * ldc) : z, c51 = load ? FloatVector.fromArray(F, c, o + 5 * ldc + L) : z;
+        FloatVector c60 = load ? FloatVector.fromArray(F, c, o + 6 * ldc) : z, c61 = load ? FloatVector.fromArray(F, c, o + 6 * ldc + L) : z;
+        FloatVector c70 = load ? FloatVector.fromArray(F, c, o + 7 * ldc) : z, c71 = load ? FloatVector.fromArray(F, c, o + 7 * ldc + L) : z;
+        for (int bi = bo, ai = ao, end = bo + kc * NR; bi < end; bi += NR, ai += 8) {
+            FloatVector b0 = FloatVector.fromArray(F, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
+            FloatVector x = FloatVector.broadcast(F, ap[ai]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, ap[ai + 1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, ap[ai + 2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, ap[ai + 3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(F, ap[ai + 4]);
+            c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(F, ap[ai + 5]);
+            c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
+            x = FloatVector.broadcast(F, ap[ai + 6]);
+            c60 = x.fma(b0, c60); c61 = x.fma(b1, c61);
+            x = FloatVector.broadcast(F, ap[ai + 7]);
+            c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
+        }
+        float[] dst = whole ? c : tile;
+        int d = whole ? o : 0, ld = whole ? ldc : NR;
+        c00.intoArray(dst, d); c01.intoArray(dst, d + L);
+        c10.intoArray(dst, d + ld); c11.intoArray(dst, d + ld + L);
+        c20.intoArray(dst, d + 2 * ld); c21.intoArray(dst, d + 2 * ld + L);
+        c30.intoArray(dst, d + 3 * ld); c31.intoArray(dst, d + 3 * ld + L);
+        c40.intoArray(dst, d + 4 * ld); c41.intoArray(dst, d + 4 * ld + L);
+        c50.intoArray(dst, d + 5 * ld); c51.intoArray(dst, d + 5 * ld + L);
+        c60.intoArray(dst, d + 6 * ld); c61.intoArray(dst, d + 6 * ld + L);
+        c70.intoArray(dst, d + 7 * ld); c71.intoArray(dst, d + 7 * ld + L);
+        if (!whole) copyTile(tile, mr, nr, c, o, ldc, acc);
+    }
+
+    /** C[r][q] (+)= tile[r][q] for the valid mr x nr part of a partial tile. */
+    private static void copyTile(float[] tile, int mr, int nr, float[] c, int co, int ldc, boolean acc) {
+        for (int r = 0; r < mr; r++)
+            for (int q = 0; q < nr; q++)
+                c[co + r * ldc + q] = acc ? c[co + r * ldc + q] + tile[r * NR + q] : tile[r * NR + q];
+    }
+
+
+    /**
+     * {@link #sweep} with the MR A rows of each block read in place, a[r0 + pc + p] ...
+     * a[r(MR-1) + pc + p], instead of from a packed panel; rows past i1 repeat the block's first row
+     * (computed into the tile, never stored).
+     */
+    static void sweepRows(float[] a, int aOff, int lda, int[] rowStarts, int pc, int i0, int i1, float[] bp, int bo, int kc,
+                                  float[] c, int co, int ldc, int nr, boolean acc, float[] tile) {
+        for (int i = i0; i < i1; i += MR) {
+            int mr = Math.min(MR, i1 - i);
+            int r0 = Gemm.rowStart(aOff, lda, rowStarts, i) + pc;
+            int r1 = mr > 1 ? Gemm.rowStart(aOff, lda, rowStarts, i + 1) + pc : r0;
+            int r2 = mr > 2 ? Gemm.rowStart(aOff, lda, rowStarts, i + 2) + pc : r0;
+            int r3 = mr > 3 ? Gemm.rowStart(aOff, lda, rowStarts, i + 3) + pc : r0;
+            if (MR == 8) {
+                int r4 = mr > 4 ? Gemm.rowStart(aOff, lda, rowStarts, i + 4) + pc : r0;
+                int r5 = mr > 5 ? Gemm.rowStart(aOff, lda, rowStarts, i + 5) + pc : r0;
+                int r6 = mr > 6 ? Gemm.rowStart(aOff, lda, rowStarts, i + 6) + pc : r0;
+                int r7 = mr > 7 ? Gemm.rowStart(aOff, lda, rowStarts, i + 7) + pc : r0;
+                tileKernelRows8(a, r0, r1 - r0, r2 - r0, r3 - r0, r4 - r0, r5 - r0, r6 - r0, r7 - r0, bp, bo, kc, c, co + i * ldc, ldc,
+                        acc, mr, nr, tile);
+            } else {
+                tileKernelRows(a, r0, r1, r2, r3, bp, bo, kc, c, co + i * ldc, ldc, acc, mr, nr, tile);
+            }
+        }
+    }
+
+    /**
+     * {@link #tileKernel} with the tile's four A rows read in place from a[r0 + p] ... a[r3 + p].
+     * The loop runs on A's index, rows 1-3 as distances from row 0 and B's index derived from
+     * it, so every index is the loop variable plus an invariant (C2 drops all range checks) and
+     * fewer values live across the loop: with a counter p and four row starts C2 reloaded B's
+     * offset from the stack and moved A's array through a vector register every k step. Measured
+     * (one thread, b128, jars alternating 3 times, GFLOP/s forward+backward, where weight
+     * gradients run here): 3x3 64->64 14x14 ~89 -> ~95, 48->96 7x7 ~48 -> ~51, stride-2 32->64
+     * 28x28 49 -> ~52, 32->32 28x28 ~79 -> ~82. One reload (a row distance) is left. The store
+     * epilogue repeats tileKernel's rather than taking the eight vectors through a helper (see
+     * tileKernel on vectors passed to calls).
+     */
+    static void tileKernelRows(float[] a, int r0, int r1, int r2, int r3, float[] bp, int bo, int kc, float[] c, int o, int ldc, boolean acc,
+                               int mr, int nr, float[] tile) {
+        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                c30 = c00, c31 = c00;
+        int d1 = r1 - r0, d2 = r2 - r0, d3 = r3 - r0;
+        for (int ai = r0, end = r0 + kc, shift = bo - r0 * NR; ai < end; ai++) {
+            int bi = ai * NR + shift;
+            FloatVector b0 = FloatVector.fromArray(F, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
+            FloatVector x = FloatVector.broadcast(F, a[ai]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, a[ai + d1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, a[ai + d2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, a[ai + d3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+        }
+        boolean whole = mr == 4 && nr == NR;
+        float[] dst = whole ? c : tile;
+        int d = whole ? o : 0, ld = whole ? ldc : NR;
+        store(dst, d, acc && whole, c00, c01);
+        store(dst, d + ld, acc && whole, c10, c11);
+        store(dst, d + 2 * ld, acc && whole, c20, c21);
+        store(dst, d + 3 * ld, acc && whole, c30, c31);
+        if (!whole) copyTile(tile, mr, nr, c, o, ldc, acc);
+    }
+
+    /** {@link #tileKernelRows} with eight rows, rows 1-7 given as distances d1..d7 from row 0 at r0. */
+    static void tileKernelRows8(float[] a, int r0, int d1, int d2, int d3, int d4, int d5, int d6, int d7, float[] bp, int bo, int kc,
+                                float[] c, int o, int ldc, boolean acc, int mr, int nr, float[] tile) {
+        // Accumulating into C, the tile starts from C (loaded here rather than added at the end
+        // through store(): with eight rows that epilogue outgrew C2's node budget, store() stayed
+        // out of line and every vector passed to it was boxed: ~8x slower).
+        boolean whole = mr == 8 && nr == NR, load = acc && whole;
+        FloatVector z = FloatVector.zero(F);
+        FloatVector c00 = load ? FloatVector.fromArray(F, c, o) : z, c01 = load ? FloatVector.fromArray(F, c, o + L) : z;
+        FloatVector c10 = load ? FloatVector.fromArray(F, c, o + ldc) : z, c11 = load ? FloatVector.fromArray(F, c, o + ldc + L) : z;
+        FloatVector c20 = load ? FloatVector.fromArray(F, c, o + 2 * ldc) : z, c21 = load ? FloatVector.fromArray(F, c, o + 2 * ldc + L) : z;
+        FloatVector c30 = load ? FloatVector.fromArray(F, c, o + 3 * ldc) : z, c31 = load ? FloatVector.fromArray(F, c, o + 3 * ldc + L) : z;
+        FloatVector c40 = load ? FloatVector.fromArray(F, c, o + 4 * ldc) : z, c41 = load ? FloatVector.fromArray(F, c, o + 4 * ldc + L) : z;
+        FloatVector c50 = load ? FloatVector.fromArray(F, c, o + 5 * ldc) : z, c51 = load ? FloatVector.fromArray(F, c, o + 5 * ldc + L) : z;
+        FloatVector c60 = load ? FloatVector.fromArray(F, c, o + 6 * ldc) : z, c61 = load ? FloatVector.fromArray(F, c, o + 6 * ldc + L) : z;
+        FloatVector c70 = load ? FloatVector.fromArray(F, c, o + 7 * ldc) : z, c71 = load ? FloatVector.fromArray(F, c, o + 7 * ldc + L) : z;
+        for (int ai = r0, end = r0 + kc, shift = bo - r0 * NR; ai < end; ai++) {
+            int bi = ai * NR + shift;
+            FloatVector b0 = FloatVector.fromArray(F, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
+            FloatVector x = FloatVector.broadcast(F, a[ai]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, a[ai + d1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, a[ai + d2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, a[ai + d3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(F, a[ai + d4]);
+            c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(F, a[ai + d5]);
+            c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
+            x = FloatVector.broadcast(F, a[ai + d6]);
+            c60 = x.fma(b0, c60); c61 = x.fma(b1, c61);
+            x = FloatVector.broadcast(F, a[ai + d7]);
+            c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
+        }
+        float[] dst = whole ? c : tile;
+        int d = whole ? o : 0, ld = whole ? ldc : NR;
+        c00.intoArray(dst, d); c01.intoArray(dst, d + L);
+        c10.intoArray(dst, d + ld); c11.intoArray(dst, d + ld + L);
+        c20.intoArray(dst, d + 2 * ld); c21.intoArray(dst, d + 2 * ld + L);
+        c30.intoArray(dst, d + 3 * ld); c31.intoArray(dst, d + 3 * ld + L);
+        c40.intoArray(dst, d + 4 * ld); c41.intoArray(dst, d + 4 * ld + L);
+        c50.intoArray(dst, d + 5 * ld); c51.intoArray(dst, d + 5 * ld + L);
+        c60.intoArray(dst, d + 6 * ld); c61.intoArray(dst, d + 6 * ld + L);
+        c70.intoArray(dst, d + 7 * ld); c71.intoArray(dst, d + 7 * ld + L);
+        if (!whole) copyTile(tile, mr, nr, c, o, ldc, acc);
+    }
+
+    /** Writes (or with acc adds) one tile row of two vectors at c[o]. */
+    private static void store(float[] c, int o, boolean acc, FloatVector v0, FloatVector v1) {
+        if (acc) {
+            v0 = v0.add(FloatVector.fromArray(F, c, o));
+            v1 = v1.add(FloatVector.fromArray(F, c, o + L));
+        }
+        v0.intoArray(c, o);
+        v1.intoArray(c, o + L);
+    }
+}
