@@ -24,8 +24,49 @@ final class GemmTiles {
     static void sweep(float[] ap, int a0, int i0, int i1, float[] bp, int bo, int kc, float[] c, int co, int ldc, int nr, boolean acc,
                       float[] tile) {
         for (int i = i0, ao = a0; i < i1; i += MR, ao += kc * MR)
-            if (MR == 8) tileKernel8(ap, ao, bp, bo, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
+            if (MR == 8 && nr <= L) tileKernel8Narrow(ap, ao, bp, bo, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
+            else if (MR == 8) tileKernel8(ap, ao, bp, bo, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
             else tileKernel(ap, ao, bp, bo, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
+    }
+
+    /**
+     * {@link #tileKernel8} for a panel whose valid columns fit one vector (nr <= L): only the
+     * panel's first vector is multiplied, half the FMAs of the full tile. Such a panel ends a row
+     * of columns whose count is not a multiple of NR, e.g. 196 = 6 x 32 + 4 outputs of a 14x14
+     * plane, where the full tile computed 28 columns to drop 12.5% of the 1x1 layer's work.
+     * Eight independent chains still cover the FMA latency. The tile goes through {@code tile}
+     * unless it is exactly 8 x L.
+     */
+    static void tileKernel8Narrow(float[] ap, int ao, float[] bp, int bo, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
+                                  float[] tile) {
+        boolean whole = mr == 8 && nr == L, load = acc && whole;
+        FloatVector z = FloatVector.zero(F);
+        FloatVector c0 = load ? FloatVector.fromArray(F, c, o) : z, c1 = load ? FloatVector.fromArray(F, c, o + ldc) : z;
+        FloatVector c2 = load ? FloatVector.fromArray(F, c, o + 2 * ldc) : z, c3 = load ? FloatVector.fromArray(F, c, o + 3 * ldc) : z;
+        FloatVector c4 = load ? FloatVector.fromArray(F, c, o + 4 * ldc) : z, c5 = load ? FloatVector.fromArray(F, c, o + 5 * ldc) : z;
+        FloatVector c6 = load ? FloatVector.fromArray(F, c, o + 6 * ldc) : z, c7 = load ? FloatVector.fromArray(F, c, o + 7 * ldc) : z;
+        for (int bi = bo, ai = ao, end = bo + kc * NR; bi < end; bi += NR, ai += 8) {
+            FloatVector b0 = FloatVector.fromArray(F, bp, bi);
+            c0 = FloatVector.broadcast(F, ap[ai]).fma(b0, c0);
+            c1 = FloatVector.broadcast(F, ap[ai + 1]).fma(b0, c1);
+            c2 = FloatVector.broadcast(F, ap[ai + 2]).fma(b0, c2);
+            c3 = FloatVector.broadcast(F, ap[ai + 3]).fma(b0, c3);
+            c4 = FloatVector.broadcast(F, ap[ai + 4]).fma(b0, c4);
+            c5 = FloatVector.broadcast(F, ap[ai + 5]).fma(b0, c5);
+            c6 = FloatVector.broadcast(F, ap[ai + 6]).fma(b0, c6);
+            c7 = FloatVector.broadcast(F, ap[ai + 7]).fma(b0, c7);
+        }
+        float[] dst = whole ? c : tile;
+        int d = whole ? o : 0, ld = whole ? ldc : NR;
+        c0.intoArray(dst, d);
+        c1.intoArray(dst, d + ld);
+        c2.intoArray(dst, d + 2 * ld);
+        c3.intoArray(dst, d + 3 * ld);
+        c4.intoArray(dst, d + 4 * ld);
+        c5.intoArray(dst, d + 5 * ld);
+        c6.intoArray(dst, d + 6 * ld);
+        c7.intoArray(dst, d + 7 * ld);
+        if (!whole) copyTile(tile, mr, nr, c, o, ldc, acc);
     }
 
     /**

@@ -25,6 +25,7 @@ class KernelInliningTest {
         assertLarger(GemmTiles.class, "tileKernel");
         assertLarger(GemmTiles.class, "tileKernelRows");
         assertLarger(GemmTiles.class, "tileKernel8");
+        assertLarger(GemmTiles.class, "tileKernel8Narrow");
         assertLarger(GemmTiles.class, "tileKernelRows8");
         assertLarger(WinogradConv.class, "transformInput");
         assertLarger(WinogradConv.class, "transformOutput");
