@@ -311,9 +311,7 @@ public final class Gemm {
             packFourRows(a, rowStart(aOff, lda, rowStarts, i) + pc, rowStart(aOff, lda, rowStarts, i + 1) + pc,
                     rowStart(aOff, lda, rowStarts, i + 2) + pc, rowStart(aOff, lda, rowStarts, i + 3) + pc, kc, ap, at);
         } else if (!transA && mr == MR && MR == 8 && L >= 8) {
-            int[] s = new int[8];
-            for (int r = 0; r < 8; r++) s[r] = rowStart(aOff, lda, rowStarts, i + r) + pc;
-            packEightRows(a, s, kc, ap, at);
+            packEightRows(a, aOff, lda, rowStarts, i, pc, kc, ap, at);
         } else if (!transA) {
             for (int r = 0; r < mr; r++) {
                 int src = aOff + (rowStarts == null ? (i + r) * lda : rowStarts[i + r]) + pc;
@@ -356,17 +354,21 @@ public final class Gemm {
     }
 
     /**
-     * ap[at + p 8 + r] = a[s[r] + p] for eight rows, p < kc: an 8 x L block per step, transposed
+     * ap[at + p 8 + r] = a[s_r + p] for the eight rows s_r = rowStart(i + r) + pc, p < kc: an 8 x L block per step, transposed
      * by three rounds of zips (rows r and r + 4, then r and r + 2 of those, then neighbours), each
      * output vector L / 8 columns of eight, in order. Needs L >= 8.
      */
-    private static void packEightRows(float[] a, int[] s, int kc, float[] ap, int at) {
+    private static void packEightRows(float[] a, int aOff, int lda, int[] rowStarts, int i, int pc, int kc, float[] ap, int at) {
+        int s0 = rowStart(aOff, lda, rowStarts, i) + pc, s1 = rowStart(aOff, lda, rowStarts, i + 1) + pc;
+        int s2 = rowStart(aOff, lda, rowStarts, i + 2) + pc, s3 = rowStart(aOff, lda, rowStarts, i + 3) + pc;
+        int s4 = rowStart(aOff, lda, rowStarts, i + 4) + pc, s5 = rowStart(aOff, lda, rowStarts, i + 5) + pc;
+        int s6 = rowStart(aOff, lda, rowStarts, i + 6) + pc, s7 = rowStart(aOff, lda, rowStarts, i + 7) + pc;
         int p = 0;
         for (; p + L <= kc; p += L) {
-            FloatVector r0 = FloatVector.fromArray(F, a, s[0] + p), r4 = FloatVector.fromArray(F, a, s[4] + p);
-            FloatVector r1 = FloatVector.fromArray(F, a, s[1] + p), r5 = FloatVector.fromArray(F, a, s[5] + p);
-            FloatVector r2 = FloatVector.fromArray(F, a, s[2] + p), r6 = FloatVector.fromArray(F, a, s[6] + p);
-            FloatVector r3 = FloatVector.fromArray(F, a, s[3] + p), r7 = FloatVector.fromArray(F, a, s[7] + p);
+            FloatVector r0 = FloatVector.fromArray(F, a, s0 + p), r4 = FloatVector.fromArray(F, a, s4 + p);
+            FloatVector r1 = FloatVector.fromArray(F, a, s1 + p), r5 = FloatVector.fromArray(F, a, s5 + p);
+            FloatVector r2 = FloatVector.fromArray(F, a, s2 + p), r6 = FloatVector.fromArray(F, a, s6 + p);
+            FloatVector r3 = FloatVector.fromArray(F, a, s3 + p), r7 = FloatVector.fromArray(F, a, s7 + p);
             FloatVector y0 = r0.rearrange(Simd.ZIP_LO, r4), y1 = r1.rearrange(Simd.ZIP_LO, r5);
             FloatVector y2 = r2.rearrange(Simd.ZIP_LO, r6), y3 = r3.rearrange(Simd.ZIP_LO, r7);
             int d = at + p * 8;
@@ -386,8 +388,17 @@ public final class Gemm {
             hi02.rearrange(Simd.ZIP_LO, hi13).intoArray(ap, d + 2 * L);
             hi02.rearrange(Simd.ZIP_HI, hi13).intoArray(ap, d + 3 * L);
         }
-        for (; p < kc; p++)
-            for (int r = 0; r < 8; r++) ap[at + p * 8 + r] = a[s[r] + p];
+        for (; p < kc; p++) {
+            int d = at + p * 8;
+            ap[d] = a[s0 + p];
+            ap[d + 1] = a[s1 + p];
+            ap[d + 2] = a[s2 + p];
+            ap[d + 3] = a[s3 + p];
+            ap[d + 4] = a[s4 + p];
+            ap[d + 5] = a[s5 + p];
+            ap[d + 6] = a[s6 + p];
+            ap[d + 7] = a[s7 + p];
+        }
     }
 
     static int rowStart(int aOff, int lda, int[] rowStarts, int i) {
