@@ -19,7 +19,9 @@ final class GemmTiles {
     /**
      * The micro-kernel run down row blocks [i0, i1) against one B micro-panel (kc x NR at
      * bp[bo]), C columns from c[co] (nr of them valid): C (+)= ap . bp with A packed from ap[a0]
-     * (MR x kc micro-panels, see packA), one {@link #tileKernel} call per row block.
+     * (MR x kc micro-panels, see packA), one tile kernel call per row block: {@link #tileKernel}
+     * with 4 rows, {@link #tileKernel8} with 8, or {@link #tileKernel8Narrow} where the panel's
+     * valid columns fit one vector.
      */
     static void sweep(float[] ap, int a0, int i0, int i1, float[] bp, int bo, int kc, float[] c, int co, int ldc, int nr, boolean acc,
                       float[] tile) {
