@@ -95,6 +95,26 @@ class Conv2dTest {
         assertMatchesReference("conv2d", x, wt, b, o, seed + 3, 2e-6 * x.size(1) * kh * kw, 2e-6 * wt.size(0) * kh * kw);
     }
 
+    /**
+     * Layers for TapTiles (8 x 3-vector tiles over the tap planes, where the CPU has 32 vector
+     * registers): 8-20 output channels per group (a last row block that overlaps the one before),
+     * output planes of any size from 3 vectors (a last column panel that overlaps), up to 16 input
+     * channels of 5x5 (crs 400, past one k block of the GEMM kernels), strides and dilations 1-2.
+     */
+    @Property(tries = 25)
+    void tapTileLayersMatchReference(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int kh = 1 + r.nextInt(5), kw = 2 + r.nextInt(4), dil = 1 + r.nextInt(2), sh = 1 + r.nextInt(2), sw = 1 + r.nextInt(2);
+        ConvOptions o = new ConvOptions(sh, sw, dil * (kh - 1) / 2, 1 + r.nextInt(dil * (kw - 1) / 2 + 1), dil, dil, 1 + r.nextInt(2));
+        int ow = io.featurefuse.engine.cpu.Simd.L + r.nextInt(40), oh = 3 + r.nextInt(4);
+        int w = (ow - 1) * sw + dil * (kw - 1) + 1 - 2 * o.padW(), h = (oh - 1) * sh + dil * (kh - 1) + 1 - 2 * o.padH();
+        int n = Math.max(2, io.featurefuse.engine.cpu.Parallel.threads());
+        Tensor x = Fixtures.values(seed, -1, 1, n, o.groups() * (1 + r.nextInt(16)), h, w);
+        Tensor wt = Fixtures.values(seed + 1, -1, 1, o.groups() * (8 + r.nextInt(13)), x.size(1) / o.groups(), kh, kw);
+        Tensor b = r.nextBoolean() ? Fixtures.values(seed + 2, -1, 1, wt.size(0)) : null;
+        assertMatchesReference("conv2d", x, wt, b, o, seed + 3, 2e-6 * x.size(1) * kh * kw, 2e-6 * wt.size(0) * kh * kw);
+    }
+
     /** 16+ input channels per group take other kernel paths (backward-data as a flipped convolution). */
     @Property(tries = 20)
     void wideLayersMatchReference(@ForAll long seed) {

@@ -169,8 +169,11 @@ final class ImplicitConv {
         int wq = lay.wq(), colsPadded = lay.colsPadded(), pSize = lay.size();
         int rowBlocks = (kg + MR - 1) / MR, kc = Gemm.kBlock(crs);
         int[] shift = lay.shift(); // B's rows are P shifted
-        int groupStride = packedGroupSize(kg, crs);
-        float[] ap = packWeights(w, wOff, false, groups, kg, crs);
+        boolean pointwise = g.r() == 1 && g.s() == 1 && readsInPlace(g);
+        boolean exact = !pointwise && g.ow() >= L && lay.wq() > g.ow();
+        boolean tapTiles = exact && TapTiles.applies(g);
+        int groupStride = tapTiles ? TapTiles.packedGroupSize(kg, crs) : packedGroupSize(kg, crs);
+        float[] ap = tapTiles ? TapTiles.pack(w, wOff, groups, kg, crs) : packWeights(w, wOff, false, groups, kg, crs);
         int hw = g.h() * g.w(), ohw = g.ohw();
         /*
          * 1x1, stride 1, unpadded: C's columns are the output's, so the tiles go straight into the
@@ -185,9 +188,7 @@ final class ImplicitConv {
          * packing fell from ~19% to ~11% of samples; among the other ops (one JVM, jars
          * alternating 3 times) 1x1 fwd best 92/104/80 -> 103/106/87, median 84/87/74 -> 99/94/83.
          */
-        boolean pointwise = g.r() == 1 && g.s() == 1 && readsInPlace(g);
-        boolean exact = !pointwise && g.ow() >= L && lay.wq() > g.ow();
-        int reach = exact ? exactReach(g, lay) : 0;
+        TapPlanes taps = exact ? TapPlanes.of(g) : null;
         Parallel.forEach(g.n() * groups, t -> {
             int n = t / groups, grp = t % groups;
             float[][] scratch = SCRATCH.get();
@@ -199,7 +200,7 @@ final class ImplicitConv {
                 return;
             }
             if (exact) {
-                forwardExact(out, in, src, bias, bOff, g, lay, reach, ap, grp * groupStride, relu, n, grp, scratch);
+                forwardExact(out, in, src, bias, bOff, g, taps, ap, grp * groupStride, relu, n, grp, scratch);
                 return;
             }
             float[] c = grow(scratch, 1, rowBlocks * MR * colsPadded), p = grow(scratch, 0, pSize);
@@ -230,29 +231,28 @@ final class ImplicitConv {
      * Output rows at least a vector wide (OW >= L) and narrower than P's (Wq > OW: the layer pads,
      * strides, or reads an unpadded input in place): C's columns are the output's own, one per
      * output (y, x), not Wq per output row, so the tiles go straight into the output planes and
-     * no column is computed to be thrown away. Each vector of a panel lies in one output row, or
-     * in the end of one and the start of the next ({@link #gatherPanelOfOutputs}).
+     * no column is computed to be thrown away. B's rows are read from {@link TapPlanes}, where
+     * each tap's row is contiguous across output rows.
      * 5x5 1->32 28x28 (Wq = 32): the Wq-wide route computed 896 columns for 784 outputs and
      * then copied the 784 out of C (a 112 KB buffer per image, past L1), which took ~21% of that
      * layer's forward samples.
      */
-    private static void forwardExact(float[] out, float[] in, int src, float[] bias, int bOff, ConvGeom g, Layout lay, int reach, float[] ap,
+    private static void forwardExact(float[] out, float[] in, int src, float[] bias, int bOff, ConvGeom g, TapPlanes taps, float[] ap,
                                      int a0, boolean relu, int n, int grp, float[][] scratch) {
-        int kg = g.kg(), crs = g.crs(), ohw = g.ohw(), wq = lay.wq(), rowBlocks = (kg + MR - 1) / MR, kc = Gemm.kBlock(crs);
-        int[] shift = lay.shift();
-        float[] p = in;
-        int pOff = src;
-        if (!readsInPlace(g) || src + reach > in.length) {
-            p = grow(scratch, 0, Math.max(lay.size(), reach));
-            phasePlanes(in, src, g, lay, p);
-            pOff = 0;
+        int kg = g.kg(), crs = g.crs(), ohw = g.ohw(), rowBlocks = (kg + MR - 1) / MR, kc = Gemm.kBlock(crs);
+        float[] q = grow(scratch, 0, taps.size());
+        taps.fill(in, src, g, q);
+        int outBase = (n * g.k() + grp * kg) * ohw;
+        if (TapTiles.applies(g)) {
+            TapTiles.multiply(ap, a0, kg, crs, q, taps.shift(), out, outBase, ohw);
+            biasReluInPlace(out, outBase, kg, ohw, bias, bOff + grp * kg, relu);
+            return;
         }
         float[] panel = grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);
-        int outBase = (n * g.k() + grp * kg) * ohw;
         for (int pc = 0; pc < crs; pc += kc) {
             int kcb = Math.min(kc, crs - pc);
             for (int col = 0; col < ohw; col += NR) {
-                gatherPanelOfOutputs(p, pOff, col, g.ow(), wq, shift, pc, kcb, panel);
+                gatherPanel(q, col, taps.shift(), pc, kcb, panel);
                 GemmTiles.sweep(ap, a0 + pc * rowBlocks * MR, 0, kg, panel, 0, kcb, out, outBase + col, ohw, Math.min(NR, ohw - col), pc > 0, tile);
             }
         }
@@ -264,43 +264,6 @@ final class ImplicitConv {
         if (bias == null && !relu) return;
         for (int k = 0; k < kg; k++)
             keepValidColumns(out, outBase + k * ohw, ohw, out, outBase + k * ohw, 1, ohw, bias == null ? 0f : bias[b0 + k], relu);
-    }
-
-    /**
-     * Floats of P that {@link #forwardExact} reads, from P's start: the last panel's lanes past the
-     * outputs read up to two rows on, short of the largest shift + (OH + 1) Wq + NR (with phase
-     * planes the largest shift need not be the last tap's).
-     */
-    private static int exactReach(ConvGeom g, Layout lay) {
-        int maxShift = 0;
-        for (int s : lay.shift()) maxShift = Math.max(maxShift, s);
-        return maxShift + (g.oh() + 1) * lay.wq() + NR;
-    }
-
-    /**
-     * The B micro-panel of output columns [col, col + NR) (column y OW + x is output (y, x), at
-     * y Wq + x in P): row q holds P at those places shifted by shift[pc + q]. Each vector's
-     * outputs start at its first (y, x); where they run past the row's end (OW >= L: into the
-     * next row only), the rest sit Wq - OW further on, so the vector is blended from a load at
-     * its place and one that far beyond. Panels wholly inside a row are two plain loads per row q.
-     */
-    private static void gatherPanelOfOutputs(float[] p, int pOff, int col, int ow, int wq, int[] shift, int pc, int kc, float[] panel) {
-        int y0 = col / ow, x0 = col - y0 * ow, y1 = (col + L) / ow, x1 = col + L - y1 * ow;
-        int at0 = pOff + y0 * wq + x0, at1 = pOff + y1 * wq + x1, gap = wq - ow;
-        if (x0 + L <= ow && x1 + L <= ow) {
-            for (int q = 0; q < kc; q++) {
-                int s = shift[pc + q];
-                FloatVector.fromArray(F, p, at0 + s).intoArray(panel, q * NR);
-                FloatVector.fromArray(F, p, at1 + s).intoArray(panel, q * NR + L);
-            }
-            return;
-        }
-        VectorMask<Float> next0 = F.indexInRange(0, Math.min(L, ow - x0)).not(), next1 = F.indexInRange(0, Math.min(L, ow - x1)).not();
-        for (int q = 0; q < kc; q++) {
-            int s = shift[pc + q];
-            FloatVector.fromArray(F, p, at0 + s).blend(FloatVector.fromArray(F, p, at0 + s + gap), next0).intoArray(panel, q * NR);
-            FloatVector.fromArray(F, p, at1 + s).blend(FloatVector.fromArray(F, p, at1 + s + gap), next1).intoArray(panel, q * NR + L);
-        }
     }
 
     /**

@@ -27,6 +27,7 @@ class KernelInliningTest {
         assertLarger(GemmTiles.class, "tileKernel8");
         assertLarger(GemmTiles.class, "tileKernel8Narrow");
         assertLarger(GemmTiles.class, "tileKernelRows8");
+        assertLarger(TapTiles.class, "tile");
         assertLarger(WinogradConv.class, "transformInput");
         assertLarger(WinogradConv.class, "transformOutput");
         assertLarger(WinogradWeightGrad.class, "transformGradient");
