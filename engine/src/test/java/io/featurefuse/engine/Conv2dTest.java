@@ -87,12 +87,7 @@ class Conv2dTest {
         int sh = 1 + r.nextInt(2), sw = 1 + r.nextInt(2);
         ConvOptions o = new ConvOptions(sh, sw, r.nextInt(dil * (kh - 1) / 2 + 1), r.nextInt(dil * (kw - 1) / 2 + 1), dil, dil, 1 + r.nextInt(2));
         int ow = nr / 2 + r.nextInt(5 * nr / 2 + 1), oh = 1 + r.nextInt(4);
-        int w = (ow - 1) * sw + dil * (kw - 1) + 1 - 2 * o.padW(), h = (oh - 1) * sh + dil * (kh - 1) + 1 - 2 * o.padH();
-        int n = Math.max(2, io.featurefuse.engine.cpu.Parallel.threads());
-        Tensor x = Fixtures.values(seed, -1, 1, n, o.groups() * (1 + r.nextInt(3)), h, w);
-        Tensor wt = Fixtures.values(seed + 1, -1, 1, o.groups() * (1 + r.nextInt(9)), x.size(1) / o.groups(), kh, kw);
-        Tensor b = r.nextBoolean() ? Fixtures.values(seed + 2, -1, 1, wt.size(0)) : null;
-        assertMatchesReference("conv2d", x, wt, b, o, seed + 3, 2e-6 * x.size(1) * kh * kw, 2e-6 * wt.size(0) * kh * kw);
+        checkLayerWithOutputSize(seed, r, o, kh, kw, oh, ow, 1 + r.nextInt(3), 1 + r.nextInt(9));
     }
 
     /**
@@ -107,10 +102,20 @@ class Conv2dTest {
         int kh = 1 + r.nextInt(5), kw = 2 + r.nextInt(4), dil = 1 + r.nextInt(2), sh = 1 + r.nextInt(2), sw = 1 + r.nextInt(2);
         ConvOptions o = new ConvOptions(sh, sw, dil * (kh - 1) / 2, 1 + r.nextInt(dil * (kw - 1) / 2 + 1), dil, dil, 1 + r.nextInt(2));
         int ow = io.featurefuse.engine.cpu.Simd.L + r.nextInt(40), oh = 3 + r.nextInt(4);
-        int w = (ow - 1) * sw + dil * (kw - 1) + 1 - 2 * o.padW(), h = (oh - 1) * sh + dil * (kh - 1) + 1 - 2 * o.padH();
+        checkLayerWithOutputSize(seed, r, o, kh, kw, oh, ow, 1 + r.nextInt(16), 8 + r.nextInt(13));
+    }
+
+    /**
+     * A kh x kw layer with options o sized to give oh x ow outputs, cg input and kg output channels
+     * per group, a batch that reaches the implicit-GEMM route on any thread count, and a bias half
+     * the time, against the float64 reference.
+     */
+    private static void checkLayerWithOutputSize(long seed, SplittableRandom r, ConvOptions o, int kh, int kw, int oh, int ow, int cg, int kg) {
+        int w = (ow - 1) * o.strideW() + o.dilationW() * (kw - 1) + 1 - 2 * o.padW();
+        int h = (oh - 1) * o.strideH() + o.dilationH() * (kh - 1) + 1 - 2 * o.padH();
         int n = Math.max(2, io.featurefuse.engine.cpu.Parallel.threads());
-        Tensor x = Fixtures.values(seed, -1, 1, n, o.groups() * (1 + r.nextInt(16)), h, w);
-        Tensor wt = Fixtures.values(seed + 1, -1, 1, o.groups() * (8 + r.nextInt(13)), x.size(1) / o.groups(), kh, kw);
+        Tensor x = Fixtures.values(seed, -1, 1, n, o.groups() * cg, h, w);
+        Tensor wt = Fixtures.values(seed + 1, -1, 1, o.groups() * kg, cg, kh, kw);
         Tensor b = r.nextBoolean() ? Fixtures.values(seed + 2, -1, 1, wt.size(0)) : null;
         assertMatchesReference("conv2d", x, wt, b, o, seed + 3, 2e-6 * x.size(1) * kh * kw, 2e-6 * wt.size(0) * kh * kw);
     }
