@@ -200,7 +200,7 @@ final class ImplicitConv {
                 return;
             }
             if (exact) {
-                forwardExact(out, in, src, bias, bOff, g, taps, ap, grp * groupStride, relu, n, grp, scratch);
+                forwardExact(out, in, src, bias, bOff, g, taps, tapTiles, ap, grp * groupStride, relu, n, grp, scratch);
                 return;
             }
             float[] c = grow(scratch, 1, rowBlocks * MR * colsPadded), p = grow(scratch, 0, pSize);
@@ -237,13 +237,13 @@ final class ImplicitConv {
      * then copied the 784 out of C (a 112 KB buffer per image, past L1), which took ~21% of that
      * layer's forward samples.
      */
-    private static void forwardExact(float[] out, float[] in, int src, float[] bias, int bOff, ConvGeom g, TapPlanes taps, float[] ap,
-                                     int a0, boolean relu, int n, int grp, float[][] scratch) {
+    private static void forwardExact(float[] out, float[] in, int src, float[] bias, int bOff, ConvGeom g, TapPlanes taps, boolean tapTiles,
+                                     float[] ap, int a0, boolean relu, int n, int grp, float[][] scratch) {
         int kg = g.kg(), crs = g.crs(), ohw = g.ohw(), rowBlocks = (kg + MR - 1) / MR, kc = Gemm.kBlock(crs);
         float[] q = grow(scratch, 0, taps.size());
         taps.fill(in, src, g, q);
         int outBase = (n * g.k() + grp * kg) * ohw;
-        if (TapTiles.applies(g)) {
+        if (tapTiles) { // ap packed by TapTiles.pack
             TapTiles.multiply(ap, a0, kg, crs, q, taps.shift(), out, outBase, ohw);
             biasReluInPlace(out, outBase, kg, ohw, bias, bOff + grp * kg, relu);
             return;
