@@ -44,18 +44,14 @@ record TapPlanes(int rows, int plane, int[] shift, int size) {
 
     /**
      * Writes the planes of the cg input channels at in[src] (each h x w) into q[0, size - NR):
-     * zeros first, then each row's valid columns. The zeros are vector stores, not Arrays.fill:
-     * after Arrays.fill's intrinsic the row copies' stores ran ~3x slower (JFR: in intoArray),
-     * as if the filled lines had left the cache. 5x5 1->32 28x28, one image's planes in a loop,
-     * one thread: ~0.8 -> ~0.6 us (zeros alone ~0.1, copies alone ~0.2); the layer's forward,
-     * b128, 2 threads, jars alternating 6 times: best 206-244 -> 216-263 GFLOP/s (ahead in 5).
+     * zeros first (Simd.zero, not Arrays.fill), then each row's valid columns. 5x5 1->32 28x28,
+     * one image's planes in a loop, one thread: ~0.8 us with Arrays.fill, ~0.6 with Simd.zero
+     * (zeros alone ~0.1, copies alone ~0.2); the layer's forward, b128, 2 threads, jars
+     * alternating 6 times: best 206-244 -> 216-263 GFLOP/s (ahead in 5).
      */
     void fill(float[] in, int src, ConvGeom g, float[] q) {
         int ow = g.ow(), sh = g.sh(), sw = g.sw();
-        FloatVector zero = FloatVector.zero(F);
-        int end = size - Gemm.NR, z = 0;
-        for (; z <= end - L; z += L) zero.intoArray(q, z);
-        for (; z < end; z++) q[z] = 0f;
+        Simd.zero(q, 0, size - Gemm.NR);
         for (int c = 0; c < g.cg(); c++)
             for (int j = 0; j < g.s(); j++) {
                 int dx = j * g.dw() - g.pw(), x0 = g.firstColumn(dx), x1 = g.endColumn(dx, x0);
