@@ -23,9 +23,9 @@ import jdk.incubator.vector.FloatVector;
  * matrix (a fixed stride per tap) measured the same at 8 x 3.
  *
  * <p>Row blocks outside, column panels inside: a block's tiles write 8 output planes from start
- * to end, where panels outside had all kg planes' write streams open at once (32 on that layer,
- * each store a cache miss that hardware prefetch did not cover once the batch's 12.8 MB output
- * outgrew the caches). Same layer, b128, 2 threads, jars alternating 3 times: 157-179 -> 194-214
+ * to end, where panels outside had all kg planes' write streams open at once (32 on that layer;
+ * the batch's 12.8 MB output misses the caches, and presumably 32 streams of store misses are
+ * more than the hardware prefetcher follows: not measured directly). Same layer, b128, 2 threads, jars alternating 3 times: 157-179 -> 194-214
  * GFLOP/s (Gemm's tiles over the blended gather, before this class: 142-153).
  */
 final class TapTiles {
