@@ -228,8 +228,8 @@ final class ImplicitConv {
     }
 
     /**
-     * Output rows at least a vector wide (OW >= L) and narrower than P's (Wq > OW: the layer pads,
-     * strides, or reads an unpadded input in place): C's columns are the output's own, one per
+     * Output rows at least a vector wide (OW >= L) and narrower than P's (Wq > OW: the layer pads
+     * or strides): C's columns are the output's own, one per
      * output (y, x), not Wq per output row, so the tiles go straight into the output planes and
      * no column is computed to be thrown away. B's rows are read from {@link TapPlanes}, where
      * each tap's row is contiguous across output rows.
@@ -245,15 +245,15 @@ final class ImplicitConv {
         int outBase = (n * g.k() + grp * kg) * ohw;
         if (tapTiles) { // ap packed by TapTiles.pack
             TapTiles.multiply(ap, a0, kg, crs, q, taps.shift(), out, outBase, ohw);
-            biasReluInPlace(out, outBase, kg, ohw, bias, bOff + grp * kg, relu);
-            return;
-        }
-        float[] panel = grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);
-        for (int pc = 0; pc < crs; pc += kc) {
-            int kcb = Math.min(kc, crs - pc);
-            for (int col = 0; col < ohw; col += NR) {
-                gatherPanel(q, col, taps.shift(), pc, kcb, panel);
-                GemmTiles.sweep(ap, a0 + pc * rowBlocks * MR, 0, kg, panel, 0, kcb, out, outBase + col, ohw, Math.min(NR, ohw - col), pc > 0, tile);
+        } else {
+            float[] panel = grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);
+            for (int pc = 0; pc < crs; pc += kc) {
+                int kcb = Math.min(kc, crs - pc);
+                for (int col = 0; col < ohw; col += NR) {
+                    gatherPanel(q, col, taps.shift(), pc, kcb, panel);
+                    GemmTiles.sweep(ap, a0 + pc * rowBlocks * MR, 0, kg, panel, 0, kcb, out, outBase + col, ohw, Math.min(NR, ohw - col), pc > 0,
+                            tile);
+                }
             }
         }
         biasReluInPlace(out, outBase, kg, ohw, bias, bOff + grp * kg, relu);
