@@ -4,6 +4,7 @@ import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShuffle;
 
 /**
@@ -98,7 +99,10 @@ public final class ResizeKernels {
      * GB/s on 96x7x7 -> 14x14 on an AVX-512 host). A task resizes all its planes' rows along x
      * first, one band at a time (see {@link Bands}), then blends; a row's last vector ends at ow,
      * overlapping the one before (each output is computed from the buffer alone, so the overlap
-     * writes the same values), and rows narrower than a vector go one output at a time.
+     * writes the same values). A row narrower than a vector is one vector whose lanes past the row
+     * are thrown away (the next row overwrites them; masked off at a task's last row): with
+     * 16-float vectors, 96x7x7 -> 14x14 went one output at a time before and took ~4.4 ms for
+     * batch 256 on two threads (5.6 GB/s).
      */
     public static void forward(float[] out, float[] in, int inOff, int planes, Axis ay, Axis ax) {
         int ih = ay.in(), iw = ax.in(), oh = ay.out(), ow = ax.out(), ihw = ih * iw, ohw = oh * ow;
@@ -106,16 +110,19 @@ public final class ResizeKernels {
         int[] c0 = ax.i0(), c1 = ax.i1(), r0 = ay.i0(), r1 = ay.i1();
         Bands bands = Bands.of(c0, c1, sx, tx);
         Parallel.forRanges(planes, ohw + ih * ow, (p0, p1) -> { // a 7x7 -> 14x14 plane is ~1,000 multiply-adds, too little for a task alone
-            float[] h = rows((p1 - p0) * ih * ow);
+            VectorMask<Float> narrow = F.indexInRange(0, ow); // made here: a lambda capturing a vector would take it as a parameter
+            float[] h = rows((p1 - p0) * ih * ow + L); // + L: a narrow row's vector reads and writes past the row's end
             alongX(in, inOff + p0 * ihw, (p1 - p0) * ih, iw, c0, c1, sx, tx, bands, h);
             for (int p = p0; p < p1; p++)
                 for (int y = 0, o = p * ohw, hp = (p - p0) * ih * ow; y < oh; y++, o += ow) {
                     int a = hp + r0[y] * ow, b = hp + r1[y] * ow;
-                    if (ow < L) {
-                        for (int x = 0; x < ow; x++) out[o + x] = sy[y] * h[a + x] + ty[y] * h[b + x];
+                    FloatVector vs = FloatVector.broadcast(F, sy[y]), vt = FloatVector.broadcast(F, ty[y]);
+                    if (ow < L) { // one vector a row; its lanes past ow land in the next row, which is written after it, or are masked off at the task's end
+                        FloatVector v = FloatVector.fromArray(F, h, a).mul(vs).add(FloatVector.fromArray(F, h, b).mul(vt));
+                        if (o + L <= p1 * ohw) v.intoArray(out, o);
+                        else v.intoArray(out, o, narrow);
                         continue;
                     }
-                    FloatVector vs = FloatVector.broadcast(F, sy[y]), vt = FloatVector.broadcast(F, ty[y]);
                     for (int x = 0; ; x = Math.min(x + L, ow - L)) {
                         FloatVector.fromArray(F, h, a + x).mul(vs).add(FloatVector.fromArray(F, h, b + x).mul(vt)).intoArray(out, o + x);
                         if (x == ow - L) break;
@@ -149,7 +156,8 @@ public final class ResizeKernels {
     }
 
     /**
-     * The x pass in vectors, for rows of at least one vector whose every block of L outputs reads
+     * The x pass in vectors, for rows whose every block of L outputs (one block for a row narrower
+     * than a vector, its lanes past the row weighted 0) reads
      * a band of at most L source columns (upsampling, or sizes near the input's): block k's
      * outputs start at xb[k] (the last block ends at ow, overlapping the one before), its band at
      * source column cs[k]; lane l takes lanes s0[k][l] and s1[k][l] of the vector loaded at the
@@ -161,13 +169,12 @@ public final class ResizeKernels {
         @SuppressWarnings("unchecked")
         static Bands of(int[] c0, int[] c1, float[] sx, float[] tx) {
             int ow = c0.length, blocks = (ow + L - 1) / L;
-            if (ow < L) return null;
             int[] xb = new int[blocks], cs = new int[blocks], lanes0 = new int[L], lanes1 = new int[L];
             VectorShuffle<Float>[] s0 = new VectorShuffle[blocks], s1 = new VectorShuffle[blocks];
             float[] w0 = new float[blocks * L], w1 = new float[blocks * L];
             for (int k = 0; k < blocks; k++) {
-                int x0 = Math.min(k * L, ow - L), from = c0[x0];
-                for (int l = 0; l < L; l++) {
+                int x0 = Math.max(0, Math.min(k * L, ow - L)), from = c0[x0];
+                for (int l = 0; l < Math.min(L, ow); l++) { // a narrow row's lanes past ow keep lane 0 and weight 0
                     lanes0[l] = c0[x0 + l] - from;
                     lanes1[l] = c1[x0 + l] - from;
                     if (lanes0[l] < 0 || lanes1[l] < 0 || lanes0[l] >= L || lanes1[l] >= L) return null; // band wider than a vector
