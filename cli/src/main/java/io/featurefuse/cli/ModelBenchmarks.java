@@ -1,12 +1,12 @@
 package io.featurefuse.cli;
 
-import io.featurefuse.engine.GradMode;
 import io.featurefuse.engine.Loss;
 import io.featurefuse.engine.Tensor;
 import io.featurefuse.engine.cpu.Parallel;
 import io.featurefuse.engine.cpu.Simd;
 import io.featurefuse.fusion.Aligner;
 import io.featurefuse.fusion.TwoStream;
+import io.featurefuse.nn.Inference;
 import io.featurefuse.nn.models.Backbones;
 import io.featurefuse.nn.optim.ParamGroup;
 import io.featurefuse.nn.optim.Sgd;
@@ -48,12 +48,8 @@ final class ModelBenchmarks {
 
     static Runnable inference(TwoStream m, int batch) {
         Tensor x = Tensor.randn(new SplittableRandom(2), batch, 1, 28, 28);
-        return () -> {
-            m.eval();
-            try (var off = GradMode.off()) {
-                m.call(x);
-            }
-        };
+        m.eval();
+        return () -> Inference.run(m, x).recycle(); // as fuse eval and the trainer's test pass run it
     }
 
     /** Seconds from JVM start to the end of the first training step (model built, data made, one step). */

@@ -3,6 +3,7 @@ package io.featurefuse.nn.train;
 import io.featurefuse.engine.GradMode;
 import io.featurefuse.engine.Loss;
 import io.featurefuse.engine.Tensor;
+import io.featurefuse.nn.Inference;
 import io.featurefuse.nn.Module;
 import io.featurefuse.nn.data.Batch;
 import io.featurefuse.nn.data.DataLoader;
@@ -187,7 +188,7 @@ public final class Trainer {
         try (var off = GradMode.off(); DataLoader.Batches batches = loader.epoch(0)) {
             while (batches.hasNext()) {
                 Batch b = batches.next();
-                Tensor logits = model.call(b.images());
+                Tensor logits = Inference.run(model, b.images());
                 ev.add(logits, b.labels(), Loss.crossEntropy(logits, b.labels()).item());
             }
         } finally {
