@@ -19,10 +19,11 @@ import java.util.Arrays;
  * end of every layer, and each layer's output for the whole batch (25.7 MB for 32 x 28 x 28 at
  * batch 256) leaves the caches before the next layer reads it. A chunk per thread keeps its
  * activations near that thread's core and never waits for the other threads until the end.
- * Measured on the reference two-stream model (concat) at batch 256, 2 threads, one JVM, chunk
- * sizes taking turns: one call ~2,900-3,200 images/s; chunks of 64 ~3,600-3,670, of 32
- * ~3,060-3,660, of 16 ~2,700-3,300 and of 8 ~2,400-2,900 (smaller chunks pay each layer's
- * per-call work, such as folding BN and transforming weights, more often).
+ * Measured on the reference two-stream model (concat) at batch 256, 2 threads, the launcher's
+ * heap flags, one JVM, chunk sizes taking turns over 10 rounds (weights packed once, see the
+ * engine's PackCache): one call ~3,200-3,300 images/s; chunks of 128 ~3,300-3,570, of 64
+ * ~3,430-3,650, of 32 ~3,300-3,575, of 16 ~3,030-3,500 (smaller chunks pay each layer's per-call
+ * work, such as folding BN, more often).
  */
 public final class Inference {
     /** The largest chunk: below it, a chunk per thread (or two) fills the pool. */

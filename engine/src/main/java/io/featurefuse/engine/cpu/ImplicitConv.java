@@ -173,7 +173,8 @@ final class ImplicitConv {
         boolean exact = !pointwise && g.ow() >= L && lay.wq() > g.ow();
         boolean tapTiles = exact && TapTiles.applies(g);
         int groupStride = tapTiles ? TapTiles.packedGroupSize(kg, crs) : packedGroupSize(kg, crs);
-        float[] ap = tapTiles ? TapTiles.pack(w, wOff, groups, kg, crs) : packWeights(w, wOff, false, groups, kg, crs);
+        float[] ap = tapTiles ? PackCache.get("tap-tiles", w, wOff, g.k() * crs, () -> TapTiles.pack(w, wOff, groups, kg, crs), groups, kg, crs)
+                : PackCache.get("implicit", w, wOff, g.k() * crs, () -> packWeights(w, wOff, false, groups, kg, crs), groups, kg, crs);
         int hw = g.h() * g.w(), ohw = g.ohw();
         /*
          * 1x1, stride 1, unpadded: C's columns are the output's, so the tiles go straight into the

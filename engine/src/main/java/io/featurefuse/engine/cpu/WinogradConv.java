@@ -89,7 +89,7 @@ final class WinogradConv {
         }
         Tiles t = Tiles.of(g);
         int groups = g.groups(), cg = g.cg(), kg = g.kg(), kc = Gemm.kBlock(cg);
-        float[] u = packedWeights(w, wOff, g, kc);
+        float[] u = PackCache.get("winograd-f2", w, wOff, g.k() * g.crs(), () -> packedWeights(w, wOff, g, kc), g.k(), g.cg(), g.groups(), kc);
         int rows = roundUp(kg, Gemm.MR), uXi = rows * cg, uGroup = 16 * uXi; // U's layout, see packedWeights
         int vStride = cg * NR + SKEW, mStride = kg * NR + SKEW;
         int images = imagesPerTask(t.perImage()), tasks = (g.n() + images - 1) / images;

@@ -60,7 +60,7 @@ final class WinogradF4 {
                         float[] res, int resOff) {
         Tiles t = Tiles.of(g);
         int groups = g.groups(), cg = g.cg(), kg = g.kg(), kc = Gemm.kBlock(cg);
-        float[] u = packedWeights(w, wOff, g, kc);
+        float[] u = PackCache.get("winograd-f4", w, wOff, g.k() * g.crs(), () -> packedWeights(w, wOff, g, kc), g.k(), g.cg(), g.groups(), kc);
         int rows = WinogradConv.roundUp(kg, Gemm.MR), uXi = rows * cg, uGroup = XI * uXi;
         int vStride = cg * NR + SKEW, mStride = kg * NR + SKEW;
         int images = WinogradConv.imagesPerTask(t.perImage()), tasks = (g.n() + images - 1) / images;
