@@ -160,7 +160,8 @@ public final class Conv2dKernels {
             // C / groups: with few input channels (a first layer: 1) the col2im route is faster.
             ConvGeom back = new ConvGeom(g.n(), g.k(), g.oh(), g.ow(), g.c(), g.r(), g.s(), g.h(), g.w(), 1, 1,
                     g.r() - 1 - g.ph(), g.s() - 1 - g.pw(), 1, 1, g.groups());
-            forward(dIn, dOut, dOff, flipped(w, wOff, g), 0, null, 0, back);
+            float[] wf = flipped(w, wOff, g);
+            PackCache.bypassed(() -> forward(dIn, dOut, dOff, wf, 0, null, 0, back));
             return;
         }
         int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();

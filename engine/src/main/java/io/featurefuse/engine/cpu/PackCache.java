@@ -16,7 +16,7 @@ import java.util.function.Supplier;
  * mostly weight transforms and BN folding, and the transforms made ~20% of its garbage.
  *
  * <p>While recording (training) weights change every step, so nothing is kept: a copy per call
- * would only add memory. The packed arrays handed out are shared and must only be read.
+ * would only add memory; nor for backward's own convolutions (see {@link #bypassed}). The packed arrays handed out are shared and must only be read.
  */
 final class PackCache {
     /** Bytes of sources and packings kept at most; the entry used longest ago goes first. */
@@ -39,7 +39,7 @@ final class PackCache {
      * shape were packed from equal values before (without recording), else made now.
      */
     static float[] get(String kind, float[] w, int wOff, int len, Supplier<float[]> pack, int... shape) {
-        if (GradMode.isEnabled()) return pack.get();
+        if (GradMode.isEnabled() || BYPASS.get()) return pack.get();
         synchronized (PackCache.class) {
             for (Iterator<Entry> it = ENTRIES.iterator(); it.hasNext(); ) {
                 Entry e = it.next();
@@ -59,6 +59,23 @@ final class PackCache {
             while (bytes > BUDGET && ENTRIES.size() > 1) bytes -= ENTRIES.removeLast().bytes();
         }
         return packed;
+    }
+
+    private static final ThreadLocal<Boolean> BYPASS = ThreadLocal.withInitial(() -> false);
+
+    /**
+     * Runs work on this thread with nothing kept: for weights made for one call, such as the
+     * flipped weights of backward-data run as a forward convolution (backward runs without
+     * recording, so without this every training step would add entries that never match).
+     */
+    static void bypassed(Runnable work) {
+        boolean before = BYPASS.get();
+        BYPASS.set(true);
+        try {
+            work.run();
+        } finally {
+            BYPASS.set(before);
+        }
     }
 
     /** Entries held now (tests). */
