@@ -74,9 +74,9 @@ public final class TwoStream extends Module {
     /**
      * Without recording, the feature maps this forward made go back to the engine's buffer pool
      * (each once; none that shares a buffer with one of keep: the input, the pooled features
-     * that go on). They were ~60 MB of fresh arrays per
-     * batch-256 inference, G1 humongous allocations: with the launcher's 600 MB heap a collection
-     * every ~0.2 s, and every array new memory to zero.
+     * that go on). They were ~60 MB of fresh arrays per batch-256 inference, G1 humongous
+     * allocations: with the launcher's 600 MB heap a collection every ~0.2 s, and every array
+     * new memory to zero.
      */
     private static void recycleMaps(List<Tensor> keep, List<Tensor> maps) {
         for (int i = 0; i < maps.size(); i++) {

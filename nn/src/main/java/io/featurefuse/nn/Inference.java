@@ -26,15 +26,15 @@ import java.util.Arrays;
  * work, such as folding BN, more often).
  */
 public final class Inference {
-    /** The largest chunk: below it, a chunk per thread (or two) fills the pool. */
+    /** Images a chunk holds at most (the best size measured, above); a batch takes a multiple of the pool's threads of chunks. */
     static final int MAX_CHUNK = 64;
 
     private Inference() {}
 
     /**
-     * model(x) without recording gradients; in eval mode (and with more images than twice the
-     * pool's threads) the batch is split as described above. Training mode runs as one call:
-     * batch statistics depend on the whole batch.
+     * model(x) without recording gradients; in eval mode, with at least a thread's worth of
+     * images for every chunk, the batch is split as described above. Training mode runs as one
+     * call: batch statistics depend on the whole batch.
      */
     public static Tensor run(Module model, Tensor x) {
         int threads = Parallel.threads(), n = x.rank() == 0 ? 0 : x.size(0);
