@@ -11,6 +11,10 @@ import java.util.Arrays;
  * output depends on that image alone, and the kernels sum in an order that does not depend on the
  * batch, so the result is the one a single call gives, bit for bit (InferenceTest checks it).
  *
+ * <p>The chunks call the same model on several threads at once, so its forward must not keep
+ * state from a call (none of this project's modules does; a user module that records its last
+ * input, say, would see the chunks race).
+ *
  * <p>A run splits only where there is a chunk for every thread and every chunk holds as many
  * images as there are threads (see {@link #run(Module, Tensor, int)}): at least threads squared
  * images, 4 on two threads.

@@ -180,7 +180,11 @@ public final class Trainer {
         return r;
     }
 
-    /** Accuracy, loss, per-class accuracy and confusion of a model over a loader, in eval mode without gradients. */
+    /**
+     * Accuracy, loss, per-class accuracy and confusion of a model over a loader, in eval mode
+     * without gradients; each batch through {@link Inference#run} (chunks side by side on the
+     * pool's threads, the same numbers as one call).
+     */
     public static Evaluation evaluate(Module model, DataLoader loader) {
         boolean wasTraining = model.isTraining();
         model.eval();
