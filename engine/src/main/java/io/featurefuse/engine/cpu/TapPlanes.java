@@ -22,7 +22,7 @@ import jdk.incubator.vector.VectorMask;
  * @param rows  rows of a plane: OH + (R - 1) dh / sh
  * @param plane floats of a plane, rows OW
  * @param shift where each tap's run starts, indexed (c R + i) S + j like the weights
- * @param size  floats to allocate: the planes, and NR - 1 more that the last panel of outputs reads past them
+ * @param size  floats to allocate: the planes and NR more (a panel of outputs reads up to NR - 1 past them)
  */
 record TapPlanes(int rows, int plane, int[] shift, int size) {
 
@@ -67,7 +67,11 @@ record TapPlanes(int rows, int plane, int[] shift, int size) {
             }
     }
 
-    /** q[to, to + len) = in[from, from + len), in vectors: the last whole vector ends at len (overlapping), or a masked one when len < L. */
+    /**
+     * q[to, to + len) = in[from, from + len), in vectors: the last whole vector ends at len
+     * (overlapping), or a masked one when len < L. Rather than System.arraycopy: 5x5 1->32 28x28
+     * forward, b128, 2 threads, 4 alternations, best 217-250 against 203-238 GFLOP/s (ahead in 3).
+     */
     private static void copyRow(float[] in, int from, float[] q, int to, int len) {
         if (len < L) {
             VectorMask<Float> m = F.indexInRange(0, len);

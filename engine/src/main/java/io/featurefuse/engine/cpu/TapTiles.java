@@ -25,8 +25,9 @@ import jdk.incubator.vector.FloatVector;
  * <p>Row blocks outside, column panels inside: a block's tiles write 8 output planes from start
  * to end, where panels outside had all kg planes' write streams open at once (32 on that layer;
  * the batch's 12.8 MB output misses the caches, and presumably 32 streams of store misses are
- * more than the hardware prefetcher follows: not measured directly). Same layer, b128, 2 threads, jars alternating 3 times: 157-179 -> 194-214
- * GFLOP/s (Gemm's tiles over the blended gather, before this class: 142-153).
+ * more than the hardware prefetcher follows: not measured directly). Same layer, b128, 2
+ * threads, jars alternating 3 times: 157-179 -> 194-214 GFLOP/s (Gemm's tiles over the blended
+ * gather, before this class: 142-153).
  */
 final class TapTiles {
     static final int ROWS = 8, COLS = 3 * L;
