@@ -241,8 +241,7 @@ final class ImplicitConv {
     private static void forwardExact(float[] out, float[] in, int src, float[] bias, int bOff, ConvGeom g, TapPlanes taps, boolean tapTiles,
                                      float[] ap, int a0, boolean relu, int n, int grp, float[][] scratch) {
         int kg = g.kg(), crs = g.crs(), ohw = g.ohw(), rowBlocks = (kg + MR - 1) / MR, kc = Gemm.kBlock(crs);
-        float[] q = grow(scratch, 0, taps.size());
-        taps.fill(in, src, g, q);
+        float[] q = taps.fill(in, src, g);
         int outBase = (n * g.k() + grp * kg) * ohw;
         if (tapTiles) { // ap packed by TapTiles.pack
             TapTiles.multiply(ap, a0, kg, crs, q, taps.shift(), out, outBase, ohw);
