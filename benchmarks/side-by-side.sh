@@ -2,7 +2,8 @@
 # featurefuse against the reference libraries, in one invocation, at the same shapes and thread
 # count (set explicitly on both sides): SGEMM against NumPy on OpenBLAS, and the CNN op shapes of
 # `fuse bench --only ops` (conv 3x3 / 1x1 / 5x5 / depthwise forward and forward+backward, batch
-# norm, max pool, bilinear resize) and the reference two-stream model (concat: a training step at
+# norm, max pool, bilinear resize), the element-wise add of 16M floats of `fuse bench --only add`
+# (same shape, and a row broadcast) and the reference two-stream model (concat: a training step at
 # batch 128, inference at batch 256, each in images/s; the peak RSS of 20 training steps and the
 # time from process start to the first finished step, each in a fresh process) against PyTorch on
 # the CPU, plus this machine's FMA peak through the Vector API so that every GFLOP/s figure is also
@@ -102,6 +103,10 @@ with torch.no_grad():
     r = torch.randn(128, 96, 7, 7)
     report("bilinear 96x7x7->14x14 b128 fwd", "GB/s", 4.0 * r.numel() * 5,
            lambda: F.interpolate(r, size=(14, 14), mode="bilinear", align_corners=False))
+    # c = a + b into an existing c, as fuse bench's add rows: bytes read and written (a, b or its row, c)
+    a = torch.rand(4096, 4096); b = torch.rand(4096, 4096); row = torch.rand(4096); c = torch.empty(4096, 4096)
+    report("add 16M floats", "GB/s", 4.0 * 3 * a.numel(), lambda: torch.add(a, b, out=c))
+    report("add 16M floats, row broadcast", "GB/s", 4.0 * (2 * a.numel() + row.numel()), lambda: torch.add(a, row, out=c))
 PY
 
 cat > "$work/torch_model.py" <<'PY'
@@ -170,6 +175,7 @@ for r in $(seq "$rounds"); do
   if [ "$only" = all ] || [ "$only" = ops ]; then
     echo "  round $r/$rounds: featurefuse ops..." >&2
     "$root/fuse" bench --only ops --threads "$threads" --samples 3 --seconds 0.3 --json >> "$work/java.jsonl"
+    "$root/fuse" bench --only add --threads "$threads" --samples 3 --seconds 0.3 --json >> "$work/java.jsonl"
     if have_torch; then
       echo "  round $r/$rounds: pytorch ops..." >&2
       env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="$threads" "$py" "$work/torch_ops.py" "$threads" >> "$work/ref.jsonl"
