@@ -48,18 +48,6 @@ public final class Simd {
         return s;
     }
 
-    /**
-     * a[from, to) = 0 in vector stores, for a scratch buffer that is written again right after.
-     * Arrays.fill's intrinsic left such a buffer slow to write: TapPlanes' row copies after it
-     * ran ~3x slower (JFR samples in intoArray), as if the filled lines had left the cache.
-     */
-    public static void zero(float[] a, int from, int to) {
-        FloatVector z = FloatVector.zero(F);
-        int i = from;
-        for (; i <= to - L; i += L) z.intoArray(a, i);
-        for (; i < to; i++) a[i] = 0f;
-    }
-
     /** A one-line description for logs and benchmark headers, e.g. "float x8 (256-bit)". */
     public static String describe() {
         return "float x" + L + " (" + VectorShape.forBitSize(L * 32).vectorBitSize() + "-bit)";
