@@ -351,12 +351,12 @@ class Conv2dTest {
     }
 
     /**
-     * Deep 1x1 stride-1 layers on planes wider than the columns the 1x1 route packs at a time
-     * (PANEL_BLOCK_FLOATS / kc, ~160-208 here), so a plane takes two blocks, the second ending in a
-     * partial panel; 300 channels take two k blocks, accumulated in the output.
+     * Deep 1x1 stride-1 layers on planes of several panels read in place, the last a partial
+     * panel (packed, wider or narrower than a vector); 300 channels take two k blocks,
+     * accumulated in the output.
      */
     @Test
-    void pointwiseLayersPackColumnsInBlocks() {
+    void deepPointwiseLayersOnPlanesOfSeveralPanels() {
         int n = Math.max(2, io.featurefuse.engine.cpu.Parallel.threads());
         for (int[] s : new int[][] {{200, 13, 17}, {300, 15, 15}}) {
             Tensor x = Fixtures.values(s[0], -1, 1, n, s[0], s[1], s[2]), wt = Fixtures.values(s[1], -1, 1, 20, s[0], 1, 1);

@@ -25,10 +25,19 @@ final class GemmTiles {
      */
     static void sweep(float[] ap, int a0, int i0, int i1, float[] bp, int bo, int kc, float[] c, int co, int ldc, int nr, boolean acc,
                       float[] tile) {
+        sweep(ap, a0, i0, i1, bp, bo, NR, kc, c, co, ldc, nr, acc, tile);
+    }
+
+    /**
+     * {@link #sweep} with B's kc rows of NR floats ldb apart in bp from bo, not one after another:
+     * B read where it lies, e.g. NR columns of a 1x1 layer's input planes (see ImplicitConv.planeProduct).
+     */
+    static void sweep(float[] ap, int a0, int i0, int i1, float[] bp, int bo, int ldb, int kc, float[] c, int co, int ldc, int nr,
+                      boolean acc, float[] tile) {
         for (int i = i0, ao = a0; i < i1; i += MR, ao += kc * MR)
-            if (MR == 8 && nr <= L) tileKernel8Narrow(ap, ao, bp, bo, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
-            else if (MR == 8) tileKernel8(ap, ao, bp, bo, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
-            else tileKernel(ap, ao, bp, bo, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
+            if (MR == 8 && nr <= L) tileKernel8Narrow(ap, ao, bp, bo, ldb, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
+            else if (MR == 8) tileKernel8(ap, ao, bp, bo, ldb, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
+            else tileKernel(ap, ao, bp, bo, ldb, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
     }
 
     /**
@@ -39,7 +48,7 @@ final class GemmTiles {
      * Eight independent chains still cover the FMA latency. The tile goes through {@code tile}
      * unless it is exactly 8 x L.
      */
-    static void tileKernel8Narrow(float[] ap, int ao, float[] bp, int bo, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
+    static void tileKernel8Narrow(float[] ap, int ao, float[] bp, int bo, int ldb, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
                                   float[] tile) {
         boolean whole = mr == 8 && nr == L, load = acc && whole;
         FloatVector z = FloatVector.zero(F);
@@ -47,7 +56,7 @@ final class GemmTiles {
         FloatVector c2 = load ? FloatVector.fromArray(F, c, o + 2 * ldc) : z, c3 = load ? FloatVector.fromArray(F, c, o + 3 * ldc) : z;
         FloatVector c4 = load ? FloatVector.fromArray(F, c, o + 4 * ldc) : z, c5 = load ? FloatVector.fromArray(F, c, o + 5 * ldc) : z;
         FloatVector c6 = load ? FloatVector.fromArray(F, c, o + 6 * ldc) : z, c7 = load ? FloatVector.fromArray(F, c, o + 7 * ldc) : z;
-        for (int bi = bo, ai = ao, end = bo + kc * NR; bi < end; bi += NR, ai += 8) {
+        for (int ai = ao, bi = bo, end = ao + kc * 8; ai < end; ai += 8, bi += ldb) {
             FloatVector b0 = FloatVector.fromArray(F, bp, bi);
             c0 = FloatVector.broadcast(F, ap[ai]).fma(b0, c0);
             c1 = FloatVector.broadcast(F, ap[ai + 1]).fma(b0, c1);
@@ -98,11 +107,11 @@ final class GemmTiles {
      * {@link #store} calls of its own, C2 (recompiling after that path's first use) left them out of
      * line as a cold medium method, and the train step ran 4x slower.
      */
-    static void tileKernel(float[] ap, int ao, float[] bp, int bo, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
+    static void tileKernel(float[] ap, int ao, float[] bp, int bo, int ldb, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
                            float[] tile) {
         FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
                 c30 = c00, c31 = c00;
-        for (int bi = bo, ai = ao, end = bo + kc * NR; bi < end; bi += NR, ai += 4) {
+        for (int ai = ao, bi = bo, end = ao + kc * 4; ai < end; ai += 4, bi += ldb) {
             FloatVector b0 = FloatVector.fromArray(F, bp, bi);
             FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
             FloatVector x = FloatVector.broadcast(F, ap[ai]);
@@ -125,7 +134,7 @@ final class GemmTiles {
     }
 
     /** {@link #tileKernel} with eight rows: 16 accumulators, which fit AVX-512's 32 registers with B's two vectors and the broadcasts. */
-    static void tileKernel8(float[] ap, int ao, float[] bp, int bo, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
+    static void tileKernel8(float[] ap, int ao, float[] bp, int bo, int ldb, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
                             float[] tile) {
         // Accumulating into C, the tile starts from C (loaded here rather than added at the end
         // through store(): with eight rows that epilogue outgrew C2's node budget, store() stayed
@@ -140,7 +149,7 @@ final class GemmTiles {
         FloatVector c50 = load ? FloatVector.fromArray(F, c, o + 5 * ldc) : z, c51 = load ? FloatVector.fromArray(F, c, o + 5 * ldc + L) : z;
         FloatVector c60 = load ? FloatVector.fromArray(F, c, o + 6 * ldc) : z, c61 = load ? FloatVector.fromArray(F, c, o + 6 * ldc + L) : z;
         FloatVector c70 = load ? FloatVector.fromArray(F, c, o + 7 * ldc) : z, c71 = load ? FloatVector.fromArray(F, c, o + 7 * ldc + L) : z;
-        for (int bi = bo, ai = ao, end = bo + kc * NR; bi < end; bi += NR, ai += 8) {
+        for (int ai = ao, bi = bo, end = ao + kc * 8; ai < end; ai += 8, bi += ldb) {
             FloatVector b0 = FloatVector.fromArray(F, bp, bi);
             FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
             FloatVector x = FloatVector.broadcast(F, ap[ai]);

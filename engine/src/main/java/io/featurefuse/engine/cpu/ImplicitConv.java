@@ -59,9 +59,6 @@ final class ImplicitConv {
         return count == stride;
     }
 
-    /** Floats of B panels the 1x1 route packs at a time (a quarter of a 512 KB L2). */
-    private static final int PANEL_BLOCK_FLOATS = 32 << 10;
-
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[0], new float[0]});
 
     /**
@@ -178,16 +175,8 @@ final class ImplicitConv {
         int hw = g.h() * g.w(), ohw = g.ohw();
         /*
          * 1x1, stride 1, unpadded: C's columns are the output's, so the tiles go straight into the
-         * output (no copy of the valid columns), and B's rows are the input planes, packed into
-         * kc x NR panels rather than read in place: in place, each of the kc rows sat in
-         * its own plane (784 bytes apart on 14x14), mostly across two cache lines. 160->128 14x14
-         * b128, 2 threads, same jar with and without, 4 alternations: ~62 -> ~75 GFLOP/s forward
-         * alone; among the other ops (fuse bench, one JVM) no change beyond noise (best 107 -> 100),
-         * the train step's best 352 -> 373 img/s (median 348 -> 347).
-         * The panels of up to PANEL_BLOCK_FLOATS are packed together, each input row read once
-         * from start to end, rather than a panel at a time (160 row pieces 784 bytes apart):
-         * packing fell from ~19% to ~11% of samples; among the other ops (one JVM, jars
-         * alternating 3 times) 1x1 fwd best 92/104/80 -> 103/106/87, median 84/87/74 -> 99/94/83.
+         * output (no copy of the valid columns), and B's rows are the input planes, read in place
+         * by planeProduct (which says what packing them cost).
          */
         TapPlanes taps = exact ? TapPlanes.of(g) : null;
         Parallel.forEach(g.n() * groups, t -> {
@@ -293,43 +282,41 @@ final class ImplicitConv {
     /**
      * C (m x cols, rows cols apart at out[outBase]) = A . B for one image, on the calling thread:
      * A packed by {@link #packWeights} from ap[a0], B the kdim planes of cols floats at b[src]
-     * (row q at src + q cols), packed a block of panels at a time; the tiles go straight into C.
-     * A 1x1 stride-1 layer's forward (B the input planes, C the output planes) and the columns
-     * of a strided layer's input gradient (B dOut, A W^T) run here.
+     * (row q at src + q cols); the tiles go straight into C. A 1x1 stride-1 layer's forward (B
+     * the input planes, C the output planes) and the columns of a strided layer's input gradient
+     * (B dOut, A W^T) run here.
+     * <p>B is read where it lies, NR columns of kc rows cols apart, except the last NR columns
+     * when cols is not a multiple of NR: that panel is packed, so no read passes the planes' end.
+     * Packing every panel (the row pieces copied into kc x NR panels first) cost the copy itself
+     * and, with the input in cache, nothing was gained back: 1x1 160->128 14x14 b128, 2 threads,
+     * this method alone over the batch (harness, 12 alternations in 3 JVMs): 3.26-3.76 ms packed
+     * against 3.14-3.43 in place; with each thread's input in cache 2.9-3.2 against 2.7-2.8, the
+     * same as with no B copy at all. (Packing once measured faster, with four-row tiles that
+     * loaded B twice as often per FMA.) What is left over the in-cache figure is the input's
+     * first read from memory; loads issued ahead to pull it in (a line of the next panel's rows
+     * between tiles) stalled the FMAs behind them and measured slower, 3.5-3.7 ms.
      */
     static void planeProduct(float[] ap, int a0, int m, int kdim, float[] b, int src, int cols, float[] out, int outBase) {
         float[][] scratch = SCRATCH.get();
         int kc = Gemm.kBlock(kdim), rowBlocks = (m + MR - 1) / MR;
-        int span = Math.max(1, PANEL_BLOCK_FLOATS / (kc * NR)) * NR;
-        float[] panels = grow(scratch, 1, kc * span), tile = grow(scratch, 2, MR * NR);
-        for (int c0 = 0; c0 < cols; c0 += span) {
-            int c1 = Math.min(cols, c0 + span);
+        float[] panel = grow(scratch, 1, kc * NR), tile = grow(scratch, 2, MR * NR);
+        for (int col = 0; col < cols; col += NR) {
+            int nr = Math.min(NR, cols - col);
             for (int pc = 0; pc < kdim; pc += kc) {
-                int kcb = Math.min(kc, kdim - pc);
-                packColumns(b, src + pc * cols, cols, c0, c1, kcb, panels);
-                for (int col = c0; col < c1; col += NR)
-                    GemmTiles.sweep(ap, a0 + pc * rowBlocks * MR, 0, m, panels, (col - c0) * kcb, kcb, out, outBase + col, cols,
-                            Math.min(NR, c1 - col), pc > 0, tile);
+                int kcb = Math.min(kc, kdim - pc), aBlock = a0 + pc * rowBlocks * MR;
+                if (nr == NR) {
+                    GemmTiles.sweep(ap, aBlock, 0, m, b, src + pc * cols + col, cols, kcb, out, outBase + col, cols, NR, pc > 0, tile);
+                } else {
+                    packColumns(b, src + pc * cols + col, cols, nr, kcb, panel);
+                    GemmTiles.sweep(ap, aBlock, 0, m, panel, 0, kcb, out, outBase + col, cols, nr, pc > 0, tile);
+                }
             }
         }
     }
 
-    /**
-     * The kc x NR panels of columns [c0, c1) of kc rows of length ld at src, one after another in
-     * dst (panel i at i kc NR), each row read once from start to end. Columns past c1 in the last
-     * panel keep what they held: they only reach C columns that Gemm.sweep computes into its tile
-     * and drops.
-     */
-    private static void packColumns(float[] src, int at, int ld, int c0, int c1, int kc, float[] dst) {
-        for (int q = 0, s = at; q < kc; q++, s += ld)
-            for (int col = c0, d = q * NR; col < c1; col += NR, d += kc * NR) {
-                if (c1 - col >= NR) {
-                    FloatVector.fromArray(F, src, s + col).intoArray(dst, d);
-                    FloatVector.fromArray(F, src, s + col + L).intoArray(dst, d + L);
-                } else {
-                    System.arraycopy(src, s + col, dst, d, c1 - col);
-                }
-            }
+    /** The kc x NR panel of the nr < NR columns at src of kc rows ld apart: row q's at panel[q NR..]; the rest of each row is not read. */
+    private static void packColumns(float[] src, int at, int ld, int nr, int kc, float[] panel) {
+        for (int q = 0; q < kc; q++) System.arraycopy(src, at + q * ld, panel, q * NR, nr);
     }
 
     /**
