@@ -34,7 +34,7 @@ final class DepthwiseKernels {
         return k / g.kg();
     }
 
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0]});
 
     /**
      * Stride 1: each task copies its input plane into a zero-padded scratch plane, so every tap is
@@ -64,6 +64,16 @@ final class DepthwiseKernels {
      */
     private static float[] zeroedPlane(ConvGeom g, int wp) {
         return zeroedScratch((g.h() + 2 * g.ph()) * wp);
+    }
+
+    /**
+     * This thread's second scratch buffer, at least size floats, contents left over: where
+     * {@link DepthwiseSameWidth} lands a plane whose last vector would spill into another task's
+     * planes. A new one per task was ~110 KB per call of 64 channels of 14x14 at b128 (a young
+     * collection every second or so in a loop of such calls).
+     */
+    static float[] spillScratch(int size) {
+        return Parallel.grow(SCRATCH.get(), 1, size);
     }
 
     /** This thread's scratch buffer (also {@link DepthwiseSameWidth}'s), its first size floats zeroed. */

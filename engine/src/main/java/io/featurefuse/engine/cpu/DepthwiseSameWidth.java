@@ -73,7 +73,7 @@ final class DepthwiseSameWidth {
         int per = DepthwiseKernels.planesPerTask(g), blocks = (g.k() + per - 1) / per;
         Parallel.forEach(g.n() * blocks, task -> {
             int n = task / blocks, k0 = (task % blocks) * per, k1 = Math.min(g.k(), k0 + per);
-            float[] p = f.zeroedScratch(), buf = new float[f.span()];
+            float[] p = f.zeroedScratch(), buf = DepthwiseKernels.spillScratch(f.span());
             for (int k = k0; k < k1; k++) {
                 System.arraycopy(in, inOff + (n * g.c() + k / g.kg()) * hw, p, f.top(), hw);
                 float b = bias == null ? 0f : bias[bOff + k];
@@ -138,7 +138,7 @@ final class DepthwiseSameWidth {
     private static void weightTaps3x3(float[] dW, float[] dOut, int dOff, float[] in, int inOff, ConvGeom g, int k, Flat f) {
         int hw = g.h() * g.w(), ohw = g.ohw(), rs = f.rowStep(), cs = f.colStep(), span = f.span();
         int[] left = f.columns()[0], right = f.columns()[2], valid = f.valid();
-        float[] p = f.zeroedScratch(), buf = new float[span];
+        float[] p = f.zeroedScratch(), buf = DepthwiseKernels.spillScratch(span);
         FloatVector zero = FloatVector.zero(F), a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero, a5 = zero, a6 = zero, a7 = zero, a8 = zero;
         for (int n = 0; n < g.n(); n++) {
             System.arraycopy(in, inOff + (n * g.c() + k / g.kg()) * hw, p, f.top(), hw);
