@@ -285,16 +285,16 @@ final class ImplicitConv {
      * (row q at src + q cols); the tiles go straight into C. A 1x1 stride-1 layer's forward (B
      * the input planes, C the output planes) and the columns of a strided layer's input gradient
      * (B dOut, A W^T) run here.
-     * <p>B is read where it lies, NR columns of kc rows cols apart, except the last NR columns
-     * when cols is not a multiple of NR: that panel is packed, so no read passes the planes' end.
+     * <p>B is read where it lies, NR columns of kc rows cols apart, except a partial last panel
+     * (cols not a multiple of NR): that one is packed, so no read passes the planes' end.
      * Packing every panel (the row pieces copied into kc x NR panels first) cost the copy itself
      * and, with the input in cache, nothing was gained back: 1x1 160->128 14x14 b128, 2 threads,
-     * this method alone over the batch (harness, 12 alternations in 3 JVMs): 3.26-3.76 ms packed
-     * against 3.14-3.43 in place; with each thread's input in cache 2.9-3.2 against 2.7-2.8, the
-     * same as with no B copy at all. (Packing once measured faster, with four-row tiles that
-     * loaded B twice as often per FMA.) What is left over the in-cache figure is the input's
-     * first read from memory; loads issued ahead to pull it in (a line of the next panel's rows
-     * between tiles) stalled the FMAs behind them and measured slower, 3.5-3.7 ms.
+     * this method alone over the batch (harness, 12 alternations in 3 JVMs): 3.25-3.76 ms packed
+     * against 3.14-3.43 in place; with each thread's input in cache 2.88-3.21 against 2.69-2.82,
+     * the same as with no B copy at all (2.65-2.89). (Packing once measured faster, with four-row
+     * tiles that loaded B twice as often per FMA.) What is left over the in-cache figure is the
+     * input's first read from memory; loads issued ahead to pull it in (a line of the next
+     * panel's rows between tiles) stalled the FMAs behind them and measured slower, 3.5-3.73 ms.
      */
     static void planeProduct(float[] ap, int a0, int m, int kdim, float[] b, int src, int cols, float[] out, int outBase) {
         float[][] scratch = SCRATCH.get();
