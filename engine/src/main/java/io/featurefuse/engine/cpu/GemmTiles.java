@@ -9,9 +9,10 @@ import jdk.incubator.vector.FloatVector;
 
 /**
  * {@link Gemm}'s register tiles: MR rows x two vectors of C held in registers over a k block,
- * B a packed micro-panel (kc x NR), A packed (see Gemm.packA) or read in place. Four-row tiles
- * for CPUs with 16 vector registers, eight-row tiles where there are 32 (see Gemm.MR); the
- * sweeps pick one by MR, a constant, so only one is ever compiled.
+ * B kc rows of NR floats (a packed micro-panel, or read in place ldb apart), A packed (see
+ * Gemm.packA) or read in place. Four-row tiles for CPUs with 16 vector registers, eight-row
+ * tiles where there are 32 (see Gemm.MR); the sweeps pick one by MR, a constant, so only one is
+ * ever compiled.
  */
 final class GemmTiles {
     private GemmTiles() {}
