@@ -22,6 +22,13 @@ import jdk.incubator.vector.VectorSpecies;
  * a tap column that reaches across a row's edge reads the neighbouring row there instead of the
  * padding, so that column's partial sum is cleared in those lanes by a bit mask (an AND, not a
  * multiply by 0: an infinity next door would turn 0 * inf into NaN).
+ *
+ * <p>Same layer, forward, one thread, best per call: 0.58 ms; with the arithmetic left out
+ * 0.115 ms, with the plane copies left out 0.445 (0.385 without the masks too): the arithmetic
+ * is the cost, not memory (a plain copy of the 6.4 MB input takes ~0.12 ms). Tried, 2 threads:
+ * rows padded to a whole vector with zero columns (no masks, 9 loads a vector instead of 11)
+ * ran slower, best 0.41 ms against 0.37 in the same run; copying the next plane into a second
+ * buffer before computing this one measured even.
  */
 final class DepthwiseSameWidth {
     private DepthwiseSameWidth() {}
