@@ -7,6 +7,7 @@ import static io.featurefuse.engine.cpu.Simd.L;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -20,20 +21,30 @@ import jdk.incubator.vector.VectorSpecies;
  * weight gradient 6-7 -> 19-25.
  * The plane sits between zeros in a scratch buffer, which stand for the rows above and below;
  * a tap column that reaches across a row's edge reads the neighbouring row there instead of the
- * padding, so that column's partial sum is cleared in those lanes by a bit mask (an AND, not a
+ * padding, so that column's partial sum is cleared in those lanes (a blend with 0, not a
  * multiply by 0: an infinity next door would turn 0 * inf into NaN).
  *
- * <p>Same layer, forward, one thread, best per call: 0.58 ms; with the arithmetic left out
- * 0.115 ms, with the plane copies left out 0.445 (0.385 without the masks too): the arithmetic
- * is the cost, not memory (a plain copy of the 6.4 MB input takes ~0.12 ms). Tried, 2 threads:
- * rows padded to a whole vector with zero columns (no masks, 9 loads a vector instead of 11)
- * ran slower, best 0.41 ms against 0.37 in the same run; copying the next plane into a second
- * buffer before computing this one measured even.
+ * <p>Which lanes those are comes from a vector of the lanes' columns (x = q mod w) kept in a
+ * register and stepped by L mod w each vector, compared with the tap's reach: no memory read.
+ * Loaded from a mask array per tap column instead (two loads a vector for 3x3), the loop ran at
+ * half the speed: the 3x3 loop alone over an L1-resident 14x14 plane took 6.3-7.5 ns a vector
+ * with loaded masks, 3.3-3.5 with these, 3.1-3.3 with no masking at all. The layer below, 2
+ * threads, fuse bench, jars alternating 3 times, best GFLOP/s: forward 71-82 -> 75-88,
+ * forward+backward 45-49 -> 51-55 (ahead in every pair).
+ *
+ * <p>Measured before that change (same layer, forward, one thread, best per call): 0.58 ms;
+ * with the arithmetic left out 0.115 ms, with the plane copies left out 0.445: the arithmetic
+ * is the cost, not memory (a plain copy of the 6.4 MB input takes ~0.12 ms). Tried then on 2
+ * threads and not kept: rows padded to a whole vector with zero columns (no masks) ran slower,
+ * best 0.41 ms against 0.37 in the same run; copying the next plane into a second buffer before
+ * computing this one measured even.
  */
 final class DepthwiseSameWidth {
     private DepthwiseSameWidth() {}
 
     private static final VectorSpecies<Integer> I = F.vectorShape().withLanes(int.class);
+    /** 0, 1, ..., L - 1: lane indices, for the lanes of a plane's last vector that lie past it. */
+    private static final int[] LANES = java.util.stream.IntStream.range(0, L).toArray();
 
     static boolean applies(ConvGeom g) {
         return g.sh() == 1 && g.sw() == 1 && g.ow() == g.w() && DepthwiseKernels.applies(g);
@@ -42,24 +53,26 @@ final class DepthwiseSameWidth {
     /**
      * The flat view of one call: the plane is copied to top = ph w + pw in a buffer of length
      * floats, so tap (i, j) of output q is at q + i dh w + j dw. Planes are computed in whole
-     * vectors, span = oh ow rounded up. columns[j] is -1 in the lanes (q &lt; oh ow) whose tap
-     * column j lies inside the row, 0 elsewhere, or null when it always does; valid is -1 for q &lt; oh ow.
+     * vectors, span = oh ow rounded up. Rows are width w; firstColumns holds the columns of the
+     * first vector's lanes (i mod w), and each later vector's are L mod w further on (see nextColumns).
      */
-    private record Flat(int top, int length, int rowStep, int colStep, int span, int[][] columns, int[] valid) {
+    private record Flat(int top, int length, int rowStep, int colStep, int span, int width, int[] firstColumns) {
         static Flat of(ConvGeom g) {
             int w = g.w(), ohw = g.ohw(), span = (ohw + L - 1) / L * L;
-            int[][] columns = new int[g.s()][];
-            for (int j = 0; j < g.s(); j++) {
-                int dx = j * g.dw() - g.pw();
-                if (dx == 0) continue;
-                columns[j] = new int[span];
-                for (int q = 0; q < ohw; q++) columns[j][q] = q % w + dx >= 0 && q % w + dx < w ? -1 : 0;
-            }
-            int[] valid = new int[span];
-            java.util.Arrays.fill(valid, 0, ohw, -1);
+            int[] firstColumns = new int[L];
+            for (int i = 0; i < L; i++) firstColumns[i] = i % w;
             int top = g.ph() * w + g.pw();
             int length = Math.max(top + g.h() * w, span + (g.r() - 1) * g.dh() * w + (g.s() - 1) * g.dw());
-            return new Flat(top, length, g.dh() * w, g.dw(), span, columns, valid);
+            return new Flat(top, length, g.dh() * w, g.dw(), span, w, firstColumns);
+        }
+
+        IntVector firstColumnVector() {
+            return IntVector.fromArray(I, firstColumns, 0);
+        }
+
+        /** What nextColumns adds each vector: L mod w in every lane. */
+        IntVector columnStep() {
+            return IntVector.broadcast(I, L % width);
         }
 
         /** This thread's scratch buffer, zeroed once per task: planes only ever overwrite [top, top + h w). */
@@ -68,9 +81,16 @@ final class DepthwiseSameWidth {
         }
     }
 
-    /** v with the lanes cleared where mask[at ..] is 0. */
-    private static FloatVector keep(FloatVector v, int[] mask, int at) {
-        return v.reinterpretAsInts().and(IntVector.fromArray(I, mask, at)).reinterpretAsFloats();
+    /** v with the lanes cleared whose tap, dx columns from the lane's column (col), lies outside the row [0, w); dx != 0. */
+    private static FloatVector inRow(FloatVector v, IntVector col, int dx, int w) {
+        var outside = dx < 0 ? col.compare(VectorOperators.LT, -dx) : col.compare(VectorOperators.GE, w - dx);
+        return v.reinterpretAsInts().blend(0, outside).reinterpretAsFloats();
+    }
+
+    /** The lanes' columns one vector on: col + step (L mod w), less w where that reaches w. */
+    private static IntVector nextColumns(IntVector col, IntVector step, int w) {
+        IntVector next = col.add(step);
+        return next.sub(w, next.compare(VectorOperators.GE, w));
     }
 
     /** out planes (n, k), overwritten; bias may be null. Tasks take (image, block of output channels). */
@@ -101,31 +121,35 @@ final class DepthwiseSameWidth {
 
     /** One 3x3 output plane into out[o, o + span): the nine weights in registers, one chain per tap column, the outer two masked. */
     private static void plane3x3(float[] p, Flat f, float[] w, int wk, float b, float[] out, int o) {
-        int rs = f.rowStep(), cs = f.colStep(), span = f.span();
-        int[] left = f.columns()[0], right = f.columns()[2];
+        int rs = f.rowStep(), cs = f.colStep(), span = f.span(), width = f.width();
         FloatVector bias = bc(b), w0 = bc(w[wk]), w1 = bc(w[wk + 1]), w2 = bc(w[wk + 2]), w3 = bc(w[wk + 3]), w4 = bc(w[wk + 4]),
                 w5 = bc(w[wk + 5]), w6 = bc(w[wk + 6]), w7 = bc(w[wk + 7]), w8 = bc(w[wk + 8]);
+        IntVector col = f.firstColumnVector(), step = f.columnStep();
         for (int q = 0; q < span; q += L) {
             int c0 = q, c1 = c0 + rs, c2 = c1 + rs;
             FloatVector l = ld(p, c2).fma(w6, ld(p, c1).fma(w3, ld(p, c0).mul(w0)));
             FloatVector m = ld(p, c2 + cs).fma(w7, ld(p, c1 + cs).fma(w4, ld(p, c0 + cs).fma(w1, bias)));
             FloatVector r = ld(p, c2 + 2 * cs).fma(w8, ld(p, c1 + 2 * cs).fma(w5, ld(p, c0 + 2 * cs).mul(w2)));
-            m.add(keep(l, left, q)).add(keep(r, right, q)).intoArray(out, o + q);
+            // same width: pw = dw, so the outer columns reach dw to either side
+            m.add(inRow(l, col, -cs, width)).add(inRow(r, col, cs, width)).intoArray(out, o + q);
+            col = nextColumns(col, step, width);
         }
     }
 
     /** One output plane of any kernel size into out[o, o + span): per tap column, its rows summed, then masked and added. */
     private static void plane(float[] p, Flat f, ConvGeom g, float[] w, int wk, float b, float[] out, int o) {
-        int rs = f.rowStep(), cs = f.colStep();
+        int rs = f.rowStep(), cs = f.colStep(), width = f.width();
+        IntVector cols = f.firstColumnVector(), step = f.columnStep();
         for (int q = 0; q < f.span(); q += L) {
             FloatVector acc = bc(b);
             for (int j = 0; j < g.s(); j++) {
-                FloatVector col = FloatVector.zero(F);
-                for (int i = 0; i < g.r(); i++) col = ld(p, q + i * rs + j * cs).fma(bc(w[wk + i * g.s() + j]), col);
-                int[] mask = f.columns()[j];
-                acc = acc.add(mask == null ? col : keep(col, mask, q));
+                FloatVector sum = FloatVector.zero(F);
+                for (int i = 0; i < g.r(); i++) sum = ld(p, q + i * rs + j * cs).fma(bc(w[wk + i * g.s() + j]), sum);
+                int dx = j * cs - g.pw();
+                acc = acc.add(dx == 0 ? sum : inRow(sum, cols, dx, width));
             }
             acc.intoArray(out, o + q);
+            cols = nextColumns(cols, step, width);
         }
     }
 
@@ -143,8 +167,8 @@ final class DepthwiseSameWidth {
      * comes through a buffer.
      */
     private static void weightTaps3x3(float[] dW, float[] dOut, int dOff, float[] in, int inOff, ConvGeom g, int k, Flat f) {
-        int hw = g.h() * g.w(), ohw = g.ohw(), rs = f.rowStep(), cs = f.colStep(), span = f.span();
-        int[] left = f.columns()[0], right = f.columns()[2], valid = f.valid();
+        int hw = g.h() * g.w(), ohw = g.ohw(), rs = f.rowStep(), cs = f.colStep(), span = f.span(), width = f.width();
+        IntVector first = f.firstColumnVector(), step = f.columnStep(), lanes = IntVector.fromArray(I, LANES, 0);
         float[] p = f.zeroedScratch(), buf = DepthwiseKernels.spillScratch(span);
         FloatVector zero = FloatVector.zero(F), a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero, a5 = zero, a6 = zero, a7 = zero, a8 = zero;
         for (int n = 0; n < g.n(); n++) {
@@ -156,8 +180,12 @@ final class DepthwiseSameWidth {
                 d = buf;
                 go = 0;
             }
+            IntVector col = first;
             for (int q = 0; q < span; q += L) {
-                FloatVector raw = ld(d, go + q), dm = keep(raw, valid, q), dl = keep(raw, left, q), dr = keep(raw, right, q);
+                FloatVector raw = ld(d, go + q);
+                FloatVector dm = raw.reinterpretAsInts().blend(0, lanes.compare(VectorOperators.GE, ohw - q)).reinterpretAsFloats();
+                FloatVector dl = inRow(dm, col, -cs, width), dr = inRow(dm, col, cs, width);
+                col = nextColumns(col, step, width);
                 int c0 = q, c1 = c0 + rs, c2 = c1 + rs;
                 a0 = ld(p, c0).fma(dl, a0);
                 a1 = ld(p, c0 + cs).fma(dm, a1);
