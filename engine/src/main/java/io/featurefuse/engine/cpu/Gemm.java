@@ -27,7 +27,11 @@ import jdk.incubator.vector.FloatVector;
  * wrong, timing only), none of these moved it beyond noise: the C loads at a tile's start, A's
  * packing, the copy out of the stage. Not kept, because they measured no faster: row chunks of
  * 512 rows (A 512 KB in this 1 MB L2), and, on 2 threads, packing each B micro-panel when a
- * task first needs it instead of in a pass before the multiply.
+ * task first needs it instead of in a pass before the multiply. Nor 8 x 3 tiles (panels 48
+ * wide, k blocks of 192) as a route of sgemm's packed-A path: fuse bench, 2 threads, jars
+ * alternating 3 times, n = 2048 +1% (noise), 1024 -2%, 256 -18% (five 48-wide panels and a
+ * 16-wide one). That kernel had to step B by a stride passed in: stepping by the constant 3 L,
+ * C2 unrolled its k loop and it ran ~25% slower.
  */
 public final class Gemm {
     /**
