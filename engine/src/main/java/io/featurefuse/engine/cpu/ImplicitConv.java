@@ -314,7 +314,11 @@ final class ImplicitConv {
         }
     }
 
-    /** The kc x NR panel of the nr < NR columns at src of kc rows ld apart: row q's at panel[q NR..]; the rest of each row is not read. */
+    /**
+     * The kc x NR panel of the nr &lt; NR columns at src of kc rows ld apart: row q's at panel[q NR..];
+     * nothing past a row's nr columns is read. The panel's columns past nr keep what they held:
+     * they only reach C columns that the sweep computes into its tile and drops.
+     */
     private static void packColumns(float[] src, int at, int ld, int nr, int kc, float[] panel) {
         for (int q = 0; q < kc; q++) System.arraycopy(src, at + q * ld, panel, q * NR, nr);
     }
