@@ -134,8 +134,8 @@ sealed interface Node {
         public String opName() { return "batch_norm"; }
     }
 
-    /** relu(batch norm) fused; saves the output for the ReLU's mask. */
-    record BatchNormRelu(BatchNorm bn, Tensor out) implements Node {
+    /** relu(batch norm) fused; saves the affine the ReLU followed, whose sign backward recomputes as the ReLU's mask. */
+    record BatchNormRelu(BatchNorm bn, io.featurefuse.engine.cpu.BatchNormKernels.ReluOf relu) implements Node {
         public List<Tensor> inputs() { return bn.inputs(); }
         public String opName() { return "batch_norm_relu"; }
     }

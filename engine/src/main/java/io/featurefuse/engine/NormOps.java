@@ -31,7 +31,8 @@ final class NormOps {
 
     /**
      * relu(batchNorm(x)) with the clamp in the normalisation's one pass: one activation buffer and
-     * one pass fewer than the two ops. Saves the output, whose sign is the ReLU's mask in backward.
+     * one pass fewer than the two ops. Saves the affine's scale and shift, from which backward
+     * recomputes the ReLU's mask.
      */
     static Tensor batchNormRelu(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                                 boolean training, double momentum, double eps) {
@@ -86,36 +87,35 @@ final class NormOps {
             }
         }
         Node.BatchNorm node = new Node.BatchNorm(x, weight, bias, mean, invstd, training);
-        return Tensor.record(out, relu ? new Node.BatchNormRelu(node, out) : node);
+        return Tensor.record(out, relu ? new Node.BatchNormRelu(node, new BatchNormKernels.ReluOf(scale, betas)) : node);
     }
 
     /**
-     * The ReLU's mask from the saved output (out > 0 exactly where the normalised value was), applied
-     * inside batch norm's two passes over the gradient rather than as a masked copy of it first
-     * (one more tensor written and read twice): 64x14x14 b128 batchNormRelu fwd+bwd, jars
-     * alternating 3 times, ~3.2-6.5 -> ~2.7-5.7 ms; with a plain backward (nothing recycled) GC
-     * pauses in 6 s 34 -> 2. The train step, which recycles, had as many pauses before as after.
+     * The ReLU's mask applied inside batch norm's two passes over the gradient rather than as a
+     * masked copy of it first (one more tensor written and read twice): 64x14x14 b128
+     * batchNormRelu fwd+bwd, jars alternating 3 times, ~3.2-6.5 -> ~2.7-5.7 ms; with a plain
+     * backward (nothing recycled) GC pauses in 6 s 34 -> 2. The mask is recomputed from x, not
+     * read from the saved output (see BatchNormKernels.ReluOf).
      */
     static Tensor[] batchNormReluBackward(Node.BatchNormRelu n, Tensor g) {
-        return batchNormBackward(n.bn(), g, n.out().dense());
+        return batchNormBackward(n.bn(), g, n.relu());
     }
 
     static Tensor[] batchNormBackward(Node.BatchNorm node, Tensor g) {
         return batchNormBackward(node, g, null);
     }
 
-    /** Gradients of batchNorm for x, weight and bias (those present), from per-channel sums; g counts only where relu > 0 when relu is given. */
-    private static Tensor[] batchNormBackward(Node.BatchNorm node, Tensor g, Tensor relu) {
+    /** Gradients of batchNorm for x, weight and bias (those present), from per-channel sums; g counts only where the fused ReLU's input was above 0 when relu is given. */
+    private static Tensor[] batchNormBackward(Node.BatchNorm node, Tensor g, BatchNormKernels.ReluOf relu) {
         Tensor x = node.x(), xd = x.dense(), gd = g.dense();
-        int ro = relu == null ? 0 : relu.offset;
         int n = x.shape.dim(0), c = x.shape.dim(1), spatial = x.numel() / (n * c);
         double count = (double) n * spatial;
         double[] mean = node.mean(), invstd = node.invstd();
         double[] gamma = node.weight() == null ? null : node.weight().toArray();
         double[] sums = new double[c], dots = new double[c];
         if (x.dtype == DType.F32)
-            BatchNormKernels.gradientSums(gd.f(), gd.offset, relu == null ? null : relu.f(), ro, xd.f(), xd.offset, n, c, spatial, mean, sums, dots);
-        else BatchNormKernels.gradientSums(gd.d(), gd.offset, relu == null ? null : relu.d(), ro, xd.d(), xd.offset, n, c, spatial, mean, sums, dots);
+            BatchNormKernels.gradientSums(gd.f(), gd.offset, relu, xd.f(), xd.offset, n, c, spatial, mean, sums, dots);
+        else BatchNormKernels.gradientSums(gd.d(), gd.offset, relu, xd.d(), xd.offset, n, c, spatial, mean, sums, dots);
         double[] dgamma = new double[c], p = new double[c], q = new double[c], r = new double[c];
         for (int ch = 0; ch < c; ch++) {
             dgamma[ch] = dots[ch] * invstd[ch];
@@ -131,8 +131,8 @@ final class NormOps {
         if (x.requiresGrad()) {
             gx = Tensor.emptyToOverwrite(x.shape, x.dtype);
             if (x.dtype == DType.F32)
-                BatchNormKernels.inputGradient(gx.f(), gd.f(), gd.offset, relu == null ? null : relu.f(), ro, xd.f(), xd.offset, n, c, spatial, p, q, r);
-            else BatchNormKernels.inputGradient(gx.d(), gd.d(), gd.offset, relu == null ? null : relu.d(), ro, xd.d(), xd.offset, n, c, spatial, p, q, r);
+                BatchNormKernels.inputGradient(gx.f(), gd.f(), gd.offset, relu, xd.f(), xd.offset, n, c, spatial, mean, p, q, r);
+            else BatchNormKernels.inputGradient(gx.d(), gd.d(), gd.offset, relu, xd.d(), xd.offset, n, c, spatial, mean, p, q, r);
         }
         gd.recycleIfCopyOf(g);
         java.util.List<Tensor> grads = new java.util.ArrayList<>();

@@ -97,6 +97,28 @@ class NormTest {
             }
     }
 
+    /**
+     * Where the normalised value is exactly 0 the ReLU passes no gradient (as relu() does): the
+     * fused backward recomputes that mask from x, so its test must be "above 0" in the vector
+     * lanes and in a plane's scalar tail alike. Image 1 is image 0 negated, so each channel's mean
+     * is exactly 0 and every x = 0 normalises to exactly 0; planes of 35 values put zeros in both.
+     */
+    @Test
+    void fusedReluPassesNoGradientWhereTheNormalisedValueIsExactlyZero() {
+        int[] s = {2, 2, 5, 7};
+        double[] v = new double[2 * 2 * 35];
+        for (int i = 0; i < 70; i++) v[i] = (i % 3) - 1;
+        for (int i = 0; i < 70; i++) v[70 + i] = -v[i];
+        for (DType dtype : DType.values()) {
+            Tensor xf = Tensor.of(v, s).to(dtype).requiresGrad(true), xp = Tensor.of(v, s).to(dtype).requiresGrad(true);
+            Tensor w = Fixtures.values(3, 0.5, 1.5, 2).to(dtype);
+            Tensor up = Fixtures.values(4, -1, 1, s).to(dtype);
+            xf.batchNormRelu(null, null, w, null, true, 0.1, 1e-5).backward(up);
+            xp.batchNorm(null, null, w, null, true, 0.1, 1e-5).relu().backward(up);
+            assertArrayEquals(xp.grad().toArray(), xf.grad().toArray(), 0.0, "batchNormRelu " + dtype + " d/dx");
+        }
+    }
+
     /** x, weight, bias (requiring grad), running mean and var. */
     static Tensor[] bnLeaves(long seed, int[] s, DType dtype) {
         int c = s[1];

@@ -9,10 +9,11 @@ import jdk.incubator.vector.VectorOperators;
 /**
  * Batch normalisation over [N, C, S] (S = the spatial size) in two kernels per direction:
  * per-channel statistics, then one fused multiply-add per element; backward needs two sums per
- * channel and one more pass. Statistics are accumulated in float64 in a fixed order (two passes:
- * mean, then squared deviations), so they do not depend on the thread count. float32 kernels
- * vectorise along planes and run parallel over channels or ranges of planes; the float64 ones are the
- * reference.
+ * channel and one more pass. Statistics are accumulated in float64 in a fixed order (each plane's
+ * sum and squared deviations from its own mean, then combined per channel), so they do not depend
+ * on the thread count. float32 kernels vectorise along planes and run parallel over ranges of
+ * planes; the float64 ones are the reference. Every pass is bound by memory, so each reads as few
+ * tensors as it can: x once for the statistics, and no saved output for a fused ReLU's mask.
  *
  * <p>Forward: y = (x - mean) * invstd * gamma + beta. Backward (training, batch statistics,
  * M = N*S values per channel): dbeta = sum dy, dgamma = sum dy * xhat,
@@ -22,24 +23,49 @@ public final class BatchNormKernels {
     private BatchNormKernels() {}
 
     /**
-     * Per-channel mean and biased variance of x (N, C, S). Each pass sums every plane on its own
-     * (planes in ranges, read in memory order), then each channel's plane sums in image order:
-     * the same additions as a channel at a time, so the same bits. A task per channel read its
-     * N planes one image (C planes) apart, a pattern the prefetchers follow worse than one
-     * stream.
+     * Per-channel mean and biased variance of x (N, C, S) in one pass over x: each plane is
+     * summed, then its squared deviations from its own mean are summed while it is still in
+     * cache (planes in ranges, read in memory order); then per channel, in image order, the
+     * planes' sums give the mean and their deviations are moved to it exactly (see
+     * combinePlanes). Two passes over the whole of x (its mean first) read a tensor larger than
+     * the caches twice from memory. A task per channel read its N planes one image (C planes)
+     * apart, a pattern the prefetchers follow worse than one stream.
      */
     public static void statistics(float[] x, int off, int n, int c, int s, double[] mean, double[] var) {
-        double[] planes = planeScratch(n * c, 0);
-        Parallel.forRanges(n * c, s, (t0, t1) -> {
-            for (int t = t0; t < t1; t++) planes[t] = sum(x, off + t * s, s);
+        double[] sums = planeScratch(n * c, 0), deviations = planeScratch(n * c, 1);
+        Parallel.forRanges(n * c, 2 * s, (t0, t1) -> {
+            for (int t = t0; t < t1; t++) {
+                double sum = sum(x, off + t * s, s);
+                sums[t] = sum;
+                deviations[t] = squaredDeviation(x, off + t * s, s, planeMean(sum, s));
+            }
         });
-        sumByChannel(planes, n, c, mean);
-        for (int ch = 0; ch < c; ch++) mean[ch] /= (double) n * s;
-        Parallel.forRanges(n * c, s, (t0, t1) -> {
-            for (int t = t0; t < t1; t++) planes[t] = squaredDeviation(x, off + t * s, s, (float) mean[t % c]);
-        });
-        sumByChannel(planes, n, c, var);
-        for (int ch = 0; ch < c; ch++) var[ch] /= (double) n * s;
+        combinePlanes(sums, deviations, n, c, s, mean, var);
+    }
+
+    /** The float about which a plane's squared deviations are summed. */
+    private static float planeMean(double sum, int s) {
+        return (float) (sum / s);
+    }
+
+    /**
+     * mean[ch] and var[ch] from each plane's sum S and squared deviations D about its float mean
+     * m: over a plane, sum (x - mu)^2 = D + 2 (m - mu)(S - s m) + s (m - mu)^2 for the channel's
+     * mean mu, exactly; in float64, images in order.
+     */
+    private static void combinePlanes(double[] sums, double[] deviations, int n, int c, int s, double[] mean, double[] var) {
+        double count = (double) n * s;
+        for (int ch = 0; ch < c; ch++) {
+            double total = 0;
+            for (int i = 0; i < n; i++) total += sums[i * c + ch];
+            double mu = total / count, sq = 0;
+            for (int i = 0; i < n; i++) {
+                double sum = sums[i * c + ch], m = planeMean(sum, s), shift = m - mu;
+                sq += deviations[i * c + ch] + 2 * shift * (sum - s * m) + s * shift * shift;
+            }
+            mean[ch] = mu;
+            var[ch] = sq / count;
+        }
     }
 
     /** A double per plane, the calling thread's own (the tasks that fill it write disjoint planes). */
@@ -113,34 +139,45 @@ public final class BatchNormKernels {
     }
 
     /**
-     * Per channel: sums[ch] = sum dy, dots[ch] = sum dy * (x - mean). With relu (the saved output
-     * of batchNormRelu, same layout as dy at reluOff; else null) dy counts only where relu > 0:
-     * the ReLU's backward done on the fly, not as a tensor of its own.
+     * The affine a fused ReLU followed, per channel: v = (x - mean) scale + shift, the values
+     * {@link #affine} clamped. Backward takes the ReLU's mask from v's sign, recomputed from x
+     * (which it reads anyway) with the same float operations in the same lanes as affine, so it
+     * is the saved output's sign to the bit, without reading that output: one stream of the
+     * activation fewer in each of backward's two passes (which are bound by memory).
      */
-    public static void gradientSums(float[] dy, int dyOff, float[] relu, int reluOff, float[] x, int off, int n, int c, int s, double[] mean,
+    public record ReluOf(double[] scale, double[] shift) {}
+
+    /**
+     * Per channel: sums[ch] = sum dy, dots[ch] = sum dy * (x - mean). With relu (else null) dy
+     * counts only where the fused ReLU's input was above 0: the ReLU's backward done on the fly,
+     * not as a tensor of its own.
+     */
+    public static void gradientSums(float[] dy, int dyOff, ReluOf relu, float[] x, int off, int n, int c, int s, double[] mean,
                                     double[] sums, double[] dots) {
         // One pass over each plane for both sums (two, with a horizontal sum each, measured ~4% of a training step);
         // planes in ranges, in memory order, then summed per channel in image order (see statistics)
         double[] planeSums = planeScratch(n * c, 0), planeDots = planeScratch(n * c, 1);
         Parallel.forRanges(n * c, 3 * s, (t0, t1) -> {
             for (int t = t0; t < t1; t++) {
-                int p = t * s, j = 0;
-                float m = (float) mean[t % c];
+                int p = t * s, j = 0, ch = t % c;
+                float m = (float) mean[ch], ra = relu == null ? 0f : (float) relu.scale[ch], rb = relu == null ? 0f : (float) relu.shift[ch];
                 double a = 0, b = 0;
                 if (s >= L) {
-                    FloatVector mv = FloatVector.broadcast(F, m), sa = FloatVector.zero(F), sb = sa;
+                    FloatVector mv = FloatVector.broadcast(F, m), av = FloatVector.broadcast(F, ra), bv = FloatVector.broadcast(F, rb);
+                    FloatVector sa = FloatVector.zero(F), sb = sa;
                     for (int bound = F.loopBound(s); j < bound; j += L) {
-                        FloatVector d = gradientVector(dy, dyOff + p + j, relu, reluOff + p + j);
+                        FloatVector xm = FloatVector.fromArray(F, x, off + p + j).sub(mv);
+                        FloatVector d = masked(FloatVector.fromArray(F, dy, dyOff + p + j), relu != null, xm, av, bv);
                         sa = sa.add(d);
-                        sb = d.fma(FloatVector.fromArray(F, x, off + p + j).sub(mv), sb);
+                        sb = d.fma(xm, sb);
                     }
                     a = Simd.sumLanes(sa);
                     b = Simd.sumLanes(sb);
                 }
                 for (; j < s; j++) {
-                    float d = gradient(dy, dyOff + p + j, relu, reluOff + p + j);
+                    float xm = x[off + p + j] - m, d = relu == null || xm * ra + rb > 0f ? dy[dyOff + p + j] : 0f;
                     a += d;
-                    b += d * (x[off + p + j] - m);
+                    b += d * xm;
                 }
                 planeSums[t] = a;
                 planeDots[t] = b;
@@ -150,29 +187,27 @@ public final class BatchNormKernels {
         sumByChannel(planeDots, n, c, dots);
     }
 
-    /** dy[i], or 0 where relu (when given) is not above 0. */
-    private static float gradient(float[] dy, int i, float[] relu, int ri) {
-        return relu == null || relu[ri] > 0 ? dy[i] : 0f;
+    /**
+     * d, zeroed (with relu) in the lanes where xm a + b is not above 0: affinePlane's vector
+     * expression before its clamp, so exactly the lanes where the output was 0 (or NaN).
+     */
+    private static FloatVector masked(FloatVector d, boolean relu, FloatVector xm, FloatVector a, FloatVector b) {
+        return relu ? FloatVector.zero(F).blend(d, xm.fma(a, b).compare(VectorOperators.GT, 0f)) : d;
     }
 
-    private static double gradient(double[] dy, int i, double[] relu, int ri) {
-        return relu == null || relu[ri] > 0 ? dy[i] : 0.0;
+    /** dy[i], or 0 where relu (when given) says the affine's value at x was not above 0 (the double affine's expression). */
+    private static double gradient(double[] dy, int i, ReluOf relu, double x, double mean, int ch) {
+        return relu == null || (x - mean) * relu.scale[ch] + relu.shift[ch] > 0 ? dy[i] : 0.0;
     }
 
-    /** dy's vector at i, zero in the lanes where relu (when given) is not above 0: as BinaryOp.RELU_GRAD computes it. */
-    private static FloatVector gradientVector(float[] dy, int i, float[] relu, int ri) {
-        FloatVector d = FloatVector.fromArray(F, dy, i);
-        return relu == null ? d : FloatVector.zero(F).blend(d, FloatVector.fromArray(F, relu, ri).compare(VectorOperators.GT, 0f));
-    }
-
-    public static void gradientSums(double[] dy, int dyOff, double[] relu, int reluOff, double[] x, int off, int n, int c, int s, double[] mean,
+    public static void gradientSums(double[] dy, int dyOff, ReluOf relu, double[] x, int off, int n, int c, int s, double[] mean,
                                     double[] sums, double[] dots) {
         for (int ch = 0; ch < c; ch++) {
             double a = 0, b = 0;
             for (int i = 0; i < n; i++)
                 for (int j = 0; j < s; j++) {
                     int p = (i * c + ch) * s + j;
-                    double d = gradient(dy, dyOff + p, relu, reluOff + p);
+                    double d = gradient(dy, dyOff + p, relu, x[off + p], mean[ch], ch);
                     a += d;
                     b += d * (x[off + p] - mean[ch]);
                 }
@@ -182,30 +217,41 @@ public final class BatchNormKernels {
     }
 
     /** dx = dy * p[ch] + x * q[ch] + r[ch]: the training-mode input gradient, with coefficients per channel; dy masked by relu as in gradientSums. */
-    public static void inputGradient(float[] dx, float[] dy, int dyOff, float[] relu, int reluOff, float[] x, int off, int n, int c, int s,
+    public static void inputGradient(float[] dx, float[] dy, int dyOff, ReluOf relu, float[] x, int off, int n, int c, int s, double[] mean,
                                      double[] p, double[] q, double[] r) {
         Parallel.forRanges(n * c, 4 * s, (t0, t1) -> {
-            for (int t = t0; t < t1; t++)
-                inputGradientPlane(dx, dy, dyOff, relu, reluOff, x, off, t * s, s, (float) p[t % c], (float) q[t % c], (float) r[t % c]);
+            for (int t = t0; t < t1; t++) {
+                int ch = t % c;
+                float m = (float) mean[ch], ra = relu == null ? 0f : (float) relu.scale[ch], rb = relu == null ? 0f : (float) relu.shift[ch];
+                inputGradientPlane(dx, dy, dyOff, relu != null, x, off, t * s, s, m, ra, rb, (float) p[ch], (float) q[ch], (float) r[ch]);
+            }
         });
     }
 
-    /** The s values from o on: dx = dy * pf + x * qf + rf, dy masked by relu. */
-    private static void inputGradientPlane(float[] dx, float[] dy, int dyOff, float[] relu, int reluOff, float[] x, int off, int o, int s,
-                                           float pf, float qf, float rf) {
+    /** The s values from o on: dx = dy * pf + x * qf + rf, dy masked (with relu) where (x - m) ra + rb is not above 0. */
+    private static void inputGradientPlane(float[] dx, float[] dy, int dyOff, boolean relu, float[] x, int off, int o, int s,
+                                           float m, float ra, float rb, float pf, float qf, float rf) {
         FloatVector pv = FloatVector.broadcast(F, pf), qv = FloatVector.broadcast(F, qf), rv = FloatVector.broadcast(F, rf);
+        FloatVector mv = FloatVector.broadcast(F, m), av = FloatVector.broadcast(F, ra), bv = FloatVector.broadcast(F, rb);
         int i = 0;
-        for (int bound = F.loopBound(s); i < bound; i += L)
-            gradientVector(dy, dyOff + o + i, relu, reluOff + o + i).fma(pv, FloatVector.fromArray(F, x, off + o + i).fma(qv, rv)).intoArray(dx, o + i);
-        for (; i < s; i++) dx[o + i] = gradient(dy, dyOff + o + i, relu, reluOff + o + i) * pf + x[off + o + i] * qf + rf;
+        for (int bound = F.loopBound(s); i < bound; i += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, off + o + i);
+            masked(FloatVector.fromArray(F, dy, dyOff + o + i), relu, xv.sub(mv), av, bv).fma(pv, xv.fma(qv, rv)).intoArray(dx, o + i);
+        }
+        for (; i < s; i++) {
+            float xs = x[off + o + i], d = !relu || (xs - m) * ra + rb > 0f ? dy[dyOff + o + i] : 0f;
+            dx[o + i] = d * pf + xs * qf + rf;
+        }
     }
 
-    public static void inputGradient(double[] dx, double[] dy, int dyOff, double[] relu, int reluOff, double[] x, int off, int n, int c, int s,
+    public static void inputGradient(double[] dx, double[] dy, int dyOff, ReluOf relu, double[] x, int off, int n, int c, int s, double[] mean,
                                      double[] p, double[] q, double[] r) {
         for (int t = 0; t < n * c; t++) {
             int ch = t % c;
-            for (int i = 0; i < s; i++)
-                dx[t * s + i] = gradient(dy, dyOff + t * s + i, relu, reluOff + t * s + i) * p[ch] + x[off + t * s + i] * q[ch] + r[ch];
+            for (int i = 0; i < s; i++) {
+                double xs = x[off + t * s + i];
+                dx[t * s + i] = gradient(dy, dyOff + t * s + i, relu, xs, mean[ch], ch) * p[ch] + xs * q[ch] + r[ch];
+            }
         }
     }
 
