@@ -87,36 +87,41 @@ public final class Reductions {
     static float horizontal(Kind kind, float[] x, int off, int n) {
         int i = 0;
         float r = (float) kind.identity();
-        if (n >= 4 * L) {
+        if (n >= L) {
             FloatVector id = FloatVector.broadcast(F, r);
             FloatVector a0 = id, a1 = id, a2 = id, a3 = id;
-            int bound = n - n % (4 * L);
+            // four vectors a step, then single vectors: only the last n mod L values go one by one
+            // (a 7x7 plane had all its 49, a 28x28 one its last 16, in the scalar loop)
+            int bound4 = n - n % (4 * L), bound = F.loopBound(n);
             switch (kind) {
                 case SUM -> {
-                    for (; i < bound; i += 4 * L) {
+                    for (; i < bound4; i += 4 * L) {
                         a0 = a0.add(FloatVector.fromArray(F, x, off + i));
                         a1 = a1.add(FloatVector.fromArray(F, x, off + i + L));
                         a2 = a2.add(FloatVector.fromArray(F, x, off + i + 2 * L));
                         a3 = a3.add(FloatVector.fromArray(F, x, off + i + 3 * L));
                     }
+                    for (; i < bound; i += L) a0 = a0.add(FloatVector.fromArray(F, x, off + i));
                     r = Simd.sumLanes(a0.add(a1).add(a2.add(a3)));
                 }
                 case MAX -> {
-                    for (; i < bound; i += 4 * L) {
+                    for (; i < bound4; i += 4 * L) {
                         a0 = a0.max(FloatVector.fromArray(F, x, off + i));
                         a1 = a1.max(FloatVector.fromArray(F, x, off + i + L));
                         a2 = a2.max(FloatVector.fromArray(F, x, off + i + 2 * L));
                         a3 = a3.max(FloatVector.fromArray(F, x, off + i + 3 * L));
                     }
+                    for (; i < bound; i += L) a0 = a0.max(FloatVector.fromArray(F, x, off + i));
                     r = a0.max(a1).max(a2.max(a3)).reduceLanes(VectorOperators.MAX);
                 }
                 case MIN -> {
-                    for (; i < bound; i += 4 * L) {
+                    for (; i < bound4; i += 4 * L) {
                         a0 = a0.min(FloatVector.fromArray(F, x, off + i));
                         a1 = a1.min(FloatVector.fromArray(F, x, off + i + L));
                         a2 = a2.min(FloatVector.fromArray(F, x, off + i + 2 * L));
                         a3 = a3.min(FloatVector.fromArray(F, x, off + i + 3 * L));
                     }
+                    for (; i < bound; i += L) a0 = a0.min(FloatVector.fromArray(F, x, off + i));
                     r = a0.min(a1).min(a2.min(a3)).reduceLanes(VectorOperators.MIN);
                 }
             }
