@@ -301,8 +301,19 @@ final class WinogradConv {
             int even = o0 + (oy & 1) * 2 * perImage + (oy >> 1) * t.tw(), odd = even + perImage, dst = to + oy * ow;
             for (int tx = 0; 2 * tx < ow; tx += L) {
                 FloatVector e = ld(o, even + tx), d = ld(o, odd + tx);
-                FloatVector lo = e.rearrange(Simd.ZIP_LO, d).add(b), hi = e.rearrange(Simd.ZIP_HI, d).add(b);
+                FloatVector lo = e.rearrange(Simd.ZIP_LO, d).add(b);
                 int at = dst + 2 * tx;
+                if (ow - 2 * tx <= L) { // the row ends within lo (14 wide, L = 16): hi would be dropped
+                    if (at + L <= end) {
+                        if (res != null) lo = lo.add(FloatVector.fromArray(F, res, ro + at - to));
+                        lo.max(floor).intoArray(out, at);
+                    } else {
+                        lo.intoArray(buf, 0);
+                        Conv2dKernels.finish(buf, out, at, end - at, res, ro + at - to, relu);
+                    }
+                    continue;
+                }
+                FloatVector hi = e.rearrange(Simd.ZIP_HI, d).add(b);
                 if (at + 2 * L <= end) {
                     if (res != null) {
                         lo = lo.add(FloatVector.fromArray(F, res, ro + at - to));

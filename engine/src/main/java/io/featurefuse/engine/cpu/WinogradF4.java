@@ -266,11 +266,26 @@ final class WinogradF4 {
             int ph = o0 + (oy & 3) * 4 * perImage + (oy >> 2) * t.tw(), dst = to + oy * ow;
             for (int tx = 0; 4 * tx < ow; tx += L) {
                 FloatVector p0 = ld(o, ph + tx), p1 = ld(o, ph + perImage + tx), p2 = ld(o, ph + 2 * perImage + tx), p3 = ld(o, ph + 3 * perImage + tx);
-                FloatVector aLo = p0.rearrange(Simd.ZIP_LO, p2), aHi = p0.rearrange(Simd.ZIP_HI, p2);
-                FloatVector bLo = p1.rearrange(Simd.ZIP_LO, p3), bHi = p1.rearrange(Simd.ZIP_HI, p3);
+                FloatVector aLo = p0.rearrange(Simd.ZIP_LO, p2), bLo = p1.rearrange(Simd.ZIP_LO, p3);
                 FloatVector y0 = aLo.rearrange(Simd.ZIP_LO, bLo).add(b), y1 = aLo.rearrange(Simd.ZIP_HI, bLo).add(b);
-                FloatVector y2 = aHi.rearrange(Simd.ZIP_LO, bHi).add(b), y3 = aHi.rearrange(Simd.ZIP_HI, bHi).add(b);
                 int at = dst + 4 * tx;
+                if (ow - 4 * tx <= 2 * L) { // the row ends within y0, y1 (28 wide, L = 16): y2, y3 would be dropped
+                    if (at + 2 * L <= end) {
+                        if (res != null) {
+                            y0 = y0.add(FloatVector.fromArray(F, res, ro + at - to));
+                            y1 = y1.add(FloatVector.fromArray(F, res, ro + at - to + L));
+                        }
+                        y0.max(floor).intoArray(out, at);
+                        y1.max(floor).intoArray(out, at + L);
+                    } else {
+                        y0.intoArray(buf, 0);
+                        y1.intoArray(buf, L);
+                        Conv2dKernels.finish(buf, out, at, end - at, res, ro + at - to, relu);
+                    }
+                    continue;
+                }
+                FloatVector aHi = p0.rearrange(Simd.ZIP_HI, p2), bHi = p1.rearrange(Simd.ZIP_HI, p3);
+                FloatVector y2 = aHi.rearrange(Simd.ZIP_LO, bHi).add(b), y3 = aHi.rearrange(Simd.ZIP_HI, bHi).add(b);
                 if (at + 4 * L <= end) {
                     if (res != null) {
                         int r = ro + at - to;
