@@ -22,6 +22,17 @@ public final class Simd {
     public static final VectorShuffle<Float> ZIP_LO = VectorShuffle.fromOp(F, i -> (i & 1) == 0 ? i / 2 : L + i / 2);
     public static final VectorShuffle<Float> ZIP_HI = VectorShuffle.fromOp(F, i -> (i & 1) == 0 ? L / 2 + i / 2 : L + L / 2 + i / 2);
 
+    /**
+     * Eight float lanes, for 8 x 8 transposes whose outputs must each be exactly eight floats
+     * wide (Gemm.packPanel's transposed B, whose panel rows are NR apart); used only where F has
+     * at least eight lanes ({@link #EIGHT_LANES}), so that it runs in hardware. ZIP8_LO / ZIP8_HI
+     * are ZIP_LO / ZIP_HI for it.
+     */
+    public static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+    public static final boolean EIGHT_LANES = L >= 8;
+    public static final VectorShuffle<Float> ZIP8_LO = VectorShuffle.fromOp(F8, i -> (i & 1) == 0 ? i / 2 : 8 + i / 2);
+    public static final VectorShuffle<Float> ZIP8_HI = VectorShuffle.fromOp(F8, i -> (i & 1) == 0 ? 4 + i / 2 : 12 + i / 2);
+
     private Simd() {}
 
     private static VectorSpecies<Float> chooseSpecies() {
