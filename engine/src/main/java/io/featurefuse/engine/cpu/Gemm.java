@@ -269,6 +269,9 @@ public final class Gemm {
      * a panel, 8 x 8 blocks transposed in registers by three rounds of zips (as packEightRows,
      * with eight lanes each output vector is one p), the last kc mod 8 columns one by one.
      * Element by element this was ~2.5% of a training step (the weight gradients' B is dOut^T).
+     * The zip network repeats packEightRows' on another species and stride: shared, the species
+     * would be an argument, which C2 treats as a constant (and intrinsifies) only where it inlines
+     * the method, and one this size it does not.
      */
     private static void transposeEight(float[] b, int s, int ldb, int kc, float[] dst, int d) {
         var f8 = Simd.F8;
