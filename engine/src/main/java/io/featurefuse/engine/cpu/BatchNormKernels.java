@@ -120,19 +120,31 @@ public final class BatchNormKernels {
             FloatVector zero = FloatVector.zero(F);
             for (int bound = F.loopBound(s); i < bound; i += L)
                 FloatVector.fromArray(F, x, off + o + i).sub(mv).fma(av, bv).max(zero).intoArray(y, o + i);
-            for (; i < s; i++) y[o + i] = Math.max((x[off + o + i] - m) * a + b, 0f);
+            for (; i < s; i++) y[o + i] = Math.max(affine(x[off + o + i], m, a, b), 0f);
         } else {
             for (int bound = F.loopBound(s); i < bound; i += L)
                 FloatVector.fromArray(F, x, off + o + i).sub(mv).fma(av, bv).intoArray(y, o + i);
-            for (; i < s; i++) y[o + i] = (x[off + o + i] - m) * a + b;
+            for (; i < s; i++) y[o + i] = affine(x[off + o + i], m, a, b);
         }
+    }
+
+    /**
+     * One value of the affine, (x - m) a + b, in the order every scalar path computes it: the
+     * forward's tails and the backward's recomputed ReLU masks must agree to the bit.
+     */
+    private static float affine(float x, float m, float a, float b) {
+        return (x - m) * a + b;
+    }
+
+    private static double affine(double x, double m, double a, double b) {
+        return (x - m) * a + b;
     }
 
     public static void affine(double[] y, double[] x, int off, int n, int c, int s, double[] mean, double[] scale, double[] beta, boolean relu) {
         for (int t = 0; t < n * c; t++) {
             int ch = t % c;
             for (int i = 0; i < s; i++) {
-                double v = (x[off + t * s + i] - mean[ch]) * scale[ch] + beta[ch];
+                double v = affine(x[off + t * s + i], mean[ch], scale[ch], beta[ch]);
                 y[t * s + i] = relu ? Math.max(v, 0.0) : v;
             }
         }
@@ -175,7 +187,7 @@ public final class BatchNormKernels {
                     b = Simd.sumLanes(sb);
                 }
                 for (; j < s; j++) {
-                    float xm = x[off + p + j] - m, d = relu == null || xm * ra + rb > 0f ? dy[dyOff + p + j] : 0f;
+                    float xm = x[off + p + j] - m, d = relu == null || affine(x[off + p + j], m, ra, rb) > 0f ? dy[dyOff + p + j] : 0f;
                     a += d;
                     b += d * xm;
                 }
@@ -197,7 +209,7 @@ public final class BatchNormKernels {
 
     /** dy[i], or 0 where relu (when given) says the affine's value at x was not above 0 (the double affine's expression). */
     private static double gradient(double[] dy, int i, ReluOf relu, double x, double mean, int ch) {
-        return relu == null || (x - mean) * relu.scale[ch] + relu.shift[ch] > 0 ? dy[i] : 0.0;
+        return relu == null || affine(x, mean, relu.scale[ch], relu.shift[ch]) > 0 ? dy[i] : 0.0;
     }
 
     public static void gradientSums(double[] dy, int dyOff, ReluOf relu, double[] x, int off, int n, int c, int s, double[] mean,
@@ -239,7 +251,7 @@ public final class BatchNormKernels {
             masked(FloatVector.fromArray(F, dy, dyOff + o + i), relu, xv.sub(mv), av, bv).fma(pv, xv.fma(qv, rv)).intoArray(dx, o + i);
         }
         for (; i < s; i++) {
-            float xs = x[off + o + i], d = !relu || (xs - m) * ra + rb > 0f ? dy[dyOff + o + i] : 0f;
+            float xs = x[off + o + i], d = !relu || affine(xs, m, ra, rb) > 0f ? dy[dyOff + o + i] : 0f;
             dx[o + i] = d * pf + xs * qf + rf;
         }
     }
