@@ -55,10 +55,9 @@ public final class BatchNormKernels {
      */
     private static void combinePlanes(double[] sums, double[] deviations, int n, int c, int s, double[] mean, double[] var) {
         double count = (double) n * s;
+        sumByChannel(sums, n, c, mean);
         for (int ch = 0; ch < c; ch++) {
-            double total = 0;
-            for (int i = 0; i < n; i++) total += sums[i * c + ch];
-            double mu = total / count, sq = 0;
+            double mu = mean[ch] / count, sq = 0;
             for (int i = 0; i < n; i++) {
                 double sum = sums[i * c + ch], m = planeMean(sum, s), shift = m - mu;
                 sq += deviations[i * c + ch] + 2 * shift * (sum - s * m) + s * shift * shift;
