@@ -11,10 +11,15 @@ import jdk.incubator.vector.FloatVector;
  * ever adds to C). Only where the CPU has 32 vector registers (24 accumulators, 3 B vectors and
  * a broadcast; Gemm.MR is 8 exactly there).
  *
- * <p>Every tile is whole: the last column panel starts at OH OW - 3 L and the last row block at
- * kg - 8, overlapping the ones before. An overlapped output is computed twice by the same
- * operations in the same order, so it is written twice with the same value, and no tile needs
- * masks, a scratch tile or a copy.
+ * <p>Every tile is whole: the last row block starts at kg - 8, and outputs past the last whole
+ * 3 L panel are covered by one or two 8 x L tiles (the last ending at OH OW) when they are at most
+ * 2 L, else by a 3 L panel ending at OH OW; these overlap the tiles before. An overlapped output is
+ * computed twice by the same operations in the same order, so it is written twice with the same
+ * value, and no tile needs masks, a scratch tile or a copy. The narrow tiles are there for 28 x 28
+ * planes (784 = 16 panels of 48 and 16): one 3 L panel over the last 16 outputs computed 816
+ * columns for 784. Same layer (below), b128, the tiles over the batch in one JVM, GFLOP/s best /
+ * mean over 6 rounds: one thread 167-182 / 146-161 -> 173-184 / 157-167, two threads 190-196 /
+ * 165-174 -> 195-204 / 172-181 (a slow hour of the machine).
  *
  * <p>Measured on a 5x5 1->32 28x28 layer (crs = 25, one thread, the tiles alone over 128 images,
  * 12 alternations in one JVM, GFLOP/s median): Gemm's 8 x 2 tile over a gathered panel or over
@@ -68,9 +73,13 @@ final class TapTiles {
     static void multiply(float[] ap, int a0, int kg, int crs, float[] q, int[] shift, float[] out, int outBase, int ohw) {
         for (int b = 0; b < blocks(kg); b++) {
             int ao = a0 + b * ROWS * crs, o = outBase + Math.min(b * ROWS, kg - ROWS) * ohw;
-            for (int col0 = 0; col0 < ohw; col0 += COLS) {
-                int col = Math.min(col0, ohw - COLS);
-                tile(ap, ao, q, col, shift, crs, out, o + col, ohw);
+            int whole = ohw / COLS * COLS, rest = ohw - whole;
+            for (int col = 0; col < whole; col += COLS) tile(ap, ao, q, col, shift, crs, out, o + col, ohw);
+            if (rest > 2 * L) {
+                tile(ap, ao, q, ohw - COLS, shift, crs, out, o + ohw - COLS, ohw);
+            } else if (rest > 0) {
+                if (rest > L) tileOne(ap, ao, q, whole, shift, crs, out, o + whole, ohw);
+                tileOne(ap, ao, q, ohw - L, shift, crs, out, o + ohw - L, ohw);
             }
         }
     }
@@ -117,5 +126,24 @@ final class TapTiles {
         c50.intoArray(out, o + 5 * ldc); c51.intoArray(out, o + 5 * ldc + L); c52.intoArray(out, o + 5 * ldc + 2 * L);
         c60.intoArray(out, o + 6 * ldc); c61.intoArray(out, o + 6 * ldc + L); c62.intoArray(out, o + 6 * ldc + 2 * L);
         c70.intoArray(out, o + 7 * ldc); c71.intoArray(out, o + 7 * ldc + L); c72.intoArray(out, o + 7 * ldc + 2 * L);
+    }
+
+    /** One 8 x L tile, as {@link #tile} for a single vector of outputs (the same operations per output, so the same bits). */
+    static void tileOne(float[] ap, int ao, float[] q, int col, int[] shift, int kc, float[] out, int o, int ldc) {
+        FloatVector z = FloatVector.zero(F);
+        FloatVector c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z, c6 = z, c7 = z;
+        for (int t = 0, ai = ao; t < kc; t++, ai += ROWS) {
+            FloatVector b = FloatVector.fromArray(F, q, col + shift[t]);
+            c0 = FloatVector.broadcast(F, ap[ai]).fma(b, c0);
+            c1 = FloatVector.broadcast(F, ap[ai + 1]).fma(b, c1);
+            c2 = FloatVector.broadcast(F, ap[ai + 2]).fma(b, c2);
+            c3 = FloatVector.broadcast(F, ap[ai + 3]).fma(b, c3);
+            c4 = FloatVector.broadcast(F, ap[ai + 4]).fma(b, c4);
+            c5 = FloatVector.broadcast(F, ap[ai + 5]).fma(b, c5);
+            c6 = FloatVector.broadcast(F, ap[ai + 6]).fma(b, c6);
+            c7 = FloatVector.broadcast(F, ap[ai + 7]).fma(b, c7);
+        }
+        c0.intoArray(out, o); c1.intoArray(out, o + ldc); c2.intoArray(out, o + 2 * ldc); c3.intoArray(out, o + 3 * ldc);
+        c4.intoArray(out, o + 4 * ldc); c5.intoArray(out, o + 5 * ldc); c6.intoArray(out, o + 6 * ldc); c7.intoArray(out, o + 7 * ldc);
     }
 }

@@ -28,6 +28,7 @@ class KernelInliningTest {
         assertLarger(GemmTiles.class, "tileKernel8Narrow");
         assertLarger(GemmTiles.class, "tileKernelRows8");
         assertLarger(TapTiles.class, "tile");
+        assertLarger(TapTiles.class, "tileOne");
         assertLarger(WinogradConv.class, "transformInput");
         assertLarger(WinogradConv.class, "transformOutput");
         assertLarger(WinogradWeightGrad.class, "transformGradient");
