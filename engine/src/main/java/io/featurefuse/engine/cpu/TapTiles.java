@@ -128,7 +128,11 @@ final class TapTiles {
         c70.intoArray(out, o + 7 * ldc); c71.intoArray(out, o + 7 * ldc + L); c72.intoArray(out, o + 7 * ldc + 2 * L);
     }
 
-    /** One 8 x L tile, as {@link #tile} for a single vector of outputs (the same operations per output, so the same bits). */
+    /**
+     * One 8 x L tile, as {@link #tile} for a single vector of outputs (the same operations per
+     * output, so the same bits). GemmTiles.tileKernel8Narrow has the same k loop but steps B by a
+     * fixed stride; here each tap's row is found through the shift table.
+     */
     static void tileOne(float[] ap, int ao, float[] q, int col, int[] shift, int kc, float[] out, int o, int ldc) {
         FloatVector z = FloatVector.zero(F);
         FloatVector c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z, c6 = z, c7 = z;
