@@ -107,6 +107,20 @@ with torch.no_grad():
     a = torch.rand(4096, 4096); b = torch.rand(4096, 4096); row = torch.rand(4096); c = torch.empty(4096, 4096)
     report("add 16M floats", "GB/s", 4.0 * 3 * a.numel(), lambda: torch.add(a, b, out=c))
     report("add 16M floats, row broadcast", "GB/s", 4.0 * (2 * a.numel() + row.numel()), lambda: torch.add(a, row, out=c))
+# forward and backward, in the bytes fuse bench counts (OpBenchmarks: each pass reads and writes its tensors once)
+def fwd_bwd(name, work, x, up, f, params=()):
+    xg = x.clone().requires_grad_(True)
+    def fb():
+        xg.grad = None
+        for q in params: q.grad = None
+        f(xg).backward(up)
+    report(name, "GB/s", work, fb)
+gg = torch.ones(64, requires_grad=True); bg = torch.zeros(64, requires_grad=True)
+fwd_bwd("batchnorm train 64x14x14 b128 fwd+bwd", 5.0 * 4 * x.numel(), x, torch.randn(128, 64, 14, 14),
+        lambda t: F.batch_norm(t, rm, rv, gg, bg, True, 0.1, 1e-5), (gg, bg))
+fwd_bwd("maxpool2x2 32x28x28 b128 fwd+bwd", 2 * 4.0 * p.numel() * 1.25, p, torch.randn(128, 32, 14, 14), lambda t: F.max_pool2d(t, 2))
+fwd_bwd("bilinear 96x7x7->14x14 b128 fwd+bwd", 2 * 4.0 * r.numel() * 5, r, torch.randn(128, 96, 14, 14),
+        lambda t: F.interpolate(t, size=(14, 14), mode="bilinear", align_corners=False))
 PY
 
 cat > "$work/torch_model.py" <<'PY'

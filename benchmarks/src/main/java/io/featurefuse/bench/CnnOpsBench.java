@@ -33,7 +33,8 @@ public class CnnOpsBench {
             "conv1x1 160->128 14x14 b128 fwd", "conv1x1 160->128 14x14 b128 fwd+bwd",
             "conv5x5 1->32 28x28 b128 fwd", "conv5x5 1->32 28x28 b128 fwd+bwd",
             "depthwise3x3 64 14x14 b128 fwd", "depthwise3x3 64 14x14 b128 fwd+bwd",
-            "batchnorm train 64x14x14 b128 fwd", "maxpool2x2 32x28x28 b128 fwd", "bilinear 96x7x7->14x14 b128 fwd"})
+            "batchnorm train 64x14x14 b128 fwd", "batchnorm train 64x14x14 b128 fwd+bwd", "maxpool2x2 32x28x28 b128 fwd",
+            "maxpool2x2 32x28x28 b128 fwd+bwd", "bilinear 96x7x7->14x14 b128 fwd", "bilinear 96x7x7->14x14 b128 fwd+bwd"})
     String op;
 
     Runnable call;

@@ -30,18 +30,48 @@ public final class OpBenchmarks {
         conv(out, "conv5x5 1->32 28x28 b128", 128, 1, 32, 28, 5, 2, 1);
         conv(out, "depthwise3x3 64 14x14 b128", 128, 64, 64, 14, 3, 1, 64);
         SplittableRandom r = new SplittableRandom(7);
+        // GB/s counts the tensors each pass must read and write once: batch norm's forward reads x and
+        // writes y, its backward reads dy and x and writes dx; pooling and resizing read their input and
+        // write their output (a quarter of the input for the pool, four times it for the resize), and
+        // backward reads dOut and writes dIn. The side-by-side's PyTorch rows count the same bytes.
         Tensor bnx = Tensor.randn(r, 128, 64, 14, 14), gamma = Tensor.ones(64), beta = Tensor.zeros(64);
         Tensor rm = Tensor.zeros(64), rv = Tensor.ones(64);
-        double bnBytes = 2.0 * 4 * bnx.numel();
-        out.add(new Case("batchnorm train 64x14x14 b128 fwd", "GB/s", bnBytes,
+        double bnBytes = 4.0 * bnx.numel();
+        out.add(new Case("batchnorm train 64x14x14 b128 fwd", "GB/s", 2 * bnBytes,
                 () -> noGrad(() -> bnx.batchNorm(rm, rv, gamma, beta, true, 0.1, 1e-5))));
+        Tensor gammaG = gamma.detach().requiresGrad(true), betaG = beta.detach().requiresGrad(true);
+        out.add(forwardBackward("batchnorm train 64x14x14 b128 fwd+bwd", 5 * bnBytes, bnx, Tensor.randn(r, 128, 64, 14, 14),
+                x -> x.batchNorm(rm, rv, gammaG, betaG, true, 0.1, 1e-5), gammaG, betaG));
         Tensor px = Tensor.randn(r, 128, 32, 28, 28);
-        out.add(new Case("maxpool2x2 32x28x28 b128 fwd", "GB/s", 4.0 * px.numel() * 1.25,
-                () -> noGrad(() -> px.maxPool2d(PoolOptions.of(2)))));
+        double poolBytes = 4.0 * px.numel() * 1.25;
+        out.add(new Case("maxpool2x2 32x28x28 b128 fwd", "GB/s", poolBytes, () -> noGrad(() -> px.maxPool2d(PoolOptions.of(2)))));
+        out.add(forwardBackward("maxpool2x2 32x28x28 b128 fwd+bwd", 2 * poolBytes, px, Tensor.randn(r, 128, 32, 14, 14),
+                x -> x.maxPool2d(PoolOptions.of(2))));
         Tensor rx = Tensor.randn(r, 128, 96, 7, 7);
-        out.add(new Case("bilinear 96x7x7->14x14 b128 fwd", "GB/s", 4.0 * rx.numel() * 5,
+        double resizeBytes = 4.0 * rx.numel() * 5;
+        out.add(new Case("bilinear 96x7x7->14x14 b128 fwd", "GB/s", resizeBytes,
                 () -> noGrad(() -> rx.interpolate(14, 14, InterpolationMode.BILINEAR, false))));
+        out.add(forwardBackward("bilinear 96x7x7->14x14 b128 fwd+bwd", 2 * resizeBytes, rx, Tensor.randn(r, 128, 96, 14, 14),
+                x -> x.interpolate(14, 14, InterpolationMode.BILINEAR, false)));
         return out;
+    }
+
+    /**
+     * A forward and backward call of op on a copy of x that requires a gradient, with the gradient
+     * up flowing back, in GB/s of the given bytes. As in the conv rows, the input gradient and the
+     * output go back to the buffer pool once used, and the parameters' gradients are dropped.
+     */
+    private static Case forwardBackward(String name, double bytes, Tensor x, Tensor up, java.util.function.UnaryOperator<Tensor> op,
+                                        Tensor... params) {
+        Tensor xg = x.detach().requiresGrad(true);
+        return new Case(name, "GB/s", bytes, () -> {
+            if (xg.grad() != null) xg.grad().recycle();
+            xg.zeroGrad();
+            for (Tensor p : params) p.zeroGrad();
+            Tensor y = op.apply(xg);
+            y.backward(up);
+            y.recycle();
+        });
     }
 
     /**
