@@ -40,31 +40,34 @@ public final class OpBenchmarks {
         out.add(new Case("batchnorm train 64x14x14 b128 fwd", "GB/s", 2 * bnBytes,
                 () -> noGrad(() -> bnx.batchNorm(rm, rv, gamma, beta, true, 0.1, 1e-5))));
         Tensor gammaG = gamma.detach().requiresGrad(true), betaG = beta.detach().requiresGrad(true);
-        out.add(forwardBackward("batchnorm train 64x14x14 b128 fwd+bwd", 5 * bnBytes, bnx, Tensor.randn(r, 128, 64, 14, 14),
+        out.add(forwardBackward("batchnorm train 64x14x14 b128 fwd+bwd", "GB/s", 5 * bnBytes, bnx, Tensor.randn(r, 128, 64, 14, 14),
                 x -> x.batchNorm(rm, rv, gammaG, betaG, true, 0.1, 1e-5), gammaG, betaG));
         Tensor px = Tensor.randn(r, 128, 32, 28, 28);
         double poolBytes = 4.0 * px.numel() * 1.25;
         out.add(new Case("maxpool2x2 32x28x28 b128 fwd", "GB/s", poolBytes, () -> noGrad(() -> px.maxPool2d(PoolOptions.of(2)))));
-        out.add(forwardBackward("maxpool2x2 32x28x28 b128 fwd+bwd", 2 * poolBytes, px, Tensor.randn(r, 128, 32, 14, 14),
+        out.add(forwardBackward("maxpool2x2 32x28x28 b128 fwd+bwd", "GB/s", 2 * poolBytes, px, Tensor.randn(r, 128, 32, 14, 14),
                 x -> x.maxPool2d(PoolOptions.of(2))));
         Tensor rx = Tensor.randn(r, 128, 96, 7, 7);
         double resizeBytes = 4.0 * rx.numel() * 5;
         out.add(new Case("bilinear 96x7x7->14x14 b128 fwd", "GB/s", resizeBytes,
                 () -> noGrad(() -> rx.interpolate(14, 14, InterpolationMode.BILINEAR, false))));
-        out.add(forwardBackward("bilinear 96x7x7->14x14 b128 fwd+bwd", 2 * resizeBytes, rx, Tensor.randn(r, 128, 96, 14, 14),
+        out.add(forwardBackward("bilinear 96x7x7->14x14 b128 fwd+bwd", "GB/s", 2 * resizeBytes, rx, Tensor.randn(r, 128, 96, 14, 14),
                 x -> x.interpolate(14, 14, InterpolationMode.BILINEAR, false)));
         return out;
     }
 
     /**
      * A forward and backward call of op on a copy of x that requires a gradient, with the gradient
-     * up flowing back, in GB/s of the given bytes. As in the conv rows, the input gradient and the
-     * output go back to the buffer pool once used, and the parameters' gradients are dropped.
+     * up flowing back; params (weights that require a gradient) have theirs dropped before each
+     * call. As inside a training step, the output and the input gradient go back to the buffer pool
+     * once used (backwardAndRecycle does that with a model's intermediate results and gradients;
+     * PyTorch's caching allocator reuses its blocks likewise). Dropped instead, each call paid two
+     * fresh zeroed arrays (6.4 MB each for the depthwise layer, longer than its three kernels together).
      */
-    private static Case forwardBackward(String name, double bytes, Tensor x, Tensor up, java.util.function.UnaryOperator<Tensor> op,
+    private static Case forwardBackward(String name, String unit, double work, Tensor x, Tensor up, java.util.function.UnaryOperator<Tensor> op,
                                         Tensor... params) {
         Tensor xg = x.detach().requiresGrad(true);
-        return new Case(name, "GB/s", bytes, () -> {
+        return new Case(name, unit, work, () -> {
             if (xg.grad() != null) xg.grad().recycle();
             xg.zeroGrad();
             for (Tensor p : params) p.zeroGrad();
@@ -93,19 +96,7 @@ public final class OpBenchmarks {
         ConvOptions o = ConvOptions.of(1, pad).withGroups(groups);
         double flops = 2.0 * n * k * hw * hw * (c / groups) * ksize * ksize;
         out.add(new Case(name + " fwd", "GFLOP/s", flops, () -> noGrad(() -> x.conv2d(w, null, o))));
-        Tensor xg = x.detach().requiresGrad(true), wg = w.detach().requiresGrad(true);
-        Tensor up = Tensor.randn(r, n, k, hw, hw);
-        // As inside a training step, the output and the input gradient go back to the buffer pool once
-        // used (backwardAndRecycle does that with a model's intermediate results and gradients; PyTorch's
-        // caching allocator reuses its blocks likewise). Dropped instead, each call paid two fresh zeroed
-        // arrays (6.4 MB each for the depthwise layer, longer than its three kernels together).
-        out.add(new Case(name + " fwd+bwd", "GFLOP/s", 3 * flops, () -> {
-            if (xg.grad() != null) xg.grad().recycle();
-            xg.zeroGrad();
-            wg.zeroGrad();
-            Tensor y = xg.conv2d(wg, null, o);
-            y.backward(up);
-            y.recycle();
-        }));
+        Tensor wg = w.detach().requiresGrad(true);
+        out.add(forwardBackward(name + " fwd+bwd", "GFLOP/s", 3 * flops, x, Tensor.randn(r, n, k, hw, hw), xg -> xg.conv2d(wg, null, o), wg));
     }
 }
