@@ -80,16 +80,22 @@ import timing
 threads = int(sys.argv[1]); torch.set_num_threads(threads); torch.manual_seed(7)
 def report(name, unit, work, f):
     timing.report(name, unit, work, f, torch.get_num_threads(), "PyTorch " + torch.__version__)
+# forward and backward of f on a copy of x that requires a gradient, the gradient up flowing back;
+# params (weights that require one) have theirs dropped before each call, as OpBenchmarks.forwardBackward
+def fwd_bwd(name, unit, work, x, up, f, params=()):
+    xg = x.clone().requires_grad_(True)
+    def fb():
+        xg.grad = None
+        for q in params: q.grad = None
+        f(xg).backward(up)
+    report(name, unit, work, fb)
 def conv(name, n, c, k, hw, ks, pad, groups):
     x = torch.randn(n, c, hw, hw); w = torch.randn(k, c // groups, ks, ks); up = torch.randn(n, k, hw, hw)
     flops = 2.0 * n * k * hw * hw * (c // groups) * ks * ks
     with torch.no_grad():
         report(name + " fwd", "GFLOP/s", flops, lambda: F.conv2d(x, w, None, 1, pad, 1, groups))
-    xg = x.clone().requires_grad_(True); wg = w.clone().requires_grad_(True)
-    def fb():
-        xg.grad = None; wg.grad = None
-        F.conv2d(xg, wg, None, 1, pad, 1, groups).backward(up)
-    report(name + " fwd+bwd", "GFLOP/s", 3 * flops, fb)
+    wg = w.clone().requires_grad_(True)
+    fwd_bwd(name + " fwd+bwd", "GFLOP/s", 3 * flops, x, up, lambda t: F.conv2d(t, wg, None, 1, pad, 1, groups), (wg,))
 conv("conv3x3 64->64 14x14 b128", 128, 64, 64, 14, 3, 1, 1)
 conv("conv3x3 32->32 28x28 b128", 128, 32, 32, 28, 3, 1, 1)
 conv("conv1x1 160->128 14x14 b128", 128, 160, 128, 14, 1, 0, 1)
@@ -108,18 +114,11 @@ with torch.no_grad():
     report("add 16M floats", "GB/s", 4.0 * 3 * a.numel(), lambda: torch.add(a, b, out=c))
     report("add 16M floats, row broadcast", "GB/s", 4.0 * (2 * a.numel() + row.numel()), lambda: torch.add(a, row, out=c))
 # forward and backward, in the bytes fuse bench counts (OpBenchmarks: each pass reads and writes its tensors once)
-def fwd_bwd(name, work, x, up, f, params=()):
-    xg = x.clone().requires_grad_(True)
-    def fb():
-        xg.grad = None
-        for q in params: q.grad = None
-        f(xg).backward(up)
-    report(name, "GB/s", work, fb)
 gg = torch.ones(64, requires_grad=True); bg = torch.zeros(64, requires_grad=True)
-fwd_bwd("batchnorm train 64x14x14 b128 fwd+bwd", 5.0 * 4 * x.numel(), x, torch.randn(128, 64, 14, 14),
+fwd_bwd("batchnorm train 64x14x14 b128 fwd+bwd", "GB/s", 5.0 * 4 * x.numel(), x, torch.randn(128, 64, 14, 14),
         lambda t: F.batch_norm(t, rm, rv, gg, bg, True, 0.1, 1e-5), (gg, bg))
-fwd_bwd("maxpool2x2 32x28x28 b128 fwd+bwd", 2 * 4.0 * p.numel() * 1.25, p, torch.randn(128, 32, 14, 14), lambda t: F.max_pool2d(t, 2))
-fwd_bwd("bilinear 96x7x7->14x14 b128 fwd+bwd", 2 * 4.0 * r.numel() * 5, r, torch.randn(128, 96, 14, 14),
+fwd_bwd("maxpool2x2 32x28x28 b128 fwd+bwd", "GB/s", 2 * 4.0 * p.numel() * 1.25, p, torch.randn(128, 32, 14, 14), lambda t: F.max_pool2d(t, 2))
+fwd_bwd("bilinear 96x7x7->14x14 b128 fwd+bwd", "GB/s", 2 * 4.0 * r.numel() * 5, r, torch.randn(128, 96, 14, 14),
         lambda t: F.interpolate(t, size=(14, 14), mode="bilinear", align_corners=False))
 PY
 
