@@ -39,6 +39,24 @@ class ParallelTest {
     }
 
     @Test
+    void rangesCoverEveryItemOnceInFewContiguousTasks() {
+        for (int count : new int[] {1, 7, 100, 8192, 100_003})
+            for (int work : new int[] {1, 49, 392, 100_000}) {
+                AtomicIntegerArray hits = new AtomicIntegerArray(count);
+                java.util.concurrent.atomic.AtomicInteger ranges = new java.util.concurrent.atomic.AtomicInteger();
+                Parallel.forRanges(count, work, (from, to) -> {
+                    assertTrue(from < to, "an empty range");
+                    ranges.incrementAndGet();
+                    for (int i = from; i < to; i++) hits.incrementAndGet(i);
+                });
+                for (int i = 0; i < count; i++) assertEquals(1, hits.get(i));
+                // each task claims a shared counter: a few ranges a thread, not one per RANGE_WORK
+                // floats (a batch norm pass was ~400 tasks, and slower on two threads than on one)
+                assertTrue(ranges.get() <= 8 * Parallel.threads(), ranges.get() + " ranges for " + count + " items of work " + work);
+            }
+    }
+
+    @Test
     void stridedLoopCoversEveryElementOnceInParallel() {
         int rows = 3, n = 100_003; // few rows, long runs: split inside the runs
         float[] out = new float[rows * n];
