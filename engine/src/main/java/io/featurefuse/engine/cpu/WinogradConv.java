@@ -145,6 +145,28 @@ final class WinogradConv {
         return images;
     }
 
+    /** The body of a loop over a layer's output channels: channel k of group grp. */
+    @FunctionalInterface
+    interface ChannelBody {
+        void run(int grp, int k);
+    }
+
+    /**
+     * body.run for every output channel of every group, in parallel, a task per block of MR
+     * channels (the weight transforms, whose weights change every training step: on the calling
+     * thread alone they were ~1% of a step, the pool idle). Not a task per channel: the MR channels
+     * of one (c, xi) are adjacent floats of the packed U, so two threads wrote the same cache lines
+     * all the time; at 2 threads the F2 and F4 transforms took 3.4 + 4.1 ms a train step against
+     * 0.5 + 1.0 on one thread, and 0.4 + 0.65-0.98 a task per block.
+     */
+    static void forEachOutputChannel(ConvGeom g, ChannelBody body) {
+        int kg = g.kg(), mr = Gemm.MR, blocks = roundUp(kg, mr) / mr;
+        Parallel.forEach(g.groups() * blocks, task -> {
+            int grp = task / blocks, k0 = task % blocks * mr;
+            for (int k = k0; k < Math.min(kg, k0 + mr); k++) body.run(grp, k);
+        });
+    }
+
     /**
      * U = G g G^T (G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]) for each (k, c) of each group,
      * computed in float64 and written straight into the layout {@link GemmTiles#sweep} reads: per
@@ -154,33 +176,26 @@ final class WinogradConv {
     private static float[] packedWeights(float[] w, int wOff, ConvGeom g, int kc) {
         int kg = g.kg(), cg = g.cg(), mr = Gemm.MR, rows = roundUp(kg, mr);
         float[] ap = new float[g.groups() * 16 * rows * cg];
-        // A task per block of MR output channels, whose rows of U share cache lines (the MR channels
-        // of one (c, xi) are adjacent floats). With a task per channel, two threads wrote the same
-        // lines all the time: in a train step at 2 threads this took 3.4 ms a step against 0.46 on one.
-        int blocks = rows / mr;
-        Parallel.forEach(g.groups() * blocks, task -> {
-            int grp = task / blocks, k0 = task % blocks * mr;
+        forEachOutputChannel(g, (grp, k) -> {
             double[] gg = new double[12];
-            for (int k = k0; k < Math.min(kg, k0 + mr); k++) {
-                for (int c = 0; c < cg; c++) {
-                    int src = wOff + ((grp * kg + k) * cg + c) * 9;
-                    for (int j = 0; j < 3; j++) { // G g: rows of the 4x3 product
-                        double g0 = w[src + j], g1 = w[src + 3 + j], g2 = w[src + 6 + j];
-                        gg[j] = g0;
-                        gg[3 + j] = 0.5 * (g0 + g1 + g2);
-                        gg[6 + j] = 0.5 * (g0 - g1 + g2);
-                        gg[9 + j] = g2;
-                    }
-                    int pc = c / kc * kc, kcb = Math.min(kc, cg - pc);
-                    int within = pc * rows + k / mr * mr * kcb + (c - pc) * mr + k % mr; // see Gemm.packA
-                    for (int i = 0; i < 4; i++) { // (G g) G^T
-                        double a = gg[3 * i], b = gg[3 * i + 1], cc = gg[3 * i + 2];
-                        int at = (grp * 16 + 4 * i) * rows * cg + within;
-                        ap[at] = (float) a;
-                        ap[at + rows * cg] = (float) (0.5 * (a + b + cc));
-                        ap[at + 2 * rows * cg] = (float) (0.5 * (a - b + cc));
-                        ap[at + 3 * rows * cg] = (float) cc;
-                    }
+            for (int c = 0; c < cg; c++) {
+                int src = wOff + ((grp * kg + k) * cg + c) * 9;
+                for (int j = 0; j < 3; j++) { // G g: rows of the 4x3 product
+                    double g0 = w[src + j], g1 = w[src + 3 + j], g2 = w[src + 6 + j];
+                    gg[j] = g0;
+                    gg[3 + j] = 0.5 * (g0 + g1 + g2);
+                    gg[6 + j] = 0.5 * (g0 - g1 + g2);
+                    gg[9 + j] = g2;
+                }
+                int pc = c / kc * kc, kcb = Math.min(kc, cg - pc);
+                int within = pc * rows + k / mr * mr * kcb + (c - pc) * mr + k % mr; // see Gemm.packA
+                for (int i = 0; i < 4; i++) { // (G g) G^T
+                    double a = gg[3 * i], b = gg[3 * i + 1], cc = gg[3 * i + 2];
+                    int at = (grp * 16 + 4 * i) * rows * cg + within;
+                    ap[at] = (float) a;
+                    ap[at + rows * cg] = (float) (0.5 * (a + b + cc));
+                    ap[at + 2 * rows * cg] = (float) (0.5 * (a - b + cc));
+                    ap[at + 3 * rows * cg] = (float) cc;
                 }
             }
         });

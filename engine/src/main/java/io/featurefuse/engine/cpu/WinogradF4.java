@@ -111,27 +111,19 @@ final class WinogradF4 {
     private static float[] packedWeights(float[] w, int wOff, ConvGeom g, int kc) {
         int kg = g.kg(), cg = g.cg(), mr = Gemm.MR, rows = WinogradConv.roundUp(kg, mr);
         float[] ap = new float[g.groups() * XI * rows * cg];
-        // In training the weights change every step, and on the calling thread alone this was ~1%
-        // of a train step, the pool idle. A task per block of MR output channels: the MR channels
-        // of one (c, xi) are adjacent floats, so with a task per channel two threads wrote the same
-        // cache lines all the time (see WinogradConv.packedWeights for what that cost).
-        int blocks = rows / mr;
-        Parallel.forEach(g.groups() * blocks, task -> {
-            int grp = task / blocks, k0 = task % blocks * mr;
+        WinogradConv.forEachOutputChannel(g, (grp, k) -> {
             double[] gg = new double[18];
-            for (int k = k0; k < Math.min(kg, k0 + mr); k++) {
-                for (int c = 0; c < cg; c++) {
-                    int src = wOff + ((grp * kg + k) * cg + c) * 9;
-                    for (int i = 0; i < 6; i++) // G g: 6 x 3
-                        for (int j = 0; j < 3; j++) gg[3 * i + j] = G[i][0] * w[src + j] + G[i][1] * w[src + 3 + j] + G[i][2] * w[src + 6 + j];
-                    int pc = c / kc * kc, kcb = Math.min(kc, cg - pc);
-                    int within = pc * rows + k / mr * mr * kcb + (c - pc) * mr + k % mr; // see Gemm.packA
-                    for (int i = 0; i < 6; i++) // (G g) G^T
-                        for (int j = 0; j < 6; j++) {
-                            double s = G[j][0] * gg[3 * i] + G[j][1] * gg[3 * i + 1] + G[j][2] * gg[3 * i + 2];
-                            ap[(grp * XI + 6 * i + j) * rows * cg + within] = (float) s;
-                        }
-                }
+            for (int c = 0; c < cg; c++) {
+                int src = wOff + ((grp * kg + k) * cg + c) * 9;
+                for (int i = 0; i < 6; i++) // G g: 6 x 3
+                    for (int j = 0; j < 3; j++) gg[3 * i + j] = G[i][0] * w[src + j] + G[i][1] * w[src + 3 + j] + G[i][2] * w[src + 6 + j];
+                int pc = c / kc * kc, kcb = Math.min(kc, cg - pc);
+                int within = pc * rows + k / mr * mr * kcb + (c - pc) * mr + k % mr; // see Gemm.packA
+                for (int i = 0; i < 6; i++) // (G g) G^T
+                    for (int j = 0; j < 6; j++) {
+                        double s = G[j][0] * gg[3 * i] + G[j][1] * gg[3 * i + 1] + G[j][2] * gg[3 * i + 2];
+                        ap[(grp * XI + 6 * i + j) * rows * cg + within] = (float) s;
+                    }
             }
         });
         return ap;
