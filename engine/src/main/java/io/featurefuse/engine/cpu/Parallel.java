@@ -72,10 +72,10 @@ public final class Parallel {
         }
     }
 
-    /** Work per task that forRanges aims at least, in its callers' unit (about floats read and written). */
+    /** The least work a forRanges task gets, in its callers' unit (about floats read and written). */
     private static final int RANGE_WORK = 8192;
-    /** Tasks per thread that forRanges aims at most: enough to even out a core busy elsewhere. */
-    private static final int RANGES_PER_THREAD = 8;
+    /** The most forRanges tasks a thread gets: enough to even out a core busy elsewhere. */
+    static final int RANGES_PER_THREAD = 8;
 
     /** A body over a range of items, [from, to). */
     @FunctionalInterface

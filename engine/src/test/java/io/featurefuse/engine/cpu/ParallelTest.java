@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import org.junit.jupiter.api.Test;
 
@@ -43,7 +44,7 @@ class ParallelTest {
         for (int count : new int[] {1, 7, 100, 8192, 100_003})
             for (int work : new int[] {1, 49, 392, 100_000}) {
                 AtomicIntegerArray hits = new AtomicIntegerArray(count);
-                java.util.concurrent.atomic.AtomicInteger ranges = new java.util.concurrent.atomic.AtomicInteger();
+                AtomicInteger ranges = new AtomicInteger();
                 Parallel.forRanges(count, work, (from, to) -> {
                     assertTrue(from < to, "an empty range");
                     ranges.incrementAndGet();
@@ -52,7 +53,7 @@ class ParallelTest {
                 for (int i = 0; i < count; i++) assertEquals(1, hits.get(i));
                 // each task claims a shared counter: a few ranges a thread, not one per RANGE_WORK
                 // floats (a batch norm pass was ~400 tasks, and slower on two threads than on one)
-                assertTrue(ranges.get() <= 8 * Parallel.threads(), ranges.get() + " ranges for " + count + " items of work " + work);
+                assertTrue(ranges.get() <= Parallel.RANGES_PER_THREAD * Parallel.threads(), ranges.get() + " ranges for " + count + " items of work " + work);
             }
     }
 
