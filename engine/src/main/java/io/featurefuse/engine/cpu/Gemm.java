@@ -8,8 +8,9 @@ import jdk.incubator.vector.FloatVector;
 /**
  * Float32 matrix multiply, C = op(A) op(B), batched, row-major, on the Vector API.
  *
- * <p>Blocking (measured on this project's Zen 4 machines, AVX2): B is packed once per call
- * into zero-padded panels NR = 2 vectors wide, block-major (see packPanel). A task packs its
+ * <p>Blocking (measured on this project's Zen 4 machines, AVX2): B is packed into zero-padded
+ * panels NR = 2 vectors wide, block-major, each micro-panel once per call, by the first task
+ * that needs it (see PackedB; sgemmRows and sgemmPacked take B packed before). A task packs its
  * rows of A once per KC block into MR x KC micro-panels (zero padded; this also absorbs
  * transposed A), kept in L2. Then for each B micro-panel (KC x NR, 16 KB with AVX2, held in L1)
  * the micro-kernel sweeps down the task's row blocks. This order measured ~10% faster than
@@ -26,8 +27,9 @@ import jdk.incubator.vector.FloatVector;
  * 180-186 (in the same hour; noisier minutes ran ~10% lower). Left out one at a time (results
  * wrong, timing only), none of these moved it beyond noise: the C loads at a tile's start, A's
  * packing, the copy out of the stage. Not kept, because they measured no faster: row chunks of
- * 512 rows (A 512 KB in this 1 MB L2), and, on 2 threads, packing each B micro-panel when a
- * task first needs it instead of in a pass before the multiply. Nor 8 x 3 tiles (panels 48
+ * 512 rows (A 512 KB in this 1 MB L2), and each task packing every B micro-panel it uses into
+ * its own L1 buffer, from B as it lies (no shared packed B; ~8% slower, B's rows 8 KB apart come
+ * from DRAM without the prefetch a contiguous panel gets). Nor 8 x 3 tiles (panels 48
  * wide, k blocks of 192) as a route of sgemm's packed-A path: fuse bench, 2 threads, jars
  * alternating 3 times, n = 2048 +1% (noise), 1024 -2%, 256 -18% (five 48-wide panels and a
  * 16-wide one). That kernel had to step B by a stride passed in: stepping by the constant 3 L,
@@ -59,7 +61,7 @@ public final class Gemm {
     static final int MAX_CHUNK_BLOCKS = 256 / MR;
 
     private static final ThreadLocal<float[][]> SCRATCH =
-            ThreadLocal.withInitial(() -> new float[][] {new float[MAX_CHUNK_BLOCKS * MR * KC], new float[MR * NR], new float[0]});
+            ThreadLocal.withInitial(() -> new float[][] {new float[MAX_CHUNK_BLOCKS * MR * KC], new float[MR * NR], new float[0], new float[KC * NR]});
     private static final ThreadLocal<float[]> PACKED_B = ThreadLocal.withInitial(() -> new float[0]);
 
     private Gemm() {}
@@ -101,19 +103,10 @@ public final class Gemm {
             bp = new float[(int) packedSize];
             PACKED_B.set(bp);
         }
-        final float[] packed = bp;
         boolean parallel = (long) batch * m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
-
-        // 1. Pack B: one task per (batch, panel).
-        int packTasks = bBatches * panels;
-        java.util.function.IntConsumer pack = t -> {
-            int bt = t / panels, p = t % panels;
-            packPanel(b, bOff + bt * bBatch, transB, ldb, k, kcBlock, n, panels, p, packed, (int) (bt * panels * panelSize));
-        };
-        if (parallel) Parallel.forEach(packTasks, pack);
-        else for (int t = 0; t < packTasks; t++) pack.accept(t);
-
-        multiply(batch, m, n, k, a, aOff, aBatch, transA, lda, null, packed, 0, bBatch == 0 ? 0 : (int) (panels * panelSize),
+        // B is packed by the tasks themselves, each micro-panel when first needed (see PackedB).
+        PackedB lazy = new PackedB(b, bOff, bBatch, bBatches, transB, ldb, k, kcBlock, n, bp);
+        multiply(batch, m, n, k, a, aOff, aBatch, transA, lda, null, lazy, bp, 0, bBatch == 0 ? 0 : (int) (panels * panelSize),
                 c, cOff, cBatch, ldc, parallel);
     }
 
@@ -138,10 +131,10 @@ public final class Gemm {
         }
         boolean parallel = (long) m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
         float[] dst = packed;
-        java.util.function.IntConsumer pack = p -> packPanel(b, bOff, transB, ldb, k, kcBlock, n, panels, p, dst, 0);
+        java.util.function.IntConsumer pack = p -> PackedB.packPanel(b, bOff, transB, ldb, k, kcBlock, n, p, dst, 0);
         if (parallel) Parallel.forEach(panels, pack);
         else for (int p = 0; p < panels; p++) pack.accept(p);
-        multiply(1, m, n, k, a, aOff, 0, false, 0, rowStarts, packed, 0, 0, c, cOff, 0, ldc, parallel);
+        multiply(1, m, n, k, a, aOff, 0, false, 0, rowStarts, null, packed, 0, 0, c, cOff, 0, ldc, parallel);
     }
 
     /** k split into equal blocks of at most KC: 576 runs as 3 x 192, not 256 + 256 + 64 (a short last block reloads C for little work). */
@@ -186,7 +179,7 @@ public final class Gemm {
             return;
         }
         boolean parallel = (long) m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
-        multiply(1, m, n, k, a, aOff, 0, transA, lda, null, packedB, bOff, 0, c, cOff, 0, ldc, parallel);
+        multiply(1, m, n, k, a, aOff, 0, transA, lda, null, null, packedB, bOff, 0, c, cOff, 0, ldc, parallel);
     }
 
     /**
@@ -196,7 +189,7 @@ public final class Gemm {
      * between batches' packed B (0: shared).
      */
     private static void multiply(int batch, int m, int n, int k, float[] a, int aOff, int aBatch, boolean transA, int lda, int[] rowStarts,
-                                 float[] packed, int bOff, int packedBatch, float[] c, int cOff, int cBatch, int ldc, boolean parallel) {
+                                 PackedB lazy, float[] packed, int bOff, int packedBatch, float[] c, int cOff, int cBatch, int ldc, boolean parallel) {
         int panels = (n + NR - 1) / NR, kcBlock = kBlock(k);
         int rowBlocks = (m + MR - 1) / MR;
         // Packing A (a scalar transpose) pays back over n columns of C; for narrow C it does not, and
@@ -219,8 +212,8 @@ public final class Gemm {
             int rc = rest % rowChunks, bt = rest / rowChunks;
             int i0 = rc * blocksPerChunk * MR, i1 = Math.min(m, i0 + blocksPerChunk * MR);
             int j0 = cg * blocksPerGroup * NC, j1 = Math.min(n, j0 + blocksPerGroup * NC);
-            block(a, aOff + bt * aBatch, transA, lda, rowStarts, direct, packed, bOff + bt * packedBatch, panels, c, cOff + bt * cBatch, ldc, k,
-                    kcBlock, i0, i1, j0, j1);
+            block(a, aOff + bt * aBatch, transA, lda, rowStarts, direct, lazy, bt, packed, bOff + bt * packedBatch, panels, c, cOff + bt * cBatch,
+                    ldc, k, kcBlock, i0, i1, j0, j1, parallel ? t % Parallel.threads() : 0);
         };
         int tasks = batch * rowChunks * groups;
         if (parallel) Parallel.forEach(tasks, mul);
@@ -228,87 +221,9 @@ public final class Gemm {
     }
 
     /**
-     * Copies columns [j0, j0+NR) of op(B) (k x n) into the packed layout, zero beyond n. The
-     * layout is block-major: for each KC-block of k, the panels one after another, each kc x NR.
-     * The panels of one KC block are then adjacent; with panel-major layout they sat a power
-     * of two apart, fought over the same L2 sets, and n = 2048 ran at 60 instead of ~75
-     * GFLOP/s on one core.
-     */
-    private static void packPanel(float[] b, int bOff, boolean transB, int ldb, int k, int kcBlock, int n, int panels, int panel,
-                                  float[] dst, int dBase) {
-        int j0 = panel * NR, w = Math.min(NR, n - j0);
-        for (int pc = 0; pc < k; pc += kcBlock) {
-            int kc = Math.min(kcBlock, k - pc);
-            int dOff = dBase + pc * panels * NR + panel * kc * NR;
-            if (!transB) {
-                for (int p = 0; p < kc; p++) {
-                    int src = bOff + (pc + p) * ldb + j0, d = dOff + p * NR;
-                    if (w == NR) {
-                        FloatVector.fromArray(F, b, src).intoArray(dst, d);
-                        FloatVector.fromArray(F, b, src + L).intoArray(dst, d + L);
-                    } else {
-                        System.arraycopy(b, src, dst, d, w);
-                        java.util.Arrays.fill(dst, d + w, d + NR, 0f);
-                    }
-                }
-            } else {
-                if (w < NR) for (int p = 0; p < kc; p++) java.util.Arrays.fill(dst, dOff + p * NR + w, dOff + (p + 1) * NR, 0f);
-                int j = 0;
-                if (Simd.EIGHT_LANES)
-                    for (; j + 8 <= w; j += 8) transposeEight(b, bOff + (j0 + j) * ldb + pc, ldb, kc, dst, dOff + j);
-                for (; j < w; j++) {
-                    int src = bOff + (j0 + j) * ldb + pc;
-                    for (int p = 0; p < kc; p++) dst[dOff + p * NR + j] = b[src + p];
-                }
-            }
-        }
-    }
-
-    /**
-     * dst[d + p NR + r] = b[s + r ldb + p] for r < 8, p < kc: eight rows of a transposed B into
-     * a panel, 8 x 8 blocks transposed in registers by three rounds of zips (as packEightRows,
-     * with eight lanes each output vector is one p), the last kc mod 8 columns one by one.
-     * Element by element this was ~2.5% of a training step (the weight gradients' B is dOut^T).
-     * The zip network repeats packEightRows' on another species and stride: shared, the species
-     * would be an argument, which C2 treats as a constant (and intrinsifies) only where it inlines
-     * the method, and one this size it does not.
-     */
-    private static void transposeEight(float[] b, int s, int ldb, int kc, float[] dst, int d) {
-        var f8 = Simd.F8;
-        int p = 0;
-        for (; p + 8 <= kc; p += 8) {
-            FloatVector r0 = FloatVector.fromArray(f8, b, s + p), r4 = FloatVector.fromArray(f8, b, s + 4 * ldb + p);
-            FloatVector r1 = FloatVector.fromArray(f8, b, s + ldb + p), r5 = FloatVector.fromArray(f8, b, s + 5 * ldb + p);
-            FloatVector r2 = FloatVector.fromArray(f8, b, s + 2 * ldb + p), r6 = FloatVector.fromArray(f8, b, s + 6 * ldb + p);
-            FloatVector r3 = FloatVector.fromArray(f8, b, s + 3 * ldb + p), r7 = FloatVector.fromArray(f8, b, s + 7 * ldb + p);
-            int at = d + p * NR;
-            FloatVector y0 = r0.rearrange(Simd.ZIP8_LO, r4), y1 = r1.rearrange(Simd.ZIP8_LO, r5);
-            FloatVector y2 = r2.rearrange(Simd.ZIP8_LO, r6), y3 = r3.rearrange(Simd.ZIP8_LO, r7);
-            FloatVector lo02 = y0.rearrange(Simd.ZIP8_LO, y2), hi02 = y0.rearrange(Simd.ZIP8_HI, y2);
-            FloatVector lo13 = y1.rearrange(Simd.ZIP8_LO, y3), hi13 = y1.rearrange(Simd.ZIP8_HI, y3);
-            lo02.rearrange(Simd.ZIP8_LO, lo13).intoArray(dst, at);
-            lo02.rearrange(Simd.ZIP8_HI, lo13).intoArray(dst, at + NR);
-            hi02.rearrange(Simd.ZIP8_LO, hi13).intoArray(dst, at + 2 * NR);
-            hi02.rearrange(Simd.ZIP8_HI, hi13).intoArray(dst, at + 3 * NR);
-            y0 = r0.rearrange(Simd.ZIP8_HI, r4);
-            y1 = r1.rearrange(Simd.ZIP8_HI, r5);
-            y2 = r2.rearrange(Simd.ZIP8_HI, r6);
-            y3 = r3.rearrange(Simd.ZIP8_HI, r7);
-            lo02 = y0.rearrange(Simd.ZIP8_LO, y2);
-            hi02 = y0.rearrange(Simd.ZIP8_HI, y2);
-            lo13 = y1.rearrange(Simd.ZIP8_LO, y3);
-            hi13 = y1.rearrange(Simd.ZIP8_HI, y3);
-            lo02.rearrange(Simd.ZIP8_LO, lo13).intoArray(dst, at + 4 * NR);
-            lo02.rearrange(Simd.ZIP8_HI, lo13).intoArray(dst, at + 5 * NR);
-            hi02.rearrange(Simd.ZIP8_LO, hi13).intoArray(dst, at + 6 * NR);
-            hi02.rearrange(Simd.ZIP8_HI, hi13).intoArray(dst, at + 7 * NR);
-        }
-        for (; p < kc; p++)
-            for (int r = 0; r < 8; r++) dst[d + p * NR + r] = b[s + r * ldb + p];
-    }
-
-    /**
-     * C rows [i0, i1) x columns [j0, j1) of one problem, over all of k.
+     * C rows [i0, i1) x columns [j0, j1) of one problem, over all of k, B's micro-panels from
+     * {@code lazy} when given (packed on first use) else already packed in bp from bBase; phase
+     * (the task's index modulo the thread count) picks the panel the walk starts at.
      *
      * <p>When k takes several blocks, each block reads and writes the whole C region again. In C
      * itself the sweep down a column panel touches one line per row, ldc apart, and the region
@@ -320,8 +235,8 @@ public final class Gemm {
      * one thread, one JVM alternating, n = 1024 63-73 -> 71-79, n = 2048 62-76 -> 74-79; two
      * threads, jars alternating, n = 2048 mean of 9 ~102 -> ~107, n = 1024 within noise.
      */
-    private static void block(float[] a, int aOff, boolean transA, int lda, int[] rowStarts, boolean direct, float[] bp, int bBase, int panels,
-                              float[] c, int cOff, int ldc, int k, int kcBlock, int i0, int i1, int j0, int j1) {
+    private static void block(float[] a, int aOff, boolean transA, int lda, int[] rowStarts, boolean direct, PackedB lazy, int bt, float[] bp,
+                              int bBase, int panels, float[] c, int cOff, int ldc, int k, int kcBlock, int i0, int i1, int j0, int j1, int phase) {
         float[][] scratch = SCRATCH.get();
         float[] ap = scratch[0], tile = scratch[1];
         boolean staged = k > kcBlock && 4L * (i1 - i0) * (j1 - j0) > STAGE_MIN_BYTES;
@@ -333,15 +248,29 @@ public final class Gemm {
             if (!direct)
                 for (int i = i0, at = 0; i < i1; i += MR, at += kc * MR) packA(a, aOff, transA, lda, rowStarts, i, Math.min(MR, i1 - i), pc, kc, ap, at);
             // Each B micro-panel (KC x NR, 16 KB with AVX2) stays in L1 while the micro-kernel
-            // sweeps down the task's row blocks, whose packed A streams from L2.
-            for (int j = j0; j < j1; j += NR) {
+            // sweeps down the task's row blocks, whose packed A streams from L2. Tasks running at
+            // the same time (consecutive, so of different phase) start their walk over the panels
+            // at different places: with lazy packing each then packs its own share of the first
+            // micro-panels, rather than finding the one it needs being packed by the other, and
+            // later reads the others' share soon after it was packed, from cache. A column's
+            // sums do not depend on the order of the panels. Measured with lazy packing, square
+            // SGEMM n = 2048, 2 threads, one JVM alternating 6 times: starting all tasks at panel
+            // 0 was ~2% slower, no faster than packing all of B before the multiply.
+            int groupPanels = (j1 - j0 + NR - 1) / NR, first = phase * groupPanels / Parallel.threads();
+            for (int g = 0; g < groupPanels; g++) {
+                int j = j0 + (g + first) % groupPanels * NR;
+                float[] bpanel = bp;
                 int bo = bBase + pc * panels * NR + (j / NR) * kc * NR;
+                if (lazy != null) {
+                    bpanel = lazy.microPanel(bt, pc, j / NR, scratch[3]);
+                    if (bpanel != bp) bo = 0;
+                }
                 // staged: panel (j - j0) / NR holds rows i0.. NR apart; the padded columns are
                 // computed (B's panels are zero there) and never copied out
                 int nr = staged ? NR : Math.min(NR, j1 - j);
                 int co = staged ? (j - j0) * rows - i0 * NR : cOff + j, ld = staged ? NR : ldc;
-                if (direct) GemmTiles.sweepRows(a, aOff, lda, rowStarts, pc, i0, i1, bp, bo, kc, dst, co, ld, nr, acc, tile);
-                else GemmTiles.sweep(ap, 0, i0, i1, bp, bo, kc, dst, co, ld, nr, acc, tile);
+                if (direct) GemmTiles.sweepRows(a, aOff, lda, rowStarts, pc, i0, i1, bpanel, bo, kc, dst, co, ld, nr, acc, tile);
+                else GemmTiles.sweep(ap, 0, i0, i1, bpanel, bo, kc, dst, co, ld, nr, acc, tile);
             }
         }
         if (staged) unstage(dst, rows, c, cOff, ldc, i0, i1, j0, j1);

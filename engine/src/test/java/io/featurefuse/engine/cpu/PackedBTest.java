@@ -1,0 +1,91 @@
+package io.featurefuse.engine.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * sgemm's lazily packed B: every micro-panel lands in the shared buffer exactly as a packing pass
+ * over all of B would put it, whoever packs it; a micro-panel another task has claimed but not
+ * finished is packed into the caller's scratch instead; a later call on the same thread packs
+ * its own B again; a packing that threw is reported to the tasks that need that micro-panel.
+ * Two problems (bBatch apart), 70 columns (a partial last panel) and 300 rows (two k blocks of 150).
+ */
+class PackedBTest {
+    private static final int BATCHES = 2, K = 300, N = 70, KC = Gemm.kBlock(K);
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void lazyPackingMatchesAPassOverAllOfB(boolean transB) {
+        float[] b = random(new SplittableRandom(3), BATCHES * K * N);
+        int ldb = transB ? K : N, panels = (N + Gemm.NR - 1) / Gemm.NR, size = Gemm.packedSize(K, N);
+        float[] want = new float[BATCHES * size];
+        for (int bt = 0; bt < BATCHES; bt++)
+            for (int p = 0; p < panels; p++) PackedB.packPanel(b, bt * K * N, transB, ldb, K, KC, N, p, want, bt * size);
+
+        float[] packed = new float[BATCHES * size], scratch = new float[KC * Gemm.NR];
+        Arrays.fill(packed, Float.NaN);
+        PackedB lazy = new PackedB(b, 0, K * N, BATCHES, transB, ldb, K, KC, N, packed);
+        for (int bt = 0; bt < BATCHES; bt++)
+            for (int pc = 0; pc < K; pc += KC)
+                for (int q = 0; q < panels; q++) {
+                    assertSame(packed, lazy.microPanel(bt, pc, q, scratch), "first use of micro-panel " + bt + "/" + pc + "/" + q);
+                    assertSame(packed, lazy.microPanel(bt, pc, q, scratch), "second use of micro-panel " + bt + "/" + pc + "/" + q);
+                }
+        assertArrayEquals(want, packed);
+
+        // The next call on this thread, with other values in B, must pack them again.
+        for (int i = 0; i < b.length; i++) b[i] = -b[i];
+        for (int bt = 0; bt < BATCHES; bt++)
+            for (int p = 0; p < panels; p++) PackedB.packPanel(b, bt * K * N, transB, ldb, K, KC, N, p, want, bt * size);
+        PackedB next = new PackedB(b, 0, K * N, BATCHES, transB, ldb, K, KC, N, packed);
+        for (int bt = 0; bt < BATCHES; bt++)
+            for (int pc = 0; pc < K; pc += KC)
+                for (int q = 0; q < panels; q++) next.microPanel(bt, pc, q, scratch);
+        assertArrayEquals(want, packed);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void aMicroPanelBeingPackedElsewhereIsPackedIntoScratch(boolean transB) {
+        float[] b = random(new SplittableRandom(4), BATCHES * K * N);
+        int ldb = transB ? K : N, size = Gemm.packedSize(K, N), lastPanel = (N - 1) / Gemm.NR;
+        float[] want = new float[BATCHES * size];
+        PackedB.packPanel(b, K * N, transB, ldb, K, KC, N, lastPanel, want, size);
+
+        float[] packed = new float[BATCHES * size], scratch = new float[KC * Gemm.NR];
+        Arrays.fill(scratch, Float.NaN);
+        PackedB lazy = new PackedB(b, 0, K * N, BATCHES, transB, ldb, K, KC, N, packed);
+        assertTrue(lazy.claim(1, KC, lastPanel));
+        assertSame(scratch, lazy.microPanel(1, KC, lastPanel, scratch));
+        int at = lazy.offset(1, KC, lastPanel);
+        assertArrayEquals(Arrays.copyOfRange(want, at, at + (K - KC) * Gemm.NR), Arrays.copyOf(scratch, (K - KC) * Gemm.NR));
+        for (int i = at; i < at + (K - KC) * Gemm.NR; i++)
+            assertEquals(0f, packed[i], "the claimed micro-panel's shared copy was written by a task that had not claimed it");
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void aPackingThatThrewIsReportedToTheNextTaskThatNeedsIt(boolean transB) {
+        float[] b = new float[K * N - 1];
+        int ldb = transB ? K : N, lastPanel = (N - 1) / Gemm.NR;
+        float[] packed = new float[Gemm.packedSize(K, N)], scratch = new float[KC * Gemm.NR];
+        PackedB lazy = new PackedB(b, 0, 0, 1, transB, ldb, K, KC, N, packed);
+        assertThrows(IndexOutOfBoundsException.class, () -> lazy.microPanel(0, KC, lastPanel, scratch));
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> lazy.microPanel(0, KC, lastPanel, scratch));
+        assertTrue(e.getMessage().contains("packing operand B failed"), e.getMessage());
+    }
+
+    private static float[] random(SplittableRandom r, int size) {
+        float[] v = new float[size];
+        for (int i = 0; i < size; i++) v[i] = (float) (r.nextDouble() * 2 - 1);
+        return v;
+    }
+}
