@@ -10,7 +10,7 @@ import jdk.incubator.vector.FloatVector;
  *
  * <p>Blocking (measured on this project's Zen 4 machines, AVX2): B is packed into zero-padded
  * panels NR = 2 vectors wide, block-major, each micro-panel once per call, by the first task
- * that needs it (see PackedB; sgemmRows and sgemmPacked take B packed before). A task packs its
+ * that needs it (see PackedB; sgemmPacked takes B packed before). A task packs its
  * rows of A once per KC block into MR x KC micro-panels (zero padded; this also absorbs
  * transposed A), kept in L2. Then for each B micro-panel (KC x NR, 16 KB with AVX2, held in L1)
  * the micro-kernel sweeps down the task's row blocks. This order measured ~10% faster than
@@ -123,18 +123,14 @@ public final class Gemm {
             for (int i = 0; i < m; i++) java.util.Arrays.fill(c, cOff + i * ldc, cOff + i * ldc + n, 0f);
             return;
         }
-        int panels = (n + NR - 1) / NR, kcBlock = kBlock(k);
         float[] packed = PACKED_B.get();
         if (packed.length < packedSize(k, n)) {
             packed = new float[packedSize(k, n)];
             PACKED_B.set(packed);
         }
         boolean parallel = (long) m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
-        float[] dst = packed;
-        java.util.function.IntConsumer pack = p -> PackedB.packPanel(b, bOff, transB, ldb, k, kcBlock, n, p, dst, 0);
-        if (parallel) Parallel.forEach(panels, pack);
-        else for (int p = 0; p < panels; p++) pack.accept(p);
-        multiply(1, m, n, k, a, aOff, 0, false, 0, rowStarts, null, packed, 0, 0, c, cOff, 0, ldc, parallel);
+        PackedB lazy = new PackedB(b, bOff, 0, 1, transB, ldb, k, kBlock(k), n, packed);
+        multiply(1, m, n, k, a, aOff, 0, false, 0, rowStarts, lazy, packed, 0, 0, c, cOff, 0, ldc, parallel);
     }
 
     /** k split into equal blocks of at most KC: 576 runs as 3 x 192, not 256 + 256 + 64 (a short last block reloads C for little work). */

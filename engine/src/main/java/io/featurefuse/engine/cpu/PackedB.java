@@ -85,7 +85,7 @@ final class PackedB {
         if (s == claimed + 1) return packed;
         if (s == claimed + 2) throw new IllegalStateException("matmul: packing operand B failed on another thread");
         int src = bOff + bt * bBatch, kc = Math.min(kcBlock, k - pc);
-        if (s < claimed && STATE.compareAndSet(state, idx, s, claimed)) {
+        if (claim(bt, pc, q)) {
             boolean done = false;
             try {
                 packMicroPanel(b, src, transB, ldb, pc, kc, n, q * NR, packed, offset(bt, pc, q));
@@ -99,7 +99,7 @@ final class PackedB {
         return scratch;
     }
 
-    /** Claims a micro-panel as microPanel does before packing it, without packing it: for tests of a claim still in progress. */
+    /** Claims a micro-panel for packing; false if a task has claimed it in this call already. Tests use it to hold a claim in progress. */
     boolean claim(int bt, int pc, int q) {
         int idx = index(bt, pc, q);
         long s = (long) STATE.getAcquire(state, idx);
@@ -108,15 +108,6 @@ final class PackedB {
 
     private int index(int bt, int pc, int q) {
         return 1 + (bt * kBlocks + pc / kcBlock) * panels + q;
-    }
-
-    /** Packs all of one panel (columns [panel NR, panel NR + NR) of op(B), every k block) at dBase, the layout's start. */
-    static void packPanel(float[] b, int bOff, boolean transB, int ldb, int k, int kcBlock, int n, int panel, float[] dst, int dBase) {
-        int panels = (n + NR - 1) / NR;
-        for (int pc = 0; pc < k; pc += kcBlock) {
-            int kc = Math.min(kcBlock, k - pc);
-            packMicroPanel(b, bOff, transB, ldb, pc, kc, n, panel * NR, dst, dBase + pc * panels * NR + panel * kc * NR);
-        }
     }
 
     /** dst[d + p NR + j] = op(B)[pc + p][j0 + j] for p < kc, j < NR: one micro-panel, zero beyond column n. */

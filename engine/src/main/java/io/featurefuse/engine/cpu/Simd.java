@@ -24,7 +24,7 @@ public final class Simd {
 
     /**
      * Eight float lanes, for 8 x 8 transposes whose outputs must each be exactly eight floats
-     * wide (Gemm.packPanel's transposed B, whose panel rows are NR apart); used only where F has
+     * wide (PackedB.packMicroPanel's transposed B, whose panel rows are NR apart); used only where F has
      * at least eight lanes ({@link #EIGHT_LANES}), so that it runs in hardware. ZIP8_LO / ZIP8_HI
      * are ZIP_LO / ZIP_HI for it.
      */

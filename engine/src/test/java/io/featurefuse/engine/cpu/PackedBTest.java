@@ -12,8 +12,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * sgemm's lazily packed B: every micro-panel lands in the shared buffer exactly as a packing pass
- * over all of B would put it, whoever packs it; a micro-panel another task has claimed but not
+ * sgemm's lazily packed B: every micro-panel lands in the shared buffer where the packed layout's
+ * definition (Gemm.packedRowStart) puts it; a micro-panel another task has claimed but not
  * finished is packed into the caller's scratch instead; a later call on the same thread packs
  * its own B again; a packing that threw is reported to the tasks that need that micro-panel.
  * Two problems (bBatch apart), 70 columns (a partial last panel) and 300 rows (two k blocks of 150).
@@ -26,10 +26,7 @@ class PackedBTest {
     void lazyPackingMatchesAPassOverAllOfB(boolean transB) {
         float[] b = random(new SplittableRandom(3), BATCHES * K * N);
         int ldb = transB ? K : N, panels = (N + Gemm.NR - 1) / Gemm.NR, size = Gemm.packedSize(K, N);
-        float[] want = new float[BATCHES * size];
-        for (int bt = 0; bt < BATCHES; bt++)
-            for (int p = 0; p < panels; p++) PackedB.packPanel(b, bt * K * N, transB, ldb, K, KC, N, p, want, bt * size);
-
+        float[] want = layout(b, transB, ldb);
         float[] packed = new float[BATCHES * size], scratch = new float[KC * Gemm.NR];
         Arrays.fill(packed, Float.NaN);
         PackedB lazy = new PackedB(b, 0, K * N, BATCHES, transB, ldb, K, KC, N, packed);
@@ -43,8 +40,7 @@ class PackedBTest {
 
         // The next call on this thread, with other values in B, must pack them again.
         for (int i = 0; i < b.length; i++) b[i] = -b[i];
-        for (int bt = 0; bt < BATCHES; bt++)
-            for (int p = 0; p < panels; p++) PackedB.packPanel(b, bt * K * N, transB, ldb, K, KC, N, p, want, bt * size);
+        want = layout(b, transB, ldb);
         PackedB next = new PackedB(b, 0, K * N, BATCHES, transB, ldb, K, KC, N, packed);
         for (int bt = 0; bt < BATCHES; bt++)
             for (int pc = 0; pc < K; pc += KC)
@@ -57,8 +53,7 @@ class PackedBTest {
     void aMicroPanelBeingPackedElsewhereIsPackedIntoScratch(boolean transB) {
         float[] b = random(new SplittableRandom(4), BATCHES * K * N);
         int ldb = transB ? K : N, size = Gemm.packedSize(K, N), lastPanel = (N - 1) / Gemm.NR;
-        float[] want = new float[BATCHES * size];
-        PackedB.packPanel(b, K * N, transB, ldb, K, KC, N, lastPanel, want, size);
+        float[] want = layout(b, transB, ldb);
 
         float[] packed = new float[BATCHES * size], scratch = new float[KC * Gemm.NR];
         Arrays.fill(scratch, Float.NaN);
@@ -81,6 +76,19 @@ class PackedBTest {
         assertThrows(IndexOutOfBoundsException.class, () -> lazy.microPanel(0, KC, lastPanel, scratch));
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> lazy.microPanel(0, KC, lastPanel, scratch));
         assertTrue(e.getMessage().contains("packing operand B failed"), e.getMessage());
+    }
+
+    /** The packed layout by its definition (Gemm.packedRowStart): op(B_t)[p][j] of problem t, zero in the padding columns. */
+    private static float[] layout(float[] b, boolean transB, int ldb) {
+        int size = Gemm.packedSize(K, N), padded = (N + Gemm.NR - 1) / Gemm.NR * Gemm.NR;
+        float[] out = new float[BATCHES * size];
+        for (int t = 0; t < BATCHES; t++)
+            for (int p = 0; p < K; p++)
+                for (int j = 0; j < padded; j++) {
+                    int at = t * size + Gemm.packedRowStart(K, N, p) + j / Gemm.NR * Gemm.packedPanelStride(K, p) + j % Gemm.NR;
+                    out[at] = j >= N ? 0f : b[t * K * N + (transB ? j * ldb + p : p * ldb + j)];
+                }
+        return out;
     }
 
     private static float[] random(SplittableRandom r, int size) {
