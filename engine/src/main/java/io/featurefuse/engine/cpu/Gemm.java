@@ -34,6 +34,17 @@ import jdk.incubator.vector.FloatVector;
  * alternating 3 times, n = 2048 +1% (noise), 1024 -2%, 256 -18% (five 48-wide panels and a
  * 16-wide one). That kernel had to step B by a stride passed in: stepping by the constant 3 L,
  * C2 unrolled its k loop and it ran ~25% slower.
+ *
+ * <p>B's micro-panel need not sit in L1: one thread, 256 rows swept against panels that alternate
+ * in L2, 8 x 2 tiles ran alike with k blocks of 256 (32 KB panels) and 512 (64 KB), 204-208
+ * GFLOP/s. What costs is a panel's first sweep when it comes from DRAM (B packed in 16 MB):
+ * 193-197, against 200-206 from a 2 MB array (L3). Measured no better against that: 8 x 3 tiles
+ * with k blocks of 256 (48 KB panels, from L2) in the same loop, 194-204 against 8 x 2's 194-203;
+ * k blocks of 512 in the whole call, 2 threads, 10 alternations, 354-367 against 357-368;
+ * loading 8 or 16 lines of the next panel after each tile (Java has no prefetch; a load that
+ * misses holds up retirement), 173-180; computing the next panel's first tile in 32 slices of k
+ * between this sweep's tiles (bit-identical, since each slice goes on from the stored sums),
+ * 168-175.
  */
 public final class Gemm {
     /**
