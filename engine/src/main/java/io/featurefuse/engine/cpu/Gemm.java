@@ -73,7 +73,6 @@ public final class Gemm {
 
     private static final ThreadLocal<float[][]> SCRATCH =
             ThreadLocal.withInitial(() -> new float[][] {new float[MAX_CHUNK_BLOCKS * MR * KC], new float[MR * NR], new float[0], new float[KC * NR]});
-    private static final ThreadLocal<float[]> PACKED_B = ThreadLocal.withInitial(() -> new float[0]);
 
     private Gemm() {}
 
@@ -102,22 +101,10 @@ public final class Gemm {
                 for (int i = 0; i < m; i++) java.util.Arrays.fill(c, cOff + t * cBatch + i * ldc, cOff + t * cBatch + i * ldc + n, 0f);
             return;
         }
-        int panels = (n + NR - 1) / NR;
-        int kcBlock = kBlock(k);
-        int bBatches = bBatch == 0 ? 1 : batch;
-        long panelSize = (long) k * NR;
-        long packedSize = panelSize * panels * bBatches;
-        if (packedSize > Integer.MAX_VALUE - 16)
-            throw new IllegalArgumentException("matmul: operand B of " + bBatches + " x " + k + " x " + n + " is too large to pack");
-        float[] bp = PACKED_B.get();
-        if (bp.length < packedSize) {
-            bp = new float[(int) packedSize];
-            PACKED_B.set(bp);
-        }
         boolean parallel = (long) batch * m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
         // B is packed by the tasks themselves, each micro-panel when first needed (see PackedB).
-        PackedB lazy = new PackedB(b, bOff, bBatch, bBatches, transB, ldb, k, kcBlock, n, bp);
-        multiply(batch, m, n, k, a, aOff, aBatch, transA, lda, null, lazy, bp, 0, bBatch == 0 ? 0 : (int) (panels * panelSize),
+        PackedB lazy = PackedB.forCall(b, bOff, bBatch, bBatch == 0 ? 1 : batch, transB, ldb, k, n);
+        multiply(batch, m, n, k, a, aOff, aBatch, transA, lda, null, lazy, lazy.packed, 0, bBatch == 0 ? 0 : packedSize(k, n),
                 c, cOff, cBatch, ldc, parallel);
     }
 
@@ -134,14 +121,9 @@ public final class Gemm {
             for (int i = 0; i < m; i++) java.util.Arrays.fill(c, cOff + i * ldc, cOff + i * ldc + n, 0f);
             return;
         }
-        float[] packed = PACKED_B.get();
-        if (packed.length < packedSize(k, n)) {
-            packed = new float[packedSize(k, n)];
-            PACKED_B.set(packed);
-        }
         boolean parallel = (long) m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
-        PackedB lazy = new PackedB(b, bOff, 0, 1, transB, ldb, k, kBlock(k), n, packed);
-        multiply(1, m, n, k, a, aOff, 0, false, 0, rowStarts, lazy, packed, 0, 0, c, cOff, 0, ldc, parallel);
+        PackedB lazy = PackedB.forCall(b, bOff, 0, 1, transB, ldb, k, n);
+        multiply(1, m, n, k, a, aOff, 0, false, 0, rowStarts, lazy, lazy.packed, 0, 0, c, cOff, 0, ldc, parallel);
     }
 
     /** k split into equal blocks of at most KC: 576 runs as 3 x 192, not 256 + 256 + 64 (a short last block reloads C for little work). */

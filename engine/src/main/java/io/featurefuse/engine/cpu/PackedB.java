@@ -32,6 +32,7 @@ final class PackedB {
      * the current one's, so no state needs clearing.
      */
     private static final ThreadLocal<long[]> STATES = ThreadLocal.withInitial(() -> new long[1]);
+    private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
 
     final float[] packed;
     private final float[] b;
@@ -40,6 +41,16 @@ final class PackedB {
     private final long panelSize;
     private final long[] state;
     private final long claimed;
+
+    /** {@link #PackedB} into the calling thread's buffer, grown as needed, with Gemm's k blocks. */
+    static PackedB forCall(float[] b, int bOff, int bBatch, int bBatches, boolean transB, int ldb, int k, int n) {
+        long size = (long) k * ((n + NR - 1) / NR) * NR * bBatches;
+        if (size > Integer.MAX_VALUE - 16)
+            throw new IllegalArgumentException("matmul: operand B of " + bBatches + " x " + k + " x " + n + " is too large to pack");
+        float[] buffer = BUFFER.get();
+        if (buffer.length < size) BUFFER.set(buffer = new float[(int) size]);
+        return new PackedB(b, bOff, bBatch, bBatches, transB, ldb, k, Gemm.kBlock(k), n, buffer);
+    }
 
     /**
      * The calling thread's lazily packed B of {@code bBatches} problems (bBatch apart in b) into
@@ -138,10 +149,10 @@ final class PackedB {
 
     /**
      * dst[d + p NR + r] = b[s + r ldb + p] for r < 8, p < kc: eight rows of a transposed B into
-     * a panel, 8 x 8 blocks transposed in registers by three rounds of zips (as packEightRows,
+     * a panel, 8 x 8 blocks transposed in registers by three rounds of zips (as Gemm.packEightRows,
      * with eight lanes each output vector is one p), the last kc mod 8 columns one by one.
      * Element by element this was ~2.5% of a training step (the weight gradients' B is dOut^T).
-     * The zip network repeats packEightRows' on another species and stride: shared, the species
+     * The zip network repeats Gemm.packEightRows' on another species and stride: shared, the species
      * would be an argument, which C2 treats as a constant (and intrinsifies) only where it inlines
      * the method, and one this size it does not.
      */
