@@ -42,7 +42,7 @@ final class PackedB {
     private final long[] state;
     private final long claimed;
 
-    /** {@link #PackedB} into the calling thread's buffer, grown as needed, with Gemm's k blocks. */
+    /** A PackedB for one call, packing into the calling thread's buffer (grown as needed), in Gemm's k blocks. */
     static PackedB forCall(float[] b, int bOff, int bBatch, int bBatches, boolean transB, int ldb, int k, int n) {
         long size = (long) k * ((n + NR - 1) / NR) * NR * bBatches;
         if (size > Integer.MAX_VALUE - 16)
