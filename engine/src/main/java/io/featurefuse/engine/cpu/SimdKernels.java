@@ -46,31 +46,81 @@ public final class SimdKernels {
             if (as == 0) { av = new float[L]; java.util.Arrays.fill(av, a[ao]); ab = 0; }
             if (bs == 0) { bv = new float[L]; java.util.Arrays.fill(bv, b[bo]); bb = 0; }
             int bound = F.loopBound(n);
-            switch (op) {
-                case ADD -> { for (; i < bound; i += L) ld(av, ab, as, i).add(ld(bv, bb, bs, i)).intoArray(out, oo + i); }
-                case SUB -> { for (; i < bound; i += L) ld(av, ab, as, i).sub(ld(bv, bb, bs, i)).intoArray(out, oo + i); }
-                case MUL -> { for (; i < bound; i += L) ld(av, ab, as, i).mul(ld(bv, bb, bs, i)).intoArray(out, oo + i); }
-                case DIV -> { for (; i < bound; i += L) ld(av, ab, as, i).div(ld(bv, bb, bs, i)).intoArray(out, oo + i); }
-                case MAX -> { for (; i < bound; i += L) ld(av, ab, as, i).max(ld(bv, bb, bs, i)).intoArray(out, oo + i); }
-                case MIN -> { for (; i < bound; i += L) ld(av, ab, as, i).min(ld(bv, bb, bs, i)).intoArray(out, oo + i); }
-                case MAX_MASK -> {
-                    for (; i < bound; i += L) {
-                        FloatVector x = ld(av, ab, as, i), y = ld(bv, bb, bs, i);
-                        ZERO.blend(ONE, x.compare(VectorOperators.GT, y)).blend(HALF, x.compare(VectorOperators.EQ, y)).intoArray(out, oo + i);
-                    }
-                }
-                case EQ_MASK -> {
-                    for (; i < bound; i += L) {
-                        ZERO.blend(ONE, ld(av, ab, as, i).compare(VectorOperators.EQ, ld(bv, bb, bs, i))).intoArray(out, oo + i);
-                    }
-                }
-                case RELU_GRAD -> {
-                    for (; i < bound; i += L) ZERO.blend(ld(av, ab, as, i), ld(bv, bb, bs, i).compare(VectorOperators.GT, 0f)).intoArray(out, oo + i);
-                }
-                case ADD_RELU -> { for (; i < bound; i += L) ld(av, ab, as, i).add(ld(bv, bb, bs, i)).max(ZERO).intoArray(out, oo + i); }
-            }
+            i = switch (op) {
+                case ADD -> add(av, ab, as, bv, bb, bs, out, oo, bound);
+                case SUB -> sub(av, ab, as, bv, bb, bs, out, oo, bound);
+                case MUL -> mul(av, ab, as, bv, bb, bs, out, oo, bound);
+                case DIV -> div(av, ab, as, bv, bb, bs, out, oo, bound);
+                case MAX -> max(av, ab, as, bv, bb, bs, out, oo, bound);
+                case MIN -> min(av, ab, as, bv, bb, bs, out, oo, bound);
+                case MAX_MASK -> maxMask(av, ab, as, bv, bb, bs, out, oo, bound);
+                case EQ_MASK -> eqMask(av, ab, as, bv, bb, bs, out, oo, bound);
+                case RELU_GRAD -> reluGrad(av, ab, as, bv, bb, bs, out, oo, bound);
+                case ADD_RELU -> addRelu(av, ab, as, bv, bb, bs, out, oo, bound);
+                case POW -> 0; // the scalar loop below (see the note on transcendental functions)
+            };
         }
         for (; i < n; i++) out[oo + i] = (float) op.apply(a[ao + i * as], b[bo + i * bs]);
+    }
+
+    // binary's loops, one method each over elements [0, bound) (a multiple of L, returned), each with
+    // its own profile and, when C2 does not inline it, its own compilation. With all the loops in
+    // binary's switch, some training runs got a compilation of binary that called
+    // FloatVector.lanewise out of line for ADD (the autograd gradient sum), boxing every vector
+    // (presumably the ADD loop was still cold when C2 compiled the switch): JFR showed ~180 MB/s
+    // of float[] from FloatVector.lanewiseTemplate under SimdKernels.binary, and that run took 22
+    // young collections in 60 steps instead of 2-3.
+    private static int add(float[] a, int ao, int as, float[] b, int bo, int bs, float[] out, int oo, int bound) {
+        for (int i = 0; i < bound; i += L) ld(a, ao, as, i).add(ld(b, bo, bs, i)).intoArray(out, oo + i);
+        return bound;
+    }
+
+    private static int sub(float[] a, int ao, int as, float[] b, int bo, int bs, float[] out, int oo, int bound) {
+        for (int i = 0; i < bound; i += L) ld(a, ao, as, i).sub(ld(b, bo, bs, i)).intoArray(out, oo + i);
+        return bound;
+    }
+
+    private static int mul(float[] a, int ao, int as, float[] b, int bo, int bs, float[] out, int oo, int bound) {
+        for (int i = 0; i < bound; i += L) ld(a, ao, as, i).mul(ld(b, bo, bs, i)).intoArray(out, oo + i);
+        return bound;
+    }
+
+    private static int div(float[] a, int ao, int as, float[] b, int bo, int bs, float[] out, int oo, int bound) {
+        for (int i = 0; i < bound; i += L) ld(a, ao, as, i).div(ld(b, bo, bs, i)).intoArray(out, oo + i);
+        return bound;
+    }
+
+    private static int max(float[] a, int ao, int as, float[] b, int bo, int bs, float[] out, int oo, int bound) {
+        for (int i = 0; i < bound; i += L) ld(a, ao, as, i).max(ld(b, bo, bs, i)).intoArray(out, oo + i);
+        return bound;
+    }
+
+    private static int min(float[] a, int ao, int as, float[] b, int bo, int bs, float[] out, int oo, int bound) {
+        for (int i = 0; i < bound; i += L) ld(a, ao, as, i).min(ld(b, bo, bs, i)).intoArray(out, oo + i);
+        return bound;
+    }
+
+    private static int maxMask(float[] a, int ao, int as, float[] b, int bo, int bs, float[] out, int oo, int bound) {
+        for (int i = 0; i < bound; i += L) {
+            FloatVector x = ld(a, ao, as, i), y = ld(b, bo, bs, i);
+            ZERO.blend(ONE, x.compare(VectorOperators.GT, y)).blend(HALF, x.compare(VectorOperators.EQ, y)).intoArray(out, oo + i);
+        }
+        return bound;
+    }
+
+    private static int eqMask(float[] a, int ao, int as, float[] b, int bo, int bs, float[] out, int oo, int bound) {
+        for (int i = 0; i < bound; i += L) ZERO.blend(ONE, ld(a, ao, as, i).compare(VectorOperators.EQ, ld(b, bo, bs, i))).intoArray(out, oo + i);
+        return bound;
+    }
+
+    private static int reluGrad(float[] a, int ao, int as, float[] b, int bo, int bs, float[] out, int oo, int bound) {
+        for (int i = 0; i < bound; i += L) ZERO.blend(ld(a, ao, as, i), ld(b, bo, bs, i).compare(VectorOperators.GT, 0f)).intoArray(out, oo + i);
+        return bound;
+    }
+
+    private static int addRelu(float[] a, int ao, int as, float[] b, int bo, int bs, float[] out, int oo, int bound) {
+        for (int i = 0; i < bound; i += L) ld(a, ao, as, i).add(ld(b, bo, bs, i)).max(ZERO).intoArray(out, oo + i);
+        return bound;
     }
 
     /** y[yo + i*ys] = a y[yo + i*ys] + b x[xo + i*xs] for i in [0, n), float32 products and sum as the reference's order. */
