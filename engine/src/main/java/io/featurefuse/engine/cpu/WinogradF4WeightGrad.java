@@ -82,15 +82,25 @@ final class WinogradF4WeightGrad {
      * M = A dY A^T for one tile and L output channels (dY element (a, b) at dy[src + (4 a + b) kn]),
      * element xi of M to m[o + xi s]. A's rows are [1 0 0 0], [1 1 1 1], [1 -1 1 -1], [1 2 4 8],
      * [1 -2 4 -8], [0 0 0 1]: A dY by columns into tb (6 x 4 vectors), then rows.
+     *
+     * <p>The ten applications of A are written out, not looped, so that this method is over
+     * FreqInlineSize (325 bytes; KernelInliningTest) and C2 compiles it on its own. As a 133-byte
+     * loop it was inlined into sumImages, and in some JVM runs that compilation left the Vector API
+     * calls of the inlined {@link #a} out of line: JFR showed ~3 GB of boxed float[] in 9 s of
+     * training under WinogradF4WeightGrad.a, and that run took 67 young collections in 60 steps instead of 2-3.
      */
     private static void transformGradient(float[] dy, int src, int kn, float[] m, int o, int s, float[] tb) {
-        for (int b = 0; b < 4; b++) {
-            a(dy, src + b * kn, src + (4 + b) * kn, src + (8 + b) * kn, src + (12 + b) * kn, tb, b * L, 4 * L);
-        }
-        for (int i = 0; i < 6; i++) {
-            int r = 4 * i * L;
-            a(tb, r, r + L, r + 2 * L, r + 3 * L, m, o + 6 * i * s, s);
-        }
+        int k4 = 4 * kn, k8 = 8 * kn, k12 = 12 * kn, l4 = 4 * L;
+        a(dy, src, src + k4, src + k8, src + k12, tb, 0, l4);
+        a(dy, src + kn, src + kn + k4, src + kn + k8, src + kn + k12, tb, L, l4);
+        a(dy, src + 2 * kn, src + 2 * kn + k4, src + 2 * kn + k8, src + 2 * kn + k12, tb, 2 * L, l4);
+        a(dy, src + 3 * kn, src + 3 * kn + k4, src + 3 * kn + k8, src + 3 * kn + k12, tb, 3 * L, l4);
+        a(tb, 0, L, 2 * L, 3 * L, m, o, s);
+        a(tb, l4, l4 + L, l4 + 2 * L, l4 + 3 * L, m, o + 6 * s, s);
+        a(tb, 2 * l4, 2 * l4 + L, 2 * l4 + 2 * L, 2 * l4 + 3 * L, m, o + 12 * s, s);
+        a(tb, 3 * l4, 3 * l4 + L, 3 * l4 + 2 * L, 3 * l4 + 3 * L, m, o + 18 * s, s);
+        a(tb, 4 * l4, 4 * l4 + L, 4 * l4 + 2 * L, 4 * l4 + 3 * L, m, o + 24 * s, s);
+        a(tb, 5 * l4, 5 * l4 + L, 5 * l4 + 2 * L, 5 * l4 + 3 * L, m, o + 30 * s, s);
     }
 
     /** A applied to the four vectors at src[i0] .. src[i3], the six results to dst[at], dst[at + step], ... (loads its operands: see WinogradF4.bt). */

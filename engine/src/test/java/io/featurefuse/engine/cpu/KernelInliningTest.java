@@ -32,6 +32,7 @@ class KernelInliningTest {
         assertLarger(WinogradConv.class, "transformInput");
         assertLarger(WinogradConv.class, "transformOutput");
         assertLarger(WinogradWeightGrad.class, "transformGradient");
+        assertLarger(WinogradF4WeightGrad.class, "transformGradient");
         assertLarger(DepthwiseKernels.class, "planeUnitStride");
         assertLarger(DepthwiseKernels.class, "weightTaps3x3");
         assertLarger(DepthwiseSameWidth.class, "plane3x3");
