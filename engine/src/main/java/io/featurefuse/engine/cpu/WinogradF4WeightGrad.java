@@ -86,7 +86,7 @@ final class WinogradF4WeightGrad {
      * <p>The ten applications of A are written out, not looped, so that this method is over
      * FreqInlineSize (325 bytes; KernelInliningTest) and C2 compiles it on its own. As a 133-byte
      * loop it was inlined into sumImages, and in some JVM runs that compilation left the Vector API
-     * calls of the inlined {@link #a} out of line: JFR showed ~3 GB of boxed float[] in 9 s of
+     * calls of the inlined {@link #a} out of line: JFR showed ~4.4 GB of boxed float[] in 9 s of
      * training under WinogradF4WeightGrad.a, and that run took 67 young collections in 60 steps instead of 2-3.
      */
     private static void transformGradient(float[] dy, int src, int kn, float[] m, int o, int s, float[] tb) {
