@@ -7,6 +7,7 @@ import static io.featurefuse.engine.cpu.Simd.L;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 
 /**
  * Op(B) in {@link Gemm}'s packed layout: zero-padded panels NR columns wide, block-major (for
@@ -138,7 +139,7 @@ final class PackedB {
         } else {
             if (w < NR) for (int p = 0; p < kc; p++) java.util.Arrays.fill(dst, dOff + p * NR + w, dOff + (p + 1) * NR, 0f);
             int j = 0;
-            if (Simd.EIGHT_LANES)
+            if (L >= 8)
                 for (; j + 8 <= w; j += 8) transposeEight(b, bOff + (j0 + j) * ldb + pc, ldb, kc, dst, dOff + j);
             for (; j < w; j++) {
                 int src = bOff + (j0 + j) * ldb + pc;
@@ -149,42 +150,49 @@ final class PackedB {
 
     /**
      * dst[d + p NR + r] = b[s + r ldb + p] for r < 8, p < kc: eight rows of a transposed B into
-     * a panel, 8 x 8 blocks transposed in registers by three rounds of zips (as Gemm.packEightRows,
-     * with eight lanes each output vector is one p), the last kc mod 8 columns one by one.
-     * Element by element this was ~2.5% of a training step (the weight gradients' B is dOut^T).
-     * The zip network repeats Gemm.packEightRows' on another species and stride: shared, the species
-     * would be an argument, which C2 treats as a constant (and intrinsifies) only where it inlines
-     * the method, and one this size it does not.
+     * a panel, an 8 x L block per step transposed in registers by Gemm.packEightRows' three rounds
+     * of zips, each output vector L / 8 columns p of eight, stored as L / 8 masked stores NR
+     * apart; the last kc mod L columns one by one. Element by element this was ~2.5% of a
+     * training step (the weight gradients' B is dOut^T). The zip network is packEightRows', whose
+     * stores are whole: with both kinds of store in one method (the stride an argument, a helper
+     * for the masked ones), C2 reached its node cutoff before it had inlined the helper, and every
+     * output vector was boxed. On species F, not an eight-lane one: see Simd.
      */
     private static void transposeEight(float[] b, int s, int ldb, int kc, float[] dst, int d) {
-        var f8 = Simd.F8;
-        int p = 0;
-        for (; p + 8 <= kc; p += 8) {
-            FloatVector r0 = FloatVector.fromArray(f8, b, s + p), r4 = FloatVector.fromArray(f8, b, s + 4 * ldb + p);
-            FloatVector r1 = FloatVector.fromArray(f8, b, s + ldb + p), r5 = FloatVector.fromArray(f8, b, s + 5 * ldb + p);
-            FloatVector r2 = FloatVector.fromArray(f8, b, s + 2 * ldb + p), r6 = FloatVector.fromArray(f8, b, s + 6 * ldb + p);
-            FloatVector r3 = FloatVector.fromArray(f8, b, s + 3 * ldb + p), r7 = FloatVector.fromArray(f8, b, s + 7 * ldb + p);
-            int at = d + p * NR;
-            FloatVector y0 = r0.rearrange(Simd.ZIP8_LO, r4), y1 = r1.rearrange(Simd.ZIP8_LO, r5);
-            FloatVector y2 = r2.rearrange(Simd.ZIP8_LO, r6), y3 = r3.rearrange(Simd.ZIP8_LO, r7);
-            FloatVector lo02 = y0.rearrange(Simd.ZIP8_LO, y2), hi02 = y0.rearrange(Simd.ZIP8_HI, y2);
-            FloatVector lo13 = y1.rearrange(Simd.ZIP8_LO, y3), hi13 = y1.rearrange(Simd.ZIP8_HI, y3);
-            lo02.rearrange(Simd.ZIP8_LO, lo13).intoArray(dst, at);
-            lo02.rearrange(Simd.ZIP8_HI, lo13).intoArray(dst, at + NR);
-            hi02.rearrange(Simd.ZIP8_LO, hi13).intoArray(dst, at + 2 * NR);
-            hi02.rearrange(Simd.ZIP8_HI, hi13).intoArray(dst, at + 3 * NR);
-            y0 = r0.rearrange(Simd.ZIP8_HI, r4);
-            y1 = r1.rearrange(Simd.ZIP8_HI, r5);
-            y2 = r2.rearrange(Simd.ZIP8_HI, r6);
-            y3 = r3.rearrange(Simd.ZIP8_HI, r7);
-            lo02 = y0.rearrange(Simd.ZIP8_LO, y2);
-            hi02 = y0.rearrange(Simd.ZIP8_HI, y2);
-            lo13 = y1.rearrange(Simd.ZIP8_LO, y3);
-            hi13 = y1.rearrange(Simd.ZIP8_HI, y3);
-            lo02.rearrange(Simd.ZIP8_LO, lo13).intoArray(dst, at + 4 * NR);
-            lo02.rearrange(Simd.ZIP8_HI, lo13).intoArray(dst, at + 5 * NR);
-            hi02.rearrange(Simd.ZIP8_LO, hi13).intoArray(dst, at + 6 * NR);
-            hi02.rearrange(Simd.ZIP8_HI, hi13).intoArray(dst, at + 7 * NR);
+        int p = 0, group = L / 8 * NR; // output vector m holds p + m L / 8 ..
+        for (; p + L <= kc; p += L) {
+            FloatVector r0 = FloatVector.fromArray(F, b, s + p), r4 = FloatVector.fromArray(F, b, s + 4 * ldb + p);
+            FloatVector r1 = FloatVector.fromArray(F, b, s + ldb + p), r5 = FloatVector.fromArray(F, b, s + 5 * ldb + p);
+            FloatVector r2 = FloatVector.fromArray(F, b, s + 2 * ldb + p), r6 = FloatVector.fromArray(F, b, s + 6 * ldb + p);
+            FloatVector r3 = FloatVector.fromArray(F, b, s + 3 * ldb + p), r7 = FloatVector.fromArray(F, b, s + 7 * ldb + p);
+            FloatVector y0 = r0.rearrange(Simd.ZIP_LO, r4), y1 = r1.rearrange(Simd.ZIP_LO, r5);
+            FloatVector y2 = r2.rearrange(Simd.ZIP_LO, r6), y3 = r3.rearrange(Simd.ZIP_LO, r7);
+            FloatVector lo02 = y0.rearrange(Simd.ZIP_LO, y2), hi02 = y0.rearrange(Simd.ZIP_HI, y2);
+            FloatVector lo13 = y1.rearrange(Simd.ZIP_LO, y3), hi13 = y1.rearrange(Simd.ZIP_HI, y3);
+            FloatVector v0 = lo02.rearrange(Simd.ZIP_LO, lo13), v1 = lo02.rearrange(Simd.ZIP_HI, lo13);
+            FloatVector v2 = hi02.rearrange(Simd.ZIP_LO, hi13), v3 = hi02.rearrange(Simd.ZIP_HI, hi13);
+            y0 = r0.rearrange(Simd.ZIP_HI, r4);
+            y1 = r1.rearrange(Simd.ZIP_HI, r5);
+            y2 = r2.rearrange(Simd.ZIP_HI, r6);
+            y3 = r3.rearrange(Simd.ZIP_HI, r7);
+            lo02 = y0.rearrange(Simd.ZIP_LO, y2);
+            hi02 = y0.rearrange(Simd.ZIP_HI, y2);
+            lo13 = y1.rearrange(Simd.ZIP_LO, y3);
+            hi13 = y1.rearrange(Simd.ZIP_HI, y3);
+            FloatVector v4 = lo02.rearrange(Simd.ZIP_LO, lo13), v5 = lo02.rearrange(Simd.ZIP_HI, lo13);
+            FloatVector v6 = hi02.rearrange(Simd.ZIP_LO, hi13), v7 = hi02.rearrange(Simd.ZIP_HI, hi13);
+            // lanes h .. h + 7 of each output vector are one p: stored at that p's row, NR - 8 on from the last
+            for (int h = 0, at = d + p * NR; h < L; h += 8, at += NR - 8) {
+                VectorMask<Float> eight = VectorMask.fromLong(F, 0xFFL << h);
+                v0.intoArray(dst, at, eight);
+                v1.intoArray(dst, at + group, eight);
+                v2.intoArray(dst, at + 2 * group, eight);
+                v3.intoArray(dst, at + 3 * group, eight);
+                v4.intoArray(dst, at + 4 * group, eight);
+                v5.intoArray(dst, at + 5 * group, eight);
+                v6.intoArray(dst, at + 6 * group, eight);
+                v7.intoArray(dst, at + 7 * group, eight);
+            }
         }
         for (; p < kc; p++)
             for (int r = 0; r < 8; r++) dst[d + p * NR + r] = b[s + r * ldb + p];

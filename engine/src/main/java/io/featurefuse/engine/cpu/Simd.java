@@ -1,7 +1,6 @@
 package io.featurefuse.engine.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -21,17 +20,6 @@ public final class Simd {
     /** Lane i of the pair (a, b) zipped, a.rearrange(ZIP_LO, b): even i from a[i / 2], odd i from b[i / 2]; ZIP_HI the same from the upper halves. */
     public static final VectorShuffle<Float> ZIP_LO = VectorShuffle.fromOp(F, i -> (i & 1) == 0 ? i / 2 : L + i / 2);
     public static final VectorShuffle<Float> ZIP_HI = VectorShuffle.fromOp(F, i -> (i & 1) == 0 ? L / 2 + i / 2 : L + L / 2 + i / 2);
-
-    /**
-     * Eight float lanes, for 8 x 8 transposes whose outputs must each be exactly eight floats
-     * wide (PackedB.packMicroPanel's transposed B, whose panel rows are NR apart); used only where F has
-     * at least eight lanes ({@link #EIGHT_LANES}), so that it runs in hardware. ZIP8_LO / ZIP8_HI
-     * are ZIP_LO / ZIP_HI for it.
-     */
-    public static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
-    public static final boolean EIGHT_LANES = L >= 8;
-    public static final VectorShuffle<Float> ZIP8_LO = VectorShuffle.fromOp(F8, i -> (i & 1) == 0 ? i / 2 : 8 + i / 2);
-    public static final VectorShuffle<Float> ZIP8_HI = VectorShuffle.fromOp(F8, i -> (i & 1) == 0 ? 4 + i / 2 : 12 + i / 2);
 
     private Simd() {}
 
@@ -61,6 +49,6 @@ public final class Simd {
 
     /** A one-line description for logs and benchmark headers, e.g. "float x8 (256-bit)". */
     public static String describe() {
-        return "float x" + L + " (" + VectorShape.forBitSize(L * 32).vectorBitSize() + "-bit)";
+        return "float x" + L + " (" + F.vectorBitSize() + "-bit)";
     }
 }

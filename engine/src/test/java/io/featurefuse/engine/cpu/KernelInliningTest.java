@@ -63,6 +63,56 @@ class KernelInliningTest {
         assertTrue(tooLarge.isEmpty(), "methods passing vectors, over " + VECTOR_HELPER_MAX + " bytes of bytecode: " + tooLarge);
     }
 
+    /**
+     * All float vectors in one JVM must be of one species (Simd.F; int vectors share its shape).
+     * The Vector API's shared code (FloatVector.intoArray, lanewise, ...) keeps one type profile
+     * for all its callers. Once PackedB's transposes also made 256-bit vectors beside the 512-bit
+     * ones, C2 sometimes compiled a kernel against that mixed profile where it had lost a
+     * vector's exact type (an OSR entry, a loop phi): it guarded for both classes, the store's
+     * species was no longer a constant, the intrinsic failed and every vector was boxed. PrintInlining
+     * of such a run: "callee changed to Float256Vector::vspecies" under ResizeKernels$Gathers.apply,
+     * then "VectorSupport::store ... failed to inline (intrinsic)"; JFR: ~40 MB of boxed vectors
+     * a training step, 14-22 young collections in 60 steps instead of 2-3. So only the code that
+     * picks the species may name one.
+     */
+    @Test
+    void onlySimdNamesAVectorSpecies() throws IOException, java.net.URISyntaxException {
+        java.nio.file.Path root = java.nio.file.Path.of(Gemm.class.getResource("Gemm.class").toURI()).getParent().getParent();
+        java.util.List<String> found = new java.util.ArrayList<>();
+        try (var files = java.nio.file.Files.walk(root)) {
+            for (java.nio.file.Path f : files.filter(x -> x.toString().endsWith(".class")).sorted().toList()) {
+                ClassModel model = ClassFile.of().parse(java.nio.file.Files.readAllBytes(f));
+                for (MethodModel m : model.methods()) {
+                    String where = model.thisClass().asInternalName() + "." + m.methodName().stringValue();
+                    if (SPECIES_PICKERS.contains(where)) continue;
+                    m.findAttribute(java.lang.classfile.Attributes.code()).ifPresent(code -> code.forEach(e -> {
+                        String named = namedSpecies(e);
+                        if (named != null) found.add(where + " uses " + named);
+                    }));
+                }
+            }
+        }
+        assertTrue(found.isEmpty(), "vector species or shapes named outside Simd.chooseSpecies (derive them from Simd.F): " + found);
+    }
+
+    /** The methods that may name a species: Simd picks F; Gemm picks its tile rows by the preferred species' width (no vectors made). */
+    private static final java.util.Set<String> SPECIES_PICKERS =
+            java.util.Set.of("io/featurefuse/engine/cpu/Simd.chooseSpecies", "io/featurefuse/engine/cpu/Gemm.chooseRows");
+
+    /** A SPECIES_ or shape constant read, or a call that makes a species or shape from scratch, else null. */
+    private static String namedSpecies(java.lang.classfile.CodeElement e) {
+        if (e instanceof java.lang.classfile.instruction.FieldInstruction fi && fi.owner().asInternalName().startsWith("jdk/incubator/vector/")
+                && (fi.name().stringValue().startsWith("SPECIES_") || fi.name().stringValue().startsWith("S_")))
+            return fi.owner().asInternalName() + "." + fi.name().stringValue();
+        if (e instanceof java.lang.classfile.instruction.InvokeInstruction ii && ii.owner().asInternalName().startsWith("jdk/incubator/vector/")
+                && SPECIES_MAKERS.contains(ii.name().stringValue()))
+            return ii.owner().asInternalName() + "." + ii.name().stringValue();
+        return null;
+    }
+
+    private static final java.util.Set<String> SPECIES_MAKERS =
+            java.util.Set.of("species", "of", "ofLargestShape", "ofPreferred", "withShape", "forBitSize", "forIndexBitSize", "preferredShape");
+
     private static final java.util.regex.Pattern PASSES_VECTORS =
             java.util.regex.Pattern.compile("Ljdk/incubator/vector/(\\w*Vector|VectorMask|VectorShuffle);");
 
