@@ -2,6 +2,10 @@ package io.featurefuse.engine.cpu;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.featurefuse.engine.ConvOptions;
+import io.featurefuse.engine.InterpolationMode;
+import io.featurefuse.engine.PoolOptions;
+import io.featurefuse.engine.Tensor;
 import java.lang.management.ManagementFactory;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -50,6 +54,27 @@ class SteadyStateAllocationTest {
         float[] dOut = random(planes * 14 * 14, 5), dIn = new float[planes * 7 * 7];
         // its per-call tables (~3 KB) are allowed; boxed, its vectors would make ~300 KB a call
         settles("bilinear backward", 4 * LIMIT, () -> ResizeKernels.backward(dIn, dOut, 0, planes, planes * 14 * 14, planes, ay, ax));
+    }
+
+    /**
+     * The reference model's kinds of op in one training step, forward and backward, buffers
+     * handed back as the trainer does: 3x3 convolutions (stride 1 and 2), BN + ReLU, max pooling,
+     * a 1x1 convolution, bilinear upsampling and a sum. Each step makes ~350 KB (JFR: weights
+     * packed or flipped per call, resize tables, tensors and autograd nodes); a boxed kernel in it
+     * adds MBs (the bilinear backward's gathers alone ~2 MB).
+     */
+    @Test
+    void aTrainingStepSettles() {
+        var rng = new Random(6);
+        Tensor x = Tensor.randn(rng, 16, 32, 14, 14);
+        Tensor w1 = Tensor.randn(rng, 32, 32, 3, 3).requiresGrad(true), w2 = Tensor.randn(rng, 32, 32, 3, 3).requiresGrad(true);
+        Tensor w3 = Tensor.randn(rng, 32, 32, 1, 1).requiresGrad(true);
+        Tensor mean = Tensor.zeros(32), var = Tensor.ones(32);
+        settles("training step", 256 * LIMIT, () -> {
+            Tensor h = x.conv2d(w1, null, ConvOptions.of(1, 1)).batchNormRelu(mean, var, null, null, true, 0.1, 1e-5);
+            Tensor down = h.conv2d(w2, null, ConvOptions.of(2, 1)).add(h.maxPool2d(PoolOptions.of(2)).conv2d(w3, null, ConvOptions.defaults()));
+            down.interpolate(14, 14, InterpolationMode.BILINEAR, false).add(h).mean().backwardAndRecycle();
+        });
     }
 
     /** Runs call in rounds until a round allocates under the limit a call; fails at the deadline. */
