@@ -8,6 +8,11 @@ import jdk.incubator.vector.VectorSpecies;
  * The one place that picks the float vector species. Defaults to the widest the CPU runs well
  * ({@code SPECIES_PREFERRED}); {@code -Dfeaturefuse.simd.bits=128|256|512} overrides it, e.g.
  * to study a narrower width on a wide machine. Every kernel loops with {@code F.length()}.
+ *
+ * <p>F is the only float species the engine uses, and int vectors take its shape: the Vector
+ * API's shared code keeps one type profile for all species, and with a second one in it C2 now
+ * and then compiled a kernel whose vectors it could no longer type exactly, and boxed them all
+ * (see KernelInliningTest.onlySimdNamesAVectorSpecies).
  */
 public final class Simd {
     public static final VectorSpecies<Float> F = chooseSpecies();
