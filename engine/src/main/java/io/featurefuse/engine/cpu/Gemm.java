@@ -46,11 +46,12 @@ import jdk.incubator.vector.FloatVector;
  * between this sweep's tiles (bit-identical, since each slice goes on from the stored sums),
  * 168-175. That first sweep reads B's 128 bytes per 16 FMAs (8 cycles), more than one core
  * streams from DRAM, so its first tile waits. 12 x 2 tiles (24 FMAs per 128 bytes; A packed as
- * 8 + 4 row micro-panels) measured 195-198 against 189-192 in that loop, but as the packed-A path
- * of the whole call ran slower, one JVM alternating: 2 threads 291-334 against 319-363 (8 or 9
- * row chunks of 252-264 rows), one thread 151-175 against 168-181; the bottom m mod 12 rows, a
- * partial tile, also got other bits. Nor were smaller tasks better: 6 or 8 per thread instead
- * of 4 (128-256 rows), 2 threads, 348-360 against 364-371.
+ * 8 + 4 row micro-panels) did not help: in that loop, with C loaded after the first k block as
+ * in the call, a lean 12 x 2 kernel ran at 193-198 against 8 x 2's 195-201, and one shaped for
+ * this class (two A pointers, partial tiles) at 166-175; as the packed-A path of the whole call,
+ * one JVM alternating, 2 threads 291-334 against 319-363, one thread 151-175 against 168-181.
+ * Nor were smaller tasks better: 6 or 8 per thread instead of 4 (128-256 rows), 2 threads,
+ * 348-360 against 364-371.
  */
 public final class Gemm {
     /**
