@@ -66,10 +66,10 @@ public final class SimdKernels {
     // binary's loops, one method each over elements [0, bound) (a multiple of L, returned), each with
     // its own profile and, when C2 does not inline it, its own compilation. With all the loops in
     // binary's switch, some training runs got a compilation of binary that called
-    // FloatVector.lanewise out of line for ADD (the autograd gradient sum), boxing every vector
-    // (presumably the ADD loop was still cold when C2 compiled the switch): JFR showed ~180 MB/s
-    // of float[] from FloatVector.lanewiseTemplate under SimdKernels.binary, and that run took 22
-    // young collections in 60 steps instead of 2-3.
+    // FloatVector.lanewise out of line for ADD (the autograd gradient sum), boxing every vector:
+    // JFR showed ~180 MB/s of float[] from FloatVector.lanewiseTemplate under SimdKernels.binary,
+    // and that run took 22 young collections in 60 steps instead of 2-3. The likelier cause, found
+    // later: a second float species in the JVM mixed the Vector API's type profiles (see Simd).
     private static int add(float[] a, int ao, int as, float[] b, int bo, int bs, float[] out, int oo, int bound) {
         for (int i = 0; i < bound; i += L) ld(a, ao, as, i).add(ld(b, bo, bs, i)).intoArray(out, oo + i);
         return bound;

@@ -88,6 +88,8 @@ final class WinogradF4WeightGrad {
      * loop it was inlined into sumImages, and in some JVM runs that compilation left the Vector API
      * calls of the inlined {@link #a} out of line: JFR showed ~4.4 GB of boxed float[] in 9 s of
      * training under WinogradF4WeightGrad.a, and that run took 67 young collections in 60 steps instead of 2-3.
+     * The likelier cause, found later: a second float species in the JVM mixed the Vector API's
+     * type profiles (see Simd).
      */
     private static void transformGradient(float[] dy, int src, int kn, float[] m, int o, int s, float[] tb) {
         int k4 = 4 * kn, k8 = 8 * kn, k12 = 12 * kn, l4 = 4 * L;
