@@ -72,6 +72,17 @@ public final class Gemm {
     /** Below this many multiply-adds a call runs on the calling thread. */
     private static final long PARALLEL_MIN_FMA = 1L << 17;
 
+    /**
+     * Pieces each task of the last round is cut into (by columns). Of two threads one often ran
+     * ~10% slower for a whole call (two vCPUs; which thread varied between calls), and with 8 equal
+     * tasks the faster one then waited at the end: square SGEMM n = 2048, tasks timed in the call,
+     * 4.3-4.8% of the two threads' time idle, the last tasks ending ~5 ms apart in a 51 ms call.
+     * Measured, 2 threads, one JVM alternating per call, median ratios: n = 2048 +0.4% and +2.3%
+     * (two runs), 1024 +1.9%, 512 +2.1%; 8 pieces +1.2%/+2.4%, 16 +2.3%; 2 pieces +0.3%, or every
+     * task cut in 2, -0.2%.
+     */
+    private static final int TAIL_PIECES = 4;
+
     /** A task's C region larger than this is accumulated in a stage when k takes several blocks (see block). */
     private static final long STAGE_MIN_BYTES = 128 << 10;
 
@@ -203,15 +214,26 @@ public final class Gemm {
         int colGroups = Math.max(1, Math.min(colBlocks, want / (batch * rowChunks)));
         int blocksPerGroup = (colBlocks + colGroups - 1) / colGroups;
         int groups = (colBlocks + blocksPerGroup - 1) / blocksPerGroup;
+        // The last round of tasks (one per thread) is cut by columns into TAIL_PIECES pieces each,
+        // so that a thread which runs faster (see TAIL_PIECES) takes more of them; each piece packs
+        // its rows of A again. The stage decision stays the whole task's, so a piece's sums are
+        // bit for bit the whole task's.
+        int wholeTasks = batch * rowChunks * groups;
+        int pieces = parallel && wholeTasks >= 2 * Parallel.threads() ? Math.min(TAIL_PIECES, blocksPerGroup) : 1;
+        int uncut = pieces > 1 ? wholeTasks - Parallel.threads() : wholeTasks;
         java.util.function.IntConsumer mul = t -> {
-            int cg = t % groups, rest = t / groups;
+            int task = t < uncut ? t : uncut + (t - uncut) / pieces, piece = t < uncut ? 0 : (t - uncut) % pieces, of = t < uncut ? 1 : pieces;
+            int cg = task % groups, rest = task / groups;
             int rc = rest % rowChunks, bt = rest / rowChunks;
             int i0 = rc * blocksPerChunk * MR, i1 = Math.min(m, i0 + blocksPerChunk * MR);
-            int j0 = cg * blocksPerGroup * NC, j1 = Math.min(n, j0 + blocksPerGroup * NC);
+            int g0 = cg * blocksPerGroup, gn = Math.min(colBlocks, g0 + blocksPerGroup) - g0;
+            int j0 = (g0 + piece * gn / of) * NC, j1 = Math.min(n, (g0 + (piece + 1) * gn / of) * NC);
+            if (j0 >= j1) return;
+            boolean staged = k > kcBlock && 4L * (i1 - i0) * (Math.min(n, (g0 + gn) * NC) - g0 * NC) > STAGE_MIN_BYTES;
             block(a, aOff + bt * aBatch, transA, lda, rowStarts, direct, lazy, bt, packed, bOff + bt * packedBatch, panels, c, cOff + bt * cBatch,
-                    ldc, k, kcBlock, i0, i1, j0, j1, parallel ? t % Parallel.threads() : 0);
+                    ldc, k, kcBlock, i0, i1, j0, j1, staged, parallel ? t % Parallel.threads() : 0);
         };
-        int tasks = batch * rowChunks * groups;
+        int tasks = uncut + (wholeTasks - uncut) * pieces;
         if (parallel) Parallel.forEach(tasks, mul);
         else for (int t = 0; t < tasks; t++) mul.accept(t);
     }
@@ -224,18 +246,18 @@ public final class Gemm {
      * <p>When k takes several blocks, each block reads and writes the whole C region again. In C
      * itself the sweep down a column panel touches one line per row, ldc apart, and the region
      * (up to 256 rows x n) outgrows L2 from n ~ 512 (presumably each tile's loads of C then wait
-     * at the end of its k loop; this machine has no counters to show it). Regions over
-     * STAGE_MIN_BYTES (a quarter of this machine's 512 KB L2, the rest being A's pack and B) are
-     * accumulated in a panel-major stage instead, each panel's rows NR floats apart so a sweep
+     * at the end of its k loop; this machine has no counters to show it). When {@code staged}
+     * (multiply's choice, for a whole task's region over STAGE_MIN_BYTES: a quarter of this
+     * machine's 512 KB L2, the rest being A's pack and B), C is accumulated in a panel-major stage instead, each panel's rows NR floats apart so a sweep
      * walks it contiguously, and copied to C once at the end. Measured, square SGEMM, GFLOP/s:
      * one thread, one JVM alternating, n = 1024 63-73 -> 71-79, n = 2048 62-76 -> 74-79; two
      * threads, jars alternating, n = 2048 mean of 9 ~102 -> ~107, n = 1024 within noise.
      */
     private static void block(float[] a, int aOff, boolean transA, int lda, int[] rowStarts, boolean direct, PackedB lazy, int bt, float[] bp,
-                              int bBase, int panels, float[] c, int cOff, int ldc, int k, int kcBlock, int i0, int i1, int j0, int j1, int phase) {
+                              int bBase, int panels, float[] c, int cOff, int ldc, int k, int kcBlock, int i0, int i1, int j0, int j1, boolean staged,
+                              int phase) {
         float[][] scratch = SCRATCH.get();
         float[] ap = scratch[0], tile = scratch[1];
-        boolean staged = k > kcBlock && 4L * (i1 - i0) * (j1 - j0) > STAGE_MIN_BYTES;
         int rows = (i1 - i0 + MR - 1) / MR * MR;
         float[] dst = staged ? Parallel.grow(scratch, 2, rows * ((j1 - j0 + NR - 1) / NR * NR)) : c;
         for (int pc = 0; pc < k; pc += kcBlock) {

@@ -2,6 +2,7 @@ package io.featurefuse.engine.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.SplittableRandom;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -48,6 +49,34 @@ class GemmStageTest {
             for (int p = 0; p < K; p++) s += (double) a[starts[i] + p] * b[transB ? j * K + p : p * N + j];
             return s;
         }, r);
+    }
+
+    /**
+     * A staged task computes every whole 8-row tile from its first k step to its last, so each such
+     * entry is the plain chain c = fma(a_p, b_p, c) over p in order, in float32: the same bits
+     * however the work was cut. With two or more threads the last round of tasks is cut into column
+     * pieces; a piece deciding on its own whether to stage (the last piece, 256 x 89, would not)
+     * would add its partial right-hand tile per k block and change those columns' bits. (The
+     * four-row kernel adds each k block's sums to C at the end instead, so this holds for 8 rows.)
+     */
+    @ParameterizedTest
+    @CsvSource({"false, false", "true, true"})
+    void wholeTileEntriesAreTheSequentialFmaChain(boolean transA, boolean transB) {
+        assumeTrue(Gemm.MR == 8, "the four-row kernel adds each k block's sums to C at the tile's end");
+        SplittableRandom r = new SplittableRandom(13);
+        float[] a = random(r, M * K), b = random(r, K * N), c = new float[M * LDC];
+        int lda = transA ? M : K, ldb = transB ? K : N, wholeRows = M / 8 * 8;
+        Gemm.sgemm(1, M, N, K, a, 0, 0, transA, lda, b, 0, 0, transB, ldb, c, 0, 0, LDC);
+        for (int i = 0; i < wholeRows; i++) {
+            for (int j = 0; j < N; j = j == 31 ? 512 : j + 1) exact(c, a, b, transA, transB, i, j);
+            exact(c, a, b, transA, transB, i, r.nextInt(N));
+        }
+    }
+
+    private static void exact(float[] c, float[] a, float[] b, boolean transA, boolean transB, int i, int j) {
+        float s = 0;
+        for (int p = 0; p < K; p++) s = Math.fma(a[transA ? p * M + i : i * K + p], b[transB ? j * K + p : p * N + j], s);
+        assertEquals(s, c[i * LDC + j], "C[" + i + "][" + j + "] is not the sequential fma chain");
     }
 
     private interface Entry {
