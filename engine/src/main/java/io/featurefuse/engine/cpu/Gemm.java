@@ -294,19 +294,22 @@ public final class Gemm {
         if (staged) unstage(dst, rows, c, cOff, ldc, i0, i1, j0, j1);
     }
 
-    /** C rows [i0, i1) x columns [j0, j1) = the panel-major stage block() accumulated them in. */
+    /**
+     * C rows [i0, i1) x columns [j0, j1) = the panel-major stage block() accumulated them in. Row
+     * by row, so that C, not in cache, is written line after line: panel by panel the copy wrote
+     * 128 bytes to each row in turn, ldc apart. Measured, n = 2048, one JVM alternating per call,
+     * median ratios: leaving the copy out (results wrong) +2.3-2.5%, copying by rows +1.3-1.4%, on
+     * 1 and 2 threads. Having the last k block's tiles load the stage and store straight to C
+     * measured no better than copying by rows (2 threads +0.2%, 1 thread +0.1%, n = 1024 -0.6%).
+     */
     private static void unstage(float[] stage, int rows, float[] c, int cOff, int ldc, int i0, int i1, int j0, int j1) {
-        for (int j = j0; j < j1; j += NR) {
-            int w = Math.min(NR, j1 - j), from = (j - j0) * rows;
-            for (int i = i0; i < i1; i++, from += NR) {
-                int to = cOff + i * ldc + j;
-                if (w == NR) {
-                    FloatVector.fromArray(F, stage, from).intoArray(c, to);
-                    FloatVector.fromArray(F, stage, from + L).intoArray(c, to + L);
-                } else {
-                    System.arraycopy(stage, from, c, to, w);
-                }
+        for (int i = i0; i < i1; i++) {
+            int to = cOff + i * ldc + j0, from = (i - i0) * NR, j = j0;
+            for (; j + NR <= j1; j += NR, to += NR, from += rows * NR) {
+                FloatVector.fromArray(F, stage, from).intoArray(c, to);
+                FloatVector.fromArray(F, stage, from + L).intoArray(c, to + L);
             }
+            if (j < j1) System.arraycopy(stage, from, c, to, j1 - j);
         }
     }
 
