@@ -24,9 +24,9 @@ import jdk.incubator.vector.FloatVector;
  * <p>Where the time goes at n = 2048 (Zen 5, AVX-512, one thread unless said): the 8 x 2 tile
  * alone (A in L2, B in L1) runs at 207-212 GFLOP/s, ~97% of the FMA peak; an 8 x 3 tile at
  * 213-219. The whole multiply with B packed beforehand runs at 186-191 and a full call at
- * 180-186 (in the same hour; noisier minutes ran ~10% lower). Left out one at a time (results
- * wrong, timing only), none of these moved it beyond noise: the C loads at a tile's start, A's
- * packing, the copy out of the stage. Not kept, because they measured no faster: row chunks of
+ * 180-186 (in the same hour; noisier minutes ran ~10% lower). Timed alone in those minutes,
+ * leaving out the C loads at a tile's start, A's packing or the copy out of the stage moved it
+ * no more than the noise; timed against each other (below) they do. Not kept, because they measured no faster: row chunks of
  * 512 rows (A 512 KB in this 1 MB L2), and each task packing every B micro-panel it uses into
  * its own L1 buffer, from B as it lies (no shared packed B; ~8% slower, B's rows 8 KB apart come
  * from DRAM without the prefetch a contiguous panel gets). Nor 8 x 3 tiles (panels 48
@@ -52,6 +52,26 @@ import jdk.incubator.vector.FloatVector;
  * one JVM alternating, 2 threads 291-334 against 319-363, one thread 151-175 against 168-181.
  * Nor were smaller tasks better: 6 or 8 per thread instead of 4 (128-256 rows), 2 threads,
  * 348-360 against 364-371.
+ *
+ * <p>Variants timed against each other call by call in one JVM (a temporary property switching
+ * the code; median of per-call ratios over 70-330 rounds, repeatable to ~0.5%), n = 2048, given
+ * as one thread / two threads. Each of these, left out with results wrong, was worth: B's
+ * micro-panels from a 2 MB slice that stays in L3 instead of 16 MB +3.5-5.1% / +3.0-4.3%, A's
+ * packing +1.0-1.4% / +1.1-1.6%, the C loads +0.3-1.3% / +1.6-2.2%, the copy out of the stage
+ * +2.5-2.8% / +2.3-2.6% (now by rows; see unstage), packing B (sgemmPacked against sgemm)
+ * +1.0-1.6% / +1.3-1.4%. Two threads also waited on each other (see TAIL_PIECES). Not kept, all
+ * bit-identical: tasks of 512 or 1024 rows whose k blocks are swept by 256-row sub-chunks, so
+ * the B slice is read again from L3, -1.8%, -2.7% / +0.3% to -1.4% (the stage grows to 4-8 MB);
+ * 512-row chunks swept whole (A 512 KB), -1.0% / -0.4%; k blocks of 128 (A of 256 or 512 rows),
+ * 192, 384 or 512, -1% to -3%; the first 2-8 tiles of each sweep interleaved in k chunks of
+ * 32-128, so a panel fresh from DRAM feeds 2-8 tiles at once, -1% to -4.5% / -1.5% to -6%; both
+ * threads walking the panels from the same place, or one apart, within 1%; all of A's k blocks
+ * packed at the task's start (rows read end to end, later blocks from L3), -0.8% / -1.1%;
+ * -XX:+UseTransparentHugePages (huge pages in use) left the DRAM cost as it was. A kernel harness (one thread, 256 rows, B panels from 16 MB or from
+ * 1 MB): 16 x 1 tiles (one B vector per 16 FMAs, half the DRAM demand) lose only 1.4% to DRAM
+ * against 8 x 2's 3.8% but run at 175 against 205 GFLOP/s from cache (16 broadcasts per 16
+ * FMAs); 8 x 2 with the roles swapped (B broadcast from an 8-column panel, A's 32 rows as
+ * vectors) runs alike from cache (203.5) but loses 10% to DRAM (8 tiles a sweep instead of 32).
  */
 public final class Gemm {
     /**
