@@ -66,7 +66,9 @@ import jdk.incubator.vector.FloatVector;
  * 192, 384 or 512, -1% to -3%; the first 2-8 tiles of each sweep interleaved in k chunks of
  * 32-128, so a panel fresh from DRAM feeds 2-8 tiles at once, -1% to -4.5% / -1.5% to -6%; both
  * threads walking the panels from the same place, or one apart, within 1%; all of A's k blocks
- * packed at the task's start (rows read end to end, later blocks from L3), -0.8% / -1.1%;
+ * packed at the task's start (rows read end to end, later blocks from L3), -0.8% / -1.1%; A's
+ * next k block packed a row block at a time between this block's panel sweeps (A double-buffered),
+ * -1.6% / -1.2%; B packed two adjacent panels per claim, no better (JVMs alternating);
  * -XX:+UseTransparentHugePages (huge pages in use) left the DRAM cost as it was. A kernel harness (one thread, 256 rows, B panels from 16 MB or from
  * 1 MB): 16 x 1 tiles (one B vector per 16 FMAs, half the DRAM demand) lose only 1.4% to DRAM
  * against 8 x 2's 3.8% but run at 175 against 205 GFLOP/s from cache (16 broadcasts per 16
