@@ -144,7 +144,7 @@ public final class Gemm {
         boolean parallel = (long) batch * m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
         // B is packed by the tasks themselves, each micro-panel when first needed (see PackedB).
         PackedB lazy = PackedB.forCall(b, bOff, bBatch, bBatch == 0 ? 1 : batch, transB, ldb, k, n);
-        multiply(batch, m, n, k, a, aOff, aBatch, transA, lda, null, lazy, lazy.packed, 0, bBatch == 0 ? 0 : packedSize(k, n),
+        multiply(batch, m, n, k, a, aOff, aBatch, transA, lda, null, lazy, lazy.packed, lazy.start, bBatch == 0 ? 0 : packedSize(k, n),
                 c, cOff, cBatch, ldc, parallel);
     }
 
@@ -163,7 +163,7 @@ public final class Gemm {
         }
         boolean parallel = (long) m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
         PackedB lazy = PackedB.forCall(b, bOff, 0, 1, transB, ldb, k, n);
-        multiply(1, m, n, k, a, aOff, 0, false, 0, rowStarts, lazy, lazy.packed, 0, 0, c, cOff, 0, ldc, parallel);
+        multiply(1, m, n, k, a, aOff, 0, false, 0, rowStarts, lazy, lazy.packed, lazy.start, 0, c, cOff, 0, ldc, parallel);
     }
 
     /** k split into equal blocks of at most KC: 576 runs as 3 x 192, not 256 + 256 + 64 (a short last block reloads C for little work). */
@@ -272,7 +272,7 @@ public final class Gemm {
      * (multiply's choice, for a whole task's region over STAGE_MIN_BYTES: a quarter of this
      * machine's 512 KB L2, the rest being A's pack and B), C is accumulated in a panel-major
      * stage instead, each panel's rows NR floats apart so a sweep walks it contiguously, and
-     * copied to C once at the end. Measured, square SGEMM, GFLOP/s:
+     * copied to C once at the end. The stage starts at Simd.LINE_START (see PackedB.start). Measured, square SGEMM, GFLOP/s:
      * one thread, one JVM alternating, n = 1024 63-73 -> 71-79, n = 2048 62-76 -> 74-79; two
      * threads, jars alternating, n = 2048 mean of 9 ~102 -> ~107, n = 1024 within noise.
      */
@@ -282,7 +282,7 @@ public final class Gemm {
         float[][] scratch = SCRATCH.get();
         float[] ap = scratch[0], tile = scratch[1];
         int rows = (i1 - i0 + MR - 1) / MR * MR;
-        float[] dst = staged ? Parallel.grow(scratch, 2, rows * ((j1 - j0 + NR - 1) / NR * NR)) : c;
+        float[] dst = staged ? Parallel.grow(scratch, 2, Simd.LINE_START + rows * ((j1 - j0 + NR - 1) / NR * NR)) : c;
         for (int pc = 0; pc < k; pc += kcBlock) {
             int kc = Math.min(kcBlock, k - pc);
             boolean acc = pc > 0;
@@ -309,7 +309,7 @@ public final class Gemm {
                 // staged: panel (j - j0) / NR holds rows i0.. NR apart; the padded columns are
                 // computed (B's panels are zero there) and never copied out
                 int nr = staged ? NR : Math.min(NR, j1 - j);
-                int co = staged ? (j - j0) * rows - i0 * NR : cOff + j, ld = staged ? NR : ldc;
+                int co = staged ? Simd.LINE_START + (j - j0) * rows - i0 * NR : cOff + j, ld = staged ? NR : ldc;
                 if (direct) GemmTiles.sweepRows(a, aOff, lda, rowStarts, pc, i0, i1, bpanel, bo, kc, dst, co, ld, nr, acc, tile);
                 else GemmTiles.sweep(ap, 0, i0, i1, bpanel, bo, kc, dst, co, ld, nr, acc, tile);
             }
@@ -327,7 +327,7 @@ public final class Gemm {
      */
     private static void unstage(float[] stage, int rows, float[] c, int cOff, int ldc, int i0, int i1, int j0, int j1) {
         for (int i = i0; i < i1; i++) {
-            int to = cOff + i * ldc + j0, from = (i - i0) * NR, j = j0;
+            int to = cOff + i * ldc + j0, from = Simd.LINE_START + (i - i0) * NR, j = j0;
             for (; j + NR <= j1; j += NR, to += NR, from += rows * NR) {
                 FloatVector.fromArray(F, stage, from).intoArray(c, to);
                 FloatVector.fromArray(F, stage, from + L).intoArray(c, to + L);

@@ -29,7 +29,7 @@ class PackedBTest {
         float[] want = layout(b, transB, ldb);
         float[] packed = new float[BATCHES * size], scratch = new float[KC * Gemm.NR];
         Arrays.fill(packed, Float.NaN);
-        PackedB lazy = new PackedB(b, 0, K * N, BATCHES, transB, ldb, K, KC, N, packed);
+        PackedB lazy = new PackedB(b, 0, K * N, BATCHES, transB, ldb, K, KC, N, packed, 0);
         for (int bt = 0; bt < BATCHES; bt++)
             for (int pc = 0; pc < K; pc += KC)
                 for (int q = 0; q < panels; q++) {
@@ -41,7 +41,7 @@ class PackedBTest {
         // The next call on this thread, with other values in B, must pack them again.
         for (int i = 0; i < b.length; i++) b[i] = -b[i];
         want = layout(b, transB, ldb);
-        PackedB next = new PackedB(b, 0, K * N, BATCHES, transB, ldb, K, KC, N, packed);
+        PackedB next = new PackedB(b, 0, K * N, BATCHES, transB, ldb, K, KC, N, packed, 0);
         for (int bt = 0; bt < BATCHES; bt++)
             for (int pc = 0; pc < K; pc += KC)
                 for (int q = 0; q < panels; q++) next.microPanel(bt, pc, q, scratch);
@@ -57,7 +57,7 @@ class PackedBTest {
 
         float[] packed = new float[BATCHES * size], scratch = new float[KC * Gemm.NR];
         Arrays.fill(scratch, Float.NaN);
-        PackedB lazy = new PackedB(b, 0, K * N, BATCHES, transB, ldb, K, KC, N, packed);
+        PackedB lazy = new PackedB(b, 0, K * N, BATCHES, transB, ldb, K, KC, N, packed, 0);
         assertTrue(lazy.claim(1, KC, lastPanel));
         assertSame(scratch, lazy.microPanel(1, KC, lastPanel, scratch));
         int at = lazy.offset(1, KC, lastPanel);
@@ -72,7 +72,7 @@ class PackedBTest {
         float[] b = new float[K * N - 1];
         int ldb = transB ? K : N, lastPanel = (N - 1) / Gemm.NR;
         float[] packed = new float[Gemm.packedSize(K, N)], scratch = new float[KC * Gemm.NR];
-        PackedB lazy = new PackedB(b, 0, 0, 1, transB, ldb, K, KC, N, packed);
+        PackedB lazy = new PackedB(b, 0, 0, 1, transB, ldb, K, KC, N, packed, 0);
         assertThrows(IndexOutOfBoundsException.class, () -> lazy.microPanel(0, KC, lastPanel, scratch));
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> lazy.microPanel(0, KC, lastPanel, scratch));
         assertTrue(e.getMessage().contains("packing operand B failed"), e.getMessage());
