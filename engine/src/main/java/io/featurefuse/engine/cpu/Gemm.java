@@ -78,13 +78,15 @@ import jdk.incubator.vector.FloatVector;
  * <p>With B's panels and the stage on cache lines (see PackedB.start), measured the same way and
  * not kept: chunks of 336 or 512 rows, -0.7% / -4.7% (two threads); the k loop stepping B by the
  * constant NR instead of ldb (no range checks on B), -0.4%; A's packing starting its vector loads
- * on a line (a scalar head), -0.5%. Had the caller's A or C been on lines (passed at offset 12), +0.4%
- * and +0.1%; B's rows before packing, 0. In the kernel harness: one float of the next panel read
- * per k step (16 lines per tile, so the panel is in cache when its sweep starts) costs 2.4% from
- * cache and gained 0 to +1% against DRAM; the order transposed (a block of 8 or 16 B panels kept
- * in L2, A's micro-panels streamed from a 16 MB packed A, whose first reads need a quarter of B's
- * rate) ran 3.8% and 1.7% slower. One core reads ~25 GB/s from DRAM, and a panel's first tile wants
- * 128 bytes every 8 cycles (~70 GB/s), so that tile runs at DRAM speed.
+ * on a line (a scalar head), -0.5%; each tile reading one float of the stage 1, 2 or 4 tiles
+ * ahead, to bring in early the lines that tile's C loads need, -0.7% to -0.8%. Had the caller's A
+ * or C been on lines (passed at offset 12), +0.4% and +0.1%; B's rows before packing, 0. In the
+ * kernel harness: one float of the next panel read per k step (16 lines per tile, so the panel is
+ * in cache when its sweep starts) costs 2.4% from cache and gained 0 to +1% against DRAM; the
+ * order transposed (a block of 8 or 16 B panels kept in L2, A's micro-panels streamed from a
+ * 16 MB packed A, whose first reads need a quarter of B's rate) ran 3.8% and 1.7% slower. One core
+ * reads ~25 GB/s from DRAM, and a panel's first tile wants 128 bytes every 8 cycles (~70 GB/s), so
+ * that tile runs at DRAM speed.
  */
 public final class Gemm {
     /**
