@@ -8,21 +8,23 @@ import jdk.incubator.vector.FloatVector;
 /**
  * Float32 matrix multiply, C = op(A) op(B), batched, row-major, on the Vector API.
  *
- * <p>Blocking (measured on this project's Zen 4 machines, AVX2): B is packed into zero-padded
- * panels NR = 2 vectors wide, block-major, each micro-panel once per call, by the first task
- * that needs it (see PackedB; sgemmPacked takes B packed before). A task packs its
- * rows of A once per KC block into MR x KC micro-panels (zero padded; this also absorbs
- * transposed A), kept in L2. Then for each B micro-panel (KC x NR, 16 KB with AVX2, held in L1)
- * the micro-kernel sweeps down the task's row blocks. This order measured ~10% faster than
- * holding the A micro-panel in L1 and streaming B from L2. Partial tiles at the right and
- * bottom edges are computed in full into a small tile and the valid part copied, so the hot
- * loop has no masks.
+ * <p>Blocking: B is packed into zero-padded panels NR = 2 vectors wide, block-major, each
+ * micro-panel once per call, by the first task that needs it (see PackedB; sgemmPacked takes B
+ * packed before). A task packs its rows of A once per k block into MR x kc micro-panels (zero
+ * padded; this also absorbs transposed A). Then for each B micro-panel (kc x NR) the
+ * micro-kernel sweeps down the task's row blocks. A k block is all of k up to KC = 2048 (see
+ * KC): the micro-panel (up to 256 KB with AVX-512) then sits in L2, the task's A (up to 2 MB) in
+ * L3, and each C tile is written once. (On Zen 4 with AVX2, k blocks of 256, B's micro-panel
+ * in L1 and A in L2, this order measured ~10% faster than holding the A micro-panel in L1 and
+ * streaming B from L2.) Partial tiles at the right and bottom edges are computed in full into a
+ * small tile and the valid part copied, so the hot loop has no masks.
  *
  * <p>Work is split into tasks of (batch, row chunk, column group); each task owns its C
  * tile and sums over k in a fixed order, so results do not depend on the thread count.
  *
- * <p>Where the time goes at n = 2048 (Zen 5, AVX-512, one thread unless said): the 8 x 2 tile
- * alone (A in L2, B in L1) runs at 207-212 GFLOP/s, ~97% of the FMA peak; an 8 x 3 tile at
+ * <p>The measurements below, to the end of this comment, were made with k blocks of 256 (before
+ * KC became 2048). Where the time goes at n = 2048 (Zen 5, AVX-512, one thread unless said): the
+ * 8 x 2 tile alone (A in L2, B in L1) runs at 207-212 GFLOP/s, ~97% of the FMA peak; an 8 x 3 tile at
  * 213-219. The whole multiply with B packed beforehand runs at 186-191 and a full call at
  * 180-186 (in the same hour; noisier minutes ran ~10% lower). Timed alone in those minutes,
  * leaving out the C loads at a tile's start, A's packing or the copy out of the stage moved it
@@ -101,8 +103,23 @@ public final class Gemm {
     /** Pack A even where it could be read in place (for A/B measurements of the two paths). */
     private static final boolean PACK_A = Boolean.getBoolean("featurefuse.gemm.packA");
     static final int NR = 2 * L;
-    /** Depth of a k block at most (the B micro-panel, KC x NR floats, must sit in L1). */
-    static final int KC = 256;
+    /**
+     * Depth of a k block at most: k up to this is one block, so every C tile is summed over all of k
+     * in registers and written once; the B micro-panel (KC x NR floats, 256 KB with AVX-512) sits in
+     * L2 and a task's packed A (256 rows x KC, 2 MB) in L3. With blocks of 256 (B's panel in L1, A in
+     * L2, as measured best on Zen 4 with AVX2) each block read C or a stage of it again and wrote it
+     * back. Measured on Zen 5 (AVX-512, 1 MB L2), one JVM alternating per call (median of per-call
+     * ratios, a temporary switch), two threads: square n = 2048 +4.3%, +1.7%, +2.6% (three runs), one
+     * thread +0.8%, n = 1024 +3.2%, n = 4096 (two blocks of 2048) +4.0% (all of k in one block +3.5%
+     * in that run, +5.3% in another); m x n x k = 256x2048x2048 +5.0%, 2048x256x2048 +3.6%,
+     * 2048x2048x512 +4.3%, 512x512x2048 +19%, 256x256x1024 +16%, 128x128x1024 +21%, conv-like
+     * 64x196x576 and 128x784x288 +11%; with 256-bit vectors and 4-row tiles, n = 2048 +2.3%,
+     * 128x784x288 +4.6%. Blocks of 1024 or 683 at n = 2048: +0.9%, -0.2%. The sums are the same
+     * float32 chains over k either way, so results are unchanged. The model's training step and
+     * inference, which run few products with k over 256, measured the same (steps alternating in one
+     * JVM, 200 each: medians within 1%).
+     */
+    static final int KC = 2048;
     /** Column granule for splitting work between tasks when there are few row chunks. */
     static final int NC = Math.max(NR, (256 / NR) * NR);
     /** Below this many multiply-adds a call runs on the calling thread. */
@@ -122,11 +139,12 @@ public final class Gemm {
     /** A task's C region larger than this is accumulated in a stage when k takes several blocks (see block). */
     private static final long STAGE_MIN_BYTES = 128 << 10;
 
-    /** Row blocks per task at most: the task's packed A (256 rows x KC floats, 256 KB) stays in L2. */
+    /** Row blocks per task at most: 256 rows, whose packed A (256 x kc floats) is up to 2 MB. */
     static final int MAX_CHUNK_BLOCKS = 256 / MR;
 
+    /** Per thread: [0] packed A, [1] a partial tile, [2] the stage, [3] a B micro-panel packed privately; [0], [2] and [3] grow as needed. */
     private static final ThreadLocal<float[][]> SCRATCH =
-            ThreadLocal.withInitial(() -> new float[][] {new float[MAX_CHUNK_BLOCKS * MR * KC], new float[MR * NR], new float[0], new float[KC * NR]});
+            ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[MR * NR], new float[0], new float[0]});
 
     private Gemm() {}
 
@@ -180,7 +198,7 @@ public final class Gemm {
         multiply(1, m, n, k, a, aOff, 0, false, 0, rowStarts, lazy, lazy.packed, lazy.start, 0, c, cOff, 0, ldc, parallel);
     }
 
-    /** k split into equal blocks of at most KC: 576 runs as 3 x 192, not 256 + 256 + 64 (a short last block reloads C for little work). */
+    /** k split into equal blocks of at most KC: 4100 runs as 2 x 2050, not 2048 + 2048 + 4 (a short last block reloads C for little work). */
     static int kBlock(int k) {
         int kb = (k + KC - 1) / KC;
         return (k + kb - 1) / kb;
@@ -294,7 +312,7 @@ public final class Gemm {
                               int bBase, int panels, float[] c, int cOff, int ldc, int k, int kcBlock, int i0, int i1, int j0, int j1, boolean staged,
                               int phase) {
         float[][] scratch = SCRATCH.get();
-        float[] ap = scratch[0], tile = scratch[1];
+        float[] ap = direct ? scratch[0] : Parallel.grow(scratch, 0, (i1 - i0 + MR - 1) / MR * MR * Math.min(k, kcBlock)), tile = scratch[1];
         int rows = (i1 - i0 + MR - 1) / MR * MR;
         float[] dst = staged ? Parallel.grow(scratch, 2, Simd.LINE_START + rows * ((j1 - j0 + NR - 1) / NR * NR)) : c;
         for (int pc = 0; pc < k; pc += kcBlock) {
@@ -302,8 +320,8 @@ public final class Gemm {
             boolean acc = pc > 0;
             if (!direct)
                 for (int i = i0, at = 0; i < i1; i += MR, at += kc * MR) packA(a, aOff, transA, lda, rowStarts, i, Math.min(MR, i1 - i), pc, kc, ap, at);
-            // Each B micro-panel (KC x NR, 16 KB with AVX2) stays in L1 while the micro-kernel
-            // sweeps down the task's row blocks, whose packed A streams from L2. Tasks running at
+            // Each B micro-panel (kc x NR) stays in cache (L2; see KC) while the micro-kernel
+            // sweeps down the task's row blocks, whose packed A streams from L3. Tasks running at
             // the same time (consecutive, so of different phase) start their walk over the panels
             // at different places: with lazy packing each then packs its own share of the first
             // micro-panels, rather than finding the one it needs being packed by the other, and
@@ -317,7 +335,7 @@ public final class Gemm {
                 float[] bpanel = bp;
                 int bo = bBase + pc * panels * NR + (j / NR) * kc * NR;
                 if (lazy != null) {
-                    bpanel = lazy.microPanel(bt, pc, j / NR, scratch[3]);
+                    bpanel = lazy.microPanel(bt, pc, j / NR, Parallel.grow(scratch, 3, kc * NR));
                     if (bpanel != bp) bo = 0;
                 }
                 // staged: panel (j - j0) / NR holds rows i0.. NR apart; the padded columns are

@@ -11,11 +11,17 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * Products big enough that a task's C region is accumulated in a stage over several k blocks
  * (Gemm.block): 2047 rows make 256-row tasks on up to two threads (64 rows on eight, still over
- * the stage threshold), 601 columns end in a partial panel, 520 deep is three k blocks of 174. Entries are
- * checked against float64 sums on the edges and at random; C's row padding must stay untouched.
+ * the stage threshold), 601 columns end in a partial panel, and k just over Gemm.KC is two k
+ * blocks (2100: two of 1050). Entries are checked against float64 sums on the edges and at
+ * random; C's row padding must stay untouched.
  */
 class GemmStageTest {
-    private static final int M = 2047, N = 601, K = 520, LDC = N + 5;
+    private static final int M = 2047, N = 601, K = Gemm.KC + 52, LDC = N + 5;
+
+    @org.junit.jupiter.api.Test
+    void kTakesTwoBlocks() {
+        assertEquals(2, (K + Gemm.kBlock(K) - 1) / Gemm.kBlock(K), "k blocks of " + Gemm.kBlock(K) + " for k = " + K);
+    }
 
     @ParameterizedTest
     @CsvSource({"false, false", "true, false", "false, true", "true, true"})

@@ -16,10 +16,10 @@ import org.junit.jupiter.params.provider.ValueSource;
  * definition (Gemm.packedRowStart) puts it; a micro-panel another task has claimed but not
  * finished is packed into the caller's scratch instead; a later call on the same thread packs
  * its own B again; a packing that threw is reported to the tasks that need that micro-panel.
- * Two problems (bBatch apart), 70 columns (a partial last panel) and 300 rows (two k blocks of 150).
+ * Two problems (bBatch apart), 70 columns (a partial last panel) and Gemm.KC + 52 rows (two k blocks).
  */
 class PackedBTest {
-    private static final int BATCHES = 2, K = 300, N = 70, KC = Gemm.kBlock(K);
+    private static final int BATCHES = 2, K = Gemm.KC + 52, N = 70, KC = Gemm.kBlock(K);
 
     @ParameterizedTest
     @ValueSource(booleans = {false, true})
