@@ -114,10 +114,13 @@ public final class Gemm {
      * in that run, +5.3% in another); m x n x k = 256x2048x2048 +5.0%, 2048x256x2048 +3.6%,
      * 2048x2048x512 +4.3%, 512x512x2048 +19%, 256x256x1024 +16%, 128x128x1024 +21%, conv-like
      * 64x196x576 and 128x784x288 +11%; with 256-bit vectors and 4-row tiles, n = 2048 +2.3%,
-     * 128x784x288 +4.6%. Blocks of 1024 or 683 at n = 2048: +0.9%, -0.2%. The sums are the same
-     * float32 chains over k either way, so results are unchanged. The model's training step and
-     * inference, which run few products with k over 256, measured the same (steps alternating in one
-     * JVM, 200 each: medians within 1%).
+     * 128x784x288 +4.6%. Blocks of 1024 or 683 at n = 2048: +0.9%, -0.2%. A whole 8-row tile's sums
+     * are the same float32 chain over k either way; an edge tile, computed apart and added to C once
+     * per k block, and a 4-row tile, which adds each block's sums at its end, are now one chain where
+     * k took several blocks, so such products change in their last bits (fuse compare's test
+     * accuracies moved by up to 0.002). The model's training step and inference, which run few
+     * products with k over 256, measured the same (steps alternating in one JVM, 200 each: medians
+     * within 1%).
      */
     static final int KC = 2048;
     /** Column granule for splitting work between tasks when there are few row chunks. */
