@@ -317,7 +317,7 @@ public final class Gemm {
                               int bBase, int panels, float[] c, int cOff, int ldc, int k, int kcBlock, int i0, int i1, int j0, int j1, boolean staged,
                               int phase) {
         float[][] scratch = SCRATCH.get();
-        float[] ap = direct ? scratch[0] : Parallel.grow(scratch, 0, (i1 - i0 + MR - 1) / MR * MR * Math.min(k, kcBlock)), tile = scratch[1];
+        float[] ap = direct ? scratch[0] : Parallel.grow(scratch, 0, (i1 - i0 + MR - 1) / MR * MR * kcBlock), tile = scratch[1];
         int rows = (i1 - i0 + MR - 1) / MR * MR;
         float[] dst = staged ? Parallel.grow(scratch, 2, Simd.LINE_START + rows * ((j1 - j0 + NR - 1) / NR * NR)) : c;
         for (int pc = 0; pc < k; pc += kcBlock) {

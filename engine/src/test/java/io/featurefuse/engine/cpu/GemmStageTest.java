@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -18,7 +19,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 class GemmStageTest {
     private static final int M = 2047, N = 601, K = Gemm.KC + 52, LDC = N + 5;
 
-    @org.junit.jupiter.api.Test
+    @Test
     void kTakesTwoBlocks() {
         assertEquals(2, (K + Gemm.kBlock(K) - 1) / Gemm.kBlock(K), "k blocks of " + Gemm.kBlock(K) + " for k = " + K);
     }
