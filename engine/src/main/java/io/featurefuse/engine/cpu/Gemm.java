@@ -303,16 +303,16 @@ public final class Gemm {
      * (the task's index modulo the thread count) picks the panel the walk starts at.
      *
      * <p>When k takes several blocks (k over KC; what follows was measured with k blocks of 256),
-     * each block reads and writes the whole C region again. In C
-     * itself the sweep down a column panel touches one line per row, ldc apart, and the region
-     * (up to 256 rows x n) outgrows L2 from n ~ 512 (presumably each tile's loads of C then wait
-     * at the end of its k loop; this machine has no counters to show it). When {@code staged}
-     * (multiply's choice, for a whole task's region over STAGE_MIN_BYTES: a quarter of this
-     * machine's 512 KB L2, the rest being A's pack and B), C is accumulated in a panel-major
-     * stage instead, each panel's rows NR floats apart so a sweep walks it contiguously, and
-     * copied to C once at the end. The stage starts at Simd.LINE_START (see PackedB.start).
-     * Measured, square SGEMM, GFLOP/s: one thread, one JVM alternating, n = 1024 63-73 -> 71-79, n = 2048 62-76 -> 74-79; two
-     * threads, jars alternating, n = 2048 mean of 9 ~102 -> ~107, n = 1024 within noise.
+     * each block reads and writes the whole C region again. In C itself the sweep down a column panel
+     * touches one line per row, ldc apart, and the region (up to 256 rows x n) outgrows L2 from n ~
+     * 512 (presumably each tile's loads of C then wait at the end of its k loop; this machine has no
+     * counters to show it). When {@code staged} (multiply's choice, for a whole task's region over
+     * STAGE_MIN_BYTES: a quarter of this machine's 512 KB L2, the rest being A's pack and B), C is
+     * accumulated in a panel-major stage instead, each panel's rows NR floats apart so a sweep walks
+     * it contiguously, and copied to C once at the end. The stage starts at Simd.LINE_START (see
+     * PackedB.start). Measured, square SGEMM, GFLOP/s: one thread, one JVM alternating, n = 1024
+     * 63-73 -> 71-79, n = 2048 62-76 -> 74-79; two threads, jars alternating, n = 2048 mean of 9 ~102
+     * -> ~107, n = 1024 within noise.
      */
     private static void block(float[] a, int aOff, boolean transA, int lda, int[] rowStarts, boolean direct, PackedB lazy, int bt, float[] bp,
                               int bBase, int panels, float[] c, int cOff, int ldc, int k, int kcBlock, int i0, int i1, int j0, int j1, boolean staged,
