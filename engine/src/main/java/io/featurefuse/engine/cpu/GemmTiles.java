@@ -13,6 +13,12 @@ import jdk.incubator.vector.FloatVector;
  * Gemm.packA) or read in place. Four-row tiles for CPUs with 16 vector registers, eight-row
  * tiles where there are 32 (see Gemm.MR); the sweeps pick one by MR, a constant, so only one is
  * ever compiled.
+ *
+ * <p>Accumulating (acc), a tile starts from C's values and goes on with its FMAs; a partial tile
+ * starts from C's valid part copied into {@code tile}. So every entry of C is one float32 chain
+ * c = fma(a_p, b_p, c) over all of k in order, however k was cut into blocks: the blocking (Gemm.KC,
+ * the thread count, 4 or 8 rows) changes no bit of a product. Adding each block's sums to C at
+ * the end, as the four-row tiles and all partial tiles did, made the bits depend on the blocking.
  */
 final class GemmTiles {
     private GemmTiles() {}
@@ -51,12 +57,15 @@ final class GemmTiles {
      */
     static void tileKernel8Narrow(float[] ap, int ao, float[] bp, int bo, int ldb, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
                                   float[] tile) {
-        boolean whole = mr == 8 && nr == L, load = acc && whole;
+        boolean whole = mr == 8 && nr == L;
+        if (acc && !whole) loadTile(c, o, ldc, mr, nr, tile);
+        float[] src = whole ? c : tile;
+        int s = whole ? o : 0, ls = whole ? ldc : NR;
         FloatVector z = FloatVector.zero(F);
-        FloatVector c0 = load ? FloatVector.fromArray(F, c, o) : z, c1 = load ? FloatVector.fromArray(F, c, o + ldc) : z;
-        FloatVector c2 = load ? FloatVector.fromArray(F, c, o + 2 * ldc) : z, c3 = load ? FloatVector.fromArray(F, c, o + 3 * ldc) : z;
-        FloatVector c4 = load ? FloatVector.fromArray(F, c, o + 4 * ldc) : z, c5 = load ? FloatVector.fromArray(F, c, o + 5 * ldc) : z;
-        FloatVector c6 = load ? FloatVector.fromArray(F, c, o + 6 * ldc) : z, c7 = load ? FloatVector.fromArray(F, c, o + 7 * ldc) : z;
+        FloatVector c0 = acc ? FloatVector.fromArray(F, src, s) : z, c1 = acc ? FloatVector.fromArray(F, src, s + ls) : z;
+        FloatVector c2 = acc ? FloatVector.fromArray(F, src, s + 2 * ls) : z, c3 = acc ? FloatVector.fromArray(F, src, s + 3 * ls) : z;
+        FloatVector c4 = acc ? FloatVector.fromArray(F, src, s + 4 * ls) : z, c5 = acc ? FloatVector.fromArray(F, src, s + 5 * ls) : z;
+        FloatVector c6 = acc ? FloatVector.fromArray(F, src, s + 6 * ls) : z, c7 = acc ? FloatVector.fromArray(F, src, s + 7 * ls) : z;
         for (int ai = ao, bi = bo, end = ao + kc * 8; ai < end; ai += 8, bi += ldb) {
             FloatVector b0 = FloatVector.fromArray(F, bp, bi);
             c0 = FloatVector.broadcast(F, ap[ai]).fma(b0, c0);
@@ -78,7 +87,7 @@ final class GemmTiles {
         c5.intoArray(dst, d + 5 * ld);
         c6.intoArray(dst, d + 6 * ld);
         c7.intoArray(dst, d + 7 * ld);
-        if (!whole) copyTile(tile, mr, nr, c, o, ldc, acc);
+        if (!whole) copyTile(tile, mr, nr, c, o, ldc);
     }
 
     /**
@@ -105,13 +114,20 @@ final class GemmTiles {
      * inlined, and every fma boxed its result: the whole GEMM ran 4-5x slower, in about one JVM
      * run of three (JFR: float[] allocations in FloatVector.fma). Likewise no vector may be
      * passed to a call that is not always inlined: the partial-tile path once stored through
-     * {@link #store} calls of its own, C2 (recompiling after that path's first use) left them out of
+     * calls of a helper of its own, C2 (recompiling after that path's first use) left them out of
      * line as a cold medium method, and the train step ran 4x slower.
      */
     static void tileKernel(float[] ap, int ao, float[] bp, int bo, int ldb, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
                            float[] tile) {
-        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                c30 = c00, c31 = c00;
+        boolean whole = mr == 4 && nr == NR;
+        if (acc && !whole) loadTile(c, o, ldc, mr, nr, tile);
+        float[] src = whole ? c : tile;
+        int s = whole ? o : 0, ls = whole ? ldc : NR;
+        FloatVector z = FloatVector.zero(F);
+        FloatVector c00 = acc ? FloatVector.fromArray(F, src, s) : z, c01 = acc ? FloatVector.fromArray(F, src, s + L) : z;
+        FloatVector c10 = acc ? FloatVector.fromArray(F, src, s + ls) : z, c11 = acc ? FloatVector.fromArray(F, src, s + ls + L) : z;
+        FloatVector c20 = acc ? FloatVector.fromArray(F, src, s + 2 * ls) : z, c21 = acc ? FloatVector.fromArray(F, src, s + 2 * ls + L) : z;
+        FloatVector c30 = acc ? FloatVector.fromArray(F, src, s + 3 * ls) : z, c31 = acc ? FloatVector.fromArray(F, src, s + 3 * ls + L) : z;
         for (int ai = ao, bi = bo, end = ao + kc * 4; ai < end; ai += 4, bi += ldb) {
             FloatVector b0 = FloatVector.fromArray(F, bp, bi);
             FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
@@ -124,32 +140,34 @@ final class GemmTiles {
             x = FloatVector.broadcast(F, ap[ai + 3]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
         }
-        boolean whole = mr == 4 && nr == NR;
         float[] dst = whole ? c : tile;
         int d = whole ? o : 0, ld = whole ? ldc : NR;
-        store(dst, d, acc && whole, c00, c01);
-        store(dst, d + ld, acc && whole, c10, c11);
-        store(dst, d + 2 * ld, acc && whole, c20, c21);
-        store(dst, d + 3 * ld, acc && whole, c30, c31);
-        if (!whole) copyTile(tile, mr, nr, c, o, ldc, acc);
+        c00.intoArray(dst, d); c01.intoArray(dst, d + L);
+        c10.intoArray(dst, d + ld); c11.intoArray(dst, d + ld + L);
+        c20.intoArray(dst, d + 2 * ld); c21.intoArray(dst, d + 2 * ld + L);
+        c30.intoArray(dst, d + 3 * ld); c31.intoArray(dst, d + 3 * ld + L);
+        if (!whole) copyTile(tile, mr, nr, c, o, ldc);
     }
 
     /** {@link #tileKernel} with eight rows: 16 accumulators, which fit AVX-512's 32 registers with B's two vectors and the broadcasts. */
     static void tileKernel8(float[] ap, int ao, float[] bp, int bo, int ldb, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
                             float[] tile) {
-        // Accumulating into C, the tile starts from C (loaded here rather than added at the end
-        // through store(): with eight rows that epilogue outgrew C2's node budget, store() stayed
-        // out of line and every vector passed to it was boxed: ~8x slower).
-        boolean whole = mr == 8 && nr == NR, load = acc && whole;
+        // Accumulating, the tile starts from C (see the class comment). (Once the eight-row tile
+        // added C at the end through a helper taking two vectors: that epilogue outgrew C2's node
+        // budget, the helper stayed out of line and every vector passed to it was boxed: ~8x slower.)
+        boolean whole = mr == 8 && nr == NR;
+        if (acc && !whole) loadTile(c, o, ldc, mr, nr, tile);
+        float[] src = whole ? c : tile;
+        int s = whole ? o : 0, ls = whole ? ldc : NR;
         FloatVector z = FloatVector.zero(F);
-        FloatVector c00 = load ? FloatVector.fromArray(F, c, o) : z, c01 = load ? FloatVector.fromArray(F, c, o + L) : z;
-        FloatVector c10 = load ? FloatVector.fromArray(F, c, o + ldc) : z, c11 = load ? FloatVector.fromArray(F, c, o + ldc + L) : z;
-        FloatVector c20 = load ? FloatVector.fromArray(F, c, o + 2 * ldc) : z, c21 = load ? FloatVector.fromArray(F, c, o + 2 * ldc + L) : z;
-        FloatVector c30 = load ? FloatVector.fromArray(F, c, o + 3 * ldc) : z, c31 = load ? FloatVector.fromArray(F, c, o + 3 * ldc + L) : z;
-        FloatVector c40 = load ? FloatVector.fromArray(F, c, o + 4 * ldc) : z, c41 = load ? FloatVector.fromArray(F, c, o + 4 * ldc + L) : z;
-        FloatVector c50 = load ? FloatVector.fromArray(F, c, o + 5 * ldc) : z, c51 = load ? FloatVector.fromArray(F, c, o + 5 * ldc + L) : z;
-        FloatVector c60 = load ? FloatVector.fromArray(F, c, o + 6 * ldc) : z, c61 = load ? FloatVector.fromArray(F, c, o + 6 * ldc + L) : z;
-        FloatVector c70 = load ? FloatVector.fromArray(F, c, o + 7 * ldc) : z, c71 = load ? FloatVector.fromArray(F, c, o + 7 * ldc + L) : z;
+        FloatVector c00 = acc ? FloatVector.fromArray(F, src, s) : z, c01 = acc ? FloatVector.fromArray(F, src, s + L) : z;
+        FloatVector c10 = acc ? FloatVector.fromArray(F, src, s + ls) : z, c11 = acc ? FloatVector.fromArray(F, src, s + ls + L) : z;
+        FloatVector c20 = acc ? FloatVector.fromArray(F, src, s + 2 * ls) : z, c21 = acc ? FloatVector.fromArray(F, src, s + 2 * ls + L) : z;
+        FloatVector c30 = acc ? FloatVector.fromArray(F, src, s + 3 * ls) : z, c31 = acc ? FloatVector.fromArray(F, src, s + 3 * ls + L) : z;
+        FloatVector c40 = acc ? FloatVector.fromArray(F, src, s + 4 * ls) : z, c41 = acc ? FloatVector.fromArray(F, src, s + 4 * ls + L) : z;
+        FloatVector c50 = acc ? FloatVector.fromArray(F, src, s + 5 * ls) : z, c51 = acc ? FloatVector.fromArray(F, src, s + 5 * ls + L) : z;
+        FloatVector c60 = acc ? FloatVector.fromArray(F, src, s + 6 * ls) : z, c61 = acc ? FloatVector.fromArray(F, src, s + 6 * ls + L) : z;
+        FloatVector c70 = acc ? FloatVector.fromArray(F, src, s + 7 * ls) : z, c71 = acc ? FloatVector.fromArray(F, src, s + 7 * ls + L) : z;
         for (int ai = ao, bi = bo, end = ao + kc * 8; ai < end; ai += 8, bi += ldb) {
             FloatVector b0 = FloatVector.fromArray(F, bp, bi);
             FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
@@ -180,14 +198,18 @@ final class GemmTiles {
         c50.intoArray(dst, d + 5 * ld); c51.intoArray(dst, d + 5 * ld + L);
         c60.intoArray(dst, d + 6 * ld); c61.intoArray(dst, d + 6 * ld + L);
         c70.intoArray(dst, d + 7 * ld); c71.intoArray(dst, d + 7 * ld + L);
-        if (!whole) copyTile(tile, mr, nr, c, o, ldc, acc);
+        if (!whole) copyTile(tile, mr, nr, c, o, ldc);
     }
 
-    /** C[r][q] (+)= tile[r][q] for the valid mr x nr part of a partial tile. */
-    private static void copyTile(float[] tile, int mr, int nr, float[] c, int co, int ldc, boolean acc) {
-        for (int r = 0; r < mr; r++)
-            for (int q = 0; q < nr; q++)
-                c[co + r * ldc + q] = acc ? c[co + r * ldc + q] + tile[r * NR + q] : tile[r * NR + q];
+    /** tile[r][q] = C[r][q] for the valid mr x nr part of a partial tile, zero elsewhere: the sums it goes on from. */
+    private static void loadTile(float[] c, int co, int ldc, int mr, int nr, float[] tile) {
+        java.util.Arrays.fill(tile, 0f);
+        for (int r = 0; r < mr; r++) System.arraycopy(c, co + r * ldc, tile, r * NR, nr);
+    }
+
+    /** C[r][q] = tile[r][q] for the valid mr x nr part of a partial tile. */
+    private static void copyTile(float[] tile, int mr, int nr, float[] c, int co, int ldc) {
+        for (int r = 0; r < mr; r++) System.arraycopy(tile, r * NR, c, co + r * ldc, nr);
     }
 
 
@@ -225,14 +247,21 @@ final class GemmTiles {
      * offset from the stack and moved A's array through a vector register every k step. Measured
      * (one thread, b128, jars alternating 3 times, GFLOP/s forward+backward, where weight
      * gradients run here): 3x3 64->64 14x14 ~89 -> ~95, 48->96 7x7 ~48 -> ~51, stride-2 32->64
-     * 28x28 49 -> ~52, 32->32 28x28 ~79 -> ~82. One reload (a row distance) is left. The store
-     * epilogue repeats tileKernel's rather than taking the eight vectors through a helper (see
+     * 28x28 49 -> ~52, 32->32 28x28 ~79 -> ~82. One reload (a row distance) is left. The loads and
+     * stores of C repeat tileKernel's rather than taking the vectors through a helper (see
      * tileKernel on vectors passed to calls).
      */
     static void tileKernelRows(float[] a, int r0, int r1, int r2, int r3, float[] bp, int bo, int kc, float[] c, int o, int ldc, boolean acc,
                                int mr, int nr, float[] tile) {
-        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                c30 = c00, c31 = c00;
+        boolean whole = mr == 4 && nr == NR;
+        if (acc && !whole) loadTile(c, o, ldc, mr, nr, tile);
+        float[] src = whole ? c : tile;
+        int s = whole ? o : 0, ls = whole ? ldc : NR;
+        FloatVector z = FloatVector.zero(F);
+        FloatVector c00 = acc ? FloatVector.fromArray(F, src, s) : z, c01 = acc ? FloatVector.fromArray(F, src, s + L) : z;
+        FloatVector c10 = acc ? FloatVector.fromArray(F, src, s + ls) : z, c11 = acc ? FloatVector.fromArray(F, src, s + ls + L) : z;
+        FloatVector c20 = acc ? FloatVector.fromArray(F, src, s + 2 * ls) : z, c21 = acc ? FloatVector.fromArray(F, src, s + 2 * ls + L) : z;
+        FloatVector c30 = acc ? FloatVector.fromArray(F, src, s + 3 * ls) : z, c31 = acc ? FloatVector.fromArray(F, src, s + 3 * ls + L) : z;
         int d1 = r1 - r0, d2 = r2 - r0, d3 = r3 - r0;
         for (int ai = r0, end = r0 + kc, shift = bo - r0 * NR; ai < end; ai++) {
             int bi = ai * NR + shift;
@@ -247,32 +276,34 @@ final class GemmTiles {
             x = FloatVector.broadcast(F, a[ai + d3]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
         }
-        boolean whole = mr == 4 && nr == NR;
         float[] dst = whole ? c : tile;
         int d = whole ? o : 0, ld = whole ? ldc : NR;
-        store(dst, d, acc && whole, c00, c01);
-        store(dst, d + ld, acc && whole, c10, c11);
-        store(dst, d + 2 * ld, acc && whole, c20, c21);
-        store(dst, d + 3 * ld, acc && whole, c30, c31);
-        if (!whole) copyTile(tile, mr, nr, c, o, ldc, acc);
+        c00.intoArray(dst, d); c01.intoArray(dst, d + L);
+        c10.intoArray(dst, d + ld); c11.intoArray(dst, d + ld + L);
+        c20.intoArray(dst, d + 2 * ld); c21.intoArray(dst, d + 2 * ld + L);
+        c30.intoArray(dst, d + 3 * ld); c31.intoArray(dst, d + 3 * ld + L);
+        if (!whole) copyTile(tile, mr, nr, c, o, ldc);
     }
 
     /** {@link #tileKernelRows} with eight rows, rows 1-7 given as distances d1..d7 from row 0 at r0. */
     static void tileKernelRows8(float[] a, int r0, int d1, int d2, int d3, int d4, int d5, int d6, int d7, float[] bp, int bo, int kc,
                                 float[] c, int o, int ldc, boolean acc, int mr, int nr, float[] tile) {
-        // Accumulating into C, the tile starts from C (loaded here rather than added at the end
-        // through store(): with eight rows that epilogue outgrew C2's node budget, store() stayed
-        // out of line and every vector passed to it was boxed: ~8x slower).
-        boolean whole = mr == 8 && nr == NR, load = acc && whole;
+        // Accumulating, the tile starts from C (see the class comment). (Once the eight-row tile
+        // added C at the end through a helper taking two vectors: that epilogue outgrew C2's node
+        // budget, the helper stayed out of line and every vector passed to it was boxed: ~8x slower.)
+        boolean whole = mr == 8 && nr == NR;
+        if (acc && !whole) loadTile(c, o, ldc, mr, nr, tile);
+        float[] src = whole ? c : tile;
+        int s = whole ? o : 0, ls = whole ? ldc : NR;
         FloatVector z = FloatVector.zero(F);
-        FloatVector c00 = load ? FloatVector.fromArray(F, c, o) : z, c01 = load ? FloatVector.fromArray(F, c, o + L) : z;
-        FloatVector c10 = load ? FloatVector.fromArray(F, c, o + ldc) : z, c11 = load ? FloatVector.fromArray(F, c, o + ldc + L) : z;
-        FloatVector c20 = load ? FloatVector.fromArray(F, c, o + 2 * ldc) : z, c21 = load ? FloatVector.fromArray(F, c, o + 2 * ldc + L) : z;
-        FloatVector c30 = load ? FloatVector.fromArray(F, c, o + 3 * ldc) : z, c31 = load ? FloatVector.fromArray(F, c, o + 3 * ldc + L) : z;
-        FloatVector c40 = load ? FloatVector.fromArray(F, c, o + 4 * ldc) : z, c41 = load ? FloatVector.fromArray(F, c, o + 4 * ldc + L) : z;
-        FloatVector c50 = load ? FloatVector.fromArray(F, c, o + 5 * ldc) : z, c51 = load ? FloatVector.fromArray(F, c, o + 5 * ldc + L) : z;
-        FloatVector c60 = load ? FloatVector.fromArray(F, c, o + 6 * ldc) : z, c61 = load ? FloatVector.fromArray(F, c, o + 6 * ldc + L) : z;
-        FloatVector c70 = load ? FloatVector.fromArray(F, c, o + 7 * ldc) : z, c71 = load ? FloatVector.fromArray(F, c, o + 7 * ldc + L) : z;
+        FloatVector c00 = acc ? FloatVector.fromArray(F, src, s) : z, c01 = acc ? FloatVector.fromArray(F, src, s + L) : z;
+        FloatVector c10 = acc ? FloatVector.fromArray(F, src, s + ls) : z, c11 = acc ? FloatVector.fromArray(F, src, s + ls + L) : z;
+        FloatVector c20 = acc ? FloatVector.fromArray(F, src, s + 2 * ls) : z, c21 = acc ? FloatVector.fromArray(F, src, s + 2 * ls + L) : z;
+        FloatVector c30 = acc ? FloatVector.fromArray(F, src, s + 3 * ls) : z, c31 = acc ? FloatVector.fromArray(F, src, s + 3 * ls + L) : z;
+        FloatVector c40 = acc ? FloatVector.fromArray(F, src, s + 4 * ls) : z, c41 = acc ? FloatVector.fromArray(F, src, s + 4 * ls + L) : z;
+        FloatVector c50 = acc ? FloatVector.fromArray(F, src, s + 5 * ls) : z, c51 = acc ? FloatVector.fromArray(F, src, s + 5 * ls + L) : z;
+        FloatVector c60 = acc ? FloatVector.fromArray(F, src, s + 6 * ls) : z, c61 = acc ? FloatVector.fromArray(F, src, s + 6 * ls + L) : z;
+        FloatVector c70 = acc ? FloatVector.fromArray(F, src, s + 7 * ls) : z, c71 = acc ? FloatVector.fromArray(F, src, s + 7 * ls + L) : z;
         for (int ai = r0, end = r0 + kc, shift = bo - r0 * NR; ai < end; ai++) {
             int bi = ai * NR + shift;
             FloatVector b0 = FloatVector.fromArray(F, bp, bi);
@@ -304,16 +335,6 @@ final class GemmTiles {
         c50.intoArray(dst, d + 5 * ld); c51.intoArray(dst, d + 5 * ld + L);
         c60.intoArray(dst, d + 6 * ld); c61.intoArray(dst, d + 6 * ld + L);
         c70.intoArray(dst, d + 7 * ld); c71.intoArray(dst, d + 7 * ld + L);
-        if (!whole) copyTile(tile, mr, nr, c, o, ldc, acc);
-    }
-
-    /** Writes (or with acc adds) one tile row of two vectors at c[o]. */
-    private static void store(float[] c, int o, boolean acc, FloatVector v0, FloatVector v1) {
-        if (acc) {
-            v0 = v0.add(FloatVector.fromArray(F, c, o));
-            v1 = v1.add(FloatVector.fromArray(F, c, o + L));
-        }
-        v0.intoArray(c, o);
-        v1.intoArray(c, o + L);
+        if (!whole) copyTile(tile, mr, nr, c, o, ldc);
     }
 }

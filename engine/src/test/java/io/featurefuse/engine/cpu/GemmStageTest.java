@@ -2,7 +2,6 @@ package io.featurefuse.engine.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -59,31 +58,51 @@ class GemmStageTest {
     }
 
     /**
-     * A staged task computes every whole 8-row tile from its first k step to its last, so each such
-     * entry is the plain chain c = fma(a_p, b_p, c) over p in order, in float32: the same bits
-     * however the work was cut. With two or more threads the last round of tasks is cut into column
-     * pieces; a piece deciding on its own whether to stage (the last piece, 256 x 89, would not)
-     * would add its partial right-hand tile per k block and change those columns' bits. (The
-     * four-row kernel adds each k block's sums to C at the end instead, so this holds for 8 rows.)
+     * Every entry is the plain chain c = fma(a_p, b_p, c) over p in order, in float32, whatever
+     * the blocking: a tile accumulating over a second k block goes on from C's values, a partial
+     * tile (the bottom row block, 2047 = 255 x 8 + 7, and the last panel) from C's valid part (see
+     * GemmTiles), so neither KC nor the rows of a tile nor the thread count changes a bit. With two
+     * or more threads the last round of tasks is cut into column pieces, one of them the 256 x 89
+     * right-hand piece ending in the partial panel; the four-row kernel is checked by the suite's
+     * four-row run.
      */
     @ParameterizedTest
     @CsvSource({"false, false", "true, true"})
-    void wholeTileEntriesAreTheSequentialFmaChain(boolean transA, boolean transB) {
-        assumeTrue(Gemm.MR == 8, "the four-row kernel adds each k block's sums to C at the tile's end");
+    void everyEntryIsTheSequentialFmaChain(boolean transA, boolean transB) {
         SplittableRandom r = new SplittableRandom(13);
         float[] a = random(r, M * K), b = random(r, K * N), c = new float[M * LDC];
-        int lda = transA ? M : K, ldb = transB ? K : N, wholeRows = M / 8 * 8;
+        int lda = transA ? M : K, ldb = transB ? K : N;
         Gemm.sgemm(1, M, N, K, a, 0, 0, transA, lda, b, 0, 0, transB, ldb, c, 0, 0, LDC);
-        for (int i = 0; i < wholeRows; i++) {
-            for (int j = 0; j < 32; j++) exact(c, a, b, transA, transB, i, j); // the first panel
-            for (int j = 512; j < N; j++) exact(c, a, b, transA, transB, i, j); // the last piece, ending in the partial panel
-            exact(c, a, b, transA, transB, i, r.nextInt(N));
+        chains(c, (i, p) -> a[transA ? p * M + i : i * K + p], (p, j) -> b[transB ? j * K + p : p * N + j], r);
+    }
+
+    /** The same through sgemmRows, whose tiles read A's rows in place. */
+    @Test
+    void everyRowsEntryIsTheSequentialFmaChain() {
+        SplittableRandom r = new SplittableRandom(14);
+        float[] a = random(r, M + K + 64), b = random(r, K * N), c = new float[M * LDC];
+        int[] starts = new int[M];
+        for (int i = 0; i < M; i++) starts[i] = r.nextInt(M + 64);
+        Gemm.sgemmRows(M, N, K, a, 0, starts, b, 0, false, N, c, 0, LDC);
+        chains(c, (i, p) -> a[starts[i] + p], (p, j) -> b[p * N + j], r);
+    }
+
+    private interface Operand {
+        float at(int row, int col);
+    }
+
+    /** Checks the first panel's columns, the last piece's (512 on, ending in the partial panel) and one at random, in every row. */
+    private static void chains(float[] c, Operand a, Operand b, SplittableRandom r) {
+        for (int i = 0; i < M; i++) {
+            for (int j = 0; j < 32; j++) chain(c, a, b, i, j);
+            for (int j = 512; j < N; j++) chain(c, a, b, i, j);
+            chain(c, a, b, i, r.nextInt(N));
         }
     }
 
-    private static void exact(float[] c, float[] a, float[] b, boolean transA, boolean transB, int i, int j) {
+    private static void chain(float[] c, Operand a, Operand b, int i, int j) {
         float s = 0;
-        for (int p = 0; p < K; p++) s = Math.fma(a[transA ? p * M + i : i * K + p], b[transB ? j * K + p : p * N + j], s);
+        for (int p = 0; p < K; p++) s = Math.fma(a.at(i, p), b.at(p, j), s);
         assertEquals(s, c[i * LDC + j], "C[" + i + "][" + j + "] is not the sequential fma chain");
     }
 
