@@ -13,7 +13,7 @@ import jdk.incubator.vector.FloatVector;
  * packed before). A task packs its rows of A once per k block into MR x kc micro-panels (zero
  * padded; this also absorbs transposed A). Then for each B micro-panel (kc x NR) the
  * micro-kernel sweeps down the task's row blocks. A k block is all of k up to KC = 2048 (see
- * KC): the micro-panel (up to 256 KB with AVX-512) then sits in L2, the task's A (up to 2 MB) in
+ * KC; tall tasks outside Zen 5 take blocks of 256, see TALL_KC): the micro-panel (up to 256 KB with AVX-512) then sits in L2, the task's A (up to 2 MB) in
  * L3, and each C tile is written once. (On Zen 4 with AVX2, k blocks of 256, B's micro-panel
  * in L1 and A in L2, this order measured ~10% faster than holding the A micro-panel in L1 and
  * streaming B from L2.) Partial tiles at the right and bottom edges are computed in full into a
@@ -125,6 +125,31 @@ public final class Gemm {
      * not kept, also because a short last row chunk then went unstaged.
      */
     static final int KC = 2048;
+    /**
+     * Depth of a k block at most for a tall task (TALL_ROWS rows or more): KC on AMD's Zen 5, where
+     * the numbers at KC were measured, and 256 elsewhere, so that B's micro-panel (256 x NR floats,
+     * 32 KB with AVX-512) sits in L1 and the task's packed A (up to 256 KB) in L2. On an Intel Xeon
+     * with AVX-512 and AMX (2 MB L2, 48 KB L1; /proc/cpuinfo names no model), one JVM alternating
+     * per call, median of per-call ratios, 2 threads, k blocks of 256 against 2048: square n = 2048
+     * +8.6%, +8.7%, +8.9% (three runs), n = 4096 +6.3%, 2048x2048x512 +2.7%, 1024x2048x2048 +1.8%,
+     * +2.9%; about even with 128-row tasks: n = 1024 +1.0%, -1.7%, -0.8%, 1024x1024x4096 +0.2%, 768
+     * +0.6% (96 rows). Blocks of 128, 192 or 384 at n = 2048: -2.4%, -0.8%, -4.1% against 256. In a
+     * kernel harness (256 rows, B from 16 MB) 2048-deep panels, whose tiles read B from L2, ran 23%
+     * slower than 256-deep ones in L1, and 128-row tasks (A 1 MB, in L2) won back only 4.5% of it.
+     * No cache size tells the two cores apart (Zen 5 also has a 48 KB L1; its L2 is 1 MB), hence
+     * the model check. -Dfeaturefuse.gemm.kc=N sets this depth (A/B runs; the suite's four-row run
+     * sets 96). Since every entry of C is one chain over k (see GemmTiles), the depth changes no
+     * result.
+     */
+    static final int TALL_KC = chooseTallDepth(System.getProperty("featurefuse.gemm.kc"), CpuModel.HOST);
+    /**
+     * Rows of a task from which it takes k blocks of TALL_KC: B's micro-panel then serves 16 tiles
+     * or more. Shorter tasks read each micro-panel too few times for L1 to matter, and there deep
+     * blocks won on the Xeon as well: m x n x k (64-row tasks on 2 threads) 512x2048x2048 +7.0%,
+     * 512x512x2048 +4.9%, (32 rows) 256x2048x2048 +17.6%, conv-like 64x196x576 +2.6%,
+     * 128x784x288 +2.0%.
+     */
+    static final int TALL_ROWS = 128;
     /** Column granule for splitting work between tasks when there are few row chunks. */
     static final int NC = Math.max(NR, (256 / NR) * NR);
     /** Below this many multiply-adds a call runs on the calling thread. */
@@ -153,6 +178,17 @@ public final class Gemm {
 
     private Gemm() {}
 
+    static int chooseTallDepth(String property, CpuModel cpu) {
+        if (property == null || property.isBlank()) return cpu.zen5OrLater() ? KC : 256;
+        try {
+            int kc = Integer.parseInt(property.trim());
+            if (kc >= 16 && kc <= 65536) return kc;
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException("featurefuse.gemm.kc must be a whole number from 16 to 65536, not '" + property + "'");
+    }
+
     private static int chooseRows() {
         String rows = System.getProperty("featurefuse.gemm.rows");
         if (rows == null || rows.isBlank()) return FloatVector.SPECIES_PREFERRED.length() >= 16 ? 8 : 4;
@@ -179,10 +215,11 @@ public final class Gemm {
             return;
         }
         boolean parallel = (long) batch * m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
+        int kcBlock = kBlock(k, depth(batch, m, parallel));
         // B is packed by the tasks themselves, each micro-panel when first needed (see PackedB).
-        PackedB lazy = PackedB.forCall(b, bOff, bBatch, bBatch == 0 ? 1 : batch, transB, ldb, k, n);
-        multiply(batch, m, n, k, a, aOff, aBatch, transA, lda, null, lazy, lazy.packed, lazy.start, bBatch == 0 ? 0 : packedSize(k, n),
-                c, cOff, cBatch, ldc, parallel);
+        PackedB lazy = PackedB.forCall(b, bOff, bBatch, bBatch == 0 ? 1 : batch, transB, ldb, k, kcBlock, n);
+        multiply(batch, m, n, k, kcBlock, a, aOff, aBatch, transA, lda, null, lazy, lazy.packed, lazy.start,
+                bBatch == 0 ? 0 : packedSize(k, n), c, cOff, cBatch, ldc, parallel);
     }
 
     /**
@@ -199,14 +236,32 @@ public final class Gemm {
             return;
         }
         boolean parallel = (long) m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
-        PackedB lazy = PackedB.forCall(b, bOff, 0, 1, transB, ldb, k, n);
-        multiply(1, m, n, k, a, aOff, 0, false, 0, rowStarts, lazy, lazy.packed, lazy.start, 0, c, cOff, 0, ldc, parallel);
+        int kcBlock = kBlock(k, depth(1, m, parallel));
+        PackedB lazy = PackedB.forCall(b, bOff, 0, 1, transB, ldb, k, kcBlock, n);
+        multiply(1, m, n, k, kcBlock, a, aOff, 0, false, 0, rowStarts, lazy, lazy.packed, lazy.start, 0, c, cOff, 0, ldc, parallel);
     }
 
-    /** k split into equal blocks of at most KC: 4100 runs as 2 x 2050, not 2048 + 2048 + 4 (a short last block reloads C for little work). */
+    /** k split into equal blocks of at most KC, as B's public packed layout has it (see packedRowStart). */
     static int kBlock(int k) {
-        int kb = (k + KC - 1) / KC;
+        return kBlock(k, KC);
+    }
+
+    /** k split into equal blocks of at most {@code depth}: 4100 runs as 2 x 2050, not 2048 + 2048 + 4 (a short last block reloads C for little work). */
+    static int kBlock(int k, int depth) {
+        int kb = (k + depth - 1) / depth;
         return (k + kb - 1) / kb;
+    }
+
+    /** The k block depth for a product of {@code batch} problems of m rows: TALL_KC where its tasks are tall, else KC. */
+    static int depth(int batch, int m, boolean parallel) {
+        int rowBlocks = (m + MR - 1) / MR;
+        return Math.min(rowBlocks, chunkBlocks(batch, rowBlocks, parallel)) * MR >= TALL_ROWS ? TALL_KC : KC;
+    }
+
+    /** Row blocks of a task: the rows split so that there are about 4 tasks a thread, at most MAX_CHUNK_BLOCKS each. */
+    private static int chunkBlocks(int batch, int rowBlocks, boolean parallel) {
+        int want = parallel ? 4 * Parallel.threads() : 1;
+        return Math.max(1, Math.min(MAX_CHUNK_BLOCKS, rowBlocks * batch / want));
     }
 
     /** Columns of one packed panel of B: the packed layout pads n up to a multiple of this. */
@@ -245,7 +300,7 @@ public final class Gemm {
             return;
         }
         boolean parallel = (long) m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
-        multiply(1, m, n, k, a, aOff, 0, transA, lda, null, null, packedB, bOff, 0, c, cOff, 0, ldc, parallel);
+        multiply(1, m, n, k, kBlock(k), a, aOff, 0, transA, lda, null, null, packedB, bOff, 0, c, cOff, 0, ldc, parallel);
     }
 
     /**
@@ -254,9 +309,10 @@ public final class Gemm {
      * when there are too few row chunks to keep every thread busy. packedBatch is the distance
      * between batches' packed B (0: shared).
      */
-    private static void multiply(int batch, int m, int n, int k, float[] a, int aOff, int aBatch, boolean transA, int lda, int[] rowStarts,
-                                 PackedB lazy, float[] packed, int bOff, int packedBatch, float[] c, int cOff, int cBatch, int ldc, boolean parallel) {
-        int panels = (n + NR - 1) / NR, kcBlock = kBlock(k);
+    private static void multiply(int batch, int m, int n, int k, int kcBlock, float[] a, int aOff, int aBatch, boolean transA, int lda,
+                                 int[] rowStarts, PackedB lazy, float[] packed, int bOff, int packedBatch, float[] c, int cOff, int cBatch,
+                                 int ldc, boolean parallel) {
+        int panels = (n + NR - 1) / NR;
         int rowBlocks = (m + MR - 1) / MR;
         // Packing A (a scalar transpose) pays back over n columns of C; for narrow C it does not, and
         // a plain A is read where it lies, a row pointer per tile row. Measured, one thread: conv
@@ -268,7 +324,7 @@ public final class Gemm {
         boolean direct = !transA && !PACK_A && (rowStarts != null || n <= 4 * NR);
         int colBlocks = (n + NC - 1) / NC;
         int want = parallel ? 4 * Parallel.threads() : 1;
-        int blocksPerChunk = Math.max(1, Math.min(MAX_CHUNK_BLOCKS, rowBlocks * batch / want));
+        int blocksPerChunk = chunkBlocks(batch, rowBlocks, parallel);
         int rowChunks = (rowBlocks + blocksPerChunk - 1) / blocksPerChunk;
         int colGroups = Math.max(1, Math.min(colBlocks, want / (batch * rowChunks)));
         int blocksPerGroup = (colBlocks + colGroups - 1) / colGroups;

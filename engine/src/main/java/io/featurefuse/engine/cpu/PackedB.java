@@ -52,14 +52,14 @@ final class PackedB {
     private final long[] state;
     private final long claimed;
 
-    /** A PackedB for one call, packing into the calling thread's buffer (grown as needed), in Gemm's k blocks. */
-    static PackedB forCall(float[] b, int bOff, int bBatch, int bBatches, boolean transB, int ldb, int k, int n) {
+    /** A PackedB for one call, packing into the calling thread's buffer (grown as needed), in k blocks of kcBlock. */
+    static PackedB forCall(float[] b, int bOff, int bBatch, int bBatches, boolean transB, int ldb, int k, int kcBlock, int n) {
         long size = (long) k * ((n + NR - 1) / NR) * NR * bBatches;
         if (size > Integer.MAX_VALUE - 16 - Simd.LINE_START)
             throw new IllegalArgumentException("matmul: operand B of " + bBatches + " x " + k + " x " + n + " is too large to pack");
         float[] buffer = BUFFER.get();
         if (buffer.length < Simd.LINE_START + size) BUFFER.set(buffer = new float[Simd.LINE_START + (int) size]);
-        return new PackedB(b, bOff, bBatch, bBatches, transB, ldb, k, Gemm.kBlock(k), n, buffer, Simd.LINE_START);
+        return new PackedB(b, bOff, bBatch, bBatches, transB, ldb, k, kcBlock, n, buffer, Simd.LINE_START);
     }
 
     /**

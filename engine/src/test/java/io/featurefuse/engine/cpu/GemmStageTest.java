@@ -12,7 +12,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * Products big enough that a task's C region is accumulated in a stage over several k blocks
  * (Gemm.block): 2047 rows make 256-row tasks on up to two threads (64 rows on eight, still over
  * the stage threshold), 601 columns end in a partial panel, and k just over Gemm.KC is two k
- * blocks (2100: two of 1050). Entries are checked against float64 sums on the edges and at
+ * blocks (2100: two of 1050) or, where tall tasks take Gemm.TALL_KC, more (9 of 234 at 256; the
+ * four-row run sets 96: 22 of at most 96). Entries are checked against float64 sums on the edges and at
  * random; C's row padding must stay untouched.
  */
 class GemmStageTest {
