@@ -10,7 +10,7 @@ import jdk.incubator.vector.FloatVector;
 /**
  * {@link Gemm}'s register tiles: MR rows x two vectors of C held in registers over a k block,
  * B kc rows of NR floats (a packed micro-panel, or read in place ldb apart), A packed (see
- * Gemm.packA) or read in place. Four-row tiles for CPUs with 16 vector registers, eight-row
+ * PackedA) or read in place. Four-row tiles for CPUs with 16 vector registers, eight-row
  * tiles where there are 32 (see Gemm.MR); the sweeps pick one by MR, a constant, so only one is
  * ever compiled.
  *
@@ -26,7 +26,7 @@ final class GemmTiles {
     /**
      * The micro-kernel run down row blocks [i0, i1) against one B micro-panel (kc x NR at
      * bp[bo]), C columns from c[co] (nr of them valid): C (+)= ap . bp with A packed from ap[a0]
-     * (MR x kc micro-panels, see packA), one tile kernel call per row block: {@link #tileKernel}
+     * (MR x kc micro-panels, see PackedA), one tile kernel call per row block: {@link #tileKernel}
      * with 4 rows, {@link #tileKernel8} with 8, or {@link #tileKernel8Narrow} where the panel's
      * valid columns fit one vector.
      */
@@ -222,15 +222,15 @@ final class GemmTiles {
                                   float[] c, int co, int ldc, int nr, boolean acc, float[] tile) {
         for (int i = i0; i < i1; i += MR) {
             int mr = Math.min(MR, i1 - i);
-            int r0 = Gemm.rowStart(aOff, lda, rowStarts, i) + pc;
-            int r1 = mr > 1 ? Gemm.rowStart(aOff, lda, rowStarts, i + 1) + pc : r0;
-            int r2 = mr > 2 ? Gemm.rowStart(aOff, lda, rowStarts, i + 2) + pc : r0;
-            int r3 = mr > 3 ? Gemm.rowStart(aOff, lda, rowStarts, i + 3) + pc : r0;
+            int r0 = PackedA.rowStart(aOff, lda, rowStarts, i) + pc;
+            int r1 = mr > 1 ? PackedA.rowStart(aOff, lda, rowStarts, i + 1) + pc : r0;
+            int r2 = mr > 2 ? PackedA.rowStart(aOff, lda, rowStarts, i + 2) + pc : r0;
+            int r3 = mr > 3 ? PackedA.rowStart(aOff, lda, rowStarts, i + 3) + pc : r0;
             if (MR == 8) {
-                int r4 = mr > 4 ? Gemm.rowStart(aOff, lda, rowStarts, i + 4) + pc : r0;
-                int r5 = mr > 5 ? Gemm.rowStart(aOff, lda, rowStarts, i + 5) + pc : r0;
-                int r6 = mr > 6 ? Gemm.rowStart(aOff, lda, rowStarts, i + 6) + pc : r0;
-                int r7 = mr > 7 ? Gemm.rowStart(aOff, lda, rowStarts, i + 7) + pc : r0;
+                int r4 = mr > 4 ? PackedA.rowStart(aOff, lda, rowStarts, i + 4) + pc : r0;
+                int r5 = mr > 5 ? PackedA.rowStart(aOff, lda, rowStarts, i + 5) + pc : r0;
+                int r6 = mr > 6 ? PackedA.rowStart(aOff, lda, rowStarts, i + 6) + pc : r0;
+                int r7 = mr > 7 ? PackedA.rowStart(aOff, lda, rowStarts, i + 7) + pc : r0;
                 tileKernelRows8(a, r0, r1 - r0, r2 - r0, r3 - r0, r4 - r0, r5 - r0, r6 - r0, r7 - r0, bp, bo, kc, c, co + i * ldc, ldc,
                         acc, mr, nr, tile);
             } else {

@@ -268,7 +268,7 @@ final class ImplicitConv {
             for (int pc = 0; pc < kdim; pc += kc) {
                 int kcb = Math.min(kc, kdim - pc);
                 for (int rb = 0; rb < rowBlocks; rb++)
-                    Gemm.packA(w, wOff + grp * m * kdim, transposed, transposed ? m : kdim, null, rb * MR, Math.min(MR, m - rb * MR), pc, kcb, ap,
+                    PackedA.pack(w, wOff + grp * m * kdim, transposed, transposed ? m : kdim, null, rb * MR, Math.min(MR, m - rb * MR), pc, kcb, ap,
                             grp * groupStride + pc * rowBlocks * MR + rb * kcb * MR);
             }
         return ap;

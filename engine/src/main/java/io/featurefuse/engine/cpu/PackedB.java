@@ -160,7 +160,7 @@ final class PackedB {
 
     /**
      * dst[d + p NR + r] = b[s + r ldb + p] for r < 8, p < kc: eight rows of a transposed B into
-     * a panel, an 8 x L block per step transposed in registers by Gemm.packEightRows' three rounds
+     * a panel, an 8 x L block per step transposed in registers by PackedA.packEightRows' three rounds
      * of zips, each output vector L / 8 columns p of eight, stored as L / 8 masked stores NR
      * apart; the last kc mod L columns one by one. Element by element this was ~2.5% of a
      * training step (the weight gradients' B is dOut^T). The zip network is packEightRows', whose

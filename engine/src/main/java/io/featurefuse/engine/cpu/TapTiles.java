@@ -62,7 +62,7 @@ final class TapTiles {
         float[] ap = new float[groups * per];
         for (int grp = 0; grp < groups; grp++)
             for (int b = 0; b < blocks(kg); b++)
-                Gemm.packA(w, wOff + grp * kg * crs, false, crs, null, Math.min(b * ROWS, kg - ROWS), ROWS, 0, crs, ap, grp * per + b * ROWS * crs);
+                PackedA.pack(w, wOff + grp * kg * crs, false, crs, null, Math.min(b * ROWS, kg - ROWS), ROWS, 0, crs, ap, grp * per + b * ROWS * crs);
         return ap;
     }
 

@@ -188,7 +188,7 @@ final class WinogradConv {
                     gg[9 + j] = g2;
                 }
                 int pc = c / kc * kc, kcb = Math.min(kc, cg - pc);
-                int within = pc * rows + k / mr * mr * kcb + (c - pc) * mr + k % mr; // see Gemm.packA
+                int within = pc * rows + k / mr * mr * kcb + (c - pc) * mr + k % mr; // see PackedA
                 for (int i = 0; i < 4; i++) { // (G g) G^T
                     double a = gg[3 * i], b = gg[3 * i + 1], cc = gg[3 * i + 2];
                     int at = (grp * 16 + 4 * i) * rows * cg + within;

@@ -118,7 +118,7 @@ final class WinogradF4 {
                 for (int i = 0; i < 6; i++) // G g: 6 x 3
                     for (int j = 0; j < 3; j++) gg[3 * i + j] = G[i][0] * w[src + j] + G[i][1] * w[src + 3 + j] + G[i][2] * w[src + 6 + j];
                 int pc = c / kc * kc, kcb = Math.min(kc, cg - pc);
-                int within = pc * rows + k / mr * mr * kcb + (c - pc) * mr + k % mr; // see Gemm.packA
+                int within = pc * rows + k / mr * mr * kcb + (c - pc) * mr + k % mr; // see PackedA
                 for (int i = 0; i < 6; i++) // (G g) G^T
                     for (int j = 0; j < 6; j++) {
                         double s = G[j][0] * gg[3 * i] + G[j][1] * gg[3 * i + 1] + G[j][2] * gg[3 * i + 2];
