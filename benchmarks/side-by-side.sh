@@ -10,7 +10,8 @@
 # a fraction of peak. The sides take turns for several rounds, because this machine's second core
 # is often busy elsewhere; the table shows the best and the median of each side and their ratio
 # (>1 means featurefuse is better: faster, or smaller where lower is better), and
-# benchmarks/results/latest.json keeps per row: name, unit, featurefuse, pytorch (or numpy), ratio.
+# benchmarks/results/latest.json keeps per row: name, unit, featurefuse, pytorch (or numpy), ratio,
+# and which CPU ran it (cpu).
 #
 #   benchmarks/side-by-side.sh [--threads N] [--rounds R] [--sizes 256,1024,2048] [--only sgemm|ops|model]
 set -euo pipefail
@@ -207,6 +208,23 @@ def load(path):
     return rows
 java, ref, threads, out = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 kernels = sorted({r[0]["kernel"] for r in ref.values()})
+def cpu():
+    # The first processor's entry: this project's runs land on different CPUs (AMD Zen 5, Intel
+    # Xeon), whose ratios differ, so every table and results file says which one it came from.
+    info = {}
+    try:
+        for line in open("/proc/cpuinfo"):
+            if not line.strip(): break
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    import os, platform
+    name = info.get("model name") or platform.processor() or "unknown CPU"
+    ids = " ".join(x for x in (info.get("vendor_id"), info.get("cpu family") and "family " + info["cpu family"],
+                               info.get("model") and "model " + info["model"]) if x)
+    return "%s%s, %d logical CPUs" % (name, " (%s)" % ids if ids else "", os.cpu_count() or 0)
+machine = cpu()
 print("%-38s %-8s %19s %19s %15s" % ("", "", "featurefuse", "reference", "ratio"))
 print("%-38s %-8s %9s %9s %9s %9s %7s %7s" % ("work", "unit", "best", "median", "best", "median", "best", "median"))
 results = []
@@ -233,12 +251,13 @@ for name, js in java.items():
     results.append(row)
 print("threads: %d (both sides); reference: %s; ratio > 1: featurefuse better (rate / rate, or cost / cost for s and MB),"
       " best of best and median of medians over the rounds" % (threads, ", ".join(kernels) if kernels else "not installed"))
+print("cpu: " + machine)
 if peak:
     print("FMA peak (Vector API, %d threads): %.1f GFLOP/s; as a fraction of it:" % (threads, peak))
     for row in results:
         if "featurefuse_fraction_of_peak" in row:
             print("  %-36s featurefuse %4.0f%%   reference %s" % (row["name"], 100 * row["featurefuse_fraction_of_peak"],
                   "%4.0f%%" % (100 * row["reference_fraction_of_peak"]) if "reference_fraction_of_peak" in row else "-"))
-json.dump({"threads": threads, "reference": kernels, "fma_peak_gflops": peak, "rows": results}, open(out, "w"), indent=1)
+json.dump({"threads": threads, "cpu": machine, "reference": kernels, "fma_peak_gflops": peak, "rows": results}, open(out, "w"), indent=1)
 print("written: " + out)
 PY
