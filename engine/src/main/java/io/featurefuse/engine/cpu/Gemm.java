@@ -125,11 +125,10 @@ public final class Gemm {
      * in that run, +5.3% in another); m x n x k = 256x2048x2048 +5.0%, 2048x256x2048 +3.6%,
      * 2048x2048x512 +4.3%, 512x512x2048 +19%, 256x256x1024 +16%, 128x128x1024 +21%, conv-like
      * 64x196x576 and 128x784x288 +11%; with 256-bit vectors and 4-row tiles, n = 2048 +2.3%,
-     * 128x784x288 +4.6%. Blocks of 1024 or 683 at n = 2048: +0.9%, -0.2%. A whole 8-row tile's sums
-     * are the same float32 chain over k either way; an edge tile, computed apart and added to C once
-     * per k block, and a 4-row tile, which adds each block's sums at its end, are now one chain where
-     * k took several blocks, so such products change in their last bits (fuse compare's test
-     * accuracies moved by up to 0.002). The model's training step and inference, which run few
+     * 128x784x288 +4.6%. Blocks of 1024 or 683 at n = 2048: +0.9%, -0.2%. (Edge tiles and 4-row tiles
+     * then still added each k block's sums to C, so products with 256 < k <= 2048 changed in their
+     * last bits and fuse compare's test accuracies moved by up to 0.002; every tile now goes on from
+     * C, and the blocking changes no bit, see GemmTiles.) The model's training step and inference, which run few
      * products with k over 256, measured the same (steps alternating in one JVM, 200 each: medians
      * within 1%). With KC = 2048, taller tasks (3 a thread, up to 384 rows, instead of 4 of up to
      * 256) measured n = 512 +2.3%, 1024 -0.4% to +1.6%, 2048 +0.9% to +1.4%, 4096 +1.3%, 256 -2.7%;
@@ -342,8 +341,7 @@ public final class Gemm {
         int groups = (colBlocks + blocksPerGroup - 1) / blocksPerGroup;
         // The last round of tasks (one per thread) is cut by columns into TAIL_PIECES pieces each,
         // so that a thread which runs faster (see TAIL_PIECES) takes more of them; each piece packs
-        // its rows of A again. The stage decision stays the whole task's, so a piece's sums are
-        // bit for bit the whole task's.
+        // its rows of A again, and stages or not as the whole task would.
         int wholeTasks = batch * rowChunks * groups;
         int pieces = parallel && wholeTasks >= 2 * Parallel.threads() ? Math.min(TAIL_PIECES, blocksPerGroup) : 1;
         int uncut = pieces > 1 ? wholeTasks - Parallel.threads() : wholeTasks;
