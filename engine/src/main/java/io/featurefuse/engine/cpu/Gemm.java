@@ -13,8 +13,9 @@ import jdk.incubator.vector.FloatVector;
  * packed before). A task packs its rows of A once per k block into MR x kc micro-panels (zero
  * padded; this also absorbs transposed A). Then for each B micro-panel (kc x NR) the
  * micro-kernel sweeps down the task's row blocks. A k block is all of k up to KC = 2048 (see
- * KC; tall tasks outside Zen 5 take blocks of 256, see TALL_KC): the micro-panel (up to 256 KB with AVX-512) then sits in L2, the task's A (up to 2 MB) in
- * L3, and each C tile is written once. (On Zen 4 with AVX2, k blocks of 256, B's micro-panel
+ * KC; tall tasks outside Zen 5 take blocks of 256, see TALL_KC): the micro-panel (up to 256
+ * KB with AVX-512) then sits in L2, the task's A (up to 2 MB) in L3, and each C tile is written
+ * once. (On Zen 4 with AVX2, k blocks of 256, B's micro-panel
  * in L1 and A in L2, this order measured ~10% faster than holding the A micro-panel in L1 and
  * streaming B from L2.) Partial tiles at the right and bottom edges are computed in full into a
  * small tile and the valid part copied, so the hot loop has no masks.
@@ -128,8 +129,8 @@ public final class Gemm {
      * 128x784x288 +4.6%. Blocks of 1024 or 683 at n = 2048: +0.9%, -0.2%. (Edge tiles and 4-row tiles
      * then still added each k block's sums to C, so products with 256 < k <= 2048 changed in their
      * last bits and fuse compare's test accuracies moved by up to 0.002; every tile now goes on from
-     * C, and the blocking changes no bit, see GemmTiles.) The model's training step and inference, which run few
-     * products with k over 256, measured the same (steps alternating in one JVM, 200 each: medians
+     * C, and the blocking changes no bit, see GemmTiles.) The model's training step and inference,
+     * which run few products with k over 256, measured the same (steps alternating in one JVM, 200 each: medians
      * within 1%). With KC = 2048, taller tasks (3 a thread, up to 384 rows, instead of 4 of up to
      * 256) measured n = 512 +2.3%, 1024 -0.4% to +1.6%, 2048 +0.9% to +1.4%, 4096 +1.3%, 256 -2.7%;
      * not kept, also because a short last row chunk then went unstaged.
