@@ -14,8 +14,11 @@ import jdk.incubator.vector.FloatVector;
  * tiles where there are 32 (see Gemm.MR); the sweeps pick one by MR, a constant, so only one is
  * ever compiled.
  *
- * <p>Accumulating (acc), a tile starts from C's values and goes on with its FMAs; a partial tile
- * starts from C's valid part copied into {@code tile}. So every entry of C is one float32 chain
+ * <p>Accumulating (acc), a tile starts from C's values and goes on with its FMAs. The kernels only
+ * see whole tiles: a sweep runs a partial tile (mr rows, nr columns valid) on its scratch
+ * {@code tile}, NR floats a row, after copying C's valid part there, and copies the valid part
+ * back (copying in the kernel kept three more values live across its k loop, and C2 moved the
+ * loop counter of the rows kernel to the stack). So every entry of C is one float32 chain
  * c = fma(a_p, b_p, c) over all of k in order, however k was cut into blocks: the blocking (Gemm.KC,
  * the thread count, 4 or 8 rows) changes no bit of a product. Adding each block's sums to C at
  * the end, as the four-row tiles and all partial tiles did, made the bits depend on the blocking.
@@ -41,10 +44,18 @@ final class GemmTiles {
      */
     static void sweep(float[] ap, int a0, int i0, int i1, float[] bp, int bo, int ldb, int kc, float[] c, int co, int ldc, int nr,
                       boolean acc, float[] tile) {
-        for (int i = i0, ao = a0; i < i1; i += MR, ao += kc * MR)
-            if (MR == 8 && nr <= L) tileKernel8Narrow(ap, ao, bp, bo, ldb, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
-            else if (MR == 8) tileKernel8(ap, ao, bp, bo, ldb, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
-            else tileKernel(ap, ao, bp, bo, ldb, kc, c, co + i * ldc, ldc, acc, Math.min(MR, i1 - i), nr, tile);
+        boolean narrow = MR == 8 && nr <= L;
+        for (int i = i0, ao = a0; i < i1; i += MR, ao += kc * MR) {
+            int mr = Math.min(MR, i1 - i), o = co + i * ldc;
+            boolean whole = mr == MR && nr == (narrow ? L : NR);
+            if (!whole && acc) loadTile(c, o, ldc, mr, nr, tile);
+            float[] t = whole ? c : tile;
+            int to = whole ? o : 0, tl = whole ? ldc : NR;
+            if (narrow) tileKernel8Narrow(ap, ao, bp, bo, ldb, kc, t, to, tl, acc);
+            else if (MR == 8) tileKernel8(ap, ao, bp, bo, ldb, kc, t, to, tl, acc);
+            else tileKernel(ap, ao, bp, bo, ldb, kc, t, to, tl, acc);
+            if (!whole) copyTile(tile, mr, nr, c, o, ldc);
+        }
     }
 
     /**
@@ -52,20 +63,15 @@ final class GemmTiles {
      * panel's first vector is multiplied, half the FMAs of the full tile. Such a panel ends a row
      * of columns whose count is not a multiple of NR, e.g. 196 = 6 x 32 + 4 outputs of a 14x14
      * plane, where the full tile computed 28 columns to drop 12.5% of the 1x1 layer's work.
-     * Eight independent chains still cover the FMA latency. The tile goes through {@code tile}
-     * unless it is exactly 8 x L.
+     * Eight independent chains still cover the FMA latency. A sweep runs it on its scratch
+     * tile unless it is exactly 8 x L.
      */
-    static void tileKernel8Narrow(float[] ap, int ao, float[] bp, int bo, int ldb, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
-                                  float[] tile) {
-        boolean whole = mr == 8 && nr == L;
-        if (acc && !whole) loadTile(c, o, ldc, mr, nr, tile);
-        float[] src = whole ? c : tile;
-        int s = whole ? o : 0, ls = whole ? ldc : NR;
+    static void tileKernel8Narrow(float[] ap, int ao, float[] bp, int bo, int ldb, int kc, float[] c, int o, int ldc, boolean acc) {
         FloatVector z = FloatVector.zero(F);
-        FloatVector c0 = acc ? FloatVector.fromArray(F, src, s) : z, c1 = acc ? FloatVector.fromArray(F, src, s + ls) : z;
-        FloatVector c2 = acc ? FloatVector.fromArray(F, src, s + 2 * ls) : z, c3 = acc ? FloatVector.fromArray(F, src, s + 3 * ls) : z;
-        FloatVector c4 = acc ? FloatVector.fromArray(F, src, s + 4 * ls) : z, c5 = acc ? FloatVector.fromArray(F, src, s + 5 * ls) : z;
-        FloatVector c6 = acc ? FloatVector.fromArray(F, src, s + 6 * ls) : z, c7 = acc ? FloatVector.fromArray(F, src, s + 7 * ls) : z;
+        FloatVector c0 = acc ? FloatVector.fromArray(F, c, o) : z, c1 = acc ? FloatVector.fromArray(F, c, o + ldc) : z;
+        FloatVector c2 = acc ? FloatVector.fromArray(F, c, o + 2 * ldc) : z, c3 = acc ? FloatVector.fromArray(F, c, o + 3 * ldc) : z;
+        FloatVector c4 = acc ? FloatVector.fromArray(F, c, o + 4 * ldc) : z, c5 = acc ? FloatVector.fromArray(F, c, o + 5 * ldc) : z;
+        FloatVector c6 = acc ? FloatVector.fromArray(F, c, o + 6 * ldc) : z, c7 = acc ? FloatVector.fromArray(F, c, o + 7 * ldc) : z;
         for (int ai = ao, bi = bo, end = ao + kc * 8; ai < end; ai += 8, bi += ldb) {
             FloatVector b0 = FloatVector.fromArray(F, bp, bi);
             c0 = FloatVector.broadcast(F, ap[ai]).fma(b0, c0);
@@ -77,8 +83,8 @@ final class GemmTiles {
             c6 = FloatVector.broadcast(F, ap[ai + 6]).fma(b0, c6);
             c7 = FloatVector.broadcast(F, ap[ai + 7]).fma(b0, c7);
         }
-        float[] dst = whole ? c : tile;
-        int d = whole ? o : 0, ld = whole ? ldc : NR;
+        float[] dst = c;
+        int d = o, ld = ldc;
         c0.intoArray(dst, d);
         c1.intoArray(dst, d + ld);
         c2.intoArray(dst, d + 2 * ld);
@@ -87,13 +93,11 @@ final class GemmTiles {
         c5.intoArray(dst, d + 5 * ld);
         c6.intoArray(dst, d + 6 * ld);
         c7.intoArray(dst, d + 7 * ld);
-        if (!whole) copyTile(tile, mr, nr, c, o, ldc);
     }
 
     /**
      * One MR x 2-vector register tile: C[o..] (+)= A (packed MR x kc at ap[ao]) . B (kc x NR at
-     * bp[bo]); a partial tile (mr rows, nr columns valid) is computed whole into {@code tile} and
-     * its valid part copied. C2 loads all of an iteration's operands before the first FMA, so the
+     * bp[bo]), rows ldc apart (a partial tile: see the class comment). C2 loads all of an iteration's operands before the first FMA, so the
      * tile must fit 16 vector registers (AVX2) together with them: 8 accumulators + 2 B vectors +
      * 4 broadcasts. At 5 or 6 rows, or unrolled over k, C2 spilled an accumulator and the kernel
      * fell from ~80 to 31-43 GFLOP/s on one core. 3 x 3 vectors (9 accumulators) also fits but
@@ -117,17 +121,12 @@ final class GemmTiles {
      * calls of a helper of its own, C2 (recompiling after that path's first use) left them out of
      * line as a cold medium method, and the train step ran 4x slower.
      */
-    static void tileKernel(float[] ap, int ao, float[] bp, int bo, int ldb, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
-                           float[] tile) {
-        boolean whole = mr == 4 && nr == NR;
-        if (acc && !whole) loadTile(c, o, ldc, mr, nr, tile);
-        float[] src = whole ? c : tile;
-        int s = whole ? o : 0, ls = whole ? ldc : NR;
+    static void tileKernel(float[] ap, int ao, float[] bp, int bo, int ldb, int kc, float[] c, int o, int ldc, boolean acc) {
         FloatVector z = FloatVector.zero(F);
-        FloatVector c00 = acc ? FloatVector.fromArray(F, src, s) : z, c01 = acc ? FloatVector.fromArray(F, src, s + L) : z;
-        FloatVector c10 = acc ? FloatVector.fromArray(F, src, s + ls) : z, c11 = acc ? FloatVector.fromArray(F, src, s + ls + L) : z;
-        FloatVector c20 = acc ? FloatVector.fromArray(F, src, s + 2 * ls) : z, c21 = acc ? FloatVector.fromArray(F, src, s + 2 * ls + L) : z;
-        FloatVector c30 = acc ? FloatVector.fromArray(F, src, s + 3 * ls) : z, c31 = acc ? FloatVector.fromArray(F, src, s + 3 * ls + L) : z;
+        FloatVector c00 = acc ? FloatVector.fromArray(F, c, o) : z, c01 = acc ? FloatVector.fromArray(F, c, o + L) : z;
+        FloatVector c10 = acc ? FloatVector.fromArray(F, c, o + ldc) : z, c11 = acc ? FloatVector.fromArray(F, c, o + ldc + L) : z;
+        FloatVector c20 = acc ? FloatVector.fromArray(F, c, o + 2 * ldc) : z, c21 = acc ? FloatVector.fromArray(F, c, o + 2 * ldc + L) : z;
+        FloatVector c30 = acc ? FloatVector.fromArray(F, c, o + 3 * ldc) : z, c31 = acc ? FloatVector.fromArray(F, c, o + 3 * ldc + L) : z;
         for (int ai = ao, bi = bo, end = ao + kc * 4; ai < end; ai += 4, bi += ldb) {
             FloatVector b0 = FloatVector.fromArray(F, bp, bi);
             FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
@@ -140,34 +139,28 @@ final class GemmTiles {
             x = FloatVector.broadcast(F, ap[ai + 3]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
         }
-        float[] dst = whole ? c : tile;
-        int d = whole ? o : 0, ld = whole ? ldc : NR;
+        float[] dst = c;
+        int d = o, ld = ldc;
         c00.intoArray(dst, d); c01.intoArray(dst, d + L);
         c10.intoArray(dst, d + ld); c11.intoArray(dst, d + ld + L);
         c20.intoArray(dst, d + 2 * ld); c21.intoArray(dst, d + 2 * ld + L);
         c30.intoArray(dst, d + 3 * ld); c31.intoArray(dst, d + 3 * ld + L);
-        if (!whole) copyTile(tile, mr, nr, c, o, ldc);
     }
 
     /** {@link #tileKernel} with eight rows: 16 accumulators, which fit AVX-512's 32 registers with B's two vectors and the broadcasts. */
-    static void tileKernel8(float[] ap, int ao, float[] bp, int bo, int ldb, int kc, float[] c, int o, int ldc, boolean acc, int mr, int nr,
-                            float[] tile) {
+    static void tileKernel8(float[] ap, int ao, float[] bp, int bo, int ldb, int kc, float[] c, int o, int ldc, boolean acc) {
         // Accumulating, the tile starts from C (see the class comment). (Once the eight-row tile
         // added C at the end through a helper taking two vectors: that epilogue outgrew C2's node
         // budget, the helper stayed out of line and every vector passed to it was boxed: ~8x slower.)
-        boolean whole = mr == 8 && nr == NR;
-        if (acc && !whole) loadTile(c, o, ldc, mr, nr, tile);
-        float[] src = whole ? c : tile;
-        int s = whole ? o : 0, ls = whole ? ldc : NR;
         FloatVector z = FloatVector.zero(F);
-        FloatVector c00 = acc ? FloatVector.fromArray(F, src, s) : z, c01 = acc ? FloatVector.fromArray(F, src, s + L) : z;
-        FloatVector c10 = acc ? FloatVector.fromArray(F, src, s + ls) : z, c11 = acc ? FloatVector.fromArray(F, src, s + ls + L) : z;
-        FloatVector c20 = acc ? FloatVector.fromArray(F, src, s + 2 * ls) : z, c21 = acc ? FloatVector.fromArray(F, src, s + 2 * ls + L) : z;
-        FloatVector c30 = acc ? FloatVector.fromArray(F, src, s + 3 * ls) : z, c31 = acc ? FloatVector.fromArray(F, src, s + 3 * ls + L) : z;
-        FloatVector c40 = acc ? FloatVector.fromArray(F, src, s + 4 * ls) : z, c41 = acc ? FloatVector.fromArray(F, src, s + 4 * ls + L) : z;
-        FloatVector c50 = acc ? FloatVector.fromArray(F, src, s + 5 * ls) : z, c51 = acc ? FloatVector.fromArray(F, src, s + 5 * ls + L) : z;
-        FloatVector c60 = acc ? FloatVector.fromArray(F, src, s + 6 * ls) : z, c61 = acc ? FloatVector.fromArray(F, src, s + 6 * ls + L) : z;
-        FloatVector c70 = acc ? FloatVector.fromArray(F, src, s + 7 * ls) : z, c71 = acc ? FloatVector.fromArray(F, src, s + 7 * ls + L) : z;
+        FloatVector c00 = acc ? FloatVector.fromArray(F, c, o) : z, c01 = acc ? FloatVector.fromArray(F, c, o + L) : z;
+        FloatVector c10 = acc ? FloatVector.fromArray(F, c, o + ldc) : z, c11 = acc ? FloatVector.fromArray(F, c, o + ldc + L) : z;
+        FloatVector c20 = acc ? FloatVector.fromArray(F, c, o + 2 * ldc) : z, c21 = acc ? FloatVector.fromArray(F, c, o + 2 * ldc + L) : z;
+        FloatVector c30 = acc ? FloatVector.fromArray(F, c, o + 3 * ldc) : z, c31 = acc ? FloatVector.fromArray(F, c, o + 3 * ldc + L) : z;
+        FloatVector c40 = acc ? FloatVector.fromArray(F, c, o + 4 * ldc) : z, c41 = acc ? FloatVector.fromArray(F, c, o + 4 * ldc + L) : z;
+        FloatVector c50 = acc ? FloatVector.fromArray(F, c, o + 5 * ldc) : z, c51 = acc ? FloatVector.fromArray(F, c, o + 5 * ldc + L) : z;
+        FloatVector c60 = acc ? FloatVector.fromArray(F, c, o + 6 * ldc) : z, c61 = acc ? FloatVector.fromArray(F, c, o + 6 * ldc + L) : z;
+        FloatVector c70 = acc ? FloatVector.fromArray(F, c, o + 7 * ldc) : z, c71 = acc ? FloatVector.fromArray(F, c, o + 7 * ldc + L) : z;
         for (int ai = ao, bi = bo, end = ao + kc * 8; ai < end; ai += 8, bi += ldb) {
             FloatVector b0 = FloatVector.fromArray(F, bp, bi);
             FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
@@ -188,8 +181,8 @@ final class GemmTiles {
             x = FloatVector.broadcast(F, ap[ai + 7]);
             c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
         }
-        float[] dst = whole ? c : tile;
-        int d = whole ? o : 0, ld = whole ? ldc : NR;
+        float[] dst = c;
+        int d = o, ld = ldc;
         c00.intoArray(dst, d); c01.intoArray(dst, d + L);
         c10.intoArray(dst, d + ld); c11.intoArray(dst, d + ld + L);
         c20.intoArray(dst, d + 2 * ld); c21.intoArray(dst, d + 2 * ld + L);
@@ -198,7 +191,6 @@ final class GemmTiles {
         c50.intoArray(dst, d + 5 * ld); c51.intoArray(dst, d + 5 * ld + L);
         c60.intoArray(dst, d + 6 * ld); c61.intoArray(dst, d + 6 * ld + L);
         c70.intoArray(dst, d + 7 * ld); c71.intoArray(dst, d + 7 * ld + L);
-        if (!whole) copyTile(tile, mr, nr, c, o, ldc);
     }
 
     /** tile[r][q] = C[r][q] for the valid mr x nr part of a partial tile, zero elsewhere: the sums it goes on from. */
@@ -226,16 +218,21 @@ final class GemmTiles {
             int r1 = mr > 1 ? PackedA.rowStart(aOff, lda, rowStarts, i + 1) + pc : r0;
             int r2 = mr > 2 ? PackedA.rowStart(aOff, lda, rowStarts, i + 2) + pc : r0;
             int r3 = mr > 3 ? PackedA.rowStart(aOff, lda, rowStarts, i + 3) + pc : r0;
+            int o = co + i * ldc;
+            boolean whole = mr == MR && nr == NR;
+            if (!whole && acc) loadTile(c, o, ldc, mr, nr, tile);
+            float[] t = whole ? c : tile;
+            int to = whole ? o : 0, tl = whole ? ldc : NR;
             if (MR == 8) {
                 int r4 = mr > 4 ? PackedA.rowStart(aOff, lda, rowStarts, i + 4) + pc : r0;
                 int r5 = mr > 5 ? PackedA.rowStart(aOff, lda, rowStarts, i + 5) + pc : r0;
                 int r6 = mr > 6 ? PackedA.rowStart(aOff, lda, rowStarts, i + 6) + pc : r0;
                 int r7 = mr > 7 ? PackedA.rowStart(aOff, lda, rowStarts, i + 7) + pc : r0;
-                tileKernelRows8(a, r0, r1 - r0, r2 - r0, r3 - r0, r4 - r0, r5 - r0, r6 - r0, r7 - r0, bp, bo, kc, c, co + i * ldc, ldc,
-                        acc, mr, nr, tile);
+                tileKernelRows8(a, r0, r1 - r0, r2 - r0, r3 - r0, r4 - r0, r5 - r0, r6 - r0, r7 - r0, bp, bo, kc, t, to, tl, acc);
             } else {
-                tileKernelRows(a, r0, r1, r2, r3, bp, bo, kc, c, co + i * ldc, ldc, acc, mr, nr, tile);
+                tileKernelRows(a, r0, r1, r2, r3, bp, bo, kc, t, to, tl, acc);
             }
+            if (!whole) copyTile(tile, mr, nr, c, o, ldc);
         }
     }
 
@@ -251,17 +248,13 @@ final class GemmTiles {
      * stores of C repeat tileKernel's rather than taking the vectors through a helper (see
      * tileKernel on vectors passed to calls).
      */
-    static void tileKernelRows(float[] a, int r0, int r1, int r2, int r3, float[] bp, int bo, int kc, float[] c, int o, int ldc, boolean acc,
-                               int mr, int nr, float[] tile) {
-        boolean whole = mr == 4 && nr == NR;
-        if (acc && !whole) loadTile(c, o, ldc, mr, nr, tile);
-        float[] src = whole ? c : tile;
-        int s = whole ? o : 0, ls = whole ? ldc : NR;
+    static void tileKernelRows(float[] a, int r0, int r1, int r2, int r3, float[] bp, int bo, int kc, float[] c, int o, int ldc,
+                               boolean acc) {
         FloatVector z = FloatVector.zero(F);
-        FloatVector c00 = acc ? FloatVector.fromArray(F, src, s) : z, c01 = acc ? FloatVector.fromArray(F, src, s + L) : z;
-        FloatVector c10 = acc ? FloatVector.fromArray(F, src, s + ls) : z, c11 = acc ? FloatVector.fromArray(F, src, s + ls + L) : z;
-        FloatVector c20 = acc ? FloatVector.fromArray(F, src, s + 2 * ls) : z, c21 = acc ? FloatVector.fromArray(F, src, s + 2 * ls + L) : z;
-        FloatVector c30 = acc ? FloatVector.fromArray(F, src, s + 3 * ls) : z, c31 = acc ? FloatVector.fromArray(F, src, s + 3 * ls + L) : z;
+        FloatVector c00 = acc ? FloatVector.fromArray(F, c, o) : z, c01 = acc ? FloatVector.fromArray(F, c, o + L) : z;
+        FloatVector c10 = acc ? FloatVector.fromArray(F, c, o + ldc) : z, c11 = acc ? FloatVector.fromArray(F, c, o + ldc + L) : z;
+        FloatVector c20 = acc ? FloatVector.fromArray(F, c, o + 2 * ldc) : z, c21 = acc ? FloatVector.fromArray(F, c, o + 2 * ldc + L) : z;
+        FloatVector c30 = acc ? FloatVector.fromArray(F, c, o + 3 * ldc) : z, c31 = acc ? FloatVector.fromArray(F, c, o + 3 * ldc + L) : z;
         int d1 = r1 - r0, d2 = r2 - r0, d3 = r3 - r0;
         for (int ai = r0, end = r0 + kc, shift = bo - r0 * NR; ai < end; ai++) {
             int bi = ai * NR + shift;
@@ -276,34 +269,29 @@ final class GemmTiles {
             x = FloatVector.broadcast(F, a[ai + d3]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
         }
-        float[] dst = whole ? c : tile;
-        int d = whole ? o : 0, ld = whole ? ldc : NR;
+        float[] dst = c;
+        int d = o, ld = ldc;
         c00.intoArray(dst, d); c01.intoArray(dst, d + L);
         c10.intoArray(dst, d + ld); c11.intoArray(dst, d + ld + L);
         c20.intoArray(dst, d + 2 * ld); c21.intoArray(dst, d + 2 * ld + L);
         c30.intoArray(dst, d + 3 * ld); c31.intoArray(dst, d + 3 * ld + L);
-        if (!whole) copyTile(tile, mr, nr, c, o, ldc);
     }
 
     /** {@link #tileKernelRows} with eight rows, rows 1-7 given as distances d1..d7 from row 0 at r0. */
     static void tileKernelRows8(float[] a, int r0, int d1, int d2, int d3, int d4, int d5, int d6, int d7, float[] bp, int bo, int kc,
-                                float[] c, int o, int ldc, boolean acc, int mr, int nr, float[] tile) {
+                                float[] c, int o, int ldc, boolean acc) {
         // Accumulating, the tile starts from C (see the class comment). (Once the eight-row tile
         // added C at the end through a helper taking two vectors: that epilogue outgrew C2's node
         // budget, the helper stayed out of line and every vector passed to it was boxed: ~8x slower.)
-        boolean whole = mr == 8 && nr == NR;
-        if (acc && !whole) loadTile(c, o, ldc, mr, nr, tile);
-        float[] src = whole ? c : tile;
-        int s = whole ? o : 0, ls = whole ? ldc : NR;
         FloatVector z = FloatVector.zero(F);
-        FloatVector c00 = acc ? FloatVector.fromArray(F, src, s) : z, c01 = acc ? FloatVector.fromArray(F, src, s + L) : z;
-        FloatVector c10 = acc ? FloatVector.fromArray(F, src, s + ls) : z, c11 = acc ? FloatVector.fromArray(F, src, s + ls + L) : z;
-        FloatVector c20 = acc ? FloatVector.fromArray(F, src, s + 2 * ls) : z, c21 = acc ? FloatVector.fromArray(F, src, s + 2 * ls + L) : z;
-        FloatVector c30 = acc ? FloatVector.fromArray(F, src, s + 3 * ls) : z, c31 = acc ? FloatVector.fromArray(F, src, s + 3 * ls + L) : z;
-        FloatVector c40 = acc ? FloatVector.fromArray(F, src, s + 4 * ls) : z, c41 = acc ? FloatVector.fromArray(F, src, s + 4 * ls + L) : z;
-        FloatVector c50 = acc ? FloatVector.fromArray(F, src, s + 5 * ls) : z, c51 = acc ? FloatVector.fromArray(F, src, s + 5 * ls + L) : z;
-        FloatVector c60 = acc ? FloatVector.fromArray(F, src, s + 6 * ls) : z, c61 = acc ? FloatVector.fromArray(F, src, s + 6 * ls + L) : z;
-        FloatVector c70 = acc ? FloatVector.fromArray(F, src, s + 7 * ls) : z, c71 = acc ? FloatVector.fromArray(F, src, s + 7 * ls + L) : z;
+        FloatVector c00 = acc ? FloatVector.fromArray(F, c, o) : z, c01 = acc ? FloatVector.fromArray(F, c, o + L) : z;
+        FloatVector c10 = acc ? FloatVector.fromArray(F, c, o + ldc) : z, c11 = acc ? FloatVector.fromArray(F, c, o + ldc + L) : z;
+        FloatVector c20 = acc ? FloatVector.fromArray(F, c, o + 2 * ldc) : z, c21 = acc ? FloatVector.fromArray(F, c, o + 2 * ldc + L) : z;
+        FloatVector c30 = acc ? FloatVector.fromArray(F, c, o + 3 * ldc) : z, c31 = acc ? FloatVector.fromArray(F, c, o + 3 * ldc + L) : z;
+        FloatVector c40 = acc ? FloatVector.fromArray(F, c, o + 4 * ldc) : z, c41 = acc ? FloatVector.fromArray(F, c, o + 4 * ldc + L) : z;
+        FloatVector c50 = acc ? FloatVector.fromArray(F, c, o + 5 * ldc) : z, c51 = acc ? FloatVector.fromArray(F, c, o + 5 * ldc + L) : z;
+        FloatVector c60 = acc ? FloatVector.fromArray(F, c, o + 6 * ldc) : z, c61 = acc ? FloatVector.fromArray(F, c, o + 6 * ldc + L) : z;
+        FloatVector c70 = acc ? FloatVector.fromArray(F, c, o + 7 * ldc) : z, c71 = acc ? FloatVector.fromArray(F, c, o + 7 * ldc + L) : z;
         for (int ai = r0, end = r0 + kc, shift = bo - r0 * NR; ai < end; ai++) {
             int bi = ai * NR + shift;
             FloatVector b0 = FloatVector.fromArray(F, bp, bi);
@@ -325,8 +313,8 @@ final class GemmTiles {
             x = FloatVector.broadcast(F, a[ai + d7]);
             c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
         }
-        float[] dst = whole ? c : tile;
-        int d = whole ? o : 0, ld = whole ? ldc : NR;
+        float[] dst = c;
+        int d = o, ld = ldc;
         c00.intoArray(dst, d); c01.intoArray(dst, d + L);
         c10.intoArray(dst, d + ld); c11.intoArray(dst, d + ld + L);
         c20.intoArray(dst, d + 2 * ld); c21.intoArray(dst, d + 2 * ld + L);
@@ -335,6 +323,5 @@ final class GemmTiles {
         c50.intoArray(dst, d + 5 * ld); c51.intoArray(dst, d + 5 * ld + L);
         c60.intoArray(dst, d + 6 * ld); c61.intoArray(dst, d + 6 * ld + L);
         c70.intoArray(dst, d + 7 * ld); c71.intoArray(dst, d + 7 * ld + L);
-        if (!whole) copyTile(tile, mr, nr, c, o, ldc);
     }
 }
