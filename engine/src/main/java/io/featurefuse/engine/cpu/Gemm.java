@@ -271,8 +271,12 @@ public final class Gemm {
 
     /** Row blocks of a task: the rows split so that there are about 4 tasks a thread, at most MAX_CHUNK_BLOCKS each. */
     private static int chunkBlocks(int batch, int rowBlocks, boolean parallel) {
-        int want = parallel ? 4 * Parallel.threads() : 1;
-        return Math.max(1, Math.min(MAX_CHUNK_BLOCKS, rowBlocks * batch / want));
+        return Math.max(1, Math.min(MAX_CHUNK_BLOCKS, rowBlocks * batch / tasksWanted(parallel)));
+    }
+
+    /** Tasks a call aims for: about 4 a thread, so that a thread slowed by the machine takes fewer. */
+    private static int tasksWanted(boolean parallel) {
+        return parallel ? 4 * Parallel.threads() : 1;
     }
 
     /** Columns of one packed panel of B: the packed layout pads n up to a multiple of this. */
@@ -334,7 +338,7 @@ public final class Gemm {
         // 34 -> 28-32, stride-2 32->64 53 -> 47-49, the Winograd layers within noise.
         boolean direct = !transA && !PACK_A && (rowStarts != null || n <= 4 * NR);
         int colBlocks = (n + NC - 1) / NC;
-        int want = parallel ? 4 * Parallel.threads() : 1;
+        int want = tasksWanted(parallel);
         int blocksPerChunk = chunkBlocks(batch, rowBlocks, parallel);
         int rowChunks = (rowBlocks + blocksPerChunk - 1) / blocksPerChunk;
         int colGroups = Math.max(1, Math.min(colBlocks, want / (batch * rowChunks)));

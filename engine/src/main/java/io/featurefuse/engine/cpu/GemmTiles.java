@@ -83,23 +83,21 @@ final class GemmTiles {
             c6 = FloatVector.broadcast(F, ap[ai + 6]).fma(b0, c6);
             c7 = FloatVector.broadcast(F, ap[ai + 7]).fma(b0, c7);
         }
-        float[] dst = c;
-        int d = o, ld = ldc;
-        c0.intoArray(dst, d);
-        c1.intoArray(dst, d + ld);
-        c2.intoArray(dst, d + 2 * ld);
-        c3.intoArray(dst, d + 3 * ld);
-        c4.intoArray(dst, d + 4 * ld);
-        c5.intoArray(dst, d + 5 * ld);
-        c6.intoArray(dst, d + 6 * ld);
-        c7.intoArray(dst, d + 7 * ld);
+        c0.intoArray(c, o);
+        c1.intoArray(c, o + ldc);
+        c2.intoArray(c, o + 2 * ldc);
+        c3.intoArray(c, o + 3 * ldc);
+        c4.intoArray(c, o + 4 * ldc);
+        c5.intoArray(c, o + 5 * ldc);
+        c6.intoArray(c, o + 6 * ldc);
+        c7.intoArray(c, o + 7 * ldc);
     }
 
     /**
      * One MR x 2-vector register tile: C[o..] (+)= A (packed MR x kc at ap[ao]) . B (kc x NR at
-     * bp[bo]), rows ldc apart (a partial tile: see the class comment). C2 loads all of an iteration's operands before the first FMA, so the
-     * tile must fit 16 vector registers (AVX2) together with them: 8 accumulators + 2 B vectors +
-     * 4 broadcasts. At 5 or 6 rows, or unrolled over k, C2 spilled an accumulator and the kernel
+     * bp[bo]), rows ldc apart (a partial tile: see the class comment). C2 loads all of an
+     * iteration's operands before the first FMA, so the tile must fit 16 vector registers (AVX2)
+     * together with them: 8 accumulators + 2 B vectors + 4 broadcasts. At 5 or 6 rows, or unrolled over k, C2 spilled an accumulator and the kernel
      * fell from ~80 to 31-43 GFLOP/s on one core. 3 x 3 vectors (9 accumulators) also fits but
      * measured no better.
      *
@@ -139,12 +137,10 @@ final class GemmTiles {
             x = FloatVector.broadcast(F, ap[ai + 3]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
         }
-        float[] dst = c;
-        int d = o, ld = ldc;
-        c00.intoArray(dst, d); c01.intoArray(dst, d + L);
-        c10.intoArray(dst, d + ld); c11.intoArray(dst, d + ld + L);
-        c20.intoArray(dst, d + 2 * ld); c21.intoArray(dst, d + 2 * ld + L);
-        c30.intoArray(dst, d + 3 * ld); c31.intoArray(dst, d + 3 * ld + L);
+        c00.intoArray(c, o); c01.intoArray(c, o + L);
+        c10.intoArray(c, o + ldc); c11.intoArray(c, o + ldc + L);
+        c20.intoArray(c, o + 2 * ldc); c21.intoArray(c, o + 2 * ldc + L);
+        c30.intoArray(c, o + 3 * ldc); c31.intoArray(c, o + 3 * ldc + L);
     }
 
     /** {@link #tileKernel} with eight rows: 16 accumulators, which fit AVX-512's 32 registers with B's two vectors and the broadcasts. */
@@ -181,16 +177,14 @@ final class GemmTiles {
             x = FloatVector.broadcast(F, ap[ai + 7]);
             c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
         }
-        float[] dst = c;
-        int d = o, ld = ldc;
-        c00.intoArray(dst, d); c01.intoArray(dst, d + L);
-        c10.intoArray(dst, d + ld); c11.intoArray(dst, d + ld + L);
-        c20.intoArray(dst, d + 2 * ld); c21.intoArray(dst, d + 2 * ld + L);
-        c30.intoArray(dst, d + 3 * ld); c31.intoArray(dst, d + 3 * ld + L);
-        c40.intoArray(dst, d + 4 * ld); c41.intoArray(dst, d + 4 * ld + L);
-        c50.intoArray(dst, d + 5 * ld); c51.intoArray(dst, d + 5 * ld + L);
-        c60.intoArray(dst, d + 6 * ld); c61.intoArray(dst, d + 6 * ld + L);
-        c70.intoArray(dst, d + 7 * ld); c71.intoArray(dst, d + 7 * ld + L);
+        c00.intoArray(c, o); c01.intoArray(c, o + L);
+        c10.intoArray(c, o + ldc); c11.intoArray(c, o + ldc + L);
+        c20.intoArray(c, o + 2 * ldc); c21.intoArray(c, o + 2 * ldc + L);
+        c30.intoArray(c, o + 3 * ldc); c31.intoArray(c, o + 3 * ldc + L);
+        c40.intoArray(c, o + 4 * ldc); c41.intoArray(c, o + 4 * ldc + L);
+        c50.intoArray(c, o + 5 * ldc); c51.intoArray(c, o + 5 * ldc + L);
+        c60.intoArray(c, o + 6 * ldc); c61.intoArray(c, o + 6 * ldc + L);
+        c70.intoArray(c, o + 7 * ldc); c71.intoArray(c, o + 7 * ldc + L);
     }
 
     /** tile[r][q] = C[r][q] for the valid mr x nr part of a partial tile, zero elsewhere: the sums it goes on from. */
@@ -269,12 +263,10 @@ final class GemmTiles {
             x = FloatVector.broadcast(F, a[ai + d3]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
         }
-        float[] dst = c;
-        int d = o, ld = ldc;
-        c00.intoArray(dst, d); c01.intoArray(dst, d + L);
-        c10.intoArray(dst, d + ld); c11.intoArray(dst, d + ld + L);
-        c20.intoArray(dst, d + 2 * ld); c21.intoArray(dst, d + 2 * ld + L);
-        c30.intoArray(dst, d + 3 * ld); c31.intoArray(dst, d + 3 * ld + L);
+        c00.intoArray(c, o); c01.intoArray(c, o + L);
+        c10.intoArray(c, o + ldc); c11.intoArray(c, o + ldc + L);
+        c20.intoArray(c, o + 2 * ldc); c21.intoArray(c, o + 2 * ldc + L);
+        c30.intoArray(c, o + 3 * ldc); c31.intoArray(c, o + 3 * ldc + L);
     }
 
     /** {@link #tileKernelRows} with eight rows, rows 1-7 given as distances d1..d7 from row 0 at r0. */
@@ -313,15 +305,13 @@ final class GemmTiles {
             x = FloatVector.broadcast(F, a[ai + d7]);
             c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
         }
-        float[] dst = c;
-        int d = o, ld = ldc;
-        c00.intoArray(dst, d); c01.intoArray(dst, d + L);
-        c10.intoArray(dst, d + ld); c11.intoArray(dst, d + ld + L);
-        c20.intoArray(dst, d + 2 * ld); c21.intoArray(dst, d + 2 * ld + L);
-        c30.intoArray(dst, d + 3 * ld); c31.intoArray(dst, d + 3 * ld + L);
-        c40.intoArray(dst, d + 4 * ld); c41.intoArray(dst, d + 4 * ld + L);
-        c50.intoArray(dst, d + 5 * ld); c51.intoArray(dst, d + 5 * ld + L);
-        c60.intoArray(dst, d + 6 * ld); c61.intoArray(dst, d + 6 * ld + L);
-        c70.intoArray(dst, d + 7 * ld); c71.intoArray(dst, d + 7 * ld + L);
+        c00.intoArray(c, o); c01.intoArray(c, o + L);
+        c10.intoArray(c, o + ldc); c11.intoArray(c, o + ldc + L);
+        c20.intoArray(c, o + 2 * ldc); c21.intoArray(c, o + 2 * ldc + L);
+        c30.intoArray(c, o + 3 * ldc); c31.intoArray(c, o + 3 * ldc + L);
+        c40.intoArray(c, o + 4 * ldc); c41.intoArray(c, o + 4 * ldc + L);
+        c50.intoArray(c, o + 5 * ldc); c51.intoArray(c, o + 5 * ldc + L);
+        c60.intoArray(c, o + 6 * ldc); c61.intoArray(c, o + 6 * ldc + L);
+        c70.intoArray(c, o + 7 * ldc); c71.intoArray(c, o + 7 * ldc + L);
     }
 }
