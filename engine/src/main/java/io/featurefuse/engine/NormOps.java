@@ -41,6 +41,21 @@ final class NormOps {
 
     private static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                                     boolean training, double momentum, double eps, boolean relu) {
+        return batchNorm(x, runningMean, runningVar, weight, bias, training, momentum, eps, relu, null);
+    }
+
+    /**
+     * Batch statistics gathered per plane by x's producer while it wrote them (see
+     * BatchNormKernels.planeStatistics): sums[t] and deviations[t] for plane t = image * C + channel.
+     */
+    record PlaneStatistics(double[] sums, double[] deviations) {}
+
+    /**
+     * relu?(batchNorm(x)); in training with planes given (x float32 and dense), the statistics come from
+     * them instead of a pass over x: the same values to the bit.
+     */
+    static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                            boolean training, double momentum, double eps, boolean relu, PlaneStatistics planes) {
         String op = relu ? "batchNormRelu" : "batchNorm";
         if (x.rank() < 2) throw new IllegalArgumentException(op + ": input must be [N, C, ...], not " + x.shape);
         int c = x.shape.dim(1);
@@ -59,7 +74,8 @@ final class NormOps {
         double[] mean = new double[c], var = new double[c];
         if (training) {
             if (count < 2) throw new IllegalArgumentException(op + ": training needs more than one value per channel, got input " + x.shape);
-            if (x.dtype == DType.F32) BatchNormKernels.statistics(xd.f(), xd.offset, n, c, spatial, mean, var);
+            if (planes != null) BatchNormKernels.statisticsOfPlanes(planes.sums(), planes.deviations(), n, c, spatial, mean, var);
+            else if (x.dtype == DType.F32) BatchNormKernels.statistics(xd.f(), xd.offset, n, c, spatial, mean, var);
             else BatchNormKernels.statistics(xd.d(), xd.offset, n, c, spatial, mean, var);
         } else {
             mean = runningMean.toArray();

@@ -475,6 +475,17 @@ public final class Tensor {
         return NormOps.batchNorm(this, runningMean, runningVar, weight, bias, training, momentum, eps);
     }
 
+    /**
+     * batchNorm(conv2d(weight, bias, options), runningMean, runningVar, bnWeight, bnBias, training, momentum, eps), relu'd
+     * when relu is true: a CNN block's conv, BN (and ReLU) recorded as the same ops as when called one by one, with the
+     * same values to the bit. In training the batch statistics are gathered in the convolution's own pass over its
+     * output (float32), not in a pass of their own.
+     */
+    public Tensor conv2dBatchNorm(Tensor weight, Tensor bias, ConvOptions options, Tensor runningMean, Tensor runningVar, Tensor bnWeight,
+                                  Tensor bnBias, boolean training, double momentum, double eps, boolean relu) {
+        return ConvOps.conv2dBatchNorm(this, weight, bias, options, runningMean, runningVar, bnWeight, bnBias, training, momentum, eps, relu);
+    }
+
     /** relu(batchNorm(...)) in one pass over the data (the usual BN + ReLU pair of a CNN block). */
     public Tensor batchNormRelu(Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                                 boolean training, double momentum, double eps) {

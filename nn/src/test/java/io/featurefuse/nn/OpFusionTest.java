@@ -18,8 +18,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * conv → BN (→ ReLU) folded into one convolution in eval without recording: the same numbers as
- * the layers one by one (to float rounding), taps inside a chain are kept, and training or a
- * recording forward never fuses.
+ * the layers one by one (to float rounding), taps inside a chain are kept, and a recording forward
+ * in eval never folds. In training the chain runs as conv2dBatchNorm, to the bit the layers one by one.
  */
 class OpFusionTest {
 
@@ -147,7 +147,7 @@ class OpFusionTest {
     }
 
     @Test
-    void fusesOnlyInEvalWithoutRecordingAndNeverAcrossATap() {
+    void foldsOnlyInEvalWithoutRecordingAndNeverFusesAcrossATap() {
         SplittableRandom r = new SplittableRandom(7);
         List<Module> chain = List.of(new Conv2d(2, 2, 3, 1, 1, false, r), new BatchNorm2d(2), Activation.relu());
         chain.forEach(Module::eval);
@@ -160,8 +160,10 @@ class OpFusionTest {
             assertEquals(2, OpFusion.span(chain, 1, 2, i -> false), "BN then ReLU");
             assertEquals(0, OpFusion.span(chain, 1, 2, i -> i == 1), "a tap after the BN keeps it apart from the ReLU");
             chain.get(1).train();
-            assertEquals(0, OpFusion.span(chain, 0, 2, i -> false), "a training BN uses batch statistics");
+            assertEquals(3, OpFusion.span(chain, 0, 2, i -> false), "a training BN takes its statistics in the conv's pass");
         }
+        assertEquals(3, OpFusion.span(chain, 0, 2, i -> false), "so it does while recording");
+        assertEquals(0, OpFusion.span(chain, 0, 2, i -> i == 0), "but not across a tap");
         assertEquals(2, OpFusion.span(chain, 1, 2, i -> false), "BN then ReLU fuse while recording, in training too");
     }
 }

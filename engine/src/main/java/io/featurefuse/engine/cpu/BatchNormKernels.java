@@ -33,13 +33,27 @@ public final class BatchNormKernels {
      */
     public static void statistics(float[] x, int off, int n, int c, int s, double[] mean, double[] var) {
         double[] sums = planeScratch(n * c, 0), deviations = planeScratch(n * c, 1);
-        Parallel.forRanges(n * c, 2 * s, (t0, t1) -> {
-            for (int t = t0; t < t1; t++) {
-                double sum = sum(x, off + t * s, s);
-                sums[t] = sum;
-                deviations[t] = squaredDeviation(x, off + t * s, s, planeMean(sum, s));
-            }
-        });
+        Parallel.forRanges(n * c, 2 * s, (t0, t1) -> planeStatistics(x, off, t0, t1, s, sums, deviations));
+        combinePlanes(sums, deviations, n, c, s, mean, var);
+    }
+
+    /**
+     * The first half of {@link #statistics}: for planes t in [t0, t1) of x (s values each, plane t
+     * at off + t s), sums[t] = its sum and deviations[t] = its squared deviations about its own
+     * float mean. A producer of x calls it on planes it has just written, while they are in its
+     * cache (see Conv2dKernels.Written), and {@link #statisticsOfPlanes} finishes: the same values
+     * as statistics, to the bit, without its pass over x.
+     */
+    public static void planeStatistics(float[] x, int off, int t0, int t1, int s, double[] sums, double[] deviations) {
+        for (int t = t0; t < t1; t++) {
+            double sum = sum(x, off + t * s, s);
+            sums[t] = sum;
+            deviations[t] = squaredDeviation(x, off + t * s, s, planeMean(sum, s));
+        }
+    }
+
+    /** mean and var per channel from every plane's {@link #planeStatistics} (n images, c channels, s values a plane). */
+    public static void statisticsOfPlanes(double[] sums, double[] deviations, int n, int c, int s, double[] mean, double[] var) {
         combinePlanes(sums, deviations, n, c, s, mean, var);
     }
 

@@ -73,6 +73,32 @@ public final class Conv2dKernels {
         else for (int t = 0; t < tasks; t++) task.accept(t);
     }
 
+    /**
+     * Told by a forward route that the output planes (image i, channel k) for i in [n0, n1), k in
+     * [k0, k1) are final: each plane once, right after the task that wrote it, on its thread, while
+     * the planes are still in cache (where a route runs its tasks in turn with parallel GEMMs inside,
+     * the caller's). A reader of the output (batch-norm statistics) then needs no pass of its own
+     * over memory. Called from several threads at once.
+     */
+    @FunctionalInterface
+    public interface Written {
+        void planes(int n0, int n1, int k0, int k1);
+    }
+
+    /**
+     * body, then written told of its task's planes: task t covers images [t / groups * images, + images)
+     * (to n) of group t % groups, kg channels. body itself when written is null.
+     */
+    static java.util.function.IntConsumer thenWritten(java.util.function.IntConsumer body, Written written, ConvGeom g, int images) {
+        if (written == null) return body;
+        int groups = g.groups(), kg = g.kg();
+        return task -> {
+            body.accept(task);
+            int n0 = task / groups * images, k0 = task % groups * kg;
+            written.planes(n0, Math.min(g.n(), n0 + images), k0, k0 + kg);
+        };
+    }
+
     // in: (N,C,H,W) at inOff, w: (K,C/g,R,S) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten
     public static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g) {
         forward(out, in, inOff, w, wOff, bias, bOff, g, false);
@@ -80,21 +106,31 @@ public final class Conv2dKernels {
 
     /** As above; with relu, max(0, .) is applied in the same pass as the bias, while the output is in cache. */
     public static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu) {
+        forward(out, in, inOff, w, wOff, bias, bOff, g, relu, null);
+    }
+
+    /**
+     * As above, and written (when not null) is told as each image's output planes are done (see
+     * {@link Written}); the depthwise route tells it after the whole output is written.
+     */
+    public static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu,
+                               Written written) {
         if (DepthwiseKernels.applies(g)) {
             DepthwiseKernels.forward(out, in, inOff, w, wOff, bias, bOff, g);
             if (relu) run(g.n(), n -> reluInPlace(out, n * g.k() * g.ohw(), g.k() * g.ohw()));
+            if (written != null) run(g.n(), n -> written.planes(n, n + 1, 0, g.k()));
             return;
         }
         if (WinogradConv.applies(g)) {
-            WinogradConv.forward(out, in, inOff, w, wOff, bias, bOff, g, relu, null, 0);
+            WinogradConv.forward(out, in, inOff, w, wOff, bias, bOff, g, relu, null, 0, written);
             return;
         }
         if (ImplicitConv.applies(g)) {
-            ImplicitConv.forward(out, in, inOff, w, wOff, bias, bOff, g, relu);
+            ImplicitConv.forward(out, in, inOff, w, wOff, bias, bOff, g, relu, written);
             return;
         }
         int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
-        run(g.n() * groups, t -> {
+        run(g.n() * groups, thenWritten(t -> {
             int n = t / groups, grp = t % groups;
             int inBase = inOff + (n * g.c() + grp * g.cg()) * hw, o = (n * g.k() + grp * kg) * ohw;
             if (direct(g)) {
@@ -107,7 +143,7 @@ public final class Conv2dKernels {
             }
             if (bias != null) for (int k = 0; k < kg; k++) addScalar(out, o + k * ohw, ohw, bias[bOff + grp * kg + k]);
             if (relu) reluInPlace(out, o, kg * ohw);
-        });
+        }, written, g, 1));
     }
 
     /**
@@ -120,7 +156,7 @@ public final class Conv2dKernels {
     public static void forwardAddRelu(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, float[] res, int resOff,
                                       ConvGeom g) {
         if (WinogradConv.applies(g)) {
-            WinogradConv.forward(out, in, inOff, w, wOff, bias, bOff, g, true, res, resOff);
+            WinogradConv.forward(out, in, inOff, w, wOff, bias, bOff, g, true, res, resOff, null);
             return;
         }
         forward(out, in, inOff, w, wOff, bias, bOff, g, false);

@@ -160,7 +160,9 @@ final class ImplicitConv {
         Gemm.sgemmRows(crs, kg, cols, p, 0, lay.shift(), d, 0, true, cols, tmp, 0, kg);
     }
 
-    static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu) {
+    // written: null, or told as each image's planes are done (see Conv2dKernels.Written)
+    static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu,
+                        Conv2dKernels.Written written) {
         int groups = g.groups(), kg = g.kg(), cg = g.cg(), crs = g.crs();
         Layout lay = Layout.of(g);
         int wq = lay.wq(), colsPadded = lay.colsPadded(), pSize = lay.size();
@@ -179,7 +181,7 @@ final class ImplicitConv {
          * by planeProduct (which says what packing them cost).
          */
         TapPlanes taps = exact ? TapPlanes.of(g) : null;
-        Parallel.forEach(g.n() * groups, t -> {
+        Parallel.forEach(g.n() * groups, Conv2dKernels.thenWritten(t -> {
             int n = t / groups, grp = t % groups;
             float[][] scratch = SCRATCH.get();
             int src = inOff + (n * g.c() + grp * cg) * hw;
@@ -214,7 +216,7 @@ final class ImplicitConv {
             for (int k = 0; k < kg; k++)
                 keepValidColumns(c, k * colsPadded, wq, out, (n * g.k() + grp * kg + k) * ohw, g.oh(), g.ow(),
                         bias == null ? 0f : bias[bOff + grp * kg + k], relu);
-        });
+        }, written, g, 1));
     }
 
     /**

@@ -81,10 +81,11 @@ final class WinogradConv {
 
     // in: (N,C,H,W) at inOff, w: (K,C/g,3,3) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten;
     // res: null, or (N,K,OH,OW) at resOff added before the relu (see Conv2dKernels.forwardAddRelu)
+    // written: null, or told as each task's images are done (see Conv2dKernels.Written)
     static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu,
-                        float[] res, int resOff) {
+                        float[] res, int resOff, Conv2dKernels.Written written) {
         if (WinogradF4.better(g)) {
-            WinogradF4.forward(out, in, inOff, w, wOff, bias, bOff, g, relu, res, resOff);
+            WinogradF4.forward(out, in, inOff, w, wOff, bias, bOff, g, relu, res, resOff, written);
             return;
         }
         Tiles t = Tiles.of(g);
@@ -93,7 +94,7 @@ final class WinogradConv {
         int rows = roundUp(kg, Gemm.MR), uXi = rows * cg, uGroup = 16 * uXi; // U's layout, see packedWeights
         int vStride = cg * NR + SKEW, mStride = kg * NR + SKEW;
         int images = imagesPerTask(t.perImage()), tasks = (g.n() + images - 1) / images;
-        Parallel.forEach(tasks * groups, task -> {
+        Parallel.forEach(tasks * groups, Conv2dKernels.thenWritten(task -> {
             int n0 = task / groups * images, grp = task % groups, count = Math.min(images, g.n() - n0);
             int plane4 = 4 * t.planeStride(), perImage = t.perImage(), total = count * perImage;
             float[][] scratch = SCRATCH.get();
@@ -129,7 +130,7 @@ final class WinogradConv {
                     int to = ((n0 + i) * g.k() + grp * kg + k) * g.ohw();
                     interleave(o, (i * kg + k) * 4 * perImage, t, out, to, g, b, relu, res, resOff + to, tb);
                 }
-        });
+        }, written, g, images));
     }
 
     /**

@@ -57,14 +57,14 @@ final class WinogradF4 {
 
     // in: (N,C,H,W) at inOff, w: (K,C/g,3,3) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten
     static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu,
-                        float[] res, int resOff) {
+                        float[] res, int resOff, Conv2dKernels.Written written) {
         Tiles t = Tiles.of(g);
         int groups = g.groups(), cg = g.cg(), kg = g.kg(), kc = Gemm.kBlock(cg);
         float[] u = PackCache.get("winograd-f4", w, wOff, g.k() * g.crs(), () -> packedWeights(w, wOff, g, kc), g.k(), g.cg(), g.groups(), kc);
         int rows = WinogradConv.roundUp(kg, Gemm.MR), uXi = rows * cg, uGroup = XI * uXi;
         int vStride = cg * NR + SKEW, mStride = kg * NR + SKEW;
         int images = WinogradConv.imagesPerTask(t.perImage()), tasks = (g.n() + images - 1) / images;
-        Parallel.forEach(tasks * groups, task -> {
+        Parallel.forEach(tasks * groups, Conv2dKernels.thenWritten(task -> {
             int n0 = task / groups * images, grp = task % groups, count = Math.min(images, g.n() - n0);
             int plane16 = 16 * t.planeStride(), perImage = t.perImage(), total = count * perImage;
             float[][] scratch = SCRATCH.get();
@@ -99,7 +99,7 @@ final class WinogradF4 {
                     int to = ((n0 + i) * g.k() + grp * kg + k) * g.ohw();
                     interleave(o, (i * kg + k) * 16 * perImage, t, out, to, g, b, relu, res, resOff + to, tb);
                 }
-        });
+        }, written, g, images));
     }
 
     /** The rows of G (6 x 3): U = G g G^T. */

@@ -43,7 +43,7 @@ public final class Concat extends Fusion {
     public Tensor fuseAll(List<Tensor> maps) {
         checkMany(toString(), maps, this.maps, false);
         Tensor joined = Tensor.concat(maps, 1);
-        if (!OpFusion.foldsBn(bn)) return bn.callRelu(conv.call(joined));
+        if (!OpFusion.foldsBn(bn)) return bn.callAfter(conv, joined, true);
         // Inference: BN folded into the 1x1 conv and the ReLU applied in its output pass (one pass
         // over the output instead of two); the concatenated input is this call's own, so it goes back
         // to the buffer pool at once.

@@ -2,7 +2,6 @@ package io.featurefuse.nn.layers;
 
 import io.featurefuse.engine.Tensor;
 import io.featurefuse.nn.Module;
-import java.util.List;
 import java.util.random.RandomGenerator;
 
 /**
@@ -26,7 +25,7 @@ public final class BasicBlock extends Module {
 
     @Override
     public Tensor forward(Tensor x) {
-        if (OpFusion.span(List.of(c1, b1), 0, 1, i -> false) > 0) {
+        if (OpFusion.foldsBn(b1)) {
             // Inference: every intermediate here is this block's own, so its buffer goes back as soon as it is used.
             Tensor y1 = OpFusion.convBn(c1, b1, true, x);
             Tensor s = shortcut == null ? x : shortcut.call(x);
@@ -35,7 +34,7 @@ public final class BasicBlock extends Module {
             if (s != x) s.recycle();
             return out;
         }
-        Tensor y = b2.call(c2.call(b1.callRelu(c1.call(x))));
+        Tensor y = b2.callAfter(c2, b1.callAfter(c1, x, true), false);
         return y.addRelu(shortcut == null ? x : shortcut.call(x));
     }
 }

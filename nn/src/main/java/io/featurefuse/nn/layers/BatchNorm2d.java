@@ -48,6 +48,21 @@ public final class BatchNorm2d extends Module {
         return x.batchNormRelu(runningMean, runningVar, weight, bias, isTraining(), momentum, eps);
     }
 
+    /**
+     * call(conv.call(x)), relu'd when relu is true, as one engine op (Tensor.conv2dBatchNorm): in training the batch
+     * statistics are gathered in the convolution's pass over its output. While a summary records layer shapes the
+     * layers run one by one, so the summary sees each.
+     */
+    public Tensor callAfter(Conv2d conv, Tensor x, boolean relu) {
+        if (Summary.isObserving()) {
+            Tensor y = call(conv.call(x));
+            return relu ? y.relu() : y;
+        }
+        countBatch();
+        return x.conv2dBatchNorm(conv.weight(), conv.bias(), conv.options(), runningMean, runningVar, weight, bias, isTraining(), momentum, eps,
+                relu);
+    }
+
     private void countBatch() {
         if (isTraining()) {
             try (var off = GradMode.off()) {

@@ -17,7 +17,10 @@ import java.util.function.ObjIntConsumer;
  *       s = γ / √(σ² + ε), and the ReLU applied in the convolution's output pass. Folding costs
  *       K·C·R·S multiplications a call, nothing next to the convolution, so it is redone every time
  *       and never stale;</li>
- *   <li>otherwise (training too) BatchNorm2d → ReLU runs as one op ({@link BatchNorm2d#callRelu}).</li>
+ *   <li>with batch statistics (training), conv → BatchNorm2d (→ ReLU) runs as
+ *       {@link BatchNorm2d#callAfter}: the same two recorded ops, with BN's statistics gathered in the
+ *       convolution's pass over its output instead of a pass of their own;</li>
+ *   <li>otherwise BatchNorm2d → ReLU runs as one op ({@link BatchNorm2d#callRelu}).</li>
  * </ul>
  * One pass over the output instead of two or three, and fewer activation buffers. A layer whose
  * output someone reads (a tap) is never fused away, and while a summary records layer shapes
@@ -27,15 +30,15 @@ public final class OpFusion {
     private OpFusion() {}
 
     /**
-     * How many layers from i on (up to last) run as one fused op: 3 (conv, BN, ReLU in eval),
-     * 2 (conv, BN in eval; or BN, ReLU), or 0 where they cannot. observed(j) says someone reads
-     * layer j's output (a tap), which keeps it from disappearing inside a fusion.
+     * How many layers from i on (up to last) run as one fused op: 3 (conv, BN, ReLU), 2 (conv,
+     * BN; or BN, ReLU), or 0 where they cannot. observed(j) says someone reads layer j's output
+     * (a tap), which keeps it from disappearing inside a fusion.
      */
     public static int span(List<Module> layers, int i, int last, IntPredicate observed) {
         if (Summary.isObserving() || i + 1 > last || observed.test(i)) return 0;
         Module first = layers.get(i), second = layers.get(i + 1);
         if (first instanceof BatchNorm2d) return isRelu(second) ? 2 : 0;
-        if (!(first instanceof Conv2d) || !(second instanceof BatchNorm2d bn) || !foldsBn(bn)) return 0;
+        if (!(first instanceof Conv2d) || !(second instanceof BatchNorm2d bn) || !(foldsBn(bn) || bn.isTraining())) return 0;
         if (i + 2 <= last && isRelu(layers.get(i + 2)) && !observed.test(i + 1)) return 3;
         return 2;
     }
@@ -55,7 +58,9 @@ public final class OpFusion {
     /** Runs layers[i .. i + span) fused; span from {@link #span}. */
     public static Tensor run(List<Module> layers, int i, int span, Tensor x) {
         if (layers.get(i) instanceof BatchNorm2d bn) return bn.callRelu(x);
-        return convBn((Conv2d) layers.get(i), (BatchNorm2d) layers.get(i + 1), span == 3, x);
+        Conv2d conv = (Conv2d) layers.get(i);
+        BatchNorm2d bn = (BatchNorm2d) layers.get(i + 1);
+        return bn.isTraining() ? bn.callAfter(conv, x, span == 3) : convBn(conv, bn, span == 3, x);
     }
 
     /** Runs layers[from .. to] in order, fusing where {@link #span} allows; returns the last output. */
