@@ -4,8 +4,10 @@ import static io.featurefuse.engine.Fixtures.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
+import io.featurefuse.engine.cpu.Conv2dKernels;
 import io.featurefuse.engine.cpu.ConvGeom;
 import net.jqwik.api.Assume;
 import net.jqwik.api.ForAll;
@@ -59,6 +61,27 @@ class Conv2dTest {
         assertClose(what + " d/dx", fx.grad(), rx.grad(), 2e-6 * fanOut, 1e-5);
         assertClose(what + " d/dw", fw.grad(), rw.grad(), 2e-6 * c.n * ref.size(2) * ref.size(3), 1e-5);
         if (b != null) assertClose(what + " d/db", fb.grad(), rb.grad(), 1e-5 * ref.numel(), 1e-5);
+    }
+
+    /**
+     * Stride-1 layers with few taps a channel (C/g R S up to 32) and output rows at least a vector wide take their weight
+     * gradient by taps (FewTapsWeightGrad): rows that are whole vectors and rows that end in a partial one, padded or
+     * not, grouped, more images than a chunk holds, channel counts that are not a multiple of its block of 4.
+     */
+    @Property(tries = 40)
+    void fewTapLayersMatchReference(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int lanes = io.featurefuse.engine.cpu.Simd.L, groups = 1 + r.nextInt(2), kh = 1 + r.nextInt(5), kw = 1 + r.nextInt(5);
+        int cg = 1 + r.nextInt(Math.max(1, 32 / (kh * kw))), kg = 4 + r.nextInt(13), n = 1 + r.nextInt(100);
+        if (cg == 1) groups = 1; // one input channel a group is the depthwise route
+        ConvOptions o = new ConvOptions(1, 1, r.nextInt(3), r.nextInt(3), 1, 1, groups);
+        int ow = lanes + (r.nextBoolean() ? lanes * r.nextInt(2) : r.nextInt(2 * lanes)), oh = 1 + r.nextInt(6);
+        int h = oh + kh - 1 - 2 * o.padH(), w = ow + kw - 1 - 2 * o.padW();
+        Assume.that(h >= 1 && w >= 1);
+        ConvGeom g = new ConvGeom(n, groups * cg, h, w, groups * kg, kh, kw, oh, ow, 1, 1, o.padH(), o.padW(), 1, 1, groups);
+        assertTrue(Conv2dKernels.weightGradientByTaps(g), g.toString());
+        Tensor x = Fixtures.values(seed, -1, 1, n, groups * cg, h, w), wt = Fixtures.values(seed + 1, -1, 1, groups * kg, cg, kh, kw);
+        assertMatchesReference("conv2d", x, wt, null, o, seed + 3, 2e-6 * cg * kh * kw, 2e-6 * kg * kh * kw);
     }
 
     /** Stride 1 and dilation 1 with a batch take the implicit-GEMM paths (no im2col matrix), forward and weight gradient. */

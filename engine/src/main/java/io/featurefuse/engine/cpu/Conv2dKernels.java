@@ -13,7 +13,8 @@ import jdk.incubator.vector.FloatVector;
  * weights are packed once per call: a plain GEMM per image repacked them for every image
  * (1x1 160->128 14x14 b128, 2 threads: forward 85 -> 109 GFLOP/s, backward-data 86 -> 105).
  * The 1x1 weight gradient reads the input in place as its im2col matrix; the weight gradient of
- * a Winograd layer runs in the transform domain too ({@link WinogradWeightGrad}, {@link WinogradF4WeightGrad}). The reference is
+ * a Winograd layer runs in the transform domain too ({@link WinogradWeightGrad}, {@link WinogradF4WeightGrad}), and that of a
+ * stride-1 layer with few taps a channel tap by tap from the planes ({@link FewTapsWeightGrad}). The reference is
  * {@link Conv2dReference}.
  *
  * <p>Threads: with at least as many (image, group) tasks as threads, each task runs on one
@@ -61,6 +62,11 @@ public final class Conv2dKernels {
     /** True when forward (and, through the flipped convolution, backward-data) of g runs as Winograd (F(2x2, 3x3) or F(4x4, 3x3)). */
     public static boolean usesWinograd(ConvGeom g) {
         return WinogradConv.applies(g);
+    }
+
+    /** True when the weight gradient of g is summed tap by tap from the planes ({@link FewTapsWeightGrad}) rather than by a GEMM. */
+    public static boolean weightGradientByTaps(ConvGeom g) {
+        return !DepthwiseKernels.applies(g) && !WinogradConv.applies(g) && FewTapsWeightGrad.applies(g);
     }
 
     /** True when such a Winograd forward runs with 4x4 output tiles, F(4x4, 3x3) ({@link WinogradF4}). */
@@ -255,10 +261,15 @@ public final class Conv2dKernels {
         float[] partial = PARTIAL.get();
         if (partial.length < chunks * size) PARTIAL.set(partial = new float[chunks * size]);
         float[] sums = partial;
-        ImplicitConv.Layout lay = !direct(g) && ImplicitConv.appliesToWeights(g) ? ImplicitConv.Layout.of(g) : null;
+        boolean fewTaps = !winograd && FewTapsWeightGrad.applies(g);
+        ImplicitConv.Layout lay = !fewTaps && !direct(g) && ImplicitConv.appliesToWeights(g) ? ImplicitConv.Layout.of(g) : null;
         Parallel.forEach(chunks * groups, t -> {
             int chunk = t / groups, grp = t % groups;
             int n0 = (int) ((long) chunk * g.n() / chunks), n1 = (int) ((long) (chunk + 1) * g.n() / chunks);
+            if (fewTaps) {
+                FewTapsWeightGrad.sumImages(dOut, dOff, in, inOff, g, n0, n1, grp, sums, chunk * size + grp * kg * crs);
+                return;
+            }
             if (f4) {
                 WinogradF4WeightGrad.sumImages(dOut, dOff, in, inOff, g, n0, n1, grp, sums, chunk * size + grp * (size / groups));
                 return;

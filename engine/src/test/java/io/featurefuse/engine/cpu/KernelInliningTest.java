@@ -37,6 +37,7 @@ class KernelInliningTest {
         assertLarger(DepthwiseKernels.class, "weightTaps3x3");
         assertLarger(DepthwiseSameWidth.class, "plane3x3");
         assertLarger(DepthwiseSameWidth.class, "weightTaps3x3");
+        assertLarger(FewTapsWeightGrad.class, "block");
     }
 
     /**
