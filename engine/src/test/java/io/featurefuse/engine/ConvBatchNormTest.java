@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import io.featurefuse.engine.cpu.Conv2dKernels;
 import io.featurefuse.engine.cpu.ConvGeom;
 import java.util.SplittableRandom;
 import net.jqwik.api.Assume;
@@ -41,14 +40,9 @@ class ConvBatchNormTest {
     void winogradLayers(@ForAll long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         boolean f4 = r.nextBoolean();
-        int pad = r.nextInt(3), n = 1 + r.nextInt(9), cin = 16 + r.nextInt(20), k = 16 + r.nextInt(20), h, w;
+        ConvGeom g = Fixtures.winogradLayer(r, f4, 9);
+        int pad = g.ph(), n = g.n(), cin = g.c(), k = g.k(), h = g.h(), w = g.w();
         ConvOptions o = new ConvOptions(1, 1, pad, pad, 1, 1, 1);
-        ConvGeom g;
-        do {
-            h = 5 + r.nextInt(f4 ? 36 : 24);
-            w = 5 + r.nextInt(f4 ? 36 : 24);
-            g = new ConvGeom(n, cin, h, w, k, 3, 3, h + 2 * pad - 2, w + 2 * pad - 2, 1, 1, pad, pad, 1, 1, 1);
-        } while (!Conv2dKernels.usesWinograd(g) || Conv2dKernels.usesWinograd4x4(g) != f4);
         Tensor x = Fixtures.values(seed, -1, 1, n, cin, h, w).to(DType.F32), wt = Fixtures.values(seed + 1, -0.2, 0.2, k, cin, 3, 3).to(DType.F32);
         Tensor b = r.nextBoolean() ? Fixtures.values(seed + 2, -1, 1, k).to(DType.F32) : null;
         assertSameAsComposition((f4 ? "F(4x4) " : "F(2x2) ") + x.shape() + " pad " + pad, x, wt, b, o, true, r.nextBoolean(), seed);

@@ -68,4 +68,17 @@ final class Fixtures {
                 fail(what + ": element " + i + " of shape " + fast.shape() + " is " + a[i] + ", reference " + b[i]);
         }
     }
+
+    /**
+     * A random 3x3 stride-1 layer (pad 0 to 2, 16 to 35 channels in and out, up to maxImages images) that the Winograd
+     * route takes, with 4x4 output tiles when f4, else 2x2; sizes whose planes often end in a partial vector block.
+     */
+    static io.featurefuse.engine.cpu.ConvGeom winogradLayer(java.util.SplittableRandom r, boolean f4, int maxImages) {
+        int pad = r.nextInt(3), n = 1 + r.nextInt(maxImages), cin = 16 + r.nextInt(20), k = 16 + r.nextInt(20);
+        while (true) {
+            int h = 5 + r.nextInt(f4 ? 36 : 24), w = 5 + r.nextInt(f4 ? 36 : 24);
+            var g = new io.featurefuse.engine.cpu.ConvGeom(n, cin, h, w, k, 3, 3, h + 2 * pad - 2, w + 2 * pad - 2, 1, 1, pad, pad, 1, 1, 1);
+            if (io.featurefuse.engine.cpu.Conv2dKernels.usesWinograd(g) && io.featurefuse.engine.cpu.Conv2dKernels.usesWinograd4x4(g) == f4) return g;
+        }
+    }
 }

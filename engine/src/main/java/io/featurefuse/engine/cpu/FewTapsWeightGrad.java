@@ -142,6 +142,8 @@ final class FewTapsWeightGrad {
                 s22 = g2.fma(v, s22);
                 s32 = g3.fma(v, s32);
             }
+            // the same body with dOut's vectors blended: kept apart so the whole vectors' steps, nearly all of
+            // them, do not pay 4 more vector operations beside their 12 multiply-adds
             for (int st = wholeSteps; st < wholeSteps + tails; st++) {
                 int row = d + at[2 * st], in = p + at[2 * st + 1];
                 FloatVector g0 = zero.blend(FloatVector.fromArray(F, dOut, row), fresh);
