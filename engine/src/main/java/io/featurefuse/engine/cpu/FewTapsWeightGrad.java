@@ -42,21 +42,21 @@ final class FewTapsWeightGrad {
     /** Per thread: the 12 sums' lanes of a block. */
     private static final ThreadLocal<float[]> LANE_SUMS = ThreadLocal.withInitial(() -> new float[KB * TB * L]);
 
-    /** Per thread: the padded input planes of one image. */
+    /** Per thread: the padded input planes of a chunk's images. */
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
 
     static boolean applies(ConvGeom g) {
         return g.sh() == 1 && g.sw() == 1 && g.dh() == 1 && g.dw() == 1 && g.crs() <= MAX_TAPS && g.kg() >= KB && g.ow() >= L;
     }
 
-    /** Padded row length: W + 2 pw, and a vector's slack so the last vector of an output row stays inside the plane. */
+    /** Padded row length, W + 2 pw: no vector reads past a row's end (a row's last vector ends at the output row's end). */
     private static int pitch(ConvGeom g) {
-        return g.w() + 2 * g.pw() + L;
+        return g.w() + 2 * g.pw();
     }
 
-    /** Padded plane size: H + 2 ph rows of pitch, and one row more for the slack of the last row. */
+    /** Padded plane size: H + 2 ph rows of pitch. */
     private static int planeSize(ConvGeom g) {
-        return (g.h() + 2 * g.ph() + 1) * pitch(g);
+        return (g.h() + 2 * g.ph()) * pitch(g);
     }
 
     /**
