@@ -110,8 +110,7 @@ final class FewTapsWeightGrad {
      * 12 sums, kept per lane, then stored for the first `taps` taps at out[oOff + (t0 + q) kg + kb + p]. A row
      * is whole vectors, then, where OW is not a multiple of L, one more vector ending at the row's end whose
      * lanes already counted are zeroed in dOut's vectors (a blend with a mask fixed per call): no load leaves
-     * the row, and no masked load, whose out-of-range path C2 compiled into the loop with every vector boxed
-     * (the first try here ran at half the GEMM route's speed, its samples in VectorSupport.ternaryOp).
+     * the row, so none needs a mask.
      */
     private static void block(float[] dOut, int d0, ConvGeom g, int images, float[] padded, int imagePlanes, int a0, int a1, int a2,
                               int[] at, int wholeSteps, int tails, float[] out, int oOff, int kb, int t0, int taps) {
