@@ -27,14 +27,14 @@ public final class BatchNormKernels {
      * summed, then its squared deviations from its own mean are summed while it is still in
      * cache (planes in ranges, read in memory order); then per channel, in image order, the
      * planes' sums give the mean and their deviations are moved to it exactly (see
-     * combinePlanes). Two passes over the whole of x (its mean first) read a tensor larger than
+     * statisticsOfPlanes). Two passes over the whole of x (its mean first) read a tensor larger than
      * the caches twice from memory. A task per channel read its N planes one image (C planes)
      * apart, a pattern the prefetchers follow worse than one stream.
      */
     public static void statistics(float[] x, int off, int n, int c, int s, double[] mean, double[] var) {
         double[] sums = planeScratch(n * c, 0), deviations = planeScratch(n * c, 1);
         Parallel.forRanges(n * c, 2 * s, (t0, t1) -> planeStatistics(x, off, t0, t1, s, sums, deviations));
-        combinePlanes(sums, deviations, n, c, s, mean, var);
+        statisticsOfPlanes(sums, deviations, n, c, s, mean, var);
     }
 
     /**
@@ -52,10 +52,6 @@ public final class BatchNormKernels {
         }
     }
 
-    /** mean and var per channel from every plane's {@link #planeStatistics} (n images, c channels, s values a plane). */
-    public static void statisticsOfPlanes(double[] sums, double[] deviations, int n, int c, int s, double[] mean, double[] var) {
-        combinePlanes(sums, deviations, n, c, s, mean, var);
-    }
 
     /** The float about which a plane's squared deviations are summed. */
     private static float planeMean(double sum, int s) {
@@ -63,11 +59,12 @@ public final class BatchNormKernels {
     }
 
     /**
-     * mean[ch] and var[ch] from each plane's sum S and squared deviations D about its float mean
-     * m: over a plane, sum (x - mu)^2 = D + 2 (m - mu)(S - s m) + s (m - mu)^2 for the channel's
+     * mean[ch] and var[ch] per channel from every plane's {@link #planeStatistics} (n images, c
+     * channels, s values a plane): each plane's sum S and squared deviations D about its float mean
+     * m give, over the plane, sum (x - mu)^2 = D + 2 (m - mu)(S - s m) + s (m - mu)^2 for the channel's
      * mean mu, exactly; in float64, images in order.
      */
-    private static void combinePlanes(double[] sums, double[] deviations, int n, int c, int s, double[] mean, double[] var) {
+    public static void statisticsOfPlanes(double[] sums, double[] deviations, int n, int c, int s, double[] mean, double[] var) {
         double count = (double) n * s;
         sumByChannel(sums, n, c, mean);
         for (int ch = 0; ch < c; ch++) {

@@ -261,7 +261,7 @@ public final class Conv2dKernels {
         float[] partial = PARTIAL.get();
         if (partial.length < chunks * size) PARTIAL.set(partial = new float[chunks * size]);
         float[] sums = partial;
-        boolean fewTaps = !winograd && FewTapsWeightGrad.applies(g);
+        boolean fewTaps = weightGradientByTaps(g);
         ImplicitConv.Layout lay = !fewTaps && !direct(g) && ImplicitConv.appliesToWeights(g) ? ImplicitConv.Layout.of(g) : null;
         Parallel.forEach(chunks * groups, t -> {
             int chunk = t / groups, grp = t % groups;
