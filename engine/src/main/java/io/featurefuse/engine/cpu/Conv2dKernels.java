@@ -212,8 +212,14 @@ public final class Conv2dKernels {
         boolean perImage = !direct(g) && g.n() * groups >= Parallel.threads();
         float[] wt = perImage ? ImplicitConv.packWeights(w, wOff, true, groups, crs, kg) : null;
         int wtGroup = ImplicitConv.packedGroupSize(crs, kg);
+        // with several taps, col2im's adds go through phase planes (see PhaseDataGradient)
+        ImplicitConv.Layout lay = perImage && g.r() * g.s() > 1 ? ImplicitConv.Layout.of(g) : null;
         run(g.n() * groups, t -> {
             int n = t / groups, grp = t % groups;
+            if (lay != null) {
+                PhaseDataGradient.ofImage(dIn, dOut, dOff, wt, grp * wtGroup, g, lay, n, grp);
+                return;
+            }
             int inBase = (n * g.c() + grp * g.cg()) * hw;
             int go = dOff + (n * g.k() + grp * kg) * ohw;
             // dcol (crs x ohw) = W_g^T (crs x kg) . dOut_g (kg x ohw)
