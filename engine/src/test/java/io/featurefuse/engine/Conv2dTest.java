@@ -84,6 +84,32 @@ class Conv2dTest {
         assertMatchesReference("conv2d", x, wt, null, o, seed + 3, 2e-6 * cg * kh * kw, 2e-6 * kg * kh * kw);
     }
 
+    /**
+     * Padded stride-1 layers whose forward runs through TapTiles where the CPU has 32 vector
+     * registers (TapTiles add the bias and clamp in their stores): against the float64 loops, and conv2dRelu against conv2d then relu to the bit. Output
+     * planes of 48 columns and more, ending in a whole 3-vector tile, one or two one-vector
+     * tiles, or an overlapping 3-vector tile; 8 to 20 output channels (the last row block
+     * overlaps the one before).
+     */
+    @Property(tries = 30)
+    void tapTileLayersAddBiasAndClampInTheirStores(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int lanes = io.featurefuse.engine.cpu.Simd.L, kh = 1 + r.nextInt(5), kw = 2 + r.nextInt(4), cg = 1 + r.nextInt(3), kg = 8 + r.nextInt(13);
+        ConvOptions o = new ConvOptions(1, 1, r.nextInt((kh + 1) / 2), 1 + r.nextInt((kw + 1) / 2), 1, 1, 1);
+        int ow = lanes + r.nextInt(3 * lanes), oh = (3 * lanes + ow - 1) / ow + r.nextInt(3), n = 2 + r.nextInt(3);
+        int h = oh + kh - 1 - 2 * o.padH(), w = ow + kw - 1 - 2 * o.padW();
+        Assume.that(h >= 1 && w >= 1);
+        ConvGeom g = new ConvGeom(n, cg, h, w, kg, kh, kw, oh, ow, 1, 1, o.padH(), o.padW(), 1, 1, 1);
+        if (io.featurefuse.engine.cpu.Gemm.tileRows() == 8) // TapTiles' tiles are 8 rows (not in the suite's four-row run)
+            assertTrue(Conv2dKernels.usesTapTiles(g), g.toString());
+        Tensor x = Fixtures.values(seed, -1, 1, n, cg, h, w), wt = Fixtures.values(seed + 1, -1, 1, kg, cg, kh, kw);
+        Tensor b = Fixtures.values(seed + 2, -1, 1, kg);
+        assertMatchesReference("conv2d", x, wt, b, o, seed + 3, 2e-6 * cg * kh * kw, 2e-6 * kg * kh * kw);
+        Tensor xf = x.to(DType.F32), wf = wt.to(DType.F32); // the fixtures are float64, whose kernels are the reference's
+        for (Tensor bias : new Tensor[] {b.to(DType.F32), null})
+            assertArrayEquals(xf.conv2d(wf, bias, o).relu().toFloatArray(), xf.conv2dRelu(wf, bias, o).toFloatArray(), g + " relu, bias " + (bias != null));
+    }
+
     /** Stride 1 and dilation 1 with a batch take the implicit-GEMM paths (no im2col matrix), forward and weight gradient. */
     @Property(tries = 40)
     void unitStrideLayersMatchReference(@ForAll long seed) {

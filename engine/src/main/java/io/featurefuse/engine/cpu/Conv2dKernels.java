@@ -69,6 +69,11 @@ public final class Conv2dKernels {
         return !DepthwiseKernels.applies(g) && !WinogradConv.applies(g) && FewTapsWeightGrad.applies(g);
     }
 
+    /** True when the forward of g runs through {@link TapTiles}, whose stores add the bias and apply the ReLU. */
+    public static boolean usesTapTiles(ConvGeom g) {
+        return !DepthwiseKernels.applies(g) && !WinogradConv.applies(g) && ImplicitConv.applies(g) && ImplicitConv.writesByTapTiles(g);
+    }
+
     /** True when such a Winograd forward runs with 4x4 output tiles, F(4x4, 3x3) ({@link WinogradF4}). */
     public static boolean usesWinograd4x4(ConvGeom g) {
         return WinogradConv.applies(g) && WinogradF4.better(g);

@@ -279,6 +279,11 @@ public final class Gemm {
         return parallel ? 4 * Parallel.threads() : 1;
     }
 
+    /** Rows of the register tile (MR): 8 where the CPU has 32 vector registers, else 4. */
+    public static int tileRows() {
+        return MR;
+    }
+
     /** Columns of one packed panel of B: the packed layout pads n up to a multiple of this. */
     public static int panelWidth() {
         return NR;

@@ -41,6 +41,21 @@ final class ImplicitConv {
         return g.ph() == 0 && g.pw() == 0 && g.sh() == 1 && g.sw() == 1;
     }
 
+    /** 1x1, stride 1, unpadded: the forward's B rows are the input planes themselves (see planeProduct). */
+    private static boolean pointwise(ConvGeom g) {
+        return g.r() == 1 && g.s() == 1 && readsInPlace(g);
+    }
+
+    /** The forward computes one column per output, not Wq per output row (see forwardExact). */
+    private static boolean exact(ConvGeom g) {
+        return !pointwise(g) && g.ow() >= L && ceilDiv(g.w() + 2 * g.pw(), g.sw()) > g.ow();
+    }
+
+    /** Where this class runs a forward, true when its tiles are TapTiles' (which also add the bias and clamp). */
+    static boolean writesByTapTiles(ConvGeom g) {
+        return exact(g) && TapTiles.applies(g);
+    }
+
     /** The weight gradient takes the same route, for the same strides and dilations. */
     static boolean appliesToWeights(ConvGeom g) {
         return readsEveryPhase(g.r(), g.dh(), g.sh()) && readsEveryPhase(g.s(), g.dw(), g.sw());
@@ -188,9 +203,7 @@ final class ImplicitConv {
         int wq = lay.wq(), colsPadded = lay.colsPadded(), pSize = lay.size();
         int rowBlocks = (kg + MR - 1) / MR, kc = Gemm.kBlock(crs);
         int[] shift = lay.shift(); // B's rows are P shifted
-        boolean pointwise = g.r() == 1 && g.s() == 1 && readsInPlace(g);
-        boolean exact = !pointwise && g.ow() >= L && lay.wq() > g.ow();
-        boolean tapTiles = exact && TapTiles.applies(g);
+        boolean pointwise = pointwise(g), exact = exact(g), tapTiles = writesByTapTiles(g);
         int groupStride = tapTiles ? TapTiles.packedGroupSize(kg, crs) : packedGroupSize(kg, crs);
         float[] ap = tapTiles ? PackCache.get("tap-tiles", w, wOff, g.k() * crs, () -> TapTiles.pack(w, wOff, groups, kg, crs), groups, kg, crs)
                 : PackCache.get("implicit", w, wOff, g.k() * crs, () -> packWeights(w, wOff, false, groups, kg, crs), groups, kg, crs);
@@ -254,17 +267,16 @@ final class ImplicitConv {
         int kg = g.kg(), crs = g.crs(), ohw = g.ohw(), rowBlocks = (kg + MR - 1) / MR, kc = Gemm.kBlock(crs);
         float[] q = taps.fill(in, src, g);
         int outBase = (n * g.k() + grp * kg) * ohw;
-        if (tapTiles) { // ap packed by TapTiles.pack
-            TapTiles.multiply(ap, a0, kg, crs, q, taps.shift(), out, outBase, ohw);
-        } else {
-            float[] panel = grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);
-            for (int pc = 0; pc < crs; pc += kc) {
-                int kcb = Math.min(kc, crs - pc);
-                for (int col = 0; col < ohw; col += NR) {
-                    gatherPanel(q, col, taps.shift(), pc, kcb, panel);
-                    GemmTiles.sweep(ap, a0 + pc * rowBlocks * MR, 0, kg, panel, 0, kcb, out, outBase + col, ohw, Math.min(NR, ohw - col), pc > 0,
-                            tile);
-                }
+        if (tapTiles) { // ap packed by TapTiles.pack; bias and relu in the tiles' stores
+            TapTiles.multiply(ap, a0, kg, crs, q, taps.shift(), out, outBase, ohw, bias, bias == null ? 0 : bOff + grp * kg, relu);
+            return;
+        }
+        float[] panel = grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);
+        for (int pc = 0; pc < crs; pc += kc) {
+            int kcb = Math.min(kc, crs - pc);
+            for (int col = 0; col < ohw; col += NR) {
+                gatherPanel(q, col, taps.shift(), pc, kcb, panel);
+                GemmTiles.sweep(ap, a0 + pc * rowBlocks * MR, 0, kg, panel, 0, kcb, out, outBase + col, ohw, Math.min(NR, ohw - col), pc > 0, tile);
             }
         }
         biasReluInPlace(out, outBase, kg, ohw, bias, bOff + grp * kg, relu);
