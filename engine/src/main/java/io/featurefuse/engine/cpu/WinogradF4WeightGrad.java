@@ -66,16 +66,15 @@ final class WinogradF4WeightGrad {
 
     /**
      * dy[(q 16 + 4 a + b) kn + k] = dY[k][4 ty + a][4 tx + b] for tile q = ty TW + tx, zero where
-     * that output does not exist and for channels k >= kg (channels innermost, as WinogradWeightGrad).
+     * that output does not exist and for channels k >= kg (see WinogradWeightGrad.transposeChannels).
      */
     private static void byTilePhaseChannel(float[] dOut, int src, ConvGeom g, WinogradF4.Tiles t, int kn, int tiles, float[] dy) {
         java.util.Arrays.fill(dy, 0, tiles * 16 * kn, 0f);
-        int oh = g.oh(), ow = g.ow(), tw = t.tw(), kg = g.kg(), plane = oh * ow;
+        int oh = g.oh(), ow = g.ow(), tw = t.tw(), plane = oh * ow;
+        int[] rows = new int[plane]; // output y OW + x goes to dy[rows[y OW + x] + k]
         for (int y = 0; y < oh; y++)
-            for (int x = 0; x < ow; x++) {
-                int from = src + y * ow + x, to = (((y >> 2) * tw + (x >> 2)) * 16 + (y & 3) * 4 + (x & 3)) * kn;
-                for (int k = 0; k < kg; k++) dy[to + k] = dOut[from + k * plane];
-            }
+            for (int x = 0; x < ow; x++) rows[y * ow + x] = (((y >> 2) * tw + (x >> 2)) * 16 + (y & 3) * 4 + (x & 3)) * kn;
+        WinogradWeightGrad.transposeChannels(dOut, src, plane, g.kg(), rows, dy);
     }
 
     /**

@@ -1,11 +1,13 @@
 package io.featurefuse.engine.cpu;
 
+import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
 import static io.featurefuse.engine.cpu.Parallel.grow;
 import static io.featurefuse.engine.cpu.WinogradConv.ld;
 import static io.featurefuse.engine.cpu.WinogradConv.roundUp;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 
 /**
  * conv2d's weight gradient for the layers {@link WinogradConv} runs forward as F(2x2, 3x3), in
@@ -85,20 +87,76 @@ final class WinogradWeightGrad {
 
     /**
      * dy[(q 4 + 2 a + b) kn + k] = dY[k][2 ty + a][2 tx + b] for tile q = ty TW + tx, zero where
-     * that output does not exist and for channels k >= kg.
+     * that output does not exist and for channels k >= kg: a transpose of dY's kg planes.
      */
     private static void byTileParityChannel(float[] dOut, int src, ConvGeom g, WinogradConv.Tiles t, int kn, int tiles, float[] dy) {
         java.util.Arrays.fill(dy, 0, tiles * 4 * kn, 0f);
         int oh = g.oh(), ow = g.ow(), tw = t.tw(), kg = g.kg(), plane = oh * ow;
-        // Channels innermost: the writes run along dy's rows, and the kg lines a row band reads
-        // stay in L1 for the next x. Channel-outer (writes kn floats apart, across an L2-sized dy)
-        // took ~7.6% of a 32->32 28x28 b128 fwd+bwd, now ~4.7%; that fwd+bwd ~142-152 -> ~155-160
-        // GFLOP/s (jars alternating; 64->64 14x14 unchanged).
+        int[] rows = new int[plane]; // output y OW + x goes to dy[rows[y OW + x] + k]
         for (int y = 0; y < oh; y++)
-            for (int x = 0; x < ow; x++) {
-                int from = src + y * ow + x, to = ((y >> 1) * tw * 4 + (y & 1) * 2 + (x >> 1) * 4 + (x & 1)) * kn;
-                for (int k = 0; k < kg; k++) dy[to + k] = dOut[from + k * plane];
+            for (int x = 0; x < ow; x++) rows[y * ow + x] = ((y >> 1) * tw * 4 + (y & 1) * 2 + (x >> 1) * 4 + (x & 1)) * kn;
+        transposeChannels(dOut, src, plane, kg, rows, dy);
+    }
+
+    /**
+     * dy[rows[at] + k] = dOut[src + k plane + at] for the kg planes of plane floats: eight
+     * channels at a time in registers ({@link #eightChannels}), the rest with channels innermost
+     * (the writes run along dy's rows, and the lines a row band reads stay in L1 for the next
+     * output; channel-outer, writes kn floats apart across an L2-sized dy, took ~7.6% of a 32->32
+     * 28x28 b128 fwd+bwd against ~4.7%, when all channels went that way).
+     */
+    static void transposeChannels(float[] dOut, int src, int plane, int kg, int[] rows, float[] dy) {
+        int k = 0;
+        if (L >= 8) for (; k + 8 <= kg; k += 8) eightChannels(dOut, src + k * plane, plane, rows, dy, k);
+        for (int at = 0; at < plane; at++)
+            for (int c = k; c < kg; c++) dy[rows[at] + c] = dOut[src + at + c * plane];
+    }
+
+    /**
+     * dy[rows[at] + k0 + r] = dOut[s + r plane + at] for the eight channels r < 8 and every output
+     * at < plane: an 8 x L block per step transposed in registers by PackedB.transposeEight's zips,
+     * each output vector's lanes h .. h + 7 (one output) stored under a mask at that output's row;
+     * the outputs past the last whole vector one by one. Element by element (eight loads from
+     * eight planes per output) this was ~15% of a 64->64 14x14 b128 weight gradient's samples.
+     */
+    private static void eightChannels(float[] dOut, int s, int plane, int[] rows, float[] dy, int k0) {
+        int at = 0, step = L / 8; // output vector m holds outputs at + m L / 8 ..
+        for (; at + L <= plane; at += L) {
+            FloatVector r0 = ld(dOut, s + at), r4 = ld(dOut, s + 4 * plane + at);
+            FloatVector r1 = ld(dOut, s + plane + at), r5 = ld(dOut, s + 5 * plane + at);
+            FloatVector r2 = ld(dOut, s + 2 * plane + at), r6 = ld(dOut, s + 6 * plane + at);
+            FloatVector r3 = ld(dOut, s + 3 * plane + at), r7 = ld(dOut, s + 7 * plane + at);
+            FloatVector y0 = r0.rearrange(Simd.ZIP_LO, r4), y1 = r1.rearrange(Simd.ZIP_LO, r5);
+            FloatVector y2 = r2.rearrange(Simd.ZIP_LO, r6), y3 = r3.rearrange(Simd.ZIP_LO, r7);
+            FloatVector lo02 = y0.rearrange(Simd.ZIP_LO, y2), hi02 = y0.rearrange(Simd.ZIP_HI, y2);
+            FloatVector lo13 = y1.rearrange(Simd.ZIP_LO, y3), hi13 = y1.rearrange(Simd.ZIP_HI, y3);
+            FloatVector v0 = lo02.rearrange(Simd.ZIP_LO, lo13), v1 = lo02.rearrange(Simd.ZIP_HI, lo13);
+            FloatVector v2 = hi02.rearrange(Simd.ZIP_LO, hi13), v3 = hi02.rearrange(Simd.ZIP_HI, hi13);
+            y0 = r0.rearrange(Simd.ZIP_HI, r4);
+            y1 = r1.rearrange(Simd.ZIP_HI, r5);
+            y2 = r2.rearrange(Simd.ZIP_HI, r6);
+            y3 = r3.rearrange(Simd.ZIP_HI, r7);
+            lo02 = y0.rearrange(Simd.ZIP_LO, y2);
+            hi02 = y0.rearrange(Simd.ZIP_HI, y2);
+            lo13 = y1.rearrange(Simd.ZIP_LO, y3);
+            hi13 = y1.rearrange(Simd.ZIP_HI, y3);
+            FloatVector v4 = lo02.rearrange(Simd.ZIP_LO, lo13), v5 = lo02.rearrange(Simd.ZIP_HI, lo13);
+            FloatVector v6 = hi02.rearrange(Simd.ZIP_LO, hi13), v7 = hi02.rearrange(Simd.ZIP_HI, hi13);
+            for (int h = 0; h < L; h += 8) {
+                VectorMask<Float> eight = VectorMask.fromLong(F, 0xFFL << h);
+                int o = at + h / 8, d = k0 - h; // lane h + r of output vector m goes to dy[rows[o + m step] + k0 + r]
+                v0.intoArray(dy, rows[o] + d, eight);
+                v1.intoArray(dy, rows[o + step] + d, eight);
+                v2.intoArray(dy, rows[o + 2 * step] + d, eight);
+                v3.intoArray(dy, rows[o + 3 * step] + d, eight);
+                v4.intoArray(dy, rows[o + 4 * step] + d, eight);
+                v5.intoArray(dy, rows[o + 5 * step] + d, eight);
+                v6.intoArray(dy, rows[o + 6 * step] + d, eight);
+                v7.intoArray(dy, rows[o + 7 * step] + d, eight);
             }
+        }
+        for (; at < plane; at++)
+            for (int r = 0; r < 8; r++) dy[rows[at] + k0 + r] = dOut[s + r * plane + at];
     }
 
     /**
