@@ -268,7 +268,7 @@ final class ImplicitConv {
         float[] q = taps.fill(in, src, g);
         int outBase = (n * g.k() + grp * kg) * ohw;
         if (tapTiles) { // ap packed by TapTiles.pack; bias and relu in the tiles' stores
-            TapTiles.multiply(ap, a0, kg, crs, q, taps.shift(), out, outBase, ohw, bias, bias == null ? 0 : bOff + grp * kg, relu);
+            TapTiles.multiply(ap, a0, kg, crs, q, taps.shift(), out, outBase, ohw, bias, bOff + grp * kg, relu);
             return;
         }
         float[] panel = grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);

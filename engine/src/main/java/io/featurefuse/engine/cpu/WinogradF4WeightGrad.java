@@ -42,10 +42,12 @@ final class WinogradF4WeightGrad {
         float[][] scratch = SCRATCH.get();
         float[] planes = grow(scratch, 0, cg * plane16), dy = grow(scratch, 1, tilesPadded * 16 * kn);
         float[] v = grow(scratch, 2, XI * (cg * step + SKEW)), m = grow(scratch, 3, XI * (step * kn + SKEW)), tile = scratch[4], tb = scratch[5];
+        int[] rows = dyRows(g, t, kn);
         for (int n = n0; n < n1; n++) {
             for (int c = 0; c < cg; c++)
                 WinogradF4.phasePlanes(in, inOff + (n * g.c() + grp * cg + c) * g.h() * g.w(), g, t, planes, c * plane16);
-            byTilePhaseChannel(dOut, dOff + (n * g.k() + grp * kg) * g.ohw(), g, t, kn, tilesPadded, dy);
+            java.util.Arrays.fill(dy, 0, tilesPadded * 16 * kn, 0f);
+            WinogradWeightGrad.transposeChannels(dOut, dOff + (n * g.k() + grp * kg) * g.ohw(), g.ohw(), kg, rows, dy);
             for (int q0 = 0; q0 < tilesPadded; q0 += step) {
                 int kc = Math.min(step, tilesPadded - q0), vStride = cg * kc + SKEW, mStride = kc * kn + SKEW;
                 for (int col = q0; col < q0 + kc; col += NR) {
@@ -65,16 +67,17 @@ final class WinogradF4WeightGrad {
     }
 
     /**
-     * dy[(q 16 + 4 a + b) kn + k] = dY[k][4 ty + a][4 tx + b] for tile q = ty TW + tx, zero where
-     * that output does not exist and for channels k >= kg (see WinogradWeightGrad.transposeChannels).
+     * Where dY goes in dy, made once per call: output y OW + x of channel k to dy[rows[y OW + x] + k],
+     * so that dy[(q 16 + 4 a + b) kn + k] = dY[k][4 ty + a][4 tx + b] for tile q = ty TW + tx (the
+     * rest of dy, outputs that do not exist and channels k >= kg, is zeroed per image; see
+     * WinogradWeightGrad.transposeChannels).
      */
-    private static void byTilePhaseChannel(float[] dOut, int src, ConvGeom g, WinogradF4.Tiles t, int kn, int tiles, float[] dy) {
-        java.util.Arrays.fill(dy, 0, tiles * 16 * kn, 0f);
-        int oh = g.oh(), ow = g.ow(), tw = t.tw(), plane = oh * ow;
-        int[] rows = new int[plane]; // output y OW + x goes to dy[rows[y OW + x] + k]
+    private static int[] dyRows(ConvGeom g, WinogradF4.Tiles t, int kn) {
+        int oh = g.oh(), ow = g.ow(), tw = t.tw();
+        int[] rows = new int[oh * ow];
         for (int y = 0; y < oh; y++)
             for (int x = 0; x < ow; x++) rows[y * ow + x] = (((y >> 2) * tw + (x >> 2)) * 16 + (y & 3) * 4 + (x & 3)) * kn;
-        WinogradWeightGrad.transposeChannels(dOut, src, plane, g.kg(), rows, dy);
+        return rows;
     }
 
     /**

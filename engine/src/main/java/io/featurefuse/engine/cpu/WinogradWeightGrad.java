@@ -64,10 +64,12 @@ final class WinogradWeightGrad {
         float[][] scratch = SCRATCH.get();
         float[] planes = grow(scratch, 0, cg * plane4), dy = grow(scratch, 1, tilesPadded * 4 * kn);
         float[] v = grow(scratch, 2, 16 * (cg * step + SKEW)), m = grow(scratch, 3, 16 * (step * kn + SKEW)), tile = scratch[4], tb = scratch[5];
+        int[] rows = dyRows(g, t, kn);
         for (int n = n0; n < n1; n++) {
             for (int c = 0; c < cg; c++)
                 WinogradConv.parityPlanes(in, inOff + (n * g.c() + grp * cg + c) * g.h() * g.w(), g, t, planes, c * plane4);
-            byTileParityChannel(dOut, dOff + (n * g.k() + grp * kg) * g.ohw(), g, t, kn, tilesPadded, dy);
+            java.util.Arrays.fill(dy, 0, tilesPadded * 4 * kn, 0f);
+            transposeChannels(dOut, dOff + (n * g.k() + grp * kg) * g.ohw(), g.ohw(), kg, rows, dy);
             for (int q0 = 0; q0 < tilesPadded; q0 += step) {
                 int kc = Math.min(step, tilesPadded - q0), vStride = cg * kc + SKEW, mStride = kc * kn + SKEW;
                 for (int col = q0; col < q0 + kc; col += NR) {
@@ -86,16 +88,16 @@ final class WinogradWeightGrad {
     }
 
     /**
-     * dy[(q 4 + 2 a + b) kn + k] = dY[k][2 ty + a][2 tx + b] for tile q = ty TW + tx, zero where
-     * that output does not exist and for channels k >= kg: a transpose of dY's kg planes.
+     * Where dY goes in dy, made once per call: output y OW + x of channel k to dy[rows[y OW + x] + k],
+     * so that dy[(q 4 + 2 a + b) kn + k] = dY[k][2 ty + a][2 tx + b] for tile q = ty TW + tx (the
+     * rest of dy, outputs that do not exist and channels k >= kg, is zeroed per image).
      */
-    private static void byTileParityChannel(float[] dOut, int src, ConvGeom g, WinogradConv.Tiles t, int kn, int tiles, float[] dy) {
-        java.util.Arrays.fill(dy, 0, tiles * 4 * kn, 0f);
-        int oh = g.oh(), ow = g.ow(), tw = t.tw(), kg = g.kg(), plane = oh * ow;
-        int[] rows = new int[plane]; // output y OW + x goes to dy[rows[y OW + x] + k]
+    private static int[] dyRows(ConvGeom g, WinogradConv.Tiles t, int kn) {
+        int oh = g.oh(), ow = g.ow(), tw = t.tw();
+        int[] rows = new int[oh * ow];
         for (int y = 0; y < oh; y++)
             for (int x = 0; x < ow; x++) rows[y * ow + x] = ((y >> 1) * tw * 4 + (y & 1) * 2 + (x >> 1) * 4 + (x & 1)) * kn;
-        transposeChannels(dOut, src, plane, kg, rows, dy);
+        return rows;
     }
 
     /**
