@@ -30,7 +30,7 @@ public final class Conv2dKernels {
      * are the same on any machine. It was 8: on a 16-thread host that left the outer loop serial
      * (fewer tasks than threads) and training got slower from 8 to 16 threads (833 -> 657 img/s).
      */
-    private static final int WEIGHT_GRAD_CHUNKS = 64;
+    private static final int WEIGHT_GRAD_CHUNKS = 64, P = Simd.LINE_START;
     /** The calling thread's weight-gradient partial sums. */
     private static final ThreadLocal<float[]> PARTIAL = ThreadLocal.withInitial(() -> new float[0]);
 
@@ -268,9 +268,10 @@ public final class Conv2dKernels {
         // gathering the whole im2col matrix column-wise into B. (Winograd layers keep their dU there
         // instead, see WinogradWeightGrad.partialSize.)
         // Reused across calls (a fresh 64-chunk buffer would be a humongous allocation per layer and
-        // step); the first image of each chunk overwrites its part, so it needs no zeroing.
+        // step); the first image of each chunk overwrites its part, so it needs no zeroing. Chunk 0
+        // starts at P, on a cache line (see LineArrays).
         float[] partial = PARTIAL.get();
-        if (partial.length < chunks * size) PARTIAL.set(partial = new float[chunks * size]);
+        if (partial.length < P + (long) chunks * size) PARTIAL.set(partial = LineArrays.of(chunks * size));
         float[] sums = partial;
         boolean fewTaps = weightGradientByTaps(g);
         ImplicitConv.Layout lay = !fewTaps && !direct(g) && ImplicitConv.appliesToWeights(g) ? ImplicitConv.Layout.of(g) : null;
@@ -278,19 +279,19 @@ public final class Conv2dKernels {
             int chunk = t / groups, grp = t % groups;
             int n0 = (int) ((long) chunk * g.n() / chunks), n1 = (int) ((long) (chunk + 1) * g.n() / chunks);
             if (fewTaps) {
-                FewTapsWeightGrad.sumImages(dOut, dOff, in, inOff, g, n0, n1, grp, sums, chunk * size + grp * kg * crs);
+                FewTapsWeightGrad.sumImages(dOut, dOff, in, inOff, g, n0, n1, grp, sums, P + chunk * size + grp * kg * crs);
                 return;
             }
             if (f4) {
-                WinogradF4WeightGrad.sumImages(dOut, dOff, in, inOff, g, n0, n1, grp, sums, chunk * size + grp * (size / groups));
+                WinogradF4WeightGrad.sumImages(dOut, dOff, in, inOff, g, n0, n1, grp, sums, P + chunk * size + grp * (size / groups));
                 return;
             }
             if (winograd) {
-                WinogradWeightGrad.sumImages(dOut, dOff, in, inOff, g, n0, n1, grp, sums, chunk * size + grp * (size / groups));
+                WinogradWeightGrad.sumImages(dOut, dOff, in, inOff, g, n0, n1, grp, sums, P + chunk * size + grp * (size / groups));
                 return;
             }
             float[] tmp = Parallel.grow(SCRATCH.get(), 1, crs * kg);
-            int pOff = chunk * size + grp * kg * crs;
+            int pOff = P + chunk * size + grp * kg * crs;
             for (int n = n0; n < n1; n++) {
                 if (lay != null) {
                     ImplicitConv.weightGradientOfImage(dOut, dOff, in, inOff, g, lay, n, grp, tmp);
@@ -308,19 +309,19 @@ public final class Conv2dKernels {
         int block = 4096, blocks = (size + block - 1) / block;
         Parallel.forEach(blocks, b -> {
             int from = b * block, len = Math.min(block, size - from);
-            for (int chunk = 1; chunk < chunks; chunk++) addInto(sums, from, sums, chunk * size + from, len);
+            for (int chunk = 1; chunk < chunks; chunk++) addInto(sums, P + from, sums, P + chunk * size + from, len);
         });
         if (f4) {
-            WinogradF4WeightGrad.toWeights(partial, g, dW);
+            WinogradF4WeightGrad.toWeights(partial, P, g, dW);
             return;
         }
         if (winograd) {
-            WinogradWeightGrad.toWeights(partial, g, dW);
+            WinogradWeightGrad.toWeights(partial, P, g, dW);
             return;
         }
         for (int grp = 0; grp < groups; grp++)
             for (int kk = 0; kk < crs; kk++)
-                for (int k = 0; k < kg; k++) dW[(grp * kg + k) * crs + kk] = partial[grp * kg * crs + kk * kg + k];
+                for (int k = 0; k < kg; k++) dW[(grp * kg + k) * crs + kk] = partial[P + grp * kg * crs + kk * kg + k];
     }
 
     /** col[(c R + i) S + j][y OW + x] = in[c][y sh - ph + i dh][x sw - pw + j dw], 0 outside. */
