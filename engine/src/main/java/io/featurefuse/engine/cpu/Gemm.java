@@ -384,8 +384,8 @@ public final class Gemm {
      * counters to show it). When {@code staged} (multiply's choice, for a whole task's region over
      * STAGE_MIN_BYTES: a quarter of this machine's 512 KB L2, the rest being A's pack and B), C is
      * accumulated in a panel-major stage instead, each panel's rows NR floats apart so a sweep walks
-     * it contiguously, and copied to C once at the end. The stage starts at Simd.LINE_START (see
-     * PackedB.start). Measured, square SGEMM, GFLOP/s: one thread, one JVM alternating, n = 1024
+     * it contiguously, and copied to C once at the end. The stage starts at Simd.LINE_START, on a
+     * line (see LineArrays, PackedB.start). Measured, square SGEMM, GFLOP/s: one thread, one JVM alternating, n = 1024
      * 63-73 -> 71-79, n = 2048 62-76 -> 74-79; two threads, jars alternating, n = 2048 mean of 9 ~102
      * -> ~107, n = 1024 within noise.
      */
@@ -395,7 +395,7 @@ public final class Gemm {
         float[][] scratch = SCRATCH.get();
         float[] ap = direct ? scratch[0] : Parallel.grow(scratch, 0, (i1 - i0 + MR - 1) / MR * MR * kcBlock), tile = scratch[1];
         int rows = (i1 - i0 + MR - 1) / MR * MR;
-        float[] dst = staged ? Parallel.grow(scratch, 2, Simd.LINE_START + rows * ((j1 - j0 + NR - 1) / NR * NR)) : c;
+        float[] dst = staged ? LineArrays.grow(scratch, 2, rows * ((j1 - j0 + NR - 1) / NR * NR)) : c;
         for (int pc = 0; pc < k; pc += kcBlock) {
             int kc = Math.min(kcBlock, k - pc);
             boolean acc = pc > 0;

@@ -58,7 +58,7 @@ final class PackedB {
         if (size > Integer.MAX_VALUE - 16 - Simd.LINE_START)
             throw new IllegalArgumentException("matmul: operand B of " + bBatches + " x " + k + " x " + n + " is too large to pack");
         float[] buffer = BUFFER.get();
-        if (buffer.length < Simd.LINE_START + size) BUFFER.set(buffer = new float[Simd.LINE_START + (int) size]);
+        if (buffer.length < Simd.LINE_START + size) BUFFER.set(buffer = LineArrays.of((int) size));
         return new PackedB(b, bOff, bBatch, bBatches, transB, ldb, k, kcBlock, n, buffer, Simd.LINE_START);
     }
 

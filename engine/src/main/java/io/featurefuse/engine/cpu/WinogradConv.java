@@ -41,7 +41,7 @@ final class WinogradConv {
      * set. Measured (b128, 2 threads, same jar with and without, 3 alternations, GFLOP/s of the
      * direct count): forward 64->64 14x14 ~100-116 -> ~107-150, 32->32 28x28 ~64-113 -> ~108-133.
      */
-    static final int SKEW = 16, B = Simd.LINE_START;
+    static final int SKEW = 16, LS = Simd.LINE_START;
     /** Tiles per step: one packed B panel of the GEMM. */
     private static final int NR = Gemm.NR;
 
@@ -98,13 +98,13 @@ final class WinogradConv {
             int n0 = task / groups * images, grp = task % groups, count = Math.min(images, g.n() - n0);
             int plane4 = 4 * t.planeStride(), perImage = t.perImage(), total = count * perImage;
             float[][] scratch = SCRATCH.get();
-            // every buffer from B = LINE_START, on a cache line (see LineArrays)
+            // every buffer from LS = LINE_START, on a cache line (see LineArrays)
             float[] planes = LineArrays.grow(scratch, 0, count * cg * plane4), v = LineArrays.grow(scratch, 1, 16 * vStride);
             float[] m = LineArrays.grow(scratch, 2, 16 * mStride), o = LineArrays.grow(scratch, 3, count * kg * 4 * perImage + L);
             float[] tile = scratch[4], tb = scratch[5];
             for (int i = 0; i < count; i++)
                 for (int c = 0; c < cg; c++)
-                    parityPlanes(in, inOff + ((n0 + i) * g.c() + grp * cg + c) * g.h() * g.w(), g, t, planes, B + (i * cg + c) * plane4);
+                    parityPlanes(in, inOff + ((n0 + i) * g.c() + grp * cg + c) * g.h() * g.w(), g, t, planes, LS + (i * cg + c) * plane4);
             // the task's images' tiles run on as one row of columns, so a panel may hold the end of
             // one image and the start of the next (pieces a multiple of L wide)
             for (int col = 0; col < total; col += NR) {
@@ -113,16 +113,16 @@ final class WinogradConv {
                     int i = (col + j) / perImage, q = (col + j) % perImage, piece = Math.min(width - j, perImage - q);
                     int fill = j + piece == width ? NR - j : piece;
                     for (int c = 0; c < cg; c++)
-                        transformInput(planes, B + (i * cg + c) * plane4, t, q, piece, fill, v, B + c * NR + j, vStride, tb);
+                        transformInput(planes, LS + (i * cg + c) * plane4, t, q, piece, fill, v, LS + c * NR + j, vStride, tb);
                     j += piece;
                 }
                 for (int xi = 0; xi < 16; xi++)
                     for (int pc = 0; pc < cg; pc += kc)
-                        GemmTiles.sweep(u, grp * uGroup + xi * uXi + pc * rows, 0, kg, v, B + xi * vStride + pc * NR, Math.min(kc, cg - pc),
-                                m, B + xi * mStride, NR, NR, pc > 0, tile);
+                        GemmTiles.sweep(u, grp * uGroup + xi * uXi + pc * rows, 0, kg, v, LS + xi * vStride + pc * NR, Math.min(kc, cg - pc),
+                                m, LS + xi * mStride, NR, NR, pc > 0, tile);
                 for (int j = 0; j < width; ) {
                     int i = (col + j) / perImage, q = (col + j) % perImage, piece = Math.min(width - j, perImage - q);
-                    for (int k = 0; k < kg; k++) transformOutput(m, B + k * NR + j, mStride, piece, o, B + (i * kg + k) * 4 * perImage + q, perImage);
+                    for (int k = 0; k < kg; k++) transformOutput(m, LS + k * NR + j, mStride, piece, o, LS + (i * kg + k) * 4 * perImage + q, perImage);
                     j += piece;
                 }
             }
@@ -130,7 +130,7 @@ final class WinogradConv {
                 for (int k = 0; k < kg; k++) {
                     float b = bias == null ? 0f : bias[bOff + grp * kg + k];
                     int to = ((n0 + i) * g.k() + grp * kg + k) * g.ohw();
-                    interleave(o, B + (i * kg + k) * 4 * perImage, t, out, to, g, b, relu, res, resOff + to, tb);
+                    interleave(o, LS + (i * kg + k) * 4 * perImage, t, out, to, g, b, relu, res, resOff + to, tb);
                 }
         }, written, g, images));
     }

@@ -21,7 +21,7 @@ import jdk.incubator.vector.FloatVector;
 final class WinogradF4WeightGrad {
     private static final int NR = Gemm.NR, XI = 36, SKEW = WinogradConv.SKEW;
     /** Tiles per step at most (a multiple of NR), and floats of V and M together per step at most (as WinogradWeightGrad). */
-    private static final int MAX_TILES = 256, STEP_FLOATS = 1 << 17, B = Simd.LINE_START;
+    private static final int MAX_TILES = 256, STEP_FLOATS = 1 << 17, LS = Simd.LINE_START;
 
     private WinogradF4WeightGrad() {}
 
@@ -40,37 +40,37 @@ final class WinogradF4WeightGrad {
         int cg = g.cg(), kg = g.kg(), kn = roundUp(kg, NR), tilesPadded = roundUp(t.perImage(), NR);
         int step = Math.min(tilesPadded, Math.max(NR, Math.min(MAX_TILES, STEP_FLOATS / (XI * (cg + kn)) / NR * NR))), plane16 = 16 * t.planeStride();
         float[][] scratch = SCRATCH.get();
-        // every buffer from B = LINE_START, on a cache line (see LineArrays)
+        // every buffer from LS = LINE_START, on a cache line (see LineArrays)
         float[] planes = LineArrays.grow(scratch, 0, cg * plane16), dy = LineArrays.grow(scratch, 1, tilesPadded * 16 * kn);
         float[] v = LineArrays.grow(scratch, 2, XI * (cg * step + SKEW)), m = LineArrays.grow(scratch, 3, XI * (step * kn + SKEW));
         float[] tile = scratch[4], tb = scratch[5];
         int[] rows = dyRows(g, t, kn);
         for (int n = n0; n < n1; n++) {
             for (int c = 0; c < cg; c++)
-                WinogradF4.phasePlanes(in, inOff + (n * g.c() + grp * cg + c) * g.h() * g.w(), g, t, planes, B + c * plane16);
-            java.util.Arrays.fill(dy, B, B + tilesPadded * 16 * kn, 0f);
+                WinogradF4.phasePlanes(in, inOff + (n * g.c() + grp * cg + c) * g.h() * g.w(), g, t, planes, LS + c * plane16);
+            java.util.Arrays.fill(dy, LS, LS + tilesPadded * 16 * kn, 0f);
             WinogradWeightGrad.transposeChannels(dOut, dOff + (n * g.k() + grp * kg) * g.ohw(), g.ohw(), kg, rows, dy);
             for (int q0 = 0; q0 < tilesPadded; q0 += step) {
                 int kc = Math.min(step, tilesPadded - q0), vStride = cg * kc + SKEW, mStride = kc * kn + SKEW;
                 for (int col = q0; col < q0 + kc; col += NR) {
                     int width = Math.min(NR, t.perImage() - col);
                     for (int c = 0; c < cg; c++)
-                        WinogradF4.transformInput(planes, B + c * plane16, t, col, width, NR, v, B + c * kc + col - q0, vStride, tb);
+                        WinogradF4.transformInput(planes, LS + c * plane16, t, col, width, NR, v, LS + c * kc + col - q0, vStride, tb);
                 }
                 for (int p = 0; p < kc; p++)
-                    for (int k = 0; k < kn; k += L) transformGradient(dy, B + (q0 + p) * 16 * kn + k, kn, m, B + (k / NR) * kc * NR + p * NR + k % NR, mStride, tb);
+                    for (int k = 0; k < kn; k += L) transformGradient(dy, LS + (q0 + p) * 16 * kn + k, kn, m, LS + (k / NR) * kc * NR + p * NR + k % NR, mStride, tb);
                 boolean acc = n > n0 || q0 > 0;
                 for (int xi = 0; xi < XI; xi++)
                     for (int kp = 0; kp < kn; kp += NR)
-                        GemmTiles.sweepRows(v, B + xi * vStride, kc, null, 0, 0, cg, m, B + xi * mStride + kp * kc, kc,
+                        GemmTiles.sweepRows(v, LS + xi * vStride, kc, null, 0, 0, cg, m, LS + xi * mStride + kp * kc, kc,
                                 sums, at + xi * cg * kn + kp, kn, NR, acc, tile);
             }
         }
     }
 
     /**
-     * Where dY goes in dy (from B), made once per call: output y OW + x of channel k to dy[rows[y OW + x] + k],
-     * so that dy[B + (q 16 + 4 a + b) kn + k] = dY[k][4 ty + a][4 tx + b] for tile q = ty TW + tx (the
+     * Where dY goes in dy (from LS), made once per call: output y OW + x of channel k to dy[rows[y OW + x] + k],
+     * so that dy[LS + (q 16 + 4 a + b) kn + k] = dY[k][4 ty + a][4 tx + b] for tile q = ty TW + tx (the
      * rest of dy, outputs that do not exist and channels k >= kg, is zeroed per image; see
      * WinogradWeightGrad.transposeChannels).
      */
@@ -78,7 +78,7 @@ final class WinogradF4WeightGrad {
         int oh = g.oh(), ow = g.ow(), tw = t.tw();
         int[] rows = new int[oh * ow];
         for (int y = 0; y < oh; y++)
-            for (int x = 0; x < ow; x++) rows[y * ow + x] = B + (((y >> 2) * tw + (x >> 2)) * 16 + (y & 3) * 4 + (x & 3)) * kn;
+            for (int x = 0; x < ow; x++) rows[y * ow + x] = LS + (((y >> 2) * tw + (x >> 2)) * 16 + (y & 3) * 4 + (x & 3)) * kn;
         return rows;
     }
 

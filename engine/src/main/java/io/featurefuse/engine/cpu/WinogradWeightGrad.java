@@ -34,7 +34,7 @@ final class WinogradWeightGrad {
      * Tiles per step at most (a multiple of NR), and floats of V and M together per step at most
      * (half of a Zen 4 core's 1 MB L2): the transforms write them, then the 16 GEMMs read them.
      */
-    private static final int MAX_TILES = 256, STEP_FLOATS = 1 << 17, B = Simd.LINE_START;
+    private static final int MAX_TILES = 256, STEP_FLOATS = 1 << 17, LS = Simd.LINE_START;
     /**
      * V and M's xi blocks skewed as in the forward ({@link WinogradConv#SKEW}): here blocks of 64 x 64
      * floats. Measured (64->64 14x14 b128, 2 threads, one JVM): the transforms' share of the time fell
@@ -62,43 +62,43 @@ final class WinogradWeightGrad {
         int cg = g.cg(), kg = g.kg(), kn = roundUp(kg, NR), tilesPadded = roundUp(t.perImage(), NR);
         int step = Math.min(tilesPadded, Math.max(NR, Math.min(MAX_TILES, STEP_FLOATS / (16 * (cg + kn)) / NR * NR))), plane4 = 4 * t.planeStride();
         float[][] scratch = SCRATCH.get();
-        // every buffer from B = LINE_START, on a cache line (see LineArrays)
+        // every buffer from LS = LINE_START, on a cache line (see LineArrays)
         float[] planes = LineArrays.grow(scratch, 0, cg * plane4), dy = LineArrays.grow(scratch, 1, tilesPadded * 4 * kn);
         float[] v = LineArrays.grow(scratch, 2, 16 * (cg * step + SKEW)), m = LineArrays.grow(scratch, 3, 16 * (step * kn + SKEW));
         float[] tile = scratch[4], tb = scratch[5];
         int[] rows = dyRows(g, t, kn);
         for (int n = n0; n < n1; n++) {
             for (int c = 0; c < cg; c++)
-                WinogradConv.parityPlanes(in, inOff + (n * g.c() + grp * cg + c) * g.h() * g.w(), g, t, planes, B + c * plane4);
-            java.util.Arrays.fill(dy, B, B + tilesPadded * 4 * kn, 0f);
+                WinogradConv.parityPlanes(in, inOff + (n * g.c() + grp * cg + c) * g.h() * g.w(), g, t, planes, LS + c * plane4);
+            java.util.Arrays.fill(dy, LS, LS + tilesPadded * 4 * kn, 0f);
             transposeChannels(dOut, dOff + (n * g.k() + grp * kg) * g.ohw(), g.ohw(), kg, rows, dy);
             for (int q0 = 0; q0 < tilesPadded; q0 += step) {
                 int kc = Math.min(step, tilesPadded - q0), vStride = cg * kc + SKEW, mStride = kc * kn + SKEW;
                 for (int col = q0; col < q0 + kc; col += NR) {
                     int width = Math.min(NR, t.perImage() - col);
                     for (int c = 0; c < cg; c++)
-                        WinogradConv.transformInput(planes, B + c * plane4, t, col, width, NR, v, B + c * kc + col - q0, vStride, tb);
+                        WinogradConv.transformInput(planes, LS + c * plane4, t, col, width, NR, v, LS + c * kc + col - q0, vStride, tb);
                 }
                 transformGradient(dy, q0, kc, kn, m, mStride);
                 boolean acc = n > n0 || q0 > 0;
                 for (int xi = 0; xi < 16; xi++)
                     for (int kp = 0; kp < kn; kp += NR)
-                        GemmTiles.sweepRows(v, B + xi * vStride, kc, null, 0, 0, cg, m, B + xi * mStride + kp * kc, kc,
+                        GemmTiles.sweepRows(v, LS + xi * vStride, kc, null, 0, 0, cg, m, LS + xi * mStride + kp * kc, kc,
                                 sums, at + xi * cg * kn + kp, kn, NR, acc, tile);
             }
         }
     }
 
     /**
-     * Where dY goes in dy (from B), made once per call: output y OW + x of channel k to dy[rows[y OW + x] + k],
-     * so that dy[B + (q 4 + 2 a + b) kn + k] = dY[k][2 ty + a][2 tx + b] for tile q = ty TW + tx (the
+     * Where dY goes in dy (from LS), made once per call: output y OW + x of channel k to dy[rows[y OW + x] + k],
+     * so that dy[LS + (q 4 + 2 a + b) kn + k] = dY[k][2 ty + a][2 tx + b] for tile q = ty TW + tx (the
      * rest of dy, outputs that do not exist and channels k >= kg, is zeroed per image).
      */
     private static int[] dyRows(ConvGeom g, WinogradConv.Tiles t, int kn) {
         int oh = g.oh(), ow = g.ow(), tw = t.tw();
         int[] rows = new int[oh * ow];
         for (int y = 0; y < oh; y++)
-            for (int x = 0; x < ow; x++) rows[y * ow + x] = B + ((y >> 1) * tw * 4 + (y & 1) * 2 + (x >> 1) * 4 + (x & 1)) * kn;
+            for (int x = 0; x < ow; x++) rows[y * ow + x] = LS + ((y >> 1) * tw * 4 + (y & 1) * 2 + (x >> 1) * 4 + (x & 1)) * kn;
         return rows;
     }
 
@@ -166,7 +166,7 @@ final class WinogradWeightGrad {
     /**
      * M = A dY A^T (A = [1 0; 1 1; 1 -1; 0 -1]) for tiles [q0, q0 + kc), L output channels per
      * vector, into the packed B layout of each M_xi (kc x kn, panels of NR channels): element
-     * (tile p, channel k) of M_xi at m[B + xi s + (k / NR) kc NR + p NR + k % NR]. The rows of
+     * (tile p, channel k) of M_xi at m[LS + xi s + (k / NR) kc NR + p NR + k % NR]. The rows of
      * A dY are d0, d0 + d1, d0 - d1, -d1, and each row r gives (r0, r0 + r1, r0 - r1, -r1). The
      * sixteen stores are spelled out: a helper taking vectors made this method small enough for
      * C2 to inline into sumImages, where it risks boxing them (see KernelInliningTest).
@@ -174,7 +174,7 @@ final class WinogradWeightGrad {
     private static void transformGradient(float[] dy, int q0, int kc, int kn, float[] m, int s) {
         for (int p = 0; p < kc; p++)
             for (int k = 0; k < kn; k += L) {
-                int src = B + (q0 + p) * 4 * kn + k, o = B + (k / NR) * kc * NR + p * NR + k % NR;
+                int src = LS + (q0 + p) * 4 * kn + k, o = LS + (k / NR) * kc * NR + p * NR + k % NR;
                 FloatVector d00 = ld(dy, src), d01 = ld(dy, src + kn), d10 = ld(dy, src + 2 * kn), d11 = ld(dy, src + 3 * kn);
                 d00.intoArray(m, o);
                 d00.add(d01).intoArray(m, o + s);
