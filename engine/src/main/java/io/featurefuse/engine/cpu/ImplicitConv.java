@@ -228,9 +228,9 @@ final class ImplicitConv {
                 forwardExact(out, in, src, bias, bOff, g, taps, tapTiles, ap, grp * groupStride, relu, n, grp, scratch);
                 return;
             }
-            // C and the panel from LS = LINE_START, on cache lines (see LineArrays)
+            // C from LS = LINE_START, on a cache line (see LineArrays); the panel stays in L1, where lines matter less
             float[] c = LineArrays.grow(scratch, 1, rowBlocks * MR * colsPadded), p = grow(scratch, 0, pSize);
-            float[] panel = LineArrays.grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);
+            float[] panel = grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);
             int pOff = 0;
             if (readsInPlace(g) && src + pSize <= in.length) {
                 // no padding, stride 1: the input planes are P as they are (the reads past them stay inside the array)
@@ -244,7 +244,7 @@ final class ImplicitConv {
                 boolean acc = pc > 0;
                 for (int col = 0; col < colsPadded; col += NR) {
                     gatherPanel(p, pOff + col, shift, pc, kcb, panel);
-                    GemmTiles.sweep(ap, grp * groupStride + pc * rowBlocks * MR, 0, rowBlocks * MR, panel, LS, kcb, c, LS + col, colsPadded, NR, acc, tile);
+                    GemmTiles.sweep(ap, grp * groupStride + pc * rowBlocks * MR, 0, rowBlocks * MR, panel, 0, kcb, c, LS + col, colsPadded, NR, acc, tile);
                 }
             }
             for (int k = 0; k < kg; k++)
@@ -272,12 +272,12 @@ final class ImplicitConv {
             TapTiles.multiply(ap, a0, kg, crs, q, taps.shift(), out, outBase, ohw, bias, bOff + grp * kg, relu);
             return;
         }
-        float[] panel = LineArrays.grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);
+        float[] panel = grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);
         for (int pc = 0; pc < crs; pc += kc) {
             int kcb = Math.min(kc, crs - pc);
             for (int col = 0; col < ohw; col += NR) {
                 gatherPanel(q, col, taps.shift(), pc, kcb, panel);
-                GemmTiles.sweep(ap, a0 + pc * rowBlocks * MR, 0, kg, panel, LS, kcb, out, outBase + col, ohw, Math.min(NR, ohw - col), pc > 0, tile);
+                GemmTiles.sweep(ap, a0 + pc * rowBlocks * MR, 0, kg, panel, 0, kcb, out, outBase + col, ohw, Math.min(NR, ohw - col), pc > 0, tile);
             }
         }
         biasReluInPlace(out, outBase, kg, ohw, bias, bOff + grp * kg, relu);
@@ -400,9 +400,9 @@ final class ImplicitConv {
      */
     private static void gatherPanel(float[] p, int at, int[] shift, int pc, int kc, float[] panel) {
         for (int q = 0; q < kc; q++) {
-            int from = at + shift[pc + q], to = LS + q * NR;
-            FloatVector.fromArray(F, p, from).intoArray(panel, to);
-            FloatVector.fromArray(F, p, from + L).intoArray(panel, to + L);
+            int from = at + shift[pc + q];
+            FloatVector.fromArray(F, p, from).intoArray(panel, q * NR);
+            FloatVector.fromArray(F, p, from + L).intoArray(panel, q * NR + L);
         }
     }
 }

@@ -50,6 +50,17 @@ final class LineArrays {
         return new float[(int) Math.max(length, Humongous.FLOATS)];
     }
 
+    /**
+     * Where the buffer after one at {@code at} of {@code size} floats starts when a kernel keeps
+     * several in one array: the next line. One array a kernel, not one a buffer: each inflated
+     * array takes a G1 region (1 MB under fuse) of its own, and with an array a buffer the
+     * reference training step's Winograd and implicit-GEMM kernels made 41 of them on two threads.
+     */
+    static int after(int at, int size) {
+        int end = at - Simd.LINE_START + size;
+        return Simd.LINE_START + (end + 15) / 16 * 16;
+    }
+
     /** scratch[slot] grown (replaced, contents dropped) until it holds size floats from Simd.LINE_START; see {@link #of}. */
     static float[] grow(float[][] scratch, int slot, int size) {
         if (scratch[slot].length < (long) Simd.LINE_START + size) scratch[slot] = of(size);

@@ -33,9 +33,9 @@ public final class Simd {
      * is the first on a line. Checked here (addresses read through sun.misc.Unsafe in a throwaway
      * probe, arrays of 1.2 to 64 MB, heaps of 2 and 8 GB): every such array's data lay 16 bytes
      * past a line. Buffers the engine allocates for hot vector loads start their data at this
-     * index, so that a vector load reads one line, not two (Gemm's packed B and stage: see
-     * PackedB.start). For a smaller array, or another collector or header layout, the placement
-     * is unknown and this index is as good as any other.
+     * index, so that a vector load reads one line, not two; {@link LineArrays} makes smaller
+     * scratch arrays long enough to be placed so too. For another collector or header layout the
+     * placement is unknown and this index is as good as any other.
      */
     public static final int LINE_START = 12;
 

@@ -68,9 +68,9 @@ final class WinogradF4 {
             int n0 = task / groups * images, grp = task % groups, count = Math.min(images, g.n() - n0);
             int plane16 = 16 * t.planeStride(), perImage = t.perImage(), total = count * perImage;
             float[][] scratch = SCRATCH.get();
-            // every buffer from LS = LINE_START, on a cache line (see LineArrays)
-            float[] planes = LineArrays.grow(scratch, 0, count * cg * plane16), v = LineArrays.grow(scratch, 1, XI * vStride);
-            float[] m = LineArrays.grow(scratch, 2, XI * mStride), o = LineArrays.grow(scratch, 3, count * kg * 16 * perImage + 4 * L);
+            // the four buffers in one array, each from a cache line (see LineArrays)
+            int vAt = LineArrays.after(LS, count * cg * plane16), mAt = LineArrays.after(vAt, XI * vStride), oAt = LineArrays.after(mAt, XI * mStride);
+            float[] planes = LineArrays.grow(scratch, 0, LineArrays.after(oAt, count * kg * 16 * perImage + 4 * L)), v = planes, m = planes, o = planes;
             float[] tile = scratch[4], tb = scratch[5];
             for (int i = 0; i < count; i++)
                 for (int c = 0; c < cg; c++)
@@ -81,16 +81,16 @@ final class WinogradF4 {
                     int i = (col + j) / perImage, q = (col + j) % perImage, piece = Math.min(width - j, perImage - q);
                     int fill = j + piece == width ? NR - j : piece;
                     for (int c = 0; c < cg; c++)
-                        transformInput(planes, LS + (i * cg + c) * plane16, t, q, piece, fill, v, LS + c * NR + j, vStride, tb);
+                        transformInput(planes, LS + (i * cg + c) * plane16, t, q, piece, fill, v, vAt + c * NR + j, vStride, tb);
                     j += piece;
                 }
                 for (int xi = 0; xi < XI; xi++)
                     for (int pc = 0; pc < cg; pc += kc)
-                        GemmTiles.sweep(u, grp * uGroup + xi * uXi + pc * rows, 0, kg, v, LS + xi * vStride + pc * NR, Math.min(kc, cg - pc),
-                                m, LS + xi * mStride, NR, NR, pc > 0, tile);
+                        GemmTiles.sweep(u, grp * uGroup + xi * uXi + pc * rows, 0, kg, v, vAt + xi * vStride + pc * NR, Math.min(kc, cg - pc),
+                                m, mAt + xi * mStride, NR, NR, pc > 0, tile);
                 for (int j = 0; j < width; ) {
                     int i = (col + j) / perImage, q = (col + j) % perImage, piece = Math.min(width - j, perImage - q);
-                    for (int k = 0; k < kg; k++) transformOutput(m, LS + k * NR + j, mStride, piece, o, LS + (i * kg + k) * 16 * perImage + q, perImage, tb);
+                    for (int k = 0; k < kg; k++) transformOutput(m, mAt + k * NR + j, mStride, piece, o, oAt + (i * kg + k) * 16 * perImage + q, perImage, tb);
                     j += piece;
                 }
             }
@@ -98,7 +98,7 @@ final class WinogradF4 {
                 for (int k = 0; k < kg; k++) {
                     float b = bias == null ? 0f : bias[bOff + grp * kg + k];
                     int to = ((n0 + i) * g.k() + grp * kg + k) * g.ohw();
-                    interleave(o, LS + (i * kg + k) * 16 * perImage, t, out, to, g, b, relu, res, resOff + to, tb);
+                    interleave(o, oAt + (i * kg + k) * 16 * perImage, t, out, to, g, b, relu, res, resOff + to, tb);
                 }
         }, written, g, images));
     }

@@ -40,14 +40,14 @@ final class WinogradF4WeightGrad {
         int cg = g.cg(), kg = g.kg(), kn = roundUp(kg, NR), tilesPadded = roundUp(t.perImage(), NR);
         int step = Math.min(tilesPadded, Math.max(NR, Math.min(MAX_TILES, STEP_FLOATS / (XI * (cg + kn)) / NR * NR))), plane16 = 16 * t.planeStride();
         float[][] scratch = SCRATCH.get();
-        // every buffer from LS = LINE_START, on a cache line (see LineArrays)
-        float[] planes = LineArrays.grow(scratch, 0, cg * plane16), dy = LineArrays.grow(scratch, 1, tilesPadded * 16 * kn);
-        float[] v = LineArrays.grow(scratch, 2, XI * (cg * step + SKEW)), m = LineArrays.grow(scratch, 3, XI * (step * kn + SKEW));
+        // the four buffers in one array, each from a cache line (see LineArrays); dy first, at LS (see dyRows)
+        int pAt = LineArrays.after(LS, tilesPadded * 16 * kn), vAt = LineArrays.after(pAt, cg * plane16), mAt = LineArrays.after(vAt, XI * (cg * step + SKEW));
+        float[] dy = LineArrays.grow(scratch, 0, LineArrays.after(mAt, XI * (step * kn + SKEW))), planes = dy, v = dy, m = dy;
         float[] tile = scratch[4], tb = scratch[5];
         int[] rows = dyRows(g, t, kn);
         for (int n = n0; n < n1; n++) {
             for (int c = 0; c < cg; c++)
-                WinogradF4.phasePlanes(in, inOff + (n * g.c() + grp * cg + c) * g.h() * g.w(), g, t, planes, LS + c * plane16);
+                WinogradF4.phasePlanes(in, inOff + (n * g.c() + grp * cg + c) * g.h() * g.w(), g, t, planes, pAt + c * plane16);
             java.util.Arrays.fill(dy, LS, LS + tilesPadded * 16 * kn, 0f);
             WinogradWeightGrad.transposeChannels(dOut, dOff + (n * g.k() + grp * kg) * g.ohw(), g.ohw(), kg, rows, dy);
             for (int q0 = 0; q0 < tilesPadded; q0 += step) {
@@ -55,14 +55,14 @@ final class WinogradF4WeightGrad {
                 for (int col = q0; col < q0 + kc; col += NR) {
                     int width = Math.min(NR, t.perImage() - col);
                     for (int c = 0; c < cg; c++)
-                        WinogradF4.transformInput(planes, LS + c * plane16, t, col, width, NR, v, LS + c * kc + col - q0, vStride, tb);
+                        WinogradF4.transformInput(planes, pAt + c * plane16, t, col, width, NR, v, vAt + c * kc + col - q0, vStride, tb);
                 }
                 for (int p = 0; p < kc; p++)
-                    for (int k = 0; k < kn; k += L) transformGradient(dy, LS + (q0 + p) * 16 * kn + k, kn, m, LS + (k / NR) * kc * NR + p * NR + k % NR, mStride, tb);
+                    for (int k = 0; k < kn; k += L) transformGradient(dy, LS + (q0 + p) * 16 * kn + k, kn, m, mAt + (k / NR) * kc * NR + p * NR + k % NR, mStride, tb);
                 boolean acc = n > n0 || q0 > 0;
                 for (int xi = 0; xi < XI; xi++)
                     for (int kp = 0; kp < kn; kp += NR)
-                        GemmTiles.sweepRows(v, LS + xi * vStride, kc, null, 0, 0, cg, m, LS + xi * mStride + kp * kc, kc,
+                        GemmTiles.sweepRows(v, vAt + xi * vStride, kc, null, 0, 0, cg, m, mAt + xi * mStride + kp * kc, kc,
                                 sums, at + xi * cg * kn + kp, kn, NR, acc, tile);
             }
         }

@@ -62,14 +62,14 @@ final class WinogradWeightGrad {
         int cg = g.cg(), kg = g.kg(), kn = roundUp(kg, NR), tilesPadded = roundUp(t.perImage(), NR);
         int step = Math.min(tilesPadded, Math.max(NR, Math.min(MAX_TILES, STEP_FLOATS / (16 * (cg + kn)) / NR * NR))), plane4 = 4 * t.planeStride();
         float[][] scratch = SCRATCH.get();
-        // every buffer from LS = LINE_START, on a cache line (see LineArrays)
-        float[] planes = LineArrays.grow(scratch, 0, cg * plane4), dy = LineArrays.grow(scratch, 1, tilesPadded * 4 * kn);
-        float[] v = LineArrays.grow(scratch, 2, 16 * (cg * step + SKEW)), m = LineArrays.grow(scratch, 3, 16 * (step * kn + SKEW));
+        // the four buffers in one array, each from a cache line (see LineArrays); dy first, at LS (see dyRows)
+        int pAt = LineArrays.after(LS, tilesPadded * 4 * kn), vAt = LineArrays.after(pAt, cg * plane4), mAt = LineArrays.after(vAt, 16 * (cg * step + SKEW));
+        float[] dy = LineArrays.grow(scratch, 0, LineArrays.after(mAt, 16 * (step * kn + SKEW))), planes = dy, v = dy, m = dy;
         float[] tile = scratch[4], tb = scratch[5];
         int[] rows = dyRows(g, t, kn);
         for (int n = n0; n < n1; n++) {
             for (int c = 0; c < cg; c++)
-                WinogradConv.parityPlanes(in, inOff + (n * g.c() + grp * cg + c) * g.h() * g.w(), g, t, planes, LS + c * plane4);
+                WinogradConv.parityPlanes(in, inOff + (n * g.c() + grp * cg + c) * g.h() * g.w(), g, t, planes, pAt + c * plane4);
             java.util.Arrays.fill(dy, LS, LS + tilesPadded * 4 * kn, 0f);
             transposeChannels(dOut, dOff + (n * g.k() + grp * kg) * g.ohw(), g.ohw(), kg, rows, dy);
             for (int q0 = 0; q0 < tilesPadded; q0 += step) {
@@ -77,13 +77,13 @@ final class WinogradWeightGrad {
                 for (int col = q0; col < q0 + kc; col += NR) {
                     int width = Math.min(NR, t.perImage() - col);
                     for (int c = 0; c < cg; c++)
-                        WinogradConv.transformInput(planes, LS + c * plane4, t, col, width, NR, v, LS + c * kc + col - q0, vStride, tb);
+                        WinogradConv.transformInput(planes, pAt + c * plane4, t, col, width, NR, v, vAt + c * kc + col - q0, vStride, tb);
                 }
-                transformGradient(dy, q0, kc, kn, m, mStride);
+                transformGradient(dy, q0, kc, kn, m, mAt, mStride);
                 boolean acc = n > n0 || q0 > 0;
                 for (int xi = 0; xi < 16; xi++)
                     for (int kp = 0; kp < kn; kp += NR)
-                        GemmTiles.sweepRows(v, LS + xi * vStride, kc, null, 0, 0, cg, m, LS + xi * mStride + kp * kc, kc,
+                        GemmTiles.sweepRows(v, vAt + xi * vStride, kc, null, 0, 0, cg, m, mAt + xi * mStride + kp * kc, kc,
                                 sums, at + xi * cg * kn + kp, kn, NR, acc, tile);
             }
         }
@@ -166,15 +166,15 @@ final class WinogradWeightGrad {
     /**
      * M = A dY A^T (A = [1 0; 1 1; 1 -1; 0 -1]) for tiles [q0, q0 + kc), L output channels per
      * vector, into the packed B layout of each M_xi (kc x kn, panels of NR channels): element
-     * (tile p, channel k) of M_xi at m[LS + xi s + (k / NR) kc NR + p NR + k % NR]. The rows of
+     * (tile p, channel k) of M_xi at m[m0 + xi s + (k / NR) kc NR + p NR + k % NR]. The rows of
      * A dY are d0, d0 + d1, d0 - d1, -d1, and each row r gives (r0, r0 + r1, r0 - r1, -r1). The
      * sixteen stores are spelled out: a helper taking vectors made this method small enough for
      * C2 to inline into sumImages, where it risks boxing them (see KernelInliningTest).
      */
-    private static void transformGradient(float[] dy, int q0, int kc, int kn, float[] m, int s) {
+    private static void transformGradient(float[] dy, int q0, int kc, int kn, float[] m, int m0, int s) {
         for (int p = 0; p < kc; p++)
             for (int k = 0; k < kn; k += L) {
-                int src = LS + (q0 + p) * 4 * kn + k, o = LS + (k / NR) * kc * NR + p * NR + k % NR;
+                int src = LS + (q0 + p) * 4 * kn + k, o = m0 + (k / NR) * kc * NR + p * NR + k % NR;
                 FloatVector d00 = ld(dy, src), d01 = ld(dy, src + kn), d10 = ld(dy, src + 2 * kn), d11 = ld(dy, src + 3 * kn);
                 d00.intoArray(m, o);
                 d00.add(d01).intoArray(m, o + s);

@@ -49,6 +49,15 @@ class LineArraysTest {
     }
 
     @Test
+    void buffersSharingAnArrayEachStartOnTheLineAfterThePreviousEnds() {
+        int ls = Simd.LINE_START;
+        assertEquals(ls, LineArrays.after(ls, 0));
+        assertEquals(ls + 16, LineArrays.after(ls, 1));
+        assertEquals(ls + 16, LineArrays.after(ls, 16));
+        assertEquals(ls + 48, LineArrays.after(ls + 16, 17));
+    }
+
+    @Test
     void aBufferPastTheArrayLimitIsRefusedInOneSentence() {
         var e = assertThrows(IllegalArgumentException.class, () -> LineArrays.of(Integer.MAX_VALUE - 10));
         assertEquals("scratch buffer of " + (Integer.MAX_VALUE - 10) + " floats is too large", e.getMessage());
