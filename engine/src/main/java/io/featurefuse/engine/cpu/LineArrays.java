@@ -12,9 +12,10 @@ package io.featurefuse.engine.cpu;
  *
  * <p>G1 puts an array of half a region or more at the start of a region, and its data 16 bytes
  * on (see Simd.LINE_START), so {@link #of} makes every array at least that long. Where that would
- * waste too much (regions over 2 MB, i.e. heaps of 4 GB and up by default; fuse runs 1 MB
- * regions) or the collector is not G1, arrays keep their own length and their placement is left
- * to chance, as before.
+ * waste too much (regions over 2 MB: G1 picked 4 MB for the JVM's default 6 GB heap on a 24 GB
+ * machine and 32 MB for 64 GB; fuse's 600 MB heap and the tests' 2 GB have 1 MB, the JMH
+ * benchmarks' 4 GB 2 MB) or the collector is not G1, arrays keep their own length and their
+ * placement is left to chance, as before.
  */
 final class LineArrays {
     /** Arrays of up to 1 MB are inflated to a humongous size; larger half-regions are not worth it. */
