@@ -30,7 +30,9 @@ public final class Conv2dKernels {
      * are the same on any machine. It was 8: on a 16-thread host that left the outer loop serial
      * (fewer tasks than threads) and training got slower from 8 to 16 threads (833 -> 657 img/s).
      */
-    private static final int WEIGHT_GRAD_CHUNKS = 64, P = Simd.LINE_START;
+    private static final int WEIGHT_GRAD_CHUNKS = 64;
+    /** Where chunk 0's partial sums start in PARTIAL: on a cache line (see LineArrays). */
+    private static final int P = Simd.LINE_START;
     /** The calling thread's weight-gradient partial sums. */
     private static final ThreadLocal<float[]> PARTIAL = ThreadLocal.withInitial(() -> new float[0]);
 
@@ -268,8 +270,7 @@ public final class Conv2dKernels {
         // gathering the whole im2col matrix column-wise into B. (Winograd layers keep their dU there
         // instead, see WinogradWeightGrad.partialSize.)
         // Reused across calls (a fresh 64-chunk buffer would be a humongous allocation per layer and
-        // step); the first image of each chunk overwrites its part, so it needs no zeroing. Chunk 0
-        // starts at P, on a cache line (see LineArrays).
+        // step); the first image of each chunk overwrites its part, so it needs no zeroing.
         float[] partial = PARTIAL.get();
         if (partial.length < P + (long) chunks * size) PARTIAL.set(partial = LineArrays.of(chunks * size));
         float[] sums = partial;

@@ -385,9 +385,9 @@ public final class Gemm {
      * STAGE_MIN_BYTES: a quarter of this machine's 512 KB L2, the rest being A's pack and B), C is
      * accumulated in a panel-major stage instead, each panel's rows NR floats apart so a sweep walks
      * it contiguously, and copied to C once at the end. The stage starts at Simd.LINE_START, on a
-     * line (see LineArrays, PackedB.start). Measured, square SGEMM, GFLOP/s: one thread, one JVM alternating, n = 1024
-     * 63-73 -> 71-79, n = 2048 62-76 -> 74-79; two threads, jars alternating, n = 2048 mean of 9 ~102
-     * -> ~107, n = 1024 within noise.
+     * line (see LineArrays, PackedB.start). Measured, square SGEMM, GFLOP/s: one thread, one JVM
+     * alternating, n = 1024 63-73 -> 71-79, n = 2048 62-76 -> 74-79; two threads, jars
+     * alternating, n = 2048 mean of 9 ~102 -> ~107, n = 1024 within noise.
      */
     private static void block(float[] a, int aOff, boolean transA, int lda, int[] rowStarts, boolean direct, PackedB lazy, int bt, float[] bp,
                               int bBase, int panels, float[] c, int cOff, int ldc, int k, int kcBlock, int i0, int i1, int j0, int j1, boolean staged,

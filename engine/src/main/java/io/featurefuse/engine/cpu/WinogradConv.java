@@ -2,7 +2,6 @@ package io.featurefuse.engine.cpu;
 
 import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
-import static io.featurefuse.engine.cpu.Parallel.grow;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
