@@ -25,6 +25,8 @@ import jdk.incubator.vector.FloatVector;
  * here (32->64 1x1 stride 2 28x28 b128, 2 threads: ~1.0-1.1 against ~1.7 ms).
  */
 final class PhaseDataGradient {
+    private static final int LS = Simd.LINE_START;
+
     private PhaseDataGradient() {}
 
     /** Per thread: [0] dOut spread to Wq-wide rows, [1] the columns, [2] the phase planes. */
@@ -38,23 +40,30 @@ final class PhaseDataGradient {
     static void ofImage(float[] dIn, float[] dOut, int dOff, float[] wt, int wt0, ConvGeom g, ImplicitConv.Layout lay, int n, int grp) {
         int kg = g.kg(), crs = g.crs(), ohw = g.ohw(), oh = g.oh(), ow = g.ow(), wq = lay.wq(), cols = lay.cols();
         float[][] scratch = SCRATCH.get();
-        int go = dOff + (n * g.k() + grp * kg) * ohw;
+        int go = dOff + (n * g.k() + grp * kg) * ohw, ld = cols;
         float[] d = dOut;
-        if (wq > ow) { // dOut's rows spread to Wq columns, zeros in the rest: col's rows then line up with P's
-            d = grow(scratch, 0, kg * cols);
-            for (int k = 0; k < kg; k++)
+        if (wq > ow) {
+            // dOut's rows spread to Wq columns, zeros in the rest: col's rows then line up with P's.
+            // Its k rows, and so col's, ld = colsPadded apart from a line start: every B and C vector
+            // of the product on one line (see LineArrays); the columns past cols are zeros and give
+            // columns of col that are never read.
+            ld = lay.colsPadded();
+            d = LineArrays.grow(scratch, 0, kg * ld);
+            for (int k = 0; k < kg; k++) {
                 for (int y = 0; y < oh; y++) {
-                    int at = (k * oh + y) * wq;
+                    int at = LS + k * ld + y * wq;
                     System.arraycopy(dOut, go + (k * oh + y) * ow, d, at, ow);
                     java.util.Arrays.fill(d, at + ow, at + wq, 0f);
                 }
-            go = 0;
+                java.util.Arrays.fill(d, LS + k * ld + cols, LS + (k + 1) * ld, 0f);
+            }
+            go = LS;
         }
-        float[] col = grow(scratch, 1, crs * cols), p = grow(scratch, 2, lay.size() + 2 * L);
-        ImplicitConv.planeProduct(wt, wt0, crs, kg, d, go, cols, col, 0);
+        float[] col = LineArrays.grow(scratch, 1, crs * ld), p = grow(scratch, 2, lay.size() + 2 * L);
+        ImplicitConv.planeProduct(wt, wt0, crs, kg, d, go, ld, col, LS);
         java.util.Arrays.fill(p, 0, lay.size(), 0f);
         int[] shift = lay.shift();
-        for (int t = 0; t < crs; t++) Conv2dKernels.addInto(p, shift[t], col, t * cols, cols);
+        for (int t = 0; t < crs; t++) Conv2dKernels.addInto(p, shift[t], col, LS + t * ld, cols);
         fromPhasePlanes(p, g, lay, dIn, (n * g.c() + grp * g.cg()) * g.h() * g.w());
     }
 
