@@ -88,6 +88,18 @@ final class ConvOps {
         return NormOps.batchNorm(y, runningMean, runningVar, bnWeight, bnBias, true, momentum, eps, relu, stats);
     }
 
+    /** conv2dBatchNorm with relu, then a global average pool fused into BN's pass (NormOps.batchNormReluPool). */
+    static Tensor conv2dBatchNormReluPool(Tensor x, Tensor weight, Tensor bias, ConvOptions o, Tensor runningMean, Tensor runningVar,
+                                         Tensor bnWeight, Tensor bnBias, boolean training, double momentum, double eps) {
+        NormOps.PlaneStatistics stats = null;
+        if (training && x.dtype == DType.F32) {
+            ConvGeom g = geometry(x.shape, weight.shape, o);
+            stats = new NormOps.PlaneStatistics(new double[g.n() * g.k()], new double[g.n() * g.k()]);
+        }
+        Tensor y = conv2d(x, weight, bias, o, false, null, stats);
+        return NormOps.batchNormReluPool(y, runningMean, runningVar, bnWeight, bnBias, training, momentum, eps, stats);
+    }
+
     /** stats: null, or filled with the batch-norm statistics of the output's planes as they are written (float32 only). */
     private static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, ConvOptions o, boolean relu, Tensor residual,
                                  NormOps.PlaneStatistics stats) {

@@ -140,6 +140,12 @@ sealed interface Node {
         public String opName() { return "batch_norm_relu"; }
     }
 
+    /** relu(batch norm) averaged over each plane ([N, C, 1, 1]) fused; saves what BatchNormRelu saves. */
+    record BatchNormReluPool(BatchNorm bn, io.featurefuse.engine.cpu.BatchNormKernels.ReluOf relu) implements Node {
+        public List<Tensor> inputs() { return bn.inputs(); }
+        public String opName() { return "batch_norm_relu_pool"; }
+    }
+
     /** A dtype conversion. */
     record Cast(Tensor x) implements Node {
         public List<Tensor> inputs() { return List.of(x); }

@@ -1,6 +1,7 @@
 package io.featurefuse.engine;
 
 import io.featurefuse.engine.cpu.BatchNormKernels;
+import io.featurefuse.engine.cpu.Pool2dKernels;
 
 /**
  * Batch, group and layer normalisation as PyTorch defines them. Batch norm is one fused op
@@ -45,6 +46,18 @@ final class NormOps {
     }
 
     /**
+     * adaptiveAvgPool2d(batchNormRelu(x), 1, 1): [N, C, H, W] -> [N, C, 1, 1], the same bits, in one
+     * pass over x that writes no normalised map (see BatchNormKernels.affineReluMean); backward
+     * takes the pool's gradient as one value a plane instead of a spread map, so it too makes two
+     * passes over x and none over a gradient the size of x. The classifier head of a CNN.
+     */
+    static Tensor batchNormReluPool(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                                    boolean training, double momentum, double eps, PlaneStatistics planes) {
+        if (x.rank() != 4) throw new IllegalArgumentException("batchNormReluPool: input must be [N, C, H, W], not " + x.shape);
+        return batchNorm(x, runningMean, runningVar, weight, bias, training, momentum, eps, true, planes, true);
+    }
+
+    /**
      * Batch statistics gathered per plane by x's producer while it wrote them (see
      * BatchNormKernels.planeStatistics): sums[t] and deviations[t] for plane t = image * C + channel.
      */
@@ -56,7 +69,13 @@ final class NormOps {
      */
     static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                             boolean training, double momentum, double eps, boolean relu, PlaneStatistics planes) {
-        String op = relu ? "batchNormRelu" : "batchNorm";
+        return batchNorm(x, runningMean, runningVar, weight, bias, training, momentum, eps, relu, planes, false);
+    }
+
+    /** relu?(batchNorm(x)), globally average-pooled when pool (relu then, and x [N, C, H, W]). */
+    private static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                                    boolean training, double momentum, double eps, boolean relu, PlaneStatistics planes, boolean pool) {
+        String op = pool ? "batchNormReluPool" : relu ? "batchNormRelu" : "batchNorm";
         if (x.rank() < 2) throw new IllegalArgumentException(op + ": input must be [N, C, ...], not " + x.shape);
         int c = x.shape.dim(1);
         checkChannels(op, runningMean, "running mean", c);
@@ -88,9 +107,13 @@ final class NormOps {
             scale[ch] = invstd[ch] * (gamma == null ? 1 : gamma[ch]);
             betas[ch] = beta == null ? 0 : beta[ch];
         }
-        Tensor out = Tensor.emptyToOverwrite(x.shape, x.dtype);
-        if (x.dtype == DType.F32) BatchNormKernels.affine(out.f(), xd.f(), xd.offset, n, c, spatial, mean, scale, betas, relu);
-        else BatchNormKernels.affine(out.d(), xd.d(), xd.offset, n, c, spatial, mean, scale, betas, relu);
+        Tensor out;
+        if (pool) out = pooled(xd, n, c, spatial, mean, scale, betas);
+        else {
+            out = Tensor.emptyToOverwrite(x.shape, x.dtype);
+            if (x.dtype == DType.F32) BatchNormKernels.affine(out.f(), xd.f(), xd.offset, n, c, spatial, mean, scale, betas, relu);
+            else BatchNormKernels.affine(out.d(), xd.d(), xd.offset, n, c, spatial, mean, scale, betas, relu);
+        }
         if (training && runningMean != null) {
             double[] rm = runningMean.toArray(), rv = runningVar.toArray();
             for (int ch = 0; ch < c; ch++) {
@@ -103,7 +126,32 @@ final class NormOps {
             }
         }
         Node.BatchNorm node = new Node.BatchNorm(x, weight, bias, mean, invstd, training);
+        if (pool) return Tensor.record(out, new Node.BatchNormReluPool(node, new BatchNormKernels.ReluOf(scale, betas)));
         return Tensor.record(out, relu ? new Node.BatchNormRelu(node, new BatchNormKernels.ReluOf(scale, betas)) : node);
+    }
+
+    /**
+     * The per-plane means of relu(affine(x)) as [N, C, 1, 1]. float64, the reference, composes the
+     * two kernels through a full-size map.
+     */
+    private static Tensor pooled(Tensor xd, int n, int c, int spatial, double[] mean, double[] scale, double[] betas) {
+        Tensor out = Tensor.emptyToOverwrite(Shape.of(n, c, 1, 1), xd.dtype);
+        if (xd.dtype == DType.F32) {
+            BatchNormKernels.affineReluMean(out.f(), xd.f(), xd.offset, n, c, spatial, mean, scale, betas);
+            return out;
+        }
+        double[] map = new double[n * c * spatial];
+        BatchNormKernels.affine(map, xd.d(), xd.offset, n, c, spatial, mean, scale, betas, true);
+        Pool2dKernels.avgForward(out.d(), map, 0, n * c, globalWindows(xd));
+        return out;
+    }
+
+    private static Pool2dKernels.Windows globalWindows(Tensor x) {
+        return PoolOps.adaptiveWindows("batchNormReluPool", x.shape.dim(2), x.shape.dim(3), 1, 1);
+    }
+
+    static Tensor[] batchNormReluPoolBackward(Node.BatchNormReluPool n, Tensor g) {
+        return batchNormBackward(n.bn(), g, n.relu(), true);
     }
 
     /**
@@ -114,22 +162,34 @@ final class NormOps {
      * read from the saved output (see BatchNormKernels.ReluOf).
      */
     static Tensor[] batchNormReluBackward(Node.BatchNormRelu n, Tensor g) {
-        return batchNormBackward(n.bn(), g, n.relu());
+        return batchNormBackward(n.bn(), g, n.relu(), false);
     }
 
     static Tensor[] batchNormBackward(Node.BatchNorm node, Tensor g) {
-        return batchNormBackward(node, g, null);
+        return batchNormBackward(node, g, null, false);
     }
 
-    /** Gradients of batchNorm for x, weight and bias (those present), from per-channel sums; g counts only where the fused ReLU's input was above 0 when relu is given. */
-    private static Tensor[] batchNormBackward(Node.BatchNorm node, Tensor g, BatchNormKernels.ReluOf relu) {
+    /**
+     * Gradients of batchNorm for x, weight and bias (those present), from per-channel sums; g counts only where the
+     * fused ReLU's input was above 0 when relu is given. Pooled, g is a global average pool's [N, C, 1, 1]
+     * gradient, one value a plane, which the kernels spread over the plane as the pool's backward would.
+     */
+    private static Tensor[] batchNormBackward(Node.BatchNorm node, Tensor g, BatchNormKernels.ReluOf relu, boolean pooled) {
         Tensor x = node.x(), xd = x.dense(), gd = g.dense();
+        if (pooled && x.dtype == DType.F64) {
+            // the reference: the pool's backward into a full map, then the plain kernels on it
+            Tensor spread = Tensor.emptyToOverwrite(x.shape, x.dtype);
+            Pool2dKernels.avgBackward(spread.d(), gd.d(), gd.offset, x.shape.dim(0) * x.shape.dim(1), globalWindows(x));
+            gd = spread;
+            pooled = false;
+        }
         int n = x.shape.dim(0), c = x.shape.dim(1), spatial = x.numel() / (n * c);
         double count = (double) n * spatial;
         double[] mean = node.mean(), invstd = node.invstd();
         double[] gamma = node.weight() == null ? null : node.weight().toArray();
         double[] sums = new double[c], dots = new double[c];
-        if (x.dtype == DType.F32)
+        if (pooled) BatchNormKernels.pooledGradientSums(gd.f(), gd.offset, relu, xd.f(), xd.offset, n, c, spatial, mean, sums, dots);
+        else if (x.dtype == DType.F32)
             BatchNormKernels.gradientSums(gd.f(), gd.offset, relu, xd.f(), xd.offset, n, c, spatial, mean, sums, dots);
         else BatchNormKernels.gradientSums(gd.d(), gd.offset, relu, xd.d(), xd.offset, n, c, spatial, mean, sums, dots);
         double[] dgamma = new double[c], p = new double[c], q = new double[c], r = new double[c];
@@ -146,7 +206,8 @@ final class NormOps {
         Tensor gx = null;
         if (x.requiresGrad()) {
             gx = Tensor.emptyToOverwrite(x.shape, x.dtype);
-            if (x.dtype == DType.F32)
+            if (pooled) BatchNormKernels.pooledInputGradient(gx.f(), gd.f(), gd.offset, relu, xd.f(), xd.offset, n, c, spatial, mean, p, q, r);
+            else if (x.dtype == DType.F32)
                 BatchNormKernels.inputGradient(gx.f(), gd.f(), gd.offset, relu, xd.f(), xd.offset, n, c, spatial, mean, p, q, r);
             else BatchNormKernels.inputGradient(gx.d(), gd.d(), gd.offset, relu, xd.d(), xd.offset, n, c, spatial, mean, p, q, r);
         }

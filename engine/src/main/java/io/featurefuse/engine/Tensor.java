@@ -486,6 +486,25 @@ public final class Tensor {
         return ConvOps.conv2dBatchNorm(this, weight, bias, options, runningMean, runningVar, bnWeight, bnBias, training, momentum, eps, relu);
     }
 
+    /**
+     * conv2dBatchNorm(..., relu = true) then adaptiveAvgPool2d(1, 1): a CNN's last conv, BN and ReLU and its global
+     * average pool, [N, K, 1, 1], recorded as a convolution and one fused op (batchNormReluPool), the same values to
+     * the bit. The normalised map is never written.
+     */
+    public Tensor conv2dBatchNormReluPool(Tensor weight, Tensor bias, ConvOptions options, Tensor runningMean, Tensor runningVar,
+                                          Tensor bnWeight, Tensor bnBias, boolean training, double momentum, double eps) {
+        return ConvOps.conv2dBatchNormReluPool(this, weight, bias, options, runningMean, runningVar, bnWeight, bnBias, training, momentum, eps);
+    }
+
+    /**
+     * batchNormRelu(...) then adaptiveAvgPool2d(1, 1) on [N, C, H, W], to the bit, as one op: one pass over
+     * the input forward and two backward, and no map of the input's size written either way.
+     */
+    public Tensor batchNormReluPool(Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                                    boolean training, double momentum, double eps) {
+        return NormOps.batchNormReluPool(this, runningMean, runningVar, weight, bias, training, momentum, eps, null);
+    }
+
     /** relu(batchNorm(...)) in one pass over the data (the usual BN + ReLU pair of a CNN block). */
     public Tensor batchNormRelu(Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                                 boolean training, double momentum, double eps) {

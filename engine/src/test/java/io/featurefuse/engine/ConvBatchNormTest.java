@@ -26,10 +26,10 @@ class ConvBatchNormTest {
         Shape out = c.x(seed).conv2d(c.weight(seed), null, c.o()).shape();
         Assume.that((long) out.dim(0) * out.dim(2) * out.dim(3) >= 2); // batch statistics need two values a channel
         SplittableRandom r = new SplittableRandom(seed + 9);
-        boolean training = r.nextInt(4) > 0, relu = r.nextBoolean();
+        boolean training = r.nextInt(4) > 0, relu = r.nextBoolean(), pool = relu && r.nextBoolean();
         for (DType dtype : DType.values())
-            assertSameAsComposition(c + " " + dtype + (training ? " training" : " eval") + (relu ? " relu" : ""), c.x(seed).to(dtype),
-                    c.weight(seed).to(dtype), c.biasTensor(seed) == null ? null : c.biasTensor(seed).to(dtype), c.o(), training, relu, seed);
+            assertSameAsComposition(c + " " + dtype + (training ? " training" : " eval") + (pool ? " relu pool" : relu ? " relu" : ""), c.x(seed).to(dtype),
+                    c.weight(seed).to(dtype), c.biasTensor(seed) == null ? null : c.biasTensor(seed).to(dtype), c.o(), training, relu, pool, seed);
     }
 
     /**
@@ -45,7 +45,8 @@ class ConvBatchNormTest {
         ConvOptions o = new ConvOptions(1, 1, pad, pad, 1, 1, 1);
         Tensor x = Fixtures.values(seed, -1, 1, n, cin, h, w).to(DType.F32), wt = Fixtures.values(seed + 1, -0.2, 0.2, k, cin, 3, 3).to(DType.F32);
         Tensor b = r.nextBoolean() ? Fixtures.values(seed + 2, -1, 1, k).to(DType.F32) : null;
-        assertSameAsComposition((f4 ? "F(4x4) " : "F(2x2) ") + x.shape() + " pad " + pad, x, wt, b, o, true, r.nextBoolean(), seed);
+        boolean relu = r.nextBoolean();
+        assertSameAsComposition((f4 ? "F(4x4) " : "F(2x2) ") + x.shape() + " pad " + pad, x, wt, b, o, true, relu, relu && r.nextBoolean(), seed);
     }
 
     /** The reference workload's layer kinds at a batch of 5 (more images than threads): 1x1, 5x5, 3x3 stride 2, grouped. */
@@ -58,8 +59,9 @@ class ConvBatchNormTest {
             ConvOptions o = new ConvOptions(stride, stride, pad, pad, 1, 1, groups);
             Tensor x = Fixtures.values(seed, -1, 1, 5, cin, side, side).to(DType.F32);
             Tensor w = Fixtures.values(seed + 1, -0.3, 0.3, k, cin / groups, ks, ks).to(DType.F32);
-            for (boolean relu : new boolean[] {false, true})
-                assertSameAsComposition(cin + "->" + k + " " + ks + "x" + ks + "/" + stride + " groups " + groups, x, w, null, o, true, relu, seed++);
+            for (int kind = 0; kind < 3; kind++)
+                assertSameAsComposition(cin + "->" + k + " " + ks + "x" + ks + "/" + stride + " groups " + groups + " kind " + kind, x, w, null, o, true,
+                        kind > 0, kind == 2, seed++);
         }
     }
 
@@ -75,20 +77,23 @@ class ConvBatchNormTest {
 
     /**
      * Fused and composed, both recording: the output, the running statistics after, and the gradients of x, the
-     * conv's weight and bias and the BN's weight and bias, compared to the bit.
+     * conv's weight and bias and the BN's weight and bias, compared to the bit. pool (with relu): conv2dBatchNormReluPool
+     * against the global average pool of the composition.
      */
     private static void assertSameAsComposition(String what, Tensor x, Tensor w, Tensor b, ConvOptions o, boolean training, boolean relu,
-                                                long seed) {
+                                                boolean pool, long seed) {
         int k = w.shape().dim(0);
         SplittableRandom r = new SplittableRandom(seed + 7);
         Tensor gamma = Tensor.uniform(r, 0.5, 2, k).to(x.dtype()), beta = Tensor.uniform(r, -0.5, 0.5, k).to(x.dtype());
         Tensor mean = Tensor.uniform(r, -0.5, 0.5, k).to(x.dtype()), var = Tensor.uniform(r, 0.5, 2, k).to(x.dtype());
         Tensor[] fusedIn = copies(x, w, b, gamma, beta), plainIn = copies(x, w, b, gamma, beta);
         Tensor fm = mean.copy(), fv = var.copy(), pm = mean.copy(), pv = var.copy();
-        Tensor fused = fusedIn[0].conv2dBatchNorm(fusedIn[1], fusedIn[2], o, fm, fv, fusedIn[3], fusedIn[4], training, 0.1, 1e-5, relu);
+        Tensor fused = pool ? fusedIn[0].conv2dBatchNormReluPool(fusedIn[1], fusedIn[2], o, fm, fv, fusedIn[3], fusedIn[4], training, 0.1, 1e-5)
+                : fusedIn[0].conv2dBatchNorm(fusedIn[1], fusedIn[2], o, fm, fv, fusedIn[3], fusedIn[4], training, 0.1, 1e-5, relu);
         Tensor conv = plainIn[0].conv2d(plainIn[1], plainIn[2], o);
         Tensor plain = relu ? conv.batchNormRelu(pm, pv, plainIn[3], plainIn[4], training, 0.1, 1e-5)
                 : conv.batchNorm(pm, pv, plainIn[3], plainIn[4], training, 0.1, 1e-5);
+        if (pool) plain = plain.adaptiveAvgPool2d(1, 1);
         assertArrayEquals(plain.toArray(), fused.toArray(), 0.0, what);
         assertArrayEquals(pm.toArray(), fm.toArray(), 0.0, what + " running mean");
         assertArrayEquals(pv.toArray(), fv.toArray(), 0.0, what + " running var");

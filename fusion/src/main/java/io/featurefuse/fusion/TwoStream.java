@@ -2,6 +2,7 @@ package io.featurefuse.fusion;
 
 import io.featurefuse.engine.GradMode;
 import io.featurefuse.engine.Tensor;
+import io.featurefuse.fusion.strategies.Concat;
 import io.featurefuse.nn.Module;
 import io.featurefuse.nn.layers.Linear;
 import io.featurefuse.nn.models.Backbone;
@@ -64,10 +65,15 @@ public final class TwoStream extends Module {
         }
         Tensor ta = a.features(x, List.of(tapA)).get(tapA), fa = alignA.call(ta);
         Tensor tb = b.features(x, List.of(tapB)).get(tapB), fb = alignB.call(tb);
-        Tensor fused = fusion.fuse(fa, fb);
-        Tensor y = fusion instanceof io.featurefuse.fusion.strategies.Concat ? fused : fused.relu();
-        Tensor pooled = y.adaptiveAvgPool2d(1, 1);
-        if (!GradMode.isEnabled()) recycleMaps(List.of(x, pooled), List.of(ta, fa, tb, fb, fused, y));
+        Tensor pooled;
+        if (fusion instanceof Concat concat) {
+            pooled = concat.fuseAllPooled(List.of(fa, fb)); // its own ReLU, the pool inside its BN's pass
+            if (!GradMode.isEnabled()) recycleMaps(List.of(x, pooled), List.of(ta, fa, tb, fb));
+        } else {
+            Tensor fused = fusion.fuse(fa, fb), y = fused.relu();
+            pooled = y.adaptiveAvgPool2d(1, 1);
+            if (!GradMode.isEnabled()) recycleMaps(List.of(x, pooled), List.of(ta, fa, tb, fb, fused, y));
+        }
         return fc.call(pooled.flatten(1, -1));
     }
 

@@ -147,6 +147,36 @@ class StrategiesTest {
         for (int i = 0; i < recorded.length; i++) assertEquals(recorded[i], fast[i], 1e-5 * (1 + Math.abs(recorded[i])), name + " at " + i);
     }
 
+    /**
+     * Concat's pooled features (the pool inside its BN's pass while recording) are the global average pool of its
+     * map to the bit: training, with the gradients of both maps and of every parameter, and in inference.
+     */
+    @org.junit.jupiter.api.Test
+    void concatsPooledFeaturesAreThePoolOfItsMap() {
+        for (int sideA : new int[] {3, 5}) { // planes of 9 and 25 values: no whole vector, and one with a tail
+            SplittableRandom r = new SplittableRandom(sideA);
+            Tensor a = Tensor.randn(r, 3, 8, sideA, sideA).to(DType.F32), b = Tensor.randn(r, 3, 6, sideA, sideA).to(DType.F32);
+            var pooledWay = new io.featurefuse.fusion.strategies.Concat(8, 6, 5, new SplittableRandom(21));
+            var mapWay = new io.featurefuse.fusion.strategies.Concat(8, 6, 5, new SplittableRandom(21));
+            Tensor[] pa = {a.copy().requiresGrad(true), b.copy().requiresGrad(true)}, ma = {a.copy().requiresGrad(true), b.copy().requiresGrad(true)};
+            Tensor pooled = pooledWay.fuseAllPooled(java.util.List.of(pa)), viaMap = mapWay.fuseAll(java.util.List.of(ma)).adaptiveAvgPool2d(1, 1);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(viaMap.toArray(), pooled.toArray(), 0.0, "training " + sideA);
+            Tensor up = Tensor.randn(r, 3, 5, 1, 1).to(DType.F32);
+            pooled.backward(up);
+            viaMap.backward(up);
+            for (int i = 0; i < 2; i++) org.junit.jupiter.api.Assertions.assertArrayEquals(ma[i].grad().toArray(), pa[i].grad().toArray(), 0.0, "map " + i);
+            var mp = mapWay.namedParameters();
+            pooledWay.namedParameters().forEach((k, t) -> org.junit.jupiter.api.Assertions.assertArrayEquals(mp.get(k).grad().toArray(), t.grad().toArray(),
+                    0.0, k));
+            pooledWay.eval();
+            mapWay.eval();
+            try (var off = io.featurefuse.engine.GradMode.off()) {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(mapWay.fuseAll(java.util.List.of(a, b)).adaptiveAvgPool2d(1, 1).toArray(),
+                        pooledWay.fuseAllPooled(java.util.List.of(a, b)).toArray(), 0.0, "inference " + sideA);
+            }
+        }
+    }
+
     /** With two maps, fuseAll is fuse to the bit (the N-way code is the two-map code). */
     @ParameterizedTest
     @MethodSource("many")

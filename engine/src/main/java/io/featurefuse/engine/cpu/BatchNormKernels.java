@@ -118,24 +118,49 @@ public final class BatchNormKernels {
     public static void affine(float[] y, float[] x, int off, int n, int c, int s, double[] mean, double[] scale, double[] beta, boolean relu) {
         Parallel.forRanges(n * c, 2 * s, (t0, t1) -> {
             for (int t = t0; t < t1; t++)
-                affinePlane(y, x, off, t * s, s, (float) mean[t % c], (float) scale[t % c], (float) beta[t % c], relu);
+                affinePlane(y, t * s, x, off + t * s, s, (float) mean[t % c], (float) scale[t % c], (float) beta[t % c], relu);
         });
     }
 
-    /** The s values from o on: y[o + i] = (x[off + o + i] - m) * a + b, clamped at 0 with relu. */
-    private static void affinePlane(float[] y, float[] x, int off, int o, int s, float m, float a, float b, boolean relu) {
+    /** The s values of one plane: y[yAt + i] = (x[xAt + i] - m) * a + b, clamped at 0 with relu. */
+    private static void affinePlane(float[] y, int yAt, float[] x, int xAt, int s, float m, float a, float b, boolean relu) {
         int i = 0;
         FloatVector mv = FloatVector.broadcast(F, m), av = FloatVector.broadcast(F, a), bv = FloatVector.broadcast(F, b);
         if (relu) {
             FloatVector zero = FloatVector.zero(F);
             for (int bound = F.loopBound(s); i < bound; i += L)
-                FloatVector.fromArray(F, x, off + o + i).sub(mv).fma(av, bv).max(zero).intoArray(y, o + i);
-            for (; i < s; i++) y[o + i] = Math.max(affine(x[off + o + i], m, a, b), 0f);
+                FloatVector.fromArray(F, x, xAt + i).sub(mv).fma(av, bv).max(zero).intoArray(y, yAt + i);
+            for (; i < s; i++) y[yAt + i] = Math.max(affine(x[xAt + i], m, a, b), 0f);
         } else {
             for (int bound = F.loopBound(s); i < bound; i += L)
-                FloatVector.fromArray(F, x, off + o + i).sub(mv).fma(av, bv).intoArray(y, o + i);
-            for (; i < s; i++) y[o + i] = affine(x[off + o + i], m, a, b);
+                FloatVector.fromArray(F, x, xAt + i).sub(mv).fma(av, bv).intoArray(y, yAt + i);
+            for (; i < s; i++) y[yAt + i] = affine(x[xAt + i], m, a, b);
         }
+    }
+
+    /**
+     * out[t] = the mean of plane t of relu(affine(x)) (n c planes of s values): batch norm + ReLU then a
+     * global average pool, to the bit (each plane is normalised as {@link #affine} does into this
+     * thread's scratch, which stays in L1, and summed as the pool sums it), without writing the
+     * normalised map to memory and reading it back: the classifier head's one pass over its input.
+     */
+    public static void affineReluMean(float[] out, float[] x, int off, int n, int c, int s, double[] mean, double[] scale, double[] beta) {
+        Parallel.forRanges(n * c, 2 * s, (t0, t1) -> {
+            float[] plane = Parallel.grow(PLANE.get(), 0, s);
+            for (int t = t0; t < t1; t++) {
+                affinePlane(plane, 0, x, off + t * s, s, (float) mean[t % c], (float) scale[t % c], (float) beta[t % c], true);
+                out[t] = Pool2dKernels.globalMean(plane, 0, s);
+            }
+        });
+    }
+
+    /** A plane of floats, the calling thread's own: a normalised plane, or a pooled gradient spread over one. */
+    private static final ThreadLocal<float[][]> PLANE = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
+
+    /** plane[0 .. s) = g / s: the gradient a global average pool hands each of a plane's s values, as its backward computes it. */
+    private static float[] spread(float[] plane, float g, int s) {
+        java.util.Arrays.fill(plane, 0, s, Pool2dKernels.globalMeanGradient(g, s));
+        return plane;
     }
 
     /**
@@ -180,33 +205,55 @@ public final class BatchNormKernels {
         // planes in ranges, in memory order, then summed per channel in image order (see statistics)
         double[] planeSums = planeScratch(n * c, 0), planeDots = planeScratch(n * c, 1);
         Parallel.forRanges(n * c, 3 * s, (t0, t1) -> {
-            for (int t = t0; t < t1; t++) {
-                int p = t * s, j = 0, ch = t % c;
-                float m = (float) mean[ch], ra = relu == null ? 0f : (float) relu.scale[ch], rb = relu == null ? 0f : (float) relu.shift[ch];
-                double a = 0, b = 0;
-                if (s >= L) {
-                    FloatVector mv = FloatVector.broadcast(F, m), av = FloatVector.broadcast(F, ra), bv = FloatVector.broadcast(F, rb);
-                    FloatVector sa = FloatVector.zero(F), sb = sa;
-                    for (int bound = F.loopBound(s); j < bound; j += L) {
-                        FloatVector xm = FloatVector.fromArray(F, x, off + p + j).sub(mv);
-                        FloatVector d = masked(FloatVector.fromArray(F, dy, dyOff + p + j), relu != null, xm, av, bv);
-                        sa = sa.add(d);
-                        sb = d.fma(xm, sb);
-                    }
-                    a = Simd.sumLanes(sa);
-                    b = Simd.sumLanes(sb);
-                }
-                for (; j < s; j++) {
-                    float xm = x[off + p + j] - m, d = relu == null || affine(x[off + p + j], m, ra, rb) > 0f ? dy[dyOff + p + j] : 0f;
-                    a += d;
-                    b += d * xm;
-                }
-                planeSums[t] = a;
-                planeDots[t] = b;
-            }
+            for (int t = t0; t < t1; t++) planeGradientSums(dy, dyOff + t * s, relu, x, off + t * s, s, t % c, mean, planeSums, planeDots, t);
         });
         sumByChannel(planeSums, n, c, sums);
         sumByChannel(planeDots, n, c, dots);
+    }
+
+    /**
+     * {@link #gradientSums} where the gradient arriving at the output is a global average pool's:
+     * g[gOff + t] / s over every value of plane t. Each plane's gradient is spread into this
+     * thread's scratch as the pool's backward spreads it and summed as gradientSums sums it, so
+     * the sums are the pool-then-BN ones to the bit, without that spread gradient in memory.
+     */
+    public static void pooledGradientSums(float[] g, int gOff, ReluOf relu, float[] x, int off, int n, int c, int s, double[] mean,
+                                          double[] sums, double[] dots) {
+        double[] planeSums = planeScratch(n * c, 0), planeDots = planeScratch(n * c, 1);
+        Parallel.forRanges(n * c, 2 * s, (t0, t1) -> {
+            float[] plane = Parallel.grow(PLANE.get(), 0, s);
+            for (int t = t0; t < t1; t++)
+                planeGradientSums(spread(plane, g[gOff + t], s), 0, relu, x, off + t * s, s, t % c, mean, planeSums, planeDots, t);
+        });
+        sumByChannel(planeSums, n, c, sums);
+        sumByChannel(planeDots, n, c, dots);
+    }
+
+    /** planeSums[t] = sum dy and planeDots[t] = sum dy (x - mean[ch]) over one plane of s values (dy from dyAt, x from xAt), dy masked by relu. */
+    private static void planeGradientSums(float[] dy, int dyAt, ReluOf relu, float[] x, int xAt, int s, int ch, double[] mean,
+                                          double[] planeSums, double[] planeDots, int t) {
+        int j = 0;
+        float m = (float) mean[ch], ra = relu == null ? 0f : (float) relu.scale[ch], rb = relu == null ? 0f : (float) relu.shift[ch];
+        double a = 0, b = 0;
+        if (s >= L) {
+            FloatVector mv = FloatVector.broadcast(F, m), av = FloatVector.broadcast(F, ra), bv = FloatVector.broadcast(F, rb);
+            FloatVector sa = FloatVector.zero(F), sb = sa;
+            for (int bound = F.loopBound(s); j < bound; j += L) {
+                FloatVector xm = FloatVector.fromArray(F, x, xAt + j).sub(mv);
+                FloatVector d = masked(FloatVector.fromArray(F, dy, dyAt + j), relu != null, xm, av, bv);
+                sa = sa.add(d);
+                sb = d.fma(xm, sb);
+            }
+            a = Simd.sumLanes(sa);
+            b = Simd.sumLanes(sb);
+        }
+        for (; j < s; j++) {
+            float xm = x[xAt + j] - m, d = relu == null || affine(x[xAt + j], m, ra, rb) > 0f ? dy[dyAt + j] : 0f;
+            a += d;
+            b += d * xm;
+        }
+        planeSums[t] = a;
+        planeDots[t] = b;
     }
 
     /**
@@ -246,6 +293,25 @@ public final class BatchNormKernels {
                 int ch = t % c;
                 float m = (float) mean[ch], ra = relu == null ? 0f : (float) relu.scale[ch], rb = relu == null ? 0f : (float) relu.shift[ch];
                 inputGradientPlane(dx, dy, dyOff, relu != null, x, off, t * s, s, m, ra, rb, (float) p[ch], (float) q[ch], (float) r[ch]);
+            }
+        });
+    }
+
+    /**
+     * {@link #inputGradient} where the gradient arriving at the output is a global average pool's,
+     * g[gOff + t] / s over plane t, spread as in {@link #pooledGradientSums}: the same bits as the
+     * pool's backward then inputGradient, without writing that gradient and reading it back.
+     */
+    public static void pooledInputGradient(float[] dx, float[] g, int gOff, ReluOf relu, float[] x, int off, int n, int c, int s, double[] mean,
+                                           double[] p, double[] q, double[] r) {
+        Parallel.forRanges(n * c, 2 * s, (t0, t1) -> {
+            float[] plane = Parallel.grow(PLANE.get(), 0, s);
+            for (int t = t0; t < t1; t++) {
+                int ch = t % c;
+                float m = (float) mean[ch], ra = relu == null ? 0f : (float) relu.scale[ch], rb = relu == null ? 0f : (float) relu.shift[ch];
+                // dy's index is dyOff + o + i: with dyOff = -o it is the spread plane's i
+                inputGradientPlane(dx, spread(plane, g[gOff + t], s), -t * s, relu != null, x, off, t * s, s, m, ra, rb, (float) p[ch], (float) q[ch],
+                        (float) r[ch]);
             }
         });
     }

@@ -232,6 +232,16 @@ public final class Pool2dKernels {
         });
     }
 
+    /** The mean of a[from .. from + s) as avgForward takes it over a global window of s values, to the bit. */
+    static float globalMean(float[] a, int from, int s) {
+        return (float) (sumRun(a, from, from + s) / (double) s);
+    }
+
+    /** What avgBackward spreads over each of a global window's s values for the output gradient g, to the bit. */
+    static float globalMeanGradient(float g, int s) {
+        return (float) (g / (double) s);
+    }
+
     /**
      * a[from] + ... + a[to - 1]: two vector accumulators when the run holds a vector, the rest one by one. The
      * lanes are summed in a fixed order (reduceLanes(ADD) here made training differ between runs of the same

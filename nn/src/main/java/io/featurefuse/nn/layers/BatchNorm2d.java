@@ -63,6 +63,18 @@ public final class BatchNorm2d extends Module {
                 relu);
     }
 
+    /**
+     * callAfter(conv, x, true) then a global average pool, [N, C, 1, 1], as one engine op
+     * (Tensor.conv2dBatchNormReluPool): the same values, without the normalised map written and read back.
+     * While a summary records layer shapes the layers run one by one, so the summary sees each.
+     */
+    public Tensor callReluPooledAfter(Conv2d conv, Tensor x) {
+        if (Summary.isObserving()) return call(conv.call(x)).relu().adaptiveAvgPool2d(1, 1);
+        countBatch();
+        return x.conv2dBatchNormReluPool(conv.weight(), conv.bias(), conv.options(), runningMean, runningVar, weight, bias, isTraining(), momentum,
+                eps);
+    }
+
     private void countBatch() {
         if (isTraining()) {
             try (var off = GradMode.off()) {
