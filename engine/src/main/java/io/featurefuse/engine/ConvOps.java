@@ -100,6 +100,11 @@ final class ConvOps {
         return NormOps.batchNormReluPool(y, runningMean, runningVar, bnWeight, bnBias, training, momentum, eps, stats);
     }
 
+    /** conv2d(x, weight, bias, o), with its output planes' batch statistics gathered into stats as they are written when stats is given. */
+    static Tensor conv2dGathering(Tensor x, Tensor weight, Tensor bias, ConvOptions o, NormOps.PlaneStatistics stats) {
+        return conv2d(x, weight, bias, o, false, null, stats);
+    }
+
     /** stats: null, or filled with the batch-norm statistics of the output's planes as they are written (float32 only). */
     private static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, ConvOptions o, boolean relu, Tensor residual,
                                  NormOps.PlaneStatistics stats) {

@@ -146,6 +146,20 @@ sealed interface Node {
         public String opName() { return "batch_norm_relu_pool"; }
     }
 
+    /**
+     * relu(batch norm of x + shortcut), the shortcut as it is (shortcutBn null) or batch-normalised
+     * (shortcutBn's x is the shortcut). Saves the output, whose sign is the ReLU's mask.
+     */
+    record BatchNormAddRelu(BatchNorm bn, Tensor shortcut, BatchNorm shortcutBn, Tensor out) implements Node {
+        public List<Tensor> inputs() {
+            List<Tensor> in = new java.util.ArrayList<>(bn.inputs());
+            if (shortcutBn == null) in.add(shortcut);
+            else in.addAll(shortcutBn.inputs());
+            return in;
+        }
+        public String opName() { return "batch_norm_add_relu"; }
+    }
+
     /** A dtype conversion. */
     record Cast(Tensor x) implements Node {
         public List<Tensor> inputs() { return List.of(x); }

@@ -76,6 +76,38 @@ final class NormOps {
     private static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                                     boolean training, double momentum, double eps, boolean relu, PlaneStatistics planes, boolean pool) {
         String op = pool ? "batchNormReluPool" : relu ? "batchNormRelu" : "batchNorm";
+        Normalisation z = normalisation(op, x, new BatchNormSpec(runningMean, runningVar, weight, bias, training, momentum, eps), planes);
+        Tensor out;
+        if (pool) out = pooled(z.xd(), z.n(), z.c(), z.spatial(), z.mean(), z.scale(), z.shift());
+        else {
+            out = Tensor.emptyToOverwrite(x.shape, x.dtype);
+            if (x.dtype == DType.F32) BatchNormKernels.affine(out.f(), z.xd().f(), z.xd().offset, z.n(), z.c(), z.spatial(), z.mean(), z.scale(), z.shift(), relu);
+            else BatchNormKernels.affine(out.d(), z.xd().d(), z.xd().offset, z.n(), z.c(), z.spatial(), z.mean(), z.scale(), z.shift(), relu);
+        }
+        if (pool) return Tensor.record(out, new Node.BatchNormReluPool(z.node(), z.relu()));
+        return Tensor.record(out, relu ? new Node.BatchNormRelu(z.node(), z.relu()) : z.node());
+    }
+
+    /**
+     * One batch norm worked out: y = (x - mean[ch]) scale[ch] + shift[ch] over x's n c planes of spatial
+     * values (xd: x dense), and the node its backward reads.
+     */
+    record Normalisation(Tensor xd, int n, int c, int spatial, double[] mean, double[] scale, double[] shift, Node.BatchNorm node) {
+        /** The affine as a fused ReLU's backward recomputes its mask from. */
+        BatchNormKernels.ReluOf relu() {
+            return new BatchNormKernels.ReluOf(scale, shift);
+        }
+    }
+
+    /**
+     * Checks x and bn's tensors (op names the caller in the messages) and works out the normalisation:
+     * batch statistics while training (from planes when given), which also move the running ones, in
+     * place; the running statistics in evaluation.
+     */
+    static Normalisation normalisation(String op, Tensor x, BatchNormSpec bn, PlaneStatistics planes) {
+        Tensor runningMean = bn.runningMean(), runningVar = bn.runningVar(), weight = bn.weight(), bias = bn.bias();
+        boolean training = bn.training();
+        double momentum = bn.momentum(), eps = bn.eps();
         if (x.rank() < 2) throw new IllegalArgumentException(op + ": input must be [N, C, ...], not " + x.shape);
         int c = x.shape.dim(1);
         checkChannels(op, runningMean, "running mean", c);
@@ -107,13 +139,6 @@ final class NormOps {
             scale[ch] = invstd[ch] * (gamma == null ? 1 : gamma[ch]);
             betas[ch] = beta == null ? 0 : beta[ch];
         }
-        Tensor out;
-        if (pool) out = pooled(xd, n, c, spatial, mean, scale, betas);
-        else {
-            out = Tensor.emptyToOverwrite(x.shape, x.dtype);
-            if (x.dtype == DType.F32) BatchNormKernels.affine(out.f(), xd.f(), xd.offset, n, c, spatial, mean, scale, betas, relu);
-            else BatchNormKernels.affine(out.d(), xd.d(), xd.offset, n, c, spatial, mean, scale, betas, relu);
-        }
         if (training && runningMean != null) {
             double[] rm = runningMean.toArray(), rv = runningVar.toArray();
             for (int ch = 0; ch < c; ch++) {
@@ -125,9 +150,7 @@ final class NormOps {
                 runningVar.assign(Tensor.of(rv, c).to(runningVar.dtype));
             }
         }
-        Node.BatchNorm node = new Node.BatchNorm(x, weight, bias, mean, invstd, training);
-        if (pool) return Tensor.record(out, new Node.BatchNormReluPool(node, new BatchNormKernels.ReluOf(scale, betas)));
-        return Tensor.record(out, relu ? new Node.BatchNormRelu(node, new BatchNormKernels.ReluOf(scale, betas)) : node);
+        return new Normalisation(xd, n, c, spatial, mean, scale, betas, new Node.BatchNorm(x, weight, bias, mean, invstd, training));
     }
 
     /**

@@ -438,14 +438,6 @@ public final class Tensor {
      */
     public Tensor conv2d(Tensor weight, Tensor bias, ConvOptions options) { return ConvOps.conv2d(this, weight, bias, options); }
 
-    /** relu(conv2d(...)) with the clamp fused into the convolution's output pass (conv + folded BN + ReLU for inference). */
-    public Tensor conv2dRelu(Tensor weight, Tensor bias, ConvOptions options) { return ConvOps.conv2dRelu(this, weight, bias, options); }
-
-    /** relu(conv2d(weight, bias) + residual), residual of the output's shape, in one pass over the output where the kernels allow: a residual block's end. */
-    public Tensor conv2dAddRelu(Tensor weight, Tensor bias, Tensor residual, ConvOptions options) {
-        return ConvOps.conv2dAddRelu(this, weight, bias, residual, options);
-    }
-
     /**
      * Transposed convolution (learned upsampling) of [N, in, H, W] with weight
      * [in, out / groups, kH, kW], as torch.nn.functional.conv_transpose2d; outputPadding adds
@@ -473,42 +465,6 @@ public final class Tensor {
     public Tensor batchNorm(Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                             boolean training, double momentum, double eps) {
         return NormOps.batchNorm(this, runningMean, runningVar, weight, bias, training, momentum, eps);
-    }
-
-    /**
-     * batchNorm(conv2d(weight, bias, options), runningMean, runningVar, bnWeight, bnBias, training, momentum, eps), relu'd
-     * when relu is true: a CNN block's conv, BN (and ReLU) recorded as the same ops as when called one by one, with the
-     * same values to the bit. In training the batch statistics are gathered in the convolution's own pass over its
-     * output (float32), not in a pass of their own.
-     */
-    public Tensor conv2dBatchNorm(Tensor weight, Tensor bias, ConvOptions options, Tensor runningMean, Tensor runningVar, Tensor bnWeight,
-                                  Tensor bnBias, boolean training, double momentum, double eps, boolean relu) {
-        return ConvOps.conv2dBatchNorm(this, weight, bias, options, runningMean, runningVar, bnWeight, bnBias, training, momentum, eps, relu);
-    }
-
-    /**
-     * conv2dBatchNorm(..., relu = true) then adaptiveAvgPool2d(1, 1): a CNN's last conv, BN and ReLU and its global
-     * average pool, [N, K, 1, 1], recorded as a convolution and one fused op (batchNormReluPool), the same values to
-     * the bit. The normalised map is never written.
-     */
-    public Tensor conv2dBatchNormReluPool(Tensor weight, Tensor bias, ConvOptions options, Tensor runningMean, Tensor runningVar,
-                                          Tensor bnWeight, Tensor bnBias, boolean training, double momentum, double eps) {
-        return ConvOps.conv2dBatchNormReluPool(this, weight, bias, options, runningMean, runningVar, bnWeight, bnBias, training, momentum, eps);
-    }
-
-    /**
-     * batchNormRelu(...) then adaptiveAvgPool2d(1, 1) on [N, C, H, W], to the bit, as one op: one pass over
-     * the input forward and two backward, and no map of the input's size written either way.
-     */
-    public Tensor batchNormReluPool(Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
-                                    boolean training, double momentum, double eps) {
-        return NormOps.batchNormReluPool(this, runningMean, runningVar, weight, bias, training, momentum, eps, null);
-    }
-
-    /** relu(batchNorm(...)) in one pass over the data (the usual BN + ReLU pair of a CNN block). */
-    public Tensor batchNormRelu(Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
-                                boolean training, double momentum, double eps) {
-        return NormOps.batchNormRelu(this, runningMean, runningVar, weight, bias, training, momentum, eps);
     }
 
     /** Group normalisation of [N, C, ...] over groups of channels, as torch.nn.functional.group_norm. */

@@ -107,7 +107,7 @@ class Conv2dTest {
         assertMatchesReference("conv2d", x, wt, b, o, seed + 3, 2e-6 * cg * kh * kw, 2e-6 * kg * kh * kw);
         Tensor xf = x.to(DType.F32), wf = wt.to(DType.F32); // the fixtures are float64, whose kernels are the reference's
         for (Tensor bias : new Tensor[] {b.to(DType.F32), null})
-            assertArrayEquals(xf.conv2d(wf, bias, o).relu().toFloatArray(), xf.conv2dRelu(wf, bias, o).toFloatArray(), g + " relu, bias " + (bias != null));
+            assertArrayEquals(xf.conv2d(wf, bias, o).relu().toFloatArray(), Fused.conv2dRelu(xf, wf, bias, o).toFloatArray(), g + " relu, bias " + (bias != null));
     }
 
     /** Stride 1 and dilation 1 with a batch take the implicit-GEMM paths (no im2col matrix), forward and weight gradient. */
@@ -264,7 +264,7 @@ class Conv2dTest {
         Tensor ref = rx.conv2d(rw, b, o), fast = fx.conv2d(fw, fb, o);
         String what = (f4 ? "winograd F(4x4) conv2d " : "winograd conv2d ") + x.shape() + " " + wt.shape() + " " + o;
         assertClose(what, fast, ref, 2e-6 * cin / groups * 9, 1e-5);
-        assertArrayEquals(fast.relu().toFloatArray(), x.to(DType.F32).conv2dRelu(wt.to(DType.F32), fb, o).toFloatArray(), what + " relu");
+        assertArrayEquals(fast.relu().toFloatArray(), Fused.conv2dRelu(x.to(DType.F32), wt.to(DType.F32), fb, o).toFloatArray(), what + " relu");
         Tensor up = Fixtures.values(seed + 3, -1, 1, ref.shape().toArray());
         ref.backward(up);
         fast.backward(up.to(DType.F32));
@@ -422,7 +422,7 @@ class Conv2dTest {
             Tensor x1 = c.x(seed).to(dtype).requiresGrad(true), w1 = c.weight(seed).to(dtype).requiresGrad(true);
             Tensor x2 = c.x(seed).to(dtype).requiresGrad(true), w2 = c.weight(seed).to(dtype).requiresGrad(true);
             Tensor b = c.biasTensor(seed) == null ? null : c.biasTensor(seed).to(dtype);
-            Tensor fused = x1.conv2dRelu(w1, b, c.o), plain = x2.conv2d(w2, b, c.o).relu();
+            Tensor fused = Fused.conv2dRelu(x1, w1, b, c.o), plain = x2.conv2d(w2, b, c.o).relu();
             String what = "conv2dRelu " + dtype + " " + c;
             assertArrayEquals(plain.toArray(), fused.toArray(), 0.0, what);
             Tensor up = Fixtures.values(seed + 3, -1, 1, plain.shape().toArray()).to(dtype);
@@ -440,8 +440,8 @@ class Conv2dTest {
         Tensor x = c.x(seed), w = c.weight(seed), b = c.biasTensor(seed);
         double[] out = x.conv2d(w, b, c.o).toArray();
         Assume.that(java.util.Arrays.stream(out).allMatch(v -> Math.abs(v) > 0.02));
-        if (b == null) GradCheck.check("conv2dRelu " + c, in -> in.get(0).conv2dRelu(in.get(1), null, c.o), x, w);
-        else GradCheck.check("conv2dRelu " + c, in -> in.get(0).conv2dRelu(in.get(1), in.get(2), c.o), x, w, b);
+        if (b == null) GradCheck.check("conv2dRelu " + c, in -> Fused.conv2dRelu(in.get(0), in.get(1), null, c.o), x, w);
+        else GradCheck.check("conv2dRelu " + c, in -> Fused.conv2dRelu(in.get(0), in.get(1), in.get(2), c.o), x, w, b);
     }
 
     @Test

@@ -50,7 +50,7 @@ class ConvAddReluTest {
         Tensor x = Fixtures.values(5, -1, 1, 2, 16, 9, 9).to(DType.F32), w = Fixtures.values(6, -0.3, 0.3, 16, 16, 3, 3).to(DType.F32);
         ConvOptions o = ConvOptions.of(1, 1);
         Tensor res = Fixtures.values(7, -1, 1, 2, 16, 9, 9).to(DType.F32).transpose(2, 3);
-        assertArrayEquals(x.conv2d(w, null, o).addRelu(res).toFloatArray(), x.conv2dAddRelu(w, null, res, o).toFloatArray());
+        assertArrayEquals(x.conv2d(w, null, o).addRelu(res).toFloatArray(), Fused.conv2dAddRelu(x, w, null, res, o).toFloatArray());
     }
 
     /** Finite differences in float64 through x, weight, bias and residual, on cases whose sums stay clear of the ReLU's kink. */
@@ -61,8 +61,8 @@ class ConvAddReluTest {
         Tensor conv = x.conv2d(w, b, c.o()), res = Fixtures.values(seed + 4, -1, 1, conv.shape().toArray());
         double[] sum = conv.add(res).toArray();
         Assume.that(java.util.Arrays.stream(sum).allMatch(v -> Math.abs(v) > 0.02));
-        if (b == null) GradCheck.check("conv2dAddRelu " + c, in -> in.get(0).conv2dAddRelu(in.get(1), null, in.get(2), c.o()), x, w, res);
-        else GradCheck.check("conv2dAddRelu " + c, in -> in.get(0).conv2dAddRelu(in.get(1), in.get(2), in.get(3), c.o()), x, w, b, res);
+        if (b == null) GradCheck.check("conv2dAddRelu " + c, in -> Fused.conv2dAddRelu(in.get(0), in.get(1), null, in.get(2), c.o()), x, w, res);
+        else GradCheck.check("conv2dAddRelu " + c, in -> Fused.conv2dAddRelu(in.get(0), in.get(1), in.get(2), in.get(3), c.o()), x, w, b, res);
     }
 
     @Test
@@ -70,9 +70,9 @@ class ConvAddReluTest {
         Tensor x = Tensor.zeros(1, 2, 5, 5), w = Tensor.zeros(3, 2, 3, 3);
         ConvOptions o = ConvOptions.of(1, 1);
         assertEquals("conv2dAddRelu: residual [1, 3, 4, 5] does not match the output [1, 3, 5, 5]",
-                assertThrows(IllegalArgumentException.class, () -> x.conv2dAddRelu(w, null, Tensor.zeros(1, 3, 4, 5), o)).getMessage());
+                assertThrows(IllegalArgumentException.class, () -> Fused.conv2dAddRelu(x, w, null, Tensor.zeros(1, 3, 4, 5), o)).getMessage());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> x.conv2dAddRelu(w, null, Tensor.zeros(1, 3, 5, 5).to(x.dtype() == DType.F32 ? DType.F64 : DType.F32), o));
+                () -> Fused.conv2dAddRelu(x, w, null, Tensor.zeros(1, 3, 5, 5).to(x.dtype() == DType.F32 ? DType.F64 : DType.F32), o));
         assertTrue(e.getMessage().startsWith("conv2dAddRelu: "), e.getMessage());
     }
 
@@ -83,7 +83,7 @@ class ConvAddReluTest {
         Tensor x1 = x.copy().requiresGrad(true), w1 = w.copy().requiresGrad(true), r1 = res.copy().requiresGrad(true);
         Tensor x2 = x.copy().requiresGrad(true), w2 = w.copy().requiresGrad(true), r2 = res.copy().requiresGrad(true);
         Tensor b1 = b == null ? null : b.copy().requiresGrad(true), b2 = b == null ? null : b.copy().requiresGrad(true);
-        Tensor fused = x1.conv2dAddRelu(w1, b1, r1, o), plain = x2.conv2d(w2, b2, o).addRelu(r2);
+        Tensor fused = Fused.conv2dAddRelu(x1, w1, b1, r1, o), plain = x2.conv2d(w2, b2, o).addRelu(r2);
         assertArrayEquals(plain.toArray(), fused.toArray(), 0.0, what);
         Tensor up = Fixtures.values(seed + 3, -1, 1, outShape.toArray()).to(x.dtype());
         fused.backward(up);

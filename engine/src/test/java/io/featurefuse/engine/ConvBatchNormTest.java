@@ -70,9 +70,9 @@ class ConvBatchNormTest {
         Tensor x = Tensor.zeros(2, 3, 5, 5), w = Tensor.zeros(4, 3, 3, 3);
         ConvOptions o = ConvOptions.of(1, 1);
         assertEquals("batchNorm: weight [3] does not match 4 channels", assertThrows(IllegalArgumentException.class,
-                () -> x.conv2dBatchNorm(w, null, o, Tensor.zeros(4), Tensor.ones(4), Tensor.ones(3), null, true, 0.1, 1e-5, false)).getMessage());
+                () -> Fused.conv2dBatchNorm(x, w, null, o, Tensor.zeros(4), Tensor.ones(4), Tensor.ones(3), null, true, 0.1, 1e-5, false)).getMessage());
         assertEquals("conv2d: input [2, 2, 5, 5] has 2 channels but weight [4, 3, 3, 3] expects 3 (groups 1)", assertThrows(IllegalArgumentException.class,
-                () -> Tensor.zeros(2, 2, 5, 5).conv2dBatchNorm(w, null, o, null, null, null, null, true, 0.1, 1e-5, true)).getMessage());
+                () -> Fused.conv2dBatchNorm(Tensor.zeros(2, 2, 5, 5), w, null, o, null, null, null, null, true, 0.1, 1e-5, true)).getMessage());
     }
 
     /**
@@ -88,10 +88,10 @@ class ConvBatchNormTest {
         Tensor mean = Tensor.uniform(r, -0.5, 0.5, k).to(x.dtype()), var = Tensor.uniform(r, 0.5, 2, k).to(x.dtype());
         Tensor[] fusedIn = copies(x, w, b, gamma, beta), plainIn = copies(x, w, b, gamma, beta);
         Tensor fm = mean.copy(), fv = var.copy(), pm = mean.copy(), pv = var.copy();
-        Tensor fused = pool ? fusedIn[0].conv2dBatchNormReluPool(fusedIn[1], fusedIn[2], o, fm, fv, fusedIn[3], fusedIn[4], training, 0.1, 1e-5)
-                : fusedIn[0].conv2dBatchNorm(fusedIn[1], fusedIn[2], o, fm, fv, fusedIn[3], fusedIn[4], training, 0.1, 1e-5, relu);
+        Tensor fused = pool ? Fused.conv2dBatchNormReluPool(fusedIn[0], fusedIn[1], fusedIn[2], o, fm, fv, fusedIn[3], fusedIn[4], training, 0.1, 1e-5)
+                : Fused.conv2dBatchNorm(fusedIn[0], fusedIn[1], fusedIn[2], o, fm, fv, fusedIn[3], fusedIn[4], training, 0.1, 1e-5, relu);
         Tensor conv = plainIn[0].conv2d(plainIn[1], plainIn[2], o);
-        Tensor plain = relu ? conv.batchNormRelu(pm, pv, plainIn[3], plainIn[4], training, 0.1, 1e-5)
+        Tensor plain = relu ? Fused.batchNormRelu(conv, pm, pv, plainIn[3], plainIn[4], training, 0.1, 1e-5)
                 : conv.batchNorm(pm, pv, plainIn[3], plainIn[4], training, 0.1, 1e-5);
         if (pool) plain = plain.adaptiveAvgPool2d(1, 1);
         assertArrayEquals(plain.toArray(), fused.toArray(), 0.0, what);

@@ -84,7 +84,7 @@ class NormTest {
         for (DType dtype : DType.values())
             for (boolean training : new boolean[] {true, false}) {
                 Tensor[] fused = bnLeaves(seed, s, dtype), plain = bnLeaves(seed, s, dtype);
-                Tensor yf = fused[0].batchNormRelu(fused[3], fused[4], fused[1], fused[2], training, 0.1, 1e-5);
+                Tensor yf = Fused.batchNormRelu(fused[0], fused[3], fused[4], fused[1], fused[2], training, 0.1, 1e-5);
                 Tensor yp = plain[0].batchNorm(plain[3], plain[4], plain[1], plain[2], training, 0.1, 1e-5).relu();
                 String what = "batchNormRelu " + dtype + (training ? " train " : " eval ") + java.util.Arrays.toString(s);
                 assertArrayEquals(yp.toArray(), yf.toArray(), 0.0, what);
@@ -107,8 +107,8 @@ class NormTest {
         for (DType dtype : DType.values())
             for (boolean training : new boolean[] {true, false}) {
                 Tensor[] fused = bnLeaves(seed, s, dtype), plain = bnLeaves(seed, s, dtype);
-                Tensor yf = fused[0].batchNormReluPool(fused[3], fused[4], fused[1], fused[2], training, 0.1, 1e-5);
-                Tensor yp = plain[0].batchNormRelu(plain[3], plain[4], plain[1], plain[2], training, 0.1, 1e-5).adaptiveAvgPool2d(1, 1);
+                Tensor yf = Fused.batchNormReluPool(fused[0], fused[3], fused[4], fused[1], fused[2], training, 0.1, 1e-5);
+                Tensor yp = Fused.batchNormRelu(plain[0], plain[3], plain[4], plain[1], plain[2], training, 0.1, 1e-5).adaptiveAvgPool2d(1, 1);
                 String what = "batchNormReluPool " + dtype + (training ? " train " : " eval ") + java.util.Arrays.toString(s);
                 assertEquals(yp.shape(), yf.shape(), what);
                 assertArrayEquals(yp.toArray(), yf.toArray(), 0.0, what);
@@ -127,9 +127,9 @@ class NormTest {
         Tensor x = Fixtures.values(seed, -2, 2, s), w = Fixtures.values(seed + 1, 0.5, 1.5, c), b = Fixtures.values(seed + 2, -1, 1, c);
         double[] pre = x.batchNorm(null, null, w, b, true, 0.1, 1e-5).toArray();
         net.jqwik.api.Assume.that(java.util.Arrays.stream(pre).allMatch(v -> Math.abs(v) > 0.02));
-        GradCheck.check("batchNormReluPool train", in -> in.get(0).batchNormReluPool(null, null, in.get(1), in.get(2), true, 0.1, 1e-5), x, w, b);
+        GradCheck.check("batchNormReluPool train", in -> Fused.batchNormReluPool(in.get(0), null, null, in.get(1), in.get(2), true, 0.1, 1e-5), x, w, b);
         Tensor rm = Fixtures.values(seed + 3, -1, 1, c), rv = Fixtures.values(seed + 4, 0.5, 2, c);
-        GradCheck.check("batchNormReluPool eval", in -> in.get(0).batchNormReluPool(rm, rv, in.get(1), in.get(2), false, 0.1, 1e-5), x, w, b);
+        GradCheck.check("batchNormReluPool eval", in -> Fused.batchNormReluPool(in.get(0), rm, rv, in.get(1), in.get(2), false, 0.1, 1e-5), x, w, b);
     }
 
     /**
@@ -148,7 +148,7 @@ class NormTest {
             Tensor xf = Tensor.of(v, s).to(dtype).requiresGrad(true), xp = Tensor.of(v, s).to(dtype).requiresGrad(true);
             Tensor w = Fixtures.values(3, 0.5, 1.5, 2).to(dtype);
             Tensor up = Fixtures.values(4, -1, 1, s).to(dtype);
-            xf.batchNormRelu(null, null, w, null, true, 0.1, 1e-5).backward(up);
+            Fused.batchNormRelu(xf, null, null, w, null, true, 0.1, 1e-5).backward(up);
             xp.batchNorm(null, null, w, null, true, 0.1, 1e-5).relu().backward(up);
             assertArrayEquals(xp.grad().toArray(), xf.grad().toArray(), 0.0, "batchNormRelu " + dtype + " d/dx");
         }
@@ -169,7 +169,7 @@ class NormTest {
         Tensor x = Fixtures.values(seed, -2, 2, s), w = Fixtures.values(seed + 1, 0.5, 1.5, c), b = Fixtures.values(seed + 2, -1, 1, c);
         double[] pre = x.batchNorm(null, null, w, b, true, 0.1, 1e-5).toArray();
         net.jqwik.api.Assume.that(java.util.Arrays.stream(pre).allMatch(v -> Math.abs(v) > 0.02));
-        GradCheck.check("batchNormRelu train", in -> in.get(0).batchNormRelu(null, null, in.get(1), in.get(2), true, 0.1, 1e-5), x, w, b);
+        GradCheck.check("batchNormRelu train", in -> Fused.batchNormRelu(in.get(0), null, null, in.get(1), in.get(2), true, 0.1, 1e-5), x, w, b);
     }
 
     @Test
@@ -205,9 +205,9 @@ class NormTest {
         assertEquals("batchNorm: weight [4] does not match 3 channels",
                 assertThrows(IllegalArgumentException.class, () -> x.batchNorm(null, null, Tensor.ones(4), null, true, 0.1, 1e-5)).getMessage());
         assertEquals("batchNormReluPool: input must be [N, C, H, W], not [2, 3, 16]", assertThrows(IllegalArgumentException.class,
-                () -> x.reshape(2, 3, 16).batchNormReluPool(null, null, null, null, true, 0.1, 1e-5)).getMessage());
+                () -> Fused.batchNormReluPool(x.reshape(2, 3, 16), null, null, null, null, true, 0.1, 1e-5)).getMessage());
         assertEquals("batchNormReluPool: weight [4] does not match 3 channels",
-                assertThrows(IllegalArgumentException.class, () -> x.batchNormReluPool(null, null, Tensor.ones(4), null, true, 0.1, 1e-5)).getMessage());
+                assertThrows(IllegalArgumentException.class, () -> Fused.batchNormReluPool(x, null, null, Tensor.ones(4), null, true, 0.1, 1e-5)).getMessage());
         assertEquals("groupNorm: 3 channels do not divide into 2 groups",
                 assertThrows(IllegalArgumentException.class, () -> x.groupNorm(2, null, null, 1e-5)).getMessage());
         assertThrows(IllegalArgumentException.class, () -> x.layerNorm(new int[] {3}, null, null, 1e-5));

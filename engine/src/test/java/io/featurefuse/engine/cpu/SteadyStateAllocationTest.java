@@ -2,6 +2,7 @@ package io.featurefuse.engine.cpu;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.featurefuse.engine.Fused;
 import io.featurefuse.engine.ConvOptions;
 import io.featurefuse.engine.InterpolationMode;
 import io.featurefuse.engine.PoolOptions;
@@ -71,7 +72,7 @@ class SteadyStateAllocationTest {
         Tensor w3 = Tensor.randn(rng, 32, 32, 1, 1).requiresGrad(true);
         Tensor mean = Tensor.zeros(32), var = Tensor.ones(32);
         settles("training step", 256 * LIMIT, () -> {
-            Tensor h = x.conv2d(w1, null, ConvOptions.of(1, 1)).batchNormRelu(mean, var, null, null, true, 0.1, 1e-5);
+            Tensor h = Fused.batchNormRelu(x.conv2d(w1, null, ConvOptions.of(1, 1)), mean, var, null, null, true, 0.1, 1e-5);
             Tensor down = h.conv2d(w2, null, ConvOptions.of(2, 1)).add(h.maxPool2d(PoolOptions.of(2)).conv2d(w3, null, ConvOptions.defaults()));
             down.interpolate(14, 14, InterpolationMode.BILINEAR, false).add(h).mean().backwardAndRecycle();
         });

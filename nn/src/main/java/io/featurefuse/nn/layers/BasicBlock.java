@@ -34,7 +34,9 @@ public final class BasicBlock extends Module {
             if (s != x) s.recycle();
             return out;
         }
-        Tensor y = b2.callAfter(c2, b1.callAfter(c1, x, true), false);
-        return y.addRelu(shortcut == null ? x : shortcut.call(x));
+        // Recording: the block's end, relu(b2(c2(y1)) + shortcut), is one engine op; the normalised maps are never written
+        Tensor y1 = b1.callAfter(c1, x, true);
+        if (shortcut == null) return b2.callAddReluAfter(c2, y1, x);
+        return b2.callAddReluAfter(c2, y1, (Conv2d) shortcut.get(0), (BatchNorm2d) shortcut.get(1), x);
     }
 }

@@ -1,5 +1,7 @@
 package io.featurefuse.nn.layers;
 
+import io.featurefuse.engine.Fused;
+import io.featurefuse.engine.BatchNormSpec;
 import io.featurefuse.engine.DType;
 import io.featurefuse.engine.GradMode;
 import io.featurefuse.engine.Shape;
@@ -45,11 +47,11 @@ public final class BatchNorm2d extends Module {
         if (Summary.isObserving()) return call(x).relu();
         if (x.rank() != 4) throw new IllegalArgumentException("BatchNorm2d: input must be [N, C, H, W], not " + x.shape());
         countBatch();
-        return x.batchNormRelu(runningMean, runningVar, weight, bias, isTraining(), momentum, eps);
+        return Fused.batchNormRelu(x, runningMean, runningVar, weight, bias, isTraining(), momentum, eps);
     }
 
     /**
-     * call(conv.call(x)), relu'd when relu is true, as one engine op (Tensor.conv2dBatchNorm): in training the batch
+     * call(conv.call(x)), relu'd when relu is true, as one engine op (Fused.conv2dBatchNorm): in training the batch
      * statistics are gathered in the convolution's pass over its output. While a summary records layer shapes the
      * layers run one by one, so the summary sees each.
      */
@@ -59,20 +61,47 @@ public final class BatchNorm2d extends Module {
             return relu ? y.relu() : y;
         }
         countBatch();
-        return x.conv2dBatchNorm(conv.weight(), conv.bias(), conv.options(), runningMean, runningVar, weight, bias, isTraining(), momentum, eps,
+        return Fused.conv2dBatchNorm(x, conv.weight(), conv.bias(), conv.options(), runningMean, runningVar, weight, bias, isTraining(), momentum, eps,
                 relu);
     }
 
     /**
      * callAfter(conv, x, true) then a global average pool, [N, C, 1, 1], as one engine op
-     * (Tensor.conv2dBatchNormReluPool): the same values, without the normalised map written and read back.
+     * (Fused.conv2dBatchNormReluPool): the same values, without the normalised map written and read back.
      * While a summary records layer shapes the layers run one by one, so the summary sees each.
      */
     public Tensor callReluPooledAfter(Conv2d conv, Tensor x) {
         if (Summary.isObserving()) return call(conv.call(x)).relu().adaptiveAvgPool2d(1, 1);
         countBatch();
-        return x.conv2dBatchNormReluPool(conv.weight(), conv.bias(), conv.options(), runningMean, runningVar, weight, bias, isTraining(), momentum,
+        return Fused.conv2dBatchNormReluPool(x, conv.weight(), conv.bias(), conv.options(), runningMean, runningVar, weight, bias, isTraining(), momentum,
                 eps);
+    }
+
+    /**
+     * relu(call(conv.call(x)) + shortcut): a residual block's end with an identity shortcut, as the engine ops conv2d
+     * and batchNormAddRelu (Fused.conv2dBatchNormAddRelu): the same values, without the normalised map written and
+     * read back. While a summary records layer shapes the layers run one by one, so the summary sees each.
+     */
+    public Tensor callAddReluAfter(Conv2d conv, Tensor x, Tensor shortcut) {
+        if (Summary.isObserving()) return call(conv.call(x)).addRelu(shortcut);
+        countBatch();
+        return Fused.conv2dBatchNormAddRelu(x, conv.weight(), conv.bias(), conv.options(), spec(), shortcut);
+    }
+
+    /**
+     * relu(call(conv.call(x)) + shortcutBn.call(shortcutConv.call(s))): a residual block's end with a projection
+     * shortcut, as two conv2d and one batchNormAddRelu; see the identity form.
+     */
+    public Tensor callAddReluAfter(Conv2d conv, Tensor x, Conv2d shortcutConv, BatchNorm2d shortcutBn, Tensor s) {
+        if (Summary.isObserving()) return call(conv.call(x)).addRelu(shortcutBn.call(shortcutConv.call(s)));
+        countBatch();
+        shortcutBn.countBatch();
+        return Fused.conv2dBatchNormAddRelu(x, conv.weight(), conv.bias(), conv.options(), spec(), s, shortcutConv.weight(), shortcutConv.bias(),
+                shortcutConv.options(), shortcutBn.spec());
+    }
+
+    private BatchNormSpec spec() {
+        return new BatchNormSpec(runningMean, runningVar, weight, bias, isTraining(), momentum, eps);
     }
 
     private void countBatch() {

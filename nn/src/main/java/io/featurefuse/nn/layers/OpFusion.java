@@ -1,5 +1,6 @@
 package io.featurefuse.nn.layers;
 
+import io.featurefuse.engine.Fused;
 import io.featurefuse.engine.DType;
 import io.featurefuse.engine.GradMode;
 import io.featurefuse.engine.Tensor;
@@ -113,7 +114,7 @@ public final class OpFusion {
     /** conv then BN with running statistics, then ReLU if asked, as one convolution. For eval without recording. */
     public static Tensor convBn(Conv2d conv, BatchNorm2d bn, boolean relu, Tensor x) {
         Tensor[] folded = fold(conv, bn, x);
-        return relu ? x.conv2dRelu(folded[0], folded[1], conv.options()) : x.conv2d(folded[0], folded[1], conv.options());
+        return relu ? Fused.conv2dRelu(x, folded[0], folded[1], conv.options()) : x.conv2d(folded[0], folded[1], conv.options());
     }
 
     /**
@@ -122,7 +123,7 @@ public final class OpFusion {
      */
     public static Tensor convBnAddRelu(Conv2d conv, BatchNorm2d bn, Tensor x, Tensor residual) {
         Tensor[] folded = fold(conv, bn, x);
-        return x.conv2dAddRelu(folded[0], folded[1], residual, conv.options());
+        return Fused.conv2dAddRelu(x, folded[0], folded[1], residual, conv.options());
     }
 
     /** The weight and bias of conv with bn folded in, computed in float64, then rounded once to x's type. */

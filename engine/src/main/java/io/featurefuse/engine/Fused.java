@@ -1,0 +1,89 @@
+package io.featurefuse.engine;
+
+/**
+ * The fused ops of CNN blocks, each the plain Tensor ops it joins (conv2d, batchNorm, relu, addRelu,
+ * adaptiveAvgPool2d) in fewer passes over memory: the same values to the bit, the same gradients
+ * and running statistics, and in graphs they record as few nodes as their passes need. Kept apart
+ * from Tensor, which holds the ops themselves.
+ */
+public final class Fused {
+    private Fused() {}
+
+    /** relu(x.conv2d(...)) with the clamp fused into the convolution's output pass (conv + folded BN + ReLU for inference). */
+    public static Tensor conv2dRelu(Tensor x, Tensor weight, Tensor bias, ConvOptions options) { return ConvOps.conv2dRelu(x, weight, bias, options); }
+
+    /** relu(x.conv2d(weight, bias, options) + residual), residual of the output's shape, in one pass over the output where the kernels allow: a residual block's end. */
+    public static Tensor conv2dAddRelu(Tensor x, Tensor weight, Tensor bias, Tensor residual, ConvOptions options) {
+        return ConvOps.conv2dAddRelu(x, weight, bias, residual, options);
+    }
+
+    /**
+     * x.conv2d(weight, bias, options).batchNorm(runningMean, runningVar, bnWeight, bnBias, training, momentum, eps), relu'd
+     * when relu is true: a CNN block's conv, BN (and ReLU) recorded as the same ops as when called one by one, with the
+     * same values to the bit. In training the batch statistics are gathered in the convolution's own pass over its
+     * output (float32), not in a pass of their own.
+     */
+    public static Tensor conv2dBatchNorm(Tensor x, Tensor weight, Tensor bias, ConvOptions options, Tensor runningMean, Tensor runningVar, Tensor bnWeight,
+                                         Tensor bnBias, boolean training, double momentum, double eps, boolean relu) {
+        return ConvOps.conv2dBatchNorm(x, weight, bias, options, runningMean, runningVar, bnWeight, bnBias, training, momentum, eps, relu);
+    }
+
+    /**
+     * conv2dBatchNorm(x, ..., relu = true) then adaptiveAvgPool2d(1, 1): a CNN's last conv, BN and ReLU and its global
+     * average pool, [N, K, 1, 1], recorded as a convolution and one fused op (batchNormReluPool), the same values to
+     * the bit. The normalised map is never written.
+     */
+    public static Tensor conv2dBatchNormReluPool(Tensor x, Tensor weight, Tensor bias, ConvOptions options, Tensor runningMean, Tensor runningVar,
+                                                 Tensor bnWeight, Tensor bnBias, boolean training, double momentum, double eps) {
+        return ConvOps.conv2dBatchNormReluPool(x, weight, bias, options, runningMean, runningVar, bnWeight, bnBias, training, momentum, eps);
+    }
+
+    /**
+     * batchNormRelu(x, ...) then adaptiveAvgPool2d(1, 1) on x [N, C, H, W], to the bit, as one op: one pass over
+     * the input forward and two backward, and no map of the input's size written either way.
+     */
+    public static Tensor batchNormReluPool(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                                           boolean training, double momentum, double eps) {
+        return NormOps.batchNormReluPool(x, runningMean, runningVar, weight, bias, training, momentum, eps, null);
+    }
+
+    /**
+     * relu(x.batchNorm(bn) + shortcut) as one op, the end of a residual block with an identity shortcut: the same
+     * values, running statistics and gradients as batchNorm then addRelu, to the bit, without the normalised map
+     * written and read back. The shortcut must have x's shape.
+     */
+    public static Tensor batchNormAddRelu(Tensor x, BatchNormSpec bn, Tensor shortcut) {
+        return ResidualOps.batchNormAddRelu(x, bn, null, shortcut, null, null);
+    }
+
+    /** relu(x.batchNorm(bn) + shortcut.batchNorm(shortcutBn)) as one op, a projection shortcut's block end; see the other batchNormAddRelu. */
+    public static Tensor batchNormAddRelu(Tensor x, BatchNormSpec bn, Tensor shortcut, BatchNormSpec shortcutBn) {
+        return ResidualOps.batchNormAddRelu(x, bn, null, shortcut, java.util.Objects.requireNonNull(shortcutBn, "shortcutBn"), null);
+    }
+
+    /**
+     * relu(x.conv2d(weight, bias, options).batchNorm(bn) + shortcut): a residual block's second conv, BN, the
+     * identity shortcut's sum and the ReLU, recorded as a conv2d and one batchNormAddRelu. In training the batch
+     * statistics are gathered in the convolution's pass over its output (float32).
+     */
+    public static Tensor conv2dBatchNormAddRelu(Tensor x, Tensor weight, Tensor bias, ConvOptions options, BatchNormSpec bn, Tensor shortcut) {
+        return ResidualOps.conv2dBatchNormAddRelu(x, weight, bias, options, bn, shortcut, null, null, null, null);
+    }
+
+    /**
+     * relu(x.conv2d(weight, bias, options).batchNorm(bn) + shortcut.conv2d(shortcutWeight, shortcutBias,
+     * shortcutOptions).batchNorm(shortcutBn)): a residual block's end with a projection shortcut, as two
+     * conv2d and one batchNormAddRelu; see the identity form.
+     */
+    public static Tensor conv2dBatchNormAddRelu(Tensor x, Tensor weight, Tensor bias, ConvOptions options, BatchNormSpec bn, Tensor shortcut, Tensor shortcutWeight,
+                                                Tensor shortcutBias, ConvOptions shortcutOptions, BatchNormSpec shortcutBn) {
+        return ResidualOps.conv2dBatchNormAddRelu(x, weight, bias, options, bn, shortcut, java.util.Objects.requireNonNull(shortcutWeight, "shortcutWeight"),
+                shortcutBias, shortcutOptions, java.util.Objects.requireNonNull(shortcutBn, "shortcutBn"));
+    }
+
+    /** relu(x.batchNorm(...)) in one pass over the data (the usual BN + ReLU pair of a CNN block). */
+    public static Tensor batchNormRelu(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                                       boolean training, double momentum, double eps) {
+        return NormOps.batchNormRelu(x, runningMean, runningVar, weight, bias, training, momentum, eps);
+    }
+}

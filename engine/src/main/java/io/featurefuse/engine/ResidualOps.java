@@ -1,0 +1,79 @@
+package io.featurefuse.engine;
+
+import io.featurefuse.engine.cpu.BinaryOp;
+import io.featurefuse.engine.cpu.ConvGeom;
+import io.featurefuse.engine.cpu.ResidualKernels;
+
+/**
+ * The end of a residual block as one op: relu(batchNorm(x) + shortcut), the shortcut as it is
+ * (identity) or through a batch norm of its own (projection), and the same with the convolutions
+ * before the norms, whose outputs' statistics are then gathered as they are written. The values,
+ * running statistics and gradients are those of batchNorm, batchNorm and addRelu called one by
+ * one, to the bit; the normalised maps are never written (see ResidualKernels).
+ */
+final class ResidualOps {
+    private ResidualOps() {}
+
+    /**
+     * relu(batchNorm(conv2d(x), bn) + shortcut), or + batchNorm(conv2d(shortcut, shortcutWeight), shortcutBn) when
+     * shortcutWeight is given; each convolution is recorded as conv2d is.
+     */
+    static Tensor conv2dBatchNormAddRelu(Tensor x, Tensor weight, Tensor bias, ConvOptions o, BatchNormSpec bn, Tensor shortcut,
+                                         Tensor shortcutWeight, Tensor shortcutBias, ConvOptions so, BatchNormSpec shortcutBn) {
+        NormOps.PlaneStatistics xs = statistics(x, weight, o, bn), ss = shortcutWeight == null ? null : statistics(shortcut, shortcutWeight, so, shortcutBn);
+        Tensor y = ConvOps.conv2dGathering(x, weight, bias, o, xs);
+        Tensor r = shortcutWeight == null ? shortcut : ConvOps.conv2dGathering(shortcut, shortcutWeight, shortcutBias, so, ss);
+        return batchNormAddRelu(y, bn, xs, r, shortcutWeight == null ? null : shortcutBn, ss);
+    }
+
+    /** Room for the batch statistics of conv2d(x, weight)'s output planes, where its kernels gather them (training, float32), else null. */
+    private static NormOps.PlaneStatistics statistics(Tensor x, Tensor weight, ConvOptions o, BatchNormSpec bn) {
+        if (!bn.training() || x.dtype != DType.F32) return null;
+        ConvGeom g = ConvOps.geometry(x.shape, weight.shape, o);
+        return new NormOps.PlaneStatistics(new double[g.n() * g.k()], new double[g.n() * g.k()]);
+    }
+
+    /**
+     * relu(batchNorm(x, bn) + shortcut), or + batchNorm(shortcut, shortcutBn) when shortcutBn is given;
+     * statistics from xs and ss where the inputs' producers gathered them (may be null).
+     */
+    static Tensor batchNormAddRelu(Tensor x, BatchNormSpec bn, NormOps.PlaneStatistics xs, Tensor shortcut, BatchNormSpec shortcutBn,
+                                   NormOps.PlaneStatistics ss) {
+        String op = "batchNormAddRelu";
+        Elementwise.checkSameDtype(op, x, shortcut);
+        if (!shortcut.shape.equals(x.shape))
+            throw new IllegalArgumentException(op + ": shortcut " + shortcut.shape + " does not match the input " + x.shape);
+        NormOps.Normalisation z = NormOps.normalisation(op, x, bn, xs);
+        NormOps.Normalisation zs = shortcutBn == null ? null : NormOps.normalisation(op + " (shortcut)", shortcut, shortcutBn, ss);
+        Tensor sd = zs == null ? shortcut.dense() : zs.xd();
+        double[] sm = zs == null ? null : zs.mean(), sa = zs == null ? null : zs.scale(), sb = zs == null ? null : zs.shift();
+        Tensor out = Tensor.emptyToOverwrite(x.shape, x.dtype);
+        if (x.dtype == DType.F32)
+            ResidualKernels.affineAddRelu(out.f(), z.xd().f(), z.xd().offset, z.n(), z.c(), z.spatial(), z.mean(), z.scale(), z.shift(), sd.f(),
+                    sd.offset, sm, sa, sb);
+        else ResidualKernels.affineAddRelu(out.d(), z.xd().d(), z.xd().offset, z.n(), z.c(), z.spatial(), z.mean(), z.scale(), z.shift(), sd.d(),
+                    sd.offset, sm, sa, sb);
+        return Tensor.record(out, new Node.BatchNormAddRelu(z.node(), shortcut, zs == null ? null : zs.node(), out));
+    }
+
+    /**
+     * The ReLU's gradient (where the output is above 0), then each batch norm's backward on it, as
+     * addRelu's and batchNorm's backward rules compute them; an identity shortcut gets the masked
+     * gradient itself.
+     */
+    static Tensor[] backward(Node.BatchNormAddRelu n, Tensor g) {
+        Tensor masked = Elementwise.binary(BinaryOp.RELU_GRAD, g, n.out());
+        Tensor[] main = NormOps.batchNormBackward(n.bn(), masked);
+        Tensor[] rest;
+        if (n.shortcutBn() == null) {
+            rest = new Tensor[] {n.shortcut().requiresGrad() ? masked : null};
+            if (rest[0] == null) masked.recycle();
+        } else {
+            rest = NormOps.batchNormBackward(n.shortcutBn(), masked);
+            masked.recycle(); // read by both norms' backward, handed to neither input
+        }
+        Tensor[] all = java.util.Arrays.copyOf(main, main.length + rest.length);
+        System.arraycopy(rest, 0, all, main.length, rest.length);
+        return all;
+    }
+}
