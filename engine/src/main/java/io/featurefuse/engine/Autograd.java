@@ -207,7 +207,7 @@ final class Autograd {
             case Node.Resize n -> new Tensor[] {ResizeOps.backward(n, g)};
             case Node.BatchNorm n -> NormOps.batchNormBackward(n, g);
             case Node.BatchNormRelu n -> NormOps.batchNormReluBackward(n, g);
-            case Node.BatchNormReluPool n -> NormOps.batchNormReluPoolBackward(n, g);
+            case Node.BatchNormReluPool n -> PooledNormOps.backward(n, g);
             case Node.BatchNormAddRelu n -> ResidualOps.backward(n, g);
             case Node.Cast n -> new Tensor[] {g.to(n.x().dtype())};
         };

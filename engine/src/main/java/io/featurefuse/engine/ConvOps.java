@@ -88,16 +88,15 @@ final class ConvOps {
         return NormOps.batchNorm(y, runningMean, runningVar, bnWeight, bnBias, true, momentum, eps, relu, stats);
     }
 
-    /** conv2dBatchNorm with relu, then a global average pool fused into BN's pass (NormOps.batchNormReluPool). */
-    static Tensor conv2dBatchNormReluPool(Tensor x, Tensor weight, Tensor bias, ConvOptions o, Tensor runningMean, Tensor runningVar,
-                                         Tensor bnWeight, Tensor bnBias, boolean training, double momentum, double eps) {
+    /** conv2dBatchNorm with relu, then a global average pool (maxPool null) or that max pool, fused into BN's pass (PooledNormOps). */
+    static Tensor conv2dBatchNormReluPool(Tensor x, Tensor weight, Tensor bias, ConvOptions o, BatchNormSpec bn, PoolOptions maxPool) {
         NormOps.PlaneStatistics stats = null;
-        if (training && x.dtype == DType.F32) {
+        if (bn.training() && x.dtype == DType.F32) {
             ConvGeom g = geometry(x.shape, weight.shape, o);
             stats = new NormOps.PlaneStatistics(new double[g.n() * g.k()], new double[g.n() * g.k()]);
         }
         Tensor y = conv2d(x, weight, bias, o, false, null, stats);
-        return NormOps.batchNormReluPool(y, runningMean, runningVar, bnWeight, bnBias, training, momentum, eps, stats);
+        return PooledNormOps.batchNormReluPool(y, bn, stats, maxPool);
     }
 
     /** conv2d(x, weight, bias, o), with its output planes' batch statistics gathered into stats as they are written when stats is given. */

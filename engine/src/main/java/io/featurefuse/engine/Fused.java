@@ -29,22 +29,30 @@ public final class Fused {
     }
 
     /**
-     * conv2dBatchNorm(x, ..., relu = true) then adaptiveAvgPool2d(1, 1): a CNN's last conv, BN and ReLU and its global
-     * average pool, [N, K, 1, 1], recorded as a convolution and one fused op (batchNormReluPool), the same values to
-     * the bit. The normalised map is never written.
+     * x.batchNorm(bn) (with bn's tensors, mode, momentum and eps) then relu() and adaptiveAvgPool2d(1, 1), on
+     * x [N, C, H, W], as one op: [N, C, 1, 1], the same values to the bit, one pass over x forward and two
+     * backward, and no map of x's size written either way. A CNN's classifier head.
      */
-    public static Tensor conv2dBatchNormReluPool(Tensor x, Tensor weight, Tensor bias, ConvOptions options, Tensor runningMean, Tensor runningVar,
-                                                 Tensor bnWeight, Tensor bnBias, boolean training, double momentum, double eps) {
-        return ConvOps.conv2dBatchNormReluPool(x, weight, bias, options, runningMean, runningVar, bnWeight, bnBias, training, momentum, eps);
+    public static Tensor batchNormReluPool(Tensor x, BatchNormSpec bn) {
+        return PooledNormOps.batchNormReluPool(x, bn, null, null);
+    }
+
+    /** batchNormReluPool with a max pool: x.batchNorm(bn), relu(), maxPool2d(pool) as one op, to the bit. A VGG stage's end. */
+    public static Tensor batchNormReluMaxPool2d(Tensor x, BatchNormSpec bn, PoolOptions pool) {
+        return PooledNormOps.batchNormReluPool(x, bn, null, java.util.Objects.requireNonNull(pool, "pool"));
     }
 
     /**
-     * batchNormRelu(x, ...) then adaptiveAvgPool2d(1, 1) on x [N, C, H, W], to the bit, as one op: one pass over
-     * the input forward and two backward, and no map of the input's size written either way.
+     * x.conv2d(weight, bias, options) then batchNormReluPool(bn): recorded as a conv2d and the pooled op, the same
+     * values to the bit; in training the batch statistics are gathered in the convolution's pass over its output.
      */
-    public static Tensor batchNormReluPool(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
-                                           boolean training, double momentum, double eps) {
-        return NormOps.batchNormReluPool(x, runningMean, runningVar, weight, bias, training, momentum, eps, null);
+    public static Tensor conv2dBatchNormReluPool(Tensor x, Tensor weight, Tensor bias, ConvOptions options, BatchNormSpec bn) {
+        return ConvOps.conv2dBatchNormReluPool(x, weight, bias, options, bn, null);
+    }
+
+    /** x.conv2d(weight, bias, options) then batchNormReluMaxPool2d(bn, pool); see conv2dBatchNormReluPool. */
+    public static Tensor conv2dBatchNormReluMaxPool2d(Tensor x, Tensor weight, Tensor bias, ConvOptions options, BatchNormSpec bn, PoolOptions pool) {
+        return ConvOps.conv2dBatchNormReluPool(x, weight, bias, options, bn, java.util.Objects.requireNonNull(pool, "pool"));
     }
 
     /**

@@ -140,10 +140,12 @@ sealed interface Node {
         public String opName() { return "batch_norm_relu"; }
     }
 
-    /** relu(batch norm) averaged over each plane ([N, C, 1, 1]) fused; saves what BatchNormRelu saves. */
-    record BatchNormReluPool(BatchNorm bn, io.featurefuse.engine.cpu.BatchNormKernels.ReluOf relu) implements Node {
+    /** relu(batch norm) pooled, fused: saves what BatchNormRelu saves, the pool's windows and a max pool's argmax (null for an average). */
+    record BatchNormReluPool(BatchNorm bn, io.featurefuse.engine.cpu.BatchNormKernels.ReluOf relu, io.featurefuse.engine.cpu.Pool2dKernels.Windows windows,
+                             int[] argmax) implements Node {
         public List<Tensor> inputs() { return bn.inputs(); }
-        public String opName() { return "batch_norm_relu_pool"; }
+        public String opName() { return argmax == null ? "batch_norm_relu_avg_pool" : "batch_norm_relu_max_pool"; }
+        public void recycleSaved() { if (argmax != null) BufferPool.give(argmax); }
     }
 
     /**

@@ -1,7 +1,6 @@
 package io.featurefuse.engine;
 
 import io.featurefuse.engine.cpu.BatchNormKernels;
-import io.featurefuse.engine.cpu.Pool2dKernels;
 
 /**
  * Batch, group and layer normalisation as PyTorch defines them. Batch norm is one fused op
@@ -45,17 +44,6 @@ final class NormOps {
         return batchNorm(x, runningMean, runningVar, weight, bias, training, momentum, eps, relu, null);
     }
 
-    /**
-     * adaptiveAvgPool2d(batchNormRelu(x), 1, 1): [N, C, H, W] -> [N, C, 1, 1], the same bits, in one
-     * pass over x that writes no normalised map (see BatchNormKernels.affineReluMean); backward
-     * takes the pool's gradient as one value a plane instead of a spread map, so it too makes two
-     * passes over x and none over a gradient the size of x. The classifier head of a CNN.
-     */
-    static Tensor batchNormReluPool(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
-                                    boolean training, double momentum, double eps, PlaneStatistics planes) {
-        if (x.rank() != 4) throw new IllegalArgumentException("batchNormReluPool: input must be [N, C, H, W], not " + x.shape);
-        return batchNorm(x, runningMean, runningVar, weight, bias, training, momentum, eps, true, planes, true);
-    }
 
     /**
      * Batch statistics gathered per plane by x's producer while it wrote them (see
@@ -69,22 +57,11 @@ final class NormOps {
      */
     static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                             boolean training, double momentum, double eps, boolean relu, PlaneStatistics planes) {
-        return batchNorm(x, runningMean, runningVar, weight, bias, training, momentum, eps, relu, planes, false);
-    }
-
-    /** relu?(batchNorm(x)), globally average-pooled when pool (relu then, and x [N, C, H, W]). */
-    private static Tensor batchNorm(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
-                                    boolean training, double momentum, double eps, boolean relu, PlaneStatistics planes, boolean pool) {
-        String op = pool ? "batchNormReluPool" : relu ? "batchNormRelu" : "batchNorm";
-        Normalisation z = normalisation(op, x, new BatchNormSpec(runningMean, runningVar, weight, bias, training, momentum, eps), planes);
-        Tensor out;
-        if (pool) out = pooled(z.xd(), z.n(), z.c(), z.spatial(), z.mean(), z.scale(), z.shift());
-        else {
-            out = Tensor.emptyToOverwrite(x.shape, x.dtype);
-            if (x.dtype == DType.F32) BatchNormKernels.affine(out.f(), z.xd().f(), z.xd().offset, z.n(), z.c(), z.spatial(), z.mean(), z.scale(), z.shift(), relu);
-            else BatchNormKernels.affine(out.d(), z.xd().d(), z.xd().offset, z.n(), z.c(), z.spatial(), z.mean(), z.scale(), z.shift(), relu);
-        }
-        if (pool) return Tensor.record(out, new Node.BatchNormReluPool(z.node(), z.relu()));
+        Normalisation z = normalisation(relu ? "batchNormRelu" : "batchNorm", x, new BatchNormSpec(runningMean, runningVar, weight, bias, training,
+                momentum, eps), planes);
+        Tensor out = Tensor.emptyToOverwrite(x.shape, x.dtype), xd = z.xd();
+        if (x.dtype == DType.F32) BatchNormKernels.affine(out.f(), xd.f(), xd.offset, z.n(), z.c(), z.spatial(), z.mean(), z.scale(), z.shift(), relu);
+        else BatchNormKernels.affine(out.d(), xd.d(), xd.offset, z.n(), z.c(), z.spatial(), z.mean(), z.scale(), z.shift(), relu);
         return Tensor.record(out, relu ? new Node.BatchNormRelu(z.node(), z.relu()) : z.node());
     }
 
@@ -154,30 +131,6 @@ final class NormOps {
     }
 
     /**
-     * The per-plane means of relu(affine(x)) as [N, C, 1, 1]. float64, the reference, composes the
-     * two kernels through a full-size map.
-     */
-    private static Tensor pooled(Tensor xd, int n, int c, int spatial, double[] mean, double[] scale, double[] betas) {
-        Tensor out = Tensor.emptyToOverwrite(Shape.of(n, c, 1, 1), xd.dtype);
-        if (xd.dtype == DType.F32) {
-            BatchNormKernels.affineReluMean(out.f(), xd.f(), xd.offset, n, c, spatial, mean, scale, betas);
-            return out;
-        }
-        double[] map = new double[n * c * spatial];
-        BatchNormKernels.affine(map, xd.d(), xd.offset, n, c, spatial, mean, scale, betas, true);
-        Pool2dKernels.avgForward(out.d(), map, 0, n * c, globalWindows(xd));
-        return out;
-    }
-
-    private static Pool2dKernels.Windows globalWindows(Tensor x) {
-        return PoolOps.adaptiveWindows("batchNormReluPool", x.shape.dim(2), x.shape.dim(3), 1, 1);
-    }
-
-    static Tensor[] batchNormReluPoolBackward(Node.BatchNormReluPool n, Tensor g) {
-        return batchNormBackward(n.bn(), g, n.relu(), true);
-    }
-
-    /**
      * The ReLU's mask applied inside batch norm's two passes over the gradient rather than as a
      * masked copy of it first (one more tensor written and read twice): 64x14x14 b128
      * batchNormRelu fwd+bwd, jars alternating 3 times, ~3.2-6.5 -> ~2.7-5.7 ms; with a plain
@@ -185,33 +138,27 @@ final class NormOps {
      * read from the saved output (see BatchNormKernels.ReluOf).
      */
     static Tensor[] batchNormReluBackward(Node.BatchNormRelu n, Tensor g) {
-        return batchNormBackward(n.bn(), g, n.relu(), false);
+        return batchNormBackward(n.bn(), g, n.relu(), null);
     }
 
     static Tensor[] batchNormBackward(Node.BatchNorm node, Tensor g) {
-        return batchNormBackward(node, g, null, false);
+        return batchNormBackward(node, g, null, null);
     }
 
     /**
      * Gradients of batchNorm for x, weight and bias (those present), from per-channel sums; g counts only where the
-     * fused ReLU's input was above 0 when relu is given. Pooled, g is a global average pool's [N, C, 1, 1]
-     * gradient, one value a plane, which the kernels spread over the plane as the pool's backward would.
+     * fused ReLU's input was above 0 when relu is given. With spread (float32), g is the gradient of a pool of the
+     * output, which spread hands each plane as the pool's backward would (see PooledNormOps).
      */
-    private static Tensor[] batchNormBackward(Node.BatchNorm node, Tensor g, BatchNormKernels.ReluOf relu, boolean pooled) {
-        Tensor x = node.x(), xd = x.dense(), gd = g.dense();
-        if (pooled && x.dtype == DType.F64) {
-            // the reference: the pool's backward into a full map, then the plain kernels on it
-            Tensor spread = Tensor.emptyToOverwrite(x.shape, x.dtype);
-            Pool2dKernels.avgBackward(spread.d(), gd.d(), gd.offset, x.shape.dim(0) * x.shape.dim(1), globalWindows(x));
-            gd = spread;
-            pooled = false;
-        }
+    static Tensor[] batchNormBackward(Node.BatchNorm node, Tensor g, BatchNormKernels.ReluOf relu, BatchNormKernels.PlaneSpread spread) {
+        Tensor x = node.x(), xd = x.dense(), gd = spread == null ? g.dense() : null;
+        boolean pooled = spread != null;
         int n = x.shape.dim(0), c = x.shape.dim(1), spatial = x.numel() / (n * c);
         double count = (double) n * spatial;
         double[] mean = node.mean(), invstd = node.invstd();
         double[] gamma = node.weight() == null ? null : node.weight().toArray();
         double[] sums = new double[c], dots = new double[c];
-        if (pooled) BatchNormKernels.pooledGradientSums(gd.f(), gd.offset, relu, xd.f(), xd.offset, n, c, spatial, mean, sums, dots);
+        if (pooled) BatchNormKernels.pooledGradientSums(spread, relu, xd.f(), xd.offset, n, c, spatial, mean, sums, dots);
         else if (x.dtype == DType.F32)
             BatchNormKernels.gradientSums(gd.f(), gd.offset, relu, xd.f(), xd.offset, n, c, spatial, mean, sums, dots);
         else BatchNormKernels.gradientSums(gd.d(), gd.offset, relu, xd.d(), xd.offset, n, c, spatial, mean, sums, dots);
@@ -229,12 +176,12 @@ final class NormOps {
         Tensor gx = null;
         if (x.requiresGrad()) {
             gx = Tensor.emptyToOverwrite(x.shape, x.dtype);
-            if (pooled) BatchNormKernels.pooledInputGradient(gx.f(), gd.f(), gd.offset, relu, xd.f(), xd.offset, n, c, spatial, mean, p, q, r);
+            if (pooled) BatchNormKernels.pooledInputGradient(gx.f(), spread, relu, xd.f(), xd.offset, n, c, spatial, mean, p, q, r);
             else if (x.dtype == DType.F32)
                 BatchNormKernels.inputGradient(gx.f(), gd.f(), gd.offset, relu, xd.f(), xd.offset, n, c, spatial, mean, p, q, r);
             else BatchNormKernels.inputGradient(gx.d(), gd.d(), gd.offset, relu, xd.d(), xd.offset, n, c, spatial, mean, p, q, r);
         }
-        gd.recycleIfCopyOf(g);
+        if (gd != null) gd.recycleIfCopyOf(g);
         java.util.List<Tensor> grads = new java.util.ArrayList<>();
         grads.add(gx);
         if (node.weight() != null) grads.add(Tensor.of(dgamma, c).to(node.weight().dtype));

@@ -77,8 +77,8 @@ class ConvBatchNormTest {
 
     /**
      * Fused and composed, both recording: the output, the running statistics after, and the gradients of x, the
-     * conv's weight and bias and the BN's weight and bias, compared to the bit. pool (with relu): conv2dBatchNormReluPool
-     * against the global average pool of the composition.
+     * conv's weight and bias and the BN's weight and bias, compared to the bit. pool (with relu): conv2dBatchNormReluMaxPool2d
+     * (2x2, where the output halves, two seeds of three) or conv2dBatchNormReluPool against the pool of the composition.
      */
     private static void assertSameAsComposition(String what, Tensor x, Tensor w, Tensor b, ConvOptions o, boolean training, boolean relu,
                                                 boolean pool, long seed) {
@@ -88,12 +88,17 @@ class ConvBatchNormTest {
         Tensor mean = Tensor.uniform(r, -0.5, 0.5, k).to(x.dtype()), var = Tensor.uniform(r, 0.5, 2, k).to(x.dtype());
         Tensor[] fusedIn = copies(x, w, b, gamma, beta), plainIn = copies(x, w, b, gamma, beta);
         Tensor fm = mean.copy(), fv = var.copy(), pm = mean.copy(), pv = var.copy();
-        Tensor fused = pool ? Fused.conv2dBatchNormReluPool(fusedIn[0], fusedIn[1], fusedIn[2], o, fm, fv, fusedIn[3], fusedIn[4], training, 0.1, 1e-5)
-                : Fused.conv2dBatchNorm(fusedIn[0], fusedIn[1], fusedIn[2], o, fm, fv, fusedIn[3], fusedIn[4], training, 0.1, 1e-5, relu);
         Tensor conv = plainIn[0].conv2d(plainIn[1], plainIn[2], o);
+        // pooled: a 2x2 max pool where the output halves, else a global average pool
+        PoolOptions max = pool && conv.size(2) % 2 == 0 && conv.size(3) % 2 == 0 && seed % 3 != 0 ? PoolOptions.of(2) : null;
+        BatchNormSpec spec = new BatchNormSpec(fm, fv, fusedIn[3], fusedIn[4], training, 0.1, 1e-5);
+        Tensor fused = !pool ? Fused.conv2dBatchNorm(fusedIn[0], fusedIn[1], fusedIn[2], o, fm, fv, fusedIn[3], fusedIn[4], training, 0.1, 1e-5, relu)
+                : max != null ? Fused.conv2dBatchNormReluMaxPool2d(fusedIn[0], fusedIn[1], fusedIn[2], o, spec, max)
+                : Fused.conv2dBatchNormReluPool(fusedIn[0], fusedIn[1], fusedIn[2], o, spec);
         Tensor plain = relu ? Fused.batchNormRelu(conv, pm, pv, plainIn[3], plainIn[4], training, 0.1, 1e-5)
                 : conv.batchNorm(pm, pv, plainIn[3], plainIn[4], training, 0.1, 1e-5);
-        if (pool) plain = plain.adaptiveAvgPool2d(1, 1);
+        if (pool) plain = max != null ? plain.maxPool2d(max) : plain.adaptiveAvgPool2d(1, 1);
+        what += max != null ? " max pool" : "";
         assertArrayEquals(plain.toArray(), fused.toArray(), 0.0, what);
         assertArrayEquals(pm.toArray(), fm.toArray(), 0.0, what + " running mean");
         assertArrayEquals(pv.toArray(), fv.toArray(), 0.0, what + " running var");

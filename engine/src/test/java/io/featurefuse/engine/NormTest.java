@@ -98,41 +98,6 @@ class NormTest {
     }
 
     /**
-     * batchNormReluPool is adaptiveAvgPool2d(batchNormRelu, 1, 1) to the bit: outputs, every gradient and the
-     * running statistics, training and eval. Planes of 1 to 40 x 40 values end in every length of partial vector.
-     */
-    @Property(tries = 30)
-    void fusedPoolIsExactlyTheGlobalPoolOfBatchNormRelu(@ForAll long seed) {
-        int[] s = shape(seed, 40);
-        for (DType dtype : DType.values())
-            for (boolean training : new boolean[] {true, false}) {
-                Tensor[] fused = bnLeaves(seed, s, dtype), plain = bnLeaves(seed, s, dtype);
-                Tensor yf = Fused.batchNormReluPool(fused[0], fused[3], fused[4], fused[1], fused[2], training, 0.1, 1e-5);
-                Tensor yp = Fused.batchNormRelu(plain[0], plain[3], plain[4], plain[1], plain[2], training, 0.1, 1e-5).adaptiveAvgPool2d(1, 1);
-                String what = "batchNormReluPool " + dtype + (training ? " train " : " eval ") + java.util.Arrays.toString(s);
-                assertEquals(yp.shape(), yf.shape(), what);
-                assertArrayEquals(yp.toArray(), yf.toArray(), 0.0, what);
-                Tensor up = Fixtures.values(seed + 9, -1, 1, yp.shape().toArray()).to(dtype);
-                yf.backward(up);
-                yp.backward(up);
-                for (int k = 0; k < 3; k++) assertArrayEquals(plain[k].grad().toArray(), fused[k].grad().toArray(), 0.0, what + " grad " + k);
-                for (int k = 3; k < 5; k++) assertArrayEquals(plain[k].toArray(), fused[k].toArray(), 0.0, what + " running stats");
-            }
-    }
-
-    @Property(tries = 15, maxDiscardRatio = 20)
-    void fusedPoolGradients(@ForAll long seed) {
-        int[] s = shape(seed, 3);
-        int c = s[1];
-        Tensor x = Fixtures.values(seed, -2, 2, s), w = Fixtures.values(seed + 1, 0.5, 1.5, c), b = Fixtures.values(seed + 2, -1, 1, c);
-        double[] pre = x.batchNorm(null, null, w, b, true, 0.1, 1e-5).toArray();
-        net.jqwik.api.Assume.that(java.util.Arrays.stream(pre).allMatch(v -> Math.abs(v) > 0.02));
-        GradCheck.check("batchNormReluPool train", in -> Fused.batchNormReluPool(in.get(0), null, null, in.get(1), in.get(2), true, 0.1, 1e-5), x, w, b);
-        Tensor rm = Fixtures.values(seed + 3, -1, 1, c), rv = Fixtures.values(seed + 4, 0.5, 2, c);
-        GradCheck.check("batchNormReluPool eval", in -> Fused.batchNormReluPool(in.get(0), rm, rv, in.get(1), in.get(2), false, 0.1, 1e-5), x, w, b);
-    }
-
-    /**
      * Where the normalised value is exactly 0 the ReLU passes no gradient (as relu() does): the
      * fused backward recomputes that mask from x, so its test must be "above 0" in the vector
      * lanes and in a plane's scalar tail alike. Image 1 is image 0 negated, so each channel's mean
@@ -204,10 +169,6 @@ class NormTest {
         Tensor x = Tensor.zeros(2, 3, 4, 4);
         assertEquals("batchNorm: weight [4] does not match 3 channels",
                 assertThrows(IllegalArgumentException.class, () -> x.batchNorm(null, null, Tensor.ones(4), null, true, 0.1, 1e-5)).getMessage());
-        assertEquals("batchNormReluPool: input must be [N, C, H, W], not [2, 3, 16]", assertThrows(IllegalArgumentException.class,
-                () -> Fused.batchNormReluPool(x.reshape(2, 3, 16), null, null, null, null, true, 0.1, 1e-5)).getMessage());
-        assertEquals("batchNormReluPool: weight [4] does not match 3 channels",
-                assertThrows(IllegalArgumentException.class, () -> Fused.batchNormReluPool(x, null, null, Tensor.ones(4), null, true, 0.1, 1e-5)).getMessage());
         assertEquals("groupNorm: 3 channels do not divide into 2 groups",
                 assertThrows(IllegalArgumentException.class, () -> x.groupNorm(2, null, null, 1e-5)).getMessage());
         assertThrows(IllegalArgumentException.class, () -> x.layerNorm(new int[] {3}, null, null, 1e-5));

@@ -8,6 +8,7 @@ import io.featurefuse.nn.layers.Activation;
 import io.featurefuse.nn.layers.BasicBlock;
 import io.featurefuse.nn.layers.BatchNorm2d;
 import io.featurefuse.nn.layers.Conv2d;
+import io.featurefuse.nn.layers.MaxPool2d;
 import io.featurefuse.nn.layers.OpFusion;
 import io.featurefuse.nn.layers.Sequential;
 import io.featurefuse.nn.models.Backbone;
@@ -86,12 +87,15 @@ class OpFusionTest {
         }
     }
 
-    /** Training through fused BN + ReLU gives, to the bit, the outputs, gradients and running statistics of the layers one by one. */
+    /**
+     * Training through fused BN + ReLU (and a max pool after, run inside BN's pass) gives, to the bit, the outputs,
+     * gradients and running statistics of the layers one by one.
+     */
     @Test
     void fusedTrainingIsLayerByLayerTraining() {
         java.util.function.Supplier<Sequential> make = () -> {
             SplittableRandom r = new SplittableRandom(8);
-            return withStatistics(new Sequential(new Conv2d(3, 6, 3, 1, 1, false, r), new BatchNorm2d(6), Activation.relu(),
+            return withStatistics(new Sequential(new Conv2d(3, 6, 3, 1, 1, false, r), new BatchNorm2d(6), Activation.relu(), new MaxPool2d(2),
                     new Conv2d(6, 4, 3, 2, 1, true, r), new BatchNorm2d(4), Activation.relu()), 9);
         };
         Sequential fused = make.get(), plain = make.get();
@@ -165,5 +169,13 @@ class OpFusionTest {
         assertEquals(3, OpFusion.span(chain, 0, 2, i -> false), "so it does while recording");
         assertEquals(0, OpFusion.span(chain, 0, 2, i -> i == 0), "but not across a tap");
         assertEquals(2, OpFusion.span(chain, 1, 2, i -> false), "BN then ReLU fuse while recording, in training too");
+        List<Module> pooled = List.of(chain.get(0), chain.get(1), chain.get(2), new MaxPool2d(2));
+        assertEquals(4, OpFusion.span(pooled, 0, 3, i -> false), "training, a max pool after the ReLU joins BN's pass");
+        assertEquals(3, OpFusion.span(pooled, 0, 3, i -> i == 2), "but not across a tap");
+        assertEquals(3, OpFusion.span(pooled, 0, 2, i -> false), "nor past the chain's end");
+        pooled.forEach(Module::eval);
+        try (var off = GradMode.off()) {
+            assertEquals(3, OpFusion.span(pooled, 0, 3, i -> false), "inference folds BN into the conv and pools apart");
+        }
     }
 }

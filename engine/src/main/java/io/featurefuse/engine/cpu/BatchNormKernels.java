@@ -138,28 +138,37 @@ public final class BatchNormKernels {
         }
     }
 
+    /** A pool's forward for one plane: pools plane t of its input, held in plane[0 ..), into the pool's output. */
+    public interface PlanePool {
+        void pool(float[] plane, int t);
+    }
+
+    /** A pool's backward for one plane: writes to plane[0 ..) the gradient the pool hands plane t of its input. */
+    public interface PlaneSpread {
+        void spread(float[] plane, int t);
+    }
+
     /**
-     * out[t] = the mean of plane t of relu(affine(x)) (n c planes of s values): batch norm + ReLU then a
-     * global average pool, to the bit (each plane is normalised as {@link #affine} does into this
-     * thread's scratch, which stays in L1, and summed as the pool sums it), without writing the
-     * normalised map to memory and reading it back: the classifier head's one pass over its input.
+     * pool(relu(affine(x))) plane by plane (n c planes of s values): batch norm + ReLU then a pool, to
+     * the bit (each plane is normalised as {@link #affine} does into this thread's scratch, which
+     * stays in L1, and pooled there by the pool's own plane kernel), without writing the normalised
+     * map to memory and reading it back.
      */
-    public static void affineReluMean(float[] out, float[] x, int off, int n, int c, int s, double[] mean, double[] scale, double[] beta) {
+    public static void affineReluPooled(PlanePool pool, float[] x, int off, int n, int c, int s, double[] mean, double[] scale, double[] beta) {
         Parallel.forRanges(n * c, 2 * s, (t0, t1) -> {
             float[] plane = Parallel.grow(PLANE.get(), 0, s);
             for (int t = t0; t < t1; t++) {
                 affinePlane(plane, 0, x, off + t * s, s, (float) mean[t % c], (float) scale[t % c], (float) beta[t % c], true);
-                out[t] = Pool2dKernels.globalMean(plane, 0, s);
+                pool.pool(plane, t);
             }
         });
     }
 
-    /** A plane of floats, the calling thread's own: a normalised plane, or a pooled gradient spread over one. */
+    /** A plane of floats, the calling thread's own: a normalised plane, or a pool's gradient spread over one. */
     private static final ThreadLocal<float[][]> PLANE = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
 
-    /** plane[0 .. s) = g / s: the gradient a global average pool hands each of a plane's s values, as its backward computes it. */
-    private static float[] spread(float[] plane, float g, int s) {
-        java.util.Arrays.fill(plane, 0, s, Pool2dKernels.globalMeanGradient(g, s));
+    private static float[] spread(PlaneSpread spread, float[] plane, int t) {
+        spread.spread(plane, t);
         return plane;
     }
 
@@ -212,18 +221,18 @@ public final class BatchNormKernels {
     }
 
     /**
-     * {@link #gradientSums} where the gradient arriving at the output is a global average pool's:
-     * g[gOff + t] / s over every value of plane t. Each plane's gradient is spread into this
-     * thread's scratch as the pool's backward spreads it and summed as gradientSums sums it, so
-     * the sums are the pool-then-BN ones to the bit, without that spread gradient in memory.
+     * {@link #gradientSums} where the gradient arriving at the output is a pool's input gradient:
+     * each plane's is spread into this thread's scratch by the pool's backward and summed as
+     * gradientSums sums it, so the sums are the pool-then-BN ones to the bit, without that spread
+     * gradient in memory.
      */
-    public static void pooledGradientSums(float[] g, int gOff, ReluOf relu, float[] x, int off, int n, int c, int s, double[] mean,
+    public static void pooledGradientSums(PlaneSpread spread, ReluOf relu, float[] x, int off, int n, int c, int s, double[] mean,
                                           double[] sums, double[] dots) {
         double[] planeSums = planeScratch(n * c, 0), planeDots = planeScratch(n * c, 1);
         Parallel.forRanges(n * c, 2 * s, (t0, t1) -> {
             float[] plane = Parallel.grow(PLANE.get(), 0, s);
             for (int t = t0; t < t1; t++)
-                planeGradientSums(spread(plane, g[gOff + t], s), 0, relu, x, off + t * s, s, t % c, mean, planeSums, planeDots, t);
+                planeGradientSums(spread(spread, plane, t), 0, relu, x, off + t * s, s, t % c, mean, planeSums, planeDots, t);
         });
         sumByChannel(planeSums, n, c, sums);
         sumByChannel(planeDots, n, c, dots);
@@ -298,11 +307,11 @@ public final class BatchNormKernels {
     }
 
     /**
-     * {@link #inputGradient} where the gradient arriving at the output is a global average pool's,
-     * g[gOff + t] / s over plane t, spread as in {@link #pooledGradientSums}: the same bits as the
-     * pool's backward then inputGradient, without writing that gradient and reading it back.
+     * {@link #inputGradient} where the gradient arriving at the output is a pool's input gradient,
+     * spread as in {@link #pooledGradientSums}: the same bits as the pool's backward then
+     * inputGradient, without writing that gradient and reading it back.
      */
-    public static void pooledInputGradient(float[] dx, float[] g, int gOff, ReluOf relu, float[] x, int off, int n, int c, int s, double[] mean,
+    public static void pooledInputGradient(float[] dx, PlaneSpread spread, ReluOf relu, float[] x, int off, int n, int c, int s, double[] mean,
                                            double[] p, double[] q, double[] r) {
         Parallel.forRanges(n * c, 2 * s, (t0, t1) -> {
             float[] plane = Parallel.grow(PLANE.get(), 0, s);
@@ -310,7 +319,7 @@ public final class BatchNormKernels {
                 int ch = t % c;
                 float m = (float) mean[ch], ra = relu == null ? 0f : (float) relu.scale[ch], rb = relu == null ? 0f : (float) relu.shift[ch];
                 // dy's index is dyOff + o + i: with dyOff = -o it is the spread plane's i
-                inputGradientPlane(dx, spread(plane, g[gOff + t], s), -t * s, relu != null, x, off, t * s, s, m, ra, rb, (float) p[ch], (float) q[ch],
+                inputGradientPlane(dx, spread(spread, plane, t), -t * s, relu != null, x, off, t * s, s, m, ra, rb, (float) p[ch], (float) q[ch],
                         (float) r[ch]);
             }
         });

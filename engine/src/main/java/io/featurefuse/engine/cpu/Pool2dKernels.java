@@ -38,31 +38,38 @@ public final class Pool2dKernels {
 
     /** out = the window maxima; argmax, when not null, gets each one's flat in-plane index (for backward). */
     public static void maxForward(float[] out, int[] argmax, float[] in, int inOff, int planes, Windows g) {
+        int hw = g.h() * g.w();
+        boolean halving = halving(g);
+        planes(planes, g, p -> maxPlane(out, argmax, in, inOff + p * hw, p, g, halving));
+    }
+
+    /**
+     * Plane p of maxForward, its input from in[base] on: out and argmax at p oh ow. halving is
+     * {@link #halving}(g), which picks the kernel.
+     */
+    public static void maxPlane(float[] out, int[] argmax, float[] in, int base, int p, Windows g, boolean halving) {
         int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
-        if (halving(g)) {
-            if (g.ow() < L && hw >= 2 * L) planes(planes, g, p -> maxForward2x2Narrow(out, argmax, in, inOff + p * hw, p * ohw, g));
-            else planes(planes, g, p -> maxForward2x2(out, argmax, in, inOff + p * hw, p * ohw, g));
+        if (halving) {
+            if (g.ow() < L && hw >= 2 * L) maxForward2x2Narrow(out, argmax, in, base, p * ohw, g);
+            else maxForward2x2(out, argmax, in, base, p * ohw, g);
             return;
         }
-        planes(planes, g, p -> {
-            int base = inOff + p * hw;
-            for (int i = 0; i < g.oh(); i++)
-                for (int j = 0; j < g.ow(); j++) {
-                    float best = Float.NEGATIVE_INFINITY;
-                    int at = -1;
-                    for (int y = g.ys()[i]; y < g.ye()[i]; y++)
-                        for (int x = g.xs()[j]; x < g.xe()[j]; x++) {
-                            float v = in[base + y * g.w() + x];
-                            if (at < 0 || v > best || (Float.isNaN(v) && !Float.isNaN(best))) { best = v; at = y * g.w() + x; }
-                        }
-                    out[p * ohw + i * g.ow() + j] = best;
-                    if (argmax != null) argmax[p * ohw + i * g.ow() + j] = at;
-                }
-        });
+        for (int i = 0; i < g.oh(); i++)
+            for (int j = 0; j < g.ow(); j++) {
+                float best = Float.NEGATIVE_INFINITY;
+                int at = -1;
+                for (int y = g.ys()[i]; y < g.ye()[i]; y++)
+                    for (int x = g.xs()[j]; x < g.xe()[j]; x++) {
+                        float v = in[base + y * g.w() + x];
+                        if (at < 0 || v > best || (Float.isNaN(v) && !Float.isNaN(best))) { best = v; at = y * g.w() + x; }
+                    }
+                out[p * ohw + i * g.ow() + j] = best;
+                if (argmax != null) argmax[p * ohw + i * g.ow() + j] = at;
+            }
     }
 
     /** True for 2x2 windows at stride 2 that tile the plane exactly (the usual halving max pool). */
-    static boolean halving(Windows g) {
+    public static boolean halving(Windows g) {
         if (g.h() != 2 * g.oh() || g.w() != 2 * g.ow()) return false;
         for (int i = 0; i < g.oh(); i++) if (g.ys()[i] != 2 * i || g.ye()[i] != 2 * i + 2) return false;
         for (int j = 0; j < g.ow(); j++) if (g.xs()[j] != 2 * j || g.xe()[j] != 2 * j + 2) return false;
@@ -195,11 +202,15 @@ public final class Pool2dKernels {
 
     /** dIn (zeroed here) gets each output gradient at its recorded argmax. */
     public static void maxBackward(float[] dIn, float[] dOut, int dOff, int[] argmax, int planes, Windows g) {
+        int hw = g.h() * g.w();
+        planes(planes, g, p -> maxBackwardPlane(dIn, p * hw, dOut, dOff, argmax, p, g));
+    }
+
+    /** Plane p of maxBackward, written to dIn from at on. */
+    public static void maxBackwardPlane(float[] dIn, int at, float[] dOut, int dOff, int[] argmax, int p, Windows g) {
         int hw = g.h() * g.w(), ohw = g.oh() * g.ow();
-        planes(planes, g, p -> {
-            java.util.Arrays.fill(dIn, p * hw, (p + 1) * hw, 0f);
-            for (int o = 0; o < ohw; o++) dIn[p * hw + argmax[p * ohw + o]] += dOut[dOff + p * ohw + o];
-        });
+        java.util.Arrays.fill(dIn, at, at + hw, 0f);
+        for (int o = 0; o < ohw; o++) dIn[at + argmax[p * ohw + o]] += dOut[dOff + p * ohw + o];
     }
 
     public static void maxBackward(double[] dIn, double[] dOut, int dOff, int[] argmax, int planes, Windows g) {
@@ -218,28 +229,21 @@ public final class Pool2dKernels {
      * (with the single write of tiling windows) 5.9-6.3 -> 4.0-4.7 ms.
      */
     public static void avgForward(float[] out, float[] in, int inOff, int planes, Windows g) {
-        int hw = g.h() * g.w(), ohw = g.oh() * g.ow(), w = g.w();
-        planes(planes, g, p -> {
-            int base = inOff + p * hw;
-            for (int i = 0; i < g.oh(); i++)
-                for (int j = 0; j < g.ow(); j++) {
-                    int x0 = g.xs()[j], x1 = g.xe()[j];
-                    float sum = 0;
-                    if (x0 == 0 && x1 == w) sum = sumRun(in, base + g.ys()[i] * w, base + g.ye()[i] * w);
-                    else for (int y = g.ys()[i]; y < g.ye()[i]; y++) sum += sumRun(in, base + y * w + x0, base + y * w + x1);
-                    out[p * ohw + i * g.ow() + j] = (float) (sum / g.divisor()[i * g.ow() + j]);
-                }
-        });
+        int hw = g.h() * g.w();
+        planes(planes, g, p -> avgPlane(out, in, inOff + p * hw, p, g));
     }
 
-    /** The mean of a[from .. from + s) as avgForward takes it over a global window of s values, to the bit. */
-    static float globalMean(float[] a, int from, int s) {
-        return (float) (sumRun(a, from, from + s) / (double) s);
-    }
-
-    /** What avgBackward spreads over each of a global window's s values for the output gradient g, to the bit. */
-    static float globalMeanGradient(float g, int s) {
-        return (float) (g / (double) s);
+    /** Plane p of avgForward, its input from in[base] on, out at p oh ow. */
+    public static void avgPlane(float[] out, float[] in, int base, int p, Windows g) {
+        int ohw = g.oh() * g.ow(), w = g.w();
+        for (int i = 0; i < g.oh(); i++)
+            for (int j = 0; j < g.ow(); j++) {
+                int x0 = g.xs()[j], x1 = g.xe()[j];
+                float sum = 0;
+                if (x0 == 0 && x1 == w) sum = sumRun(in, base + g.ys()[i] * w, base + g.ye()[i] * w);
+                else for (int y = g.ys()[i]; y < g.ye()[i]; y++) sum += sumRun(in, base + y * w + x0, base + y * w + x1);
+                out[p * ohw + i * g.ow() + j] = (float) (sum / g.divisor()[i * g.ow() + j]);
+            }
     }
 
     /**
@@ -284,18 +288,27 @@ public final class Pool2dKernels {
      * = kernel without padding) write each input once; others add into a zeroed plane.
      */
     public static void avgBackward(float[] dIn, float[] dOut, int dOff, int planes, Windows g) {
+        int hw = g.h() * g.w();
+        boolean tiles = tiles(g);
+        planes(planes, g, p -> avgBackwardPlane(dIn, p * hw, dOut, dOff, p, g, tiles));
+    }
+
+    /** Plane p of avgBackward, written to dIn from at on; tiles is {@link #tiles}(g). */
+    public static void avgBackwardPlane(float[] dIn, int at, float[] dOut, int dOff, int p, Windows g, boolean tiles) {
         int hw = g.h() * g.w(), ohw = g.oh() * g.ow(), w = g.w();
-        boolean tiles = tiles(g.ys(), g.ye(), g.h()) && tiles(g.xs(), g.xe(), w);
-        planes(planes, g, p -> {
-            if (!tiles) java.util.Arrays.fill(dIn, p * hw, (p + 1) * hw, 0f);
-            for (int i = 0; i < g.oh(); i++)
-                for (int j = 0; j < g.ow(); j++) {
-                    float v = (float) (dOut[dOff + p * ohw + i * g.ow() + j] / g.divisor()[i * g.ow() + j]);
-                    int x0 = g.xs()[j], x1 = g.xe()[j];
-                    if (x0 == 0 && x1 == w) spreadRun(dIn, p * hw + g.ys()[i] * w, p * hw + g.ye()[i] * w, v, tiles);
-                    else for (int y = g.ys()[i]; y < g.ye()[i]; y++) spreadRun(dIn, p * hw + y * w + x0, p * hw + y * w + x1, v, tiles);
-                }
-        });
+        if (!tiles) java.util.Arrays.fill(dIn, at, at + hw, 0f);
+        for (int i = 0; i < g.oh(); i++)
+            for (int j = 0; j < g.ow(); j++) {
+                float v = (float) (dOut[dOff + p * ohw + i * g.ow() + j] / g.divisor()[i * g.ow() + j]);
+                int x0 = g.xs()[j], x1 = g.xe()[j];
+                if (x0 == 0 && x1 == w) spreadRun(dIn, at + g.ys()[i] * w, at + g.ye()[i] * w, v, tiles);
+                else for (int y = g.ys()[i]; y < g.ye()[i]; y++) spreadRun(dIn, at + y * w + x0, at + y * w + x1, v, tiles);
+            }
+    }
+
+    /** Whether g's windows tile the plane exactly (a global pool, stride = kernel without padding): avgBackward then writes each input once. */
+    public static boolean tiles(Windows g) {
+        return tiles(g.ys(), g.ye(), g.h()) && tiles(g.xs(), g.xe(), g.w());
     }
 
     /** Whether windows [start[i], end[i]) cover [0, size) one after another without gaps or overlaps. */

@@ -1,9 +1,10 @@
 package io.featurefuse.nn.layers;
 
-import io.featurefuse.engine.Fused;
 import io.featurefuse.engine.BatchNormSpec;
 import io.featurefuse.engine.DType;
+import io.featurefuse.engine.Fused;
 import io.featurefuse.engine.GradMode;
+import io.featurefuse.engine.PoolOptions;
 import io.featurefuse.engine.Shape;
 import io.featurefuse.engine.Tensor;
 import io.featurefuse.nn.Module;
@@ -73,8 +74,18 @@ public final class BatchNorm2d extends Module {
     public Tensor callReluPooledAfter(Conv2d conv, Tensor x) {
         if (Summary.isObserving()) return call(conv.call(x)).relu().adaptiveAvgPool2d(1, 1);
         countBatch();
-        return Fused.conv2dBatchNormReluPool(x, conv.weight(), conv.bias(), conv.options(), runningMean, runningVar, weight, bias, isTraining(), momentum,
-                eps);
+        return Fused.conv2dBatchNormReluPool(x, conv.weight(), conv.bias(), conv.options(), spec());
+    }
+
+    /**
+     * callAfter(conv, x, true) then maxPool2d(pool), as the engine ops conv2d and batchNormReluMaxPool2d
+     * (Fused.conv2dBatchNormReluMaxPool2d): the same values, without the normalised map written and read back.
+     * While a summary records layer shapes the layers run one by one.
+     */
+    public Tensor callReluMaxPoolAfter(Conv2d conv, Tensor x, PoolOptions pool) {
+        if (Summary.isObserving()) return call(conv.call(x)).relu().maxPool2d(pool);
+        countBatch();
+        return Fused.conv2dBatchNormReluMaxPool2d(x, conv.weight(), conv.bias(), conv.options(), spec(), pool);
     }
 
     /**

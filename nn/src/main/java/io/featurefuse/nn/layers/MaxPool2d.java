@@ -16,6 +16,10 @@ public final class MaxPool2d extends Module {
         this.options = options;
     }
 
+    public PoolOptions options() {
+        return options;
+    }
+
     @Override
     public Tensor forward(Tensor x) {
         return x.maxPool2d(options);
