@@ -154,14 +154,46 @@ final class NormOps {
         Tensor x = node.x(), xd = x.dense(), gd = spread == null ? g.dense() : null;
         boolean pooled = spread != null;
         int n = x.shape.dim(0), c = x.shape.dim(1), spatial = x.numel() / (n * c);
-        double count = (double) n * spatial;
-        double[] mean = node.mean(), invstd = node.invstd();
-        double[] gamma = node.weight() == null ? null : node.weight().toArray();
+        double[] mean = node.mean();
         double[] sums = new double[c], dots = new double[c];
         if (pooled) BatchNormKernels.pooledGradientSums(spread, relu, xd.f(), xd.offset, n, c, spatial, mean, sums, dots);
         else if (x.dtype == DType.F32)
             BatchNormKernels.gradientSums(gd.f(), gd.offset, relu, xd.f(), xd.offset, n, c, spatial, mean, sums, dots);
         else BatchNormKernels.gradientSums(gd.d(), gd.offset, relu, xd.d(), xd.offset, n, c, spatial, mean, sums, dots);
+        Backward k = backward(node, sums, dots);
+        Tensor gx = null;
+        if (x.requiresGrad()) {
+            gx = Tensor.emptyToOverwrite(x.shape, x.dtype);
+            if (pooled) BatchNormKernels.pooledInputGradient(gx.f(), spread, relu, xd.f(), xd.offset, n, c, spatial, mean, k.p(), k.q(), k.r());
+            else if (x.dtype == DType.F32)
+                BatchNormKernels.inputGradient(gx.f(), gd.f(), gd.offset, relu, xd.f(), xd.offset, n, c, spatial, mean, k.p(), k.q(), k.r());
+            else BatchNormKernels.inputGradient(gx.d(), gd.d(), gd.offset, relu, xd.d(), xd.offset, n, c, spatial, mean, k.p(), k.q(), k.r());
+        }
+        if (gd != null) gd.recycleIfCopyOf(g);
+        return k.grads(node, gx);
+    }
+
+    /**
+     * BN's backward per channel from its two sums over the gradient dy arriving at its output,
+     * sums = sum dy and dots = sum dy (x - mean): dgamma, and dx = dy p + x q + r.
+     */
+    record Backward(double[] sums, double[] dgamma, double[] p, double[] q, double[] r) {
+        /** The gradients of node's inputs, in its order: gx, then dgamma and dbeta where the norm has weight and bias. */
+        Tensor[] grads(Node.BatchNorm node, Tensor gx) {
+            java.util.List<Tensor> grads = new java.util.ArrayList<>();
+            grads.add(gx);
+            if (node.weight() != null) grads.add(Tensor.of(dgamma, dgamma.length).to(node.weight().dtype));
+            if (node.bias() != null) grads.add(Tensor.of(sums, sums.length).to(node.bias().dtype));
+            return grads.toArray(new Tensor[0]);
+        }
+    }
+
+    static Backward backward(Node.BatchNorm node, double[] sums, double[] dots) {
+        Tensor x = node.x();
+        int n = x.shape.dim(0), c = x.shape.dim(1), spatial = x.numel() / (n * c);
+        double count = (double) n * spatial;
+        double[] mean = node.mean(), invstd = node.invstd();
+        double[] gamma = node.weight() == null ? null : node.weight().toArray();
         double[] dgamma = new double[c], p = new double[c], q = new double[c], r = new double[c];
         for (int ch = 0; ch < c; ch++) {
             dgamma[ch] = dots[ch] * invstd[ch];
@@ -173,20 +205,7 @@ final class NormOps {
                 r[ch] = gi / count * (-sums[ch] + mean[ch] * invstd[ch] * dgamma[ch]);
             }
         }
-        Tensor gx = null;
-        if (x.requiresGrad()) {
-            gx = Tensor.emptyToOverwrite(x.shape, x.dtype);
-            if (pooled) BatchNormKernels.pooledInputGradient(gx.f(), spread, relu, xd.f(), xd.offset, n, c, spatial, mean, p, q, r);
-            else if (x.dtype == DType.F32)
-                BatchNormKernels.inputGradient(gx.f(), gd.f(), gd.offset, relu, xd.f(), xd.offset, n, c, spatial, mean, p, q, r);
-            else BatchNormKernels.inputGradient(gx.d(), gd.d(), gd.offset, relu, xd.d(), xd.offset, n, c, spatial, mean, p, q, r);
-        }
-        if (gd != null) gd.recycleIfCopyOf(g);
-        java.util.List<Tensor> grads = new java.util.ArrayList<>();
-        grads.add(gx);
-        if (node.weight() != null) grads.add(Tensor.of(dgamma, c).to(node.weight().dtype));
-        if (node.bias() != null) grads.add(Tensor.of(sums, c).to(node.bias().dtype));
-        return grads.toArray(new Tensor[0]);
+        return new Backward(sums, dgamma, p, q, r);
     }
 
     static Tensor groupNorm(Tensor x, int groups, Tensor weight, Tensor bias, double eps) {

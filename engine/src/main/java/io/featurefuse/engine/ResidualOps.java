@@ -1,5 +1,6 @@
 package io.featurefuse.engine;
 
+import io.featurefuse.engine.cpu.BatchNormKernels;
 import io.featurefuse.engine.cpu.BinaryOp;
 import io.featurefuse.engine.cpu.ConvGeom;
 import io.featurefuse.engine.cpu.ResidualKernels;
@@ -59,9 +60,40 @@ final class ResidualOps {
     /**
      * The ReLU's gradient (where the output is above 0), then each batch norm's backward on it, as
      * addRelu's and batchNorm's backward rules compute them; an identity shortcut gets the masked
-     * gradient itself.
+     * gradient itself. float32 in two passes that mask on the fly (ResidualKernels.gatedSums and
+     * gatedInputGradients): an identity end reads g, the output and x, writing the masked gradient
+     * once, then that and x; a projection end reads g, the output and both inputs twice and writes
+     * only the two input gradients. float64, the reference, composes the rules.
      */
     static Tensor[] backward(Node.BatchNormAddRelu n, Tensor g) {
+        if (g.dtype == DType.F64) return composed(n, g);
+        Node.BatchNorm a = n.bn(), b = n.shortcutBn();
+        Tensor gd = g.dense(), out = n.out(), x = a.x().dense(), s = b == null ? null : b.x().dense();
+        int images = x.shape.dim(0), c = x.shape.dim(1), spatial = x.numel() / (images * c);
+        double[] sums = new double[c], dots = new double[c], otherDots = b == null ? null : new double[c];
+        Tensor gated = b == null ? Tensor.emptyToOverwrite(x.shape, x.dtype) : null;
+        ResidualKernels.gatedSums(gd.f(), gd.offset, out.f(), out.offset, x.f(), x.offset, a.mean(), s == null ? null : s.f(), s == null ? 0 : s.offset,
+                b == null ? null : b.mean(), images, c, spatial, sums, dots, otherDots, gated == null ? null : gated.f());
+        NormOps.Backward ka = NormOps.backward(a, sums, dots), kb = b == null ? null : NormOps.backward(b, sums, otherDots);
+        Tensor gx = a.x().requiresGrad() ? Tensor.emptyToOverwrite(x.shape, x.dtype) : null;
+        Tensor[] rest;
+        if (b == null) {
+            if (gx != null)
+                BatchNormKernels.inputGradient(gx.f(), gated.f(), 0, null, x.f(), x.offset, images, c, spatial, a.mean(), ka.p(), ka.q(), ka.r());
+            rest = new Tensor[] {n.shortcut().requiresGrad() ? gated : null};
+            if (rest[0] == null) gated.recycle();
+        } else {
+            Tensor gs = b.x().requiresGrad() ? Tensor.emptyToOverwrite(s.shape, s.dtype) : null;
+            ResidualKernels.gatedInputGradients(gd.f(), gd.offset, out.f(), out.offset, images, c, spatial, gx == null ? null : gx.f(), x.f(), x.offset,
+                    ka.p(), ka.q(), ka.r(), gs == null ? null : gs.f(), s.f(), s.offset, kb.p(), kb.q(), kb.r());
+            rest = kb.grads(b, gs);
+        }
+        gd.recycleIfCopyOf(g);
+        return concat(ka.grads(a, gx), rest);
+    }
+
+    /** The rules one by one: the masked gradient, then each norm's backward on it. */
+    private static Tensor[] composed(Node.BatchNormAddRelu n, Tensor g) {
         Tensor masked = Elementwise.binary(BinaryOp.RELU_GRAD, g, n.out());
         Tensor[] main = NormOps.batchNormBackward(n.bn(), masked);
         Tensor[] rest;
@@ -72,8 +104,12 @@ final class ResidualOps {
             rest = NormOps.batchNormBackward(n.shortcutBn(), masked);
             masked.recycle(); // read by both norms' backward, handed to neither input
         }
-        Tensor[] all = java.util.Arrays.copyOf(main, main.length + rest.length);
-        System.arraycopy(rest, 0, all, main.length, rest.length);
+        return concat(main, rest);
+    }
+
+    private static Tensor[] concat(Tensor[] a, Tensor[] b) {
+        Tensor[] all = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, all, a.length, b.length);
         return all;
     }
 }
