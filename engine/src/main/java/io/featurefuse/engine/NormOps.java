@@ -44,7 +44,6 @@ final class NormOps {
         return batchNorm(x, runningMean, runningVar, weight, bias, training, momentum, eps, relu, null);
     }
 
-
     /**
      * Batch statistics gathered per plane by x's producer while it wrote them (see
      * BatchNormKernels.planeStatistics): sums[t] and deviations[t] for plane t = image * C + channel.
