@@ -81,20 +81,24 @@ final class ConvOps {
             Tensor y = conv2d(x, weight, bias, o);
             return NormOps.batchNorm(y, runningMean, runningVar, bnWeight, bnBias, training, momentum, eps, relu, null);
         }
-        ConvGeom g = geometry(x.shape, weight.shape, o);
-        int planes = g.n() * g.k();
-        NormOps.PlaneStatistics stats = new NormOps.PlaneStatistics(new double[planes], new double[planes]);
+        NormOps.PlaneStatistics stats = statisticsRoom(x, weight, o, true);
         Tensor y = conv2d(x, weight, bias, o, false, null, stats);
         return NormOps.batchNorm(y, runningMean, runningVar, bnWeight, bnBias, true, momentum, eps, relu, stats);
     }
 
+    /**
+     * Room for the batch statistics of conv2d(x, weight)'s output planes, which its kernels gather as
+     * they write them: in training with float32 (else null, and the norm takes its own pass).
+     */
+    static NormOps.PlaneStatistics statisticsRoom(Tensor x, Tensor weight, ConvOptions o, boolean training) {
+        if (!training || x.dtype != DType.F32) return null;
+        ConvGeom g = geometry(x.shape, weight.shape, o);
+        return new NormOps.PlaneStatistics(new double[g.n() * g.k()], new double[g.n() * g.k()]);
+    }
+
     /** conv2dBatchNorm with relu, then a global average pool (maxPool null) or that max pool, fused into BN's pass (PooledNormOps). */
     static Tensor conv2dBatchNormReluPool(Tensor x, Tensor weight, Tensor bias, ConvOptions o, BatchNormSpec bn, PoolOptions maxPool) {
-        NormOps.PlaneStatistics stats = null;
-        if (bn.training() && x.dtype == DType.F32) {
-            ConvGeom g = geometry(x.shape, weight.shape, o);
-            stats = new NormOps.PlaneStatistics(new double[g.n() * g.k()], new double[g.n() * g.k()]);
-        }
+        NormOps.PlaneStatistics stats = statisticsRoom(x, weight, o, bn.training());
         Tensor y = conv2d(x, weight, bias, o, false, null, stats);
         return PooledNormOps.batchNormReluPool(y, bn, stats, maxPool);
     }

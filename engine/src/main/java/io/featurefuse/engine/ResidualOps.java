@@ -2,7 +2,6 @@ package io.featurefuse.engine;
 
 import io.featurefuse.engine.cpu.BatchNormKernels;
 import io.featurefuse.engine.cpu.BinaryOp;
-import io.featurefuse.engine.cpu.ConvGeom;
 import io.featurefuse.engine.cpu.ResidualKernels;
 
 /**
@@ -21,17 +20,11 @@ final class ResidualOps {
      */
     static Tensor conv2dBatchNormAddRelu(Tensor x, Tensor weight, Tensor bias, ConvOptions o, BatchNormSpec bn, Tensor shortcut,
                                          Tensor shortcutWeight, Tensor shortcutBias, ConvOptions so, BatchNormSpec shortcutBn) {
-        NormOps.PlaneStatistics xs = statistics(x, weight, o, bn), ss = shortcutWeight == null ? null : statistics(shortcut, shortcutWeight, so, shortcutBn);
+        NormOps.PlaneStatistics xs = ConvOps.statisticsRoom(x, weight, o, bn.training());
+        NormOps.PlaneStatistics ss = shortcutWeight == null ? null : ConvOps.statisticsRoom(shortcut, shortcutWeight, so, shortcutBn.training());
         Tensor y = ConvOps.conv2dGathering(x, weight, bias, o, xs);
         Tensor r = shortcutWeight == null ? shortcut : ConvOps.conv2dGathering(shortcut, shortcutWeight, shortcutBias, so, ss);
         return batchNormAddRelu(y, bn, xs, r, shortcutWeight == null ? null : shortcutBn, ss);
-    }
-
-    /** Room for the batch statistics of conv2d(x, weight)'s output planes, where its kernels gather them (training, float32), else null. */
-    private static NormOps.PlaneStatistics statistics(Tensor x, Tensor weight, ConvOptions o, BatchNormSpec bn) {
-        if (!bn.training() || x.dtype != DType.F32) return null;
-        ConvGeom g = ConvOps.geometry(x.shape, weight.shape, o);
-        return new NormOps.PlaneStatistics(new double[g.n() * g.k()], new double[g.n() * g.k()]);
     }
 
     /**

@@ -78,17 +78,17 @@ public final class BatchNormKernels {
         }
     }
 
-    /** A double per plane, the calling thread's own (the tasks that fill it write disjoint planes). */
-    private static final ThreadLocal<double[][]> PLANES = ThreadLocal.withInitial(() -> new double[][] {new double[0], new double[0]});
+    /** A double per plane, the calling thread's own (the tasks that fill it write disjoint planes); three slots. */
+    private static final ThreadLocal<double[][]> PLANES = ThreadLocal.withInitial(() -> new double[][] {new double[0], new double[0], new double[0]});
 
-    private static double[] planeScratch(int size, int slot) {
+    static double[] planeScratch(int size, int slot) {
         double[][] held = PLANES.get();
         if (held[slot].length < size) held[slot] = new double[size];
         return held[slot];
     }
 
     /** out[ch] = the sum over images i, in order, of planes[i C + ch]. */
-    private static void sumByChannel(double[] planes, int n, int c, double[] out) {
+    static void sumByChannel(double[] planes, int n, int c, double[] out) {
         for (int ch = 0; ch < c; ch++) {
             double sum = 0;
             for (int i = 0; i < n; i++) sum += planes[i * c + ch];

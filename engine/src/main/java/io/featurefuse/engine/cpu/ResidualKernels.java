@@ -68,7 +68,8 @@ public final class ResidualKernels {
      */
     public static void gatedSums(float[] g, int gOff, float[] out, int outOff, float[] x, int xOff, double[] mean, float[] other, int oOff,
                                  double[] otherMean, int n, int c, int s, double[] sums, double[] dots, double[] otherDots, float[] gated) {
-        double[] planeSums = new double[n * c], planeDots = new double[n * c], planeOther = other == null ? null : new double[n * c];
+        double[] planeSums = BatchNormKernels.planeScratch(n * c, 0), planeDots = BatchNormKernels.planeScratch(n * c, 1);
+        double[] planeOther = other == null ? null : BatchNormKernels.planeScratch(n * c, 2);
         Parallel.forRanges(n * c, 4 * s, (t0, t1) -> {
             for (int t = t0; t < t1; t++) {
                 int ch = t % c, p = t * s, j = 0;
@@ -102,18 +103,9 @@ public final class ResidualKernels {
                 if (other != null) planeOther[t] = bo;
             }
         });
-        byChannel(planeSums, n, c, sums);
-        byChannel(planeDots, n, c, dots);
-        if (other != null) byChannel(planeOther, n, c, otherDots);
-    }
-
-    /** out[ch] = the sum over images, in order, of planes[i c + ch] (as BatchNormKernels sums its planes). */
-    private static void byChannel(double[] planes, int n, int c, double[] out) {
-        for (int ch = 0; ch < c; ch++) {
-            double sum = 0;
-            for (int i = 0; i < n; i++) sum += planes[i * c + ch];
-            out[ch] = sum;
-        }
+        BatchNormKernels.sumByChannel(planeSums, n, c, sums);
+        BatchNormKernels.sumByChannel(planeDots, n, c, dots);
+        if (other != null) BatchNormKernels.sumByChannel(planeOther, n, c, otherDots);
     }
 
     /**
