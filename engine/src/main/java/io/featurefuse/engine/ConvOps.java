@@ -77,13 +77,9 @@ final class ConvOps {
      */
     static Tensor conv2dBatchNorm(Tensor x, Tensor weight, Tensor bias, ConvOptions o, Tensor runningMean, Tensor runningVar,
                                   Tensor bnWeight, Tensor bnBias, boolean training, double momentum, double eps, boolean relu) {
-        if (!training || x.dtype != DType.F32) {
-            Tensor y = conv2d(x, weight, bias, o);
-            return NormOps.batchNorm(y, runningMean, runningVar, bnWeight, bnBias, training, momentum, eps, relu, null);
-        }
-        NormOps.PlaneStatistics stats = statisticsRoom(x, weight, o, true);
-        Tensor y = conv2d(x, weight, bias, o, false, null, stats);
-        return NormOps.batchNorm(y, runningMean, runningVar, bnWeight, bnBias, true, momentum, eps, relu, stats);
+        NormOps.PlaneStatistics stats = statisticsRoom(x, weight, o, training);
+        Tensor y = conv2dGathering(x, weight, bias, o, stats);
+        return NormOps.batchNorm(y, runningMean, runningVar, bnWeight, bnBias, training, momentum, eps, relu, stats);
     }
 
     /**
@@ -99,11 +95,11 @@ final class ConvOps {
     /** conv2dBatchNorm with relu, then a global average pool (maxPool null) or that max pool, fused into BN's pass (PooledNormOps). */
     static Tensor conv2dBatchNormReluPool(Tensor x, Tensor weight, Tensor bias, ConvOptions o, BatchNormSpec bn, PoolOptions maxPool) {
         NormOps.PlaneStatistics stats = statisticsRoom(x, weight, o, bn.training());
-        Tensor y = conv2d(x, weight, bias, o, false, null, stats);
+        Tensor y = conv2dGathering(x, weight, bias, o, stats);
         return PooledNormOps.batchNormReluPool(y, bn, stats, maxPool);
     }
 
-    /** conv2d(x, weight, bias, o), with its output planes' batch statistics gathered into stats as they are written when stats is given. */
+    /** conv2d(x, weight, bias, o), with its output planes' batch statistics gathered into stats as they are written when stats is given (see statisticsRoom). */
     static Tensor conv2dGathering(Tensor x, Tensor weight, Tensor bias, ConvOptions o, NormOps.PlaneStatistics stats) {
         return conv2d(x, weight, bias, o, false, null, stats);
     }
