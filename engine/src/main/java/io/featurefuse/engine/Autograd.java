@@ -91,14 +91,16 @@ final class Autograd {
                     continue;
                 }
                 Node node = t.gradFn.node();
-                Tensor[] in = inputGrads(node, g);
+                // a conv whose input already has a gradient waiting adds its own into that one as it writes it
+                Tensor sum = node instanceof Node.Conv2d c && ConvOps.addsInputGradient(c) ? grads.summable(c.x()) : null;
+                Tensor[] in = sum != null ? ConvOps.backward((Node.Conv2d) node, g, sum) : inputGrads(node, g);
                 // This node's saved tensors are not needed again: let them go now, not after the whole
                 // backward, so that activations are freed as their gradients are made (as PyTorch does).
                 release(order, i, retainGraph, recycle && t != root, grads);
                 List<Tensor> inputs = node.inputs();
                 for (int k = 0; k < in.length; k++) {
                     Tensor x = inputs.get(k), gx = in[k];
-                    if (gx == null || !x.requiresGrad()) continue;
+                    if (gx == null || !x.requiresGrad() || gx == sum) continue; // sum: already x's waiting gradient
                     if (!gx.shape().equals(x.shape()))
                         throw new IllegalStateException("backward of " + node.opName() + " produced gradient " + gx.shape()
                                 + " for an input of shape " + x.shape());
@@ -143,6 +145,16 @@ final class Autograd {
             // g now lives on in the sum: a fresh gradient nobody else holds goes back to the pool
             // (two convs reading one tensor left one 12.8 MB array to the GC every training step)
             if (isUnshared(g) && g.storage != callers) g.storage.recycle();
+        }
+
+        /**
+         * x's waiting gradient where a rule may add into it in place: a whole buffer from offset 0 that no other
+         * waiting or in-use gradient is on, and not the caller's; else null.
+         */
+        Tensor summable(Tensor x) {
+            Tensor old = byTensor.get(x);
+            if (old == null || !old.ownsStorage || old.offset != 0 || !old.isContiguous() || old.storage == callers) return null;
+            return users.get(old.storage) == 1 ? old : null;
         }
 
         /** The waiting gradient of t, now in use until {@link #done}. */

@@ -153,11 +153,33 @@ final class ConvOps {
     }
 
     static Tensor[] backward(Node.Conv2d n, Tensor g) {
+        return backward(n, g, null);
+    }
+
+    /**
+     * True when {@link #backward(Node.Conv2d, Tensor, Tensor)} adds x's gradient into a waiting one: float32, and a
+     * route that adds in its own output pass (Conv2dKernels.addsInputGradient).
+     */
+    static boolean addsInputGradient(Node.Conv2d n) {
+        return n.x().dtype == DType.F32 && n.x().requiresGrad() && Conv2dKernels.addsInputGradient(n.geom());
+    }
+
+    /**
+     * conv2d's rules; with sum (where addsInputGradient(n); a dense buffer of x's shape from offset 0 that nobody else reads),
+     * x's gradient is added into sum's buffer, and sum itself is returned as it.
+     */
+    static Tensor[] backward(Node.Conv2d n, Tensor g, Tensor sum) {
         ConvGeom geom = n.geom();
         Tensor x = n.x(), w = n.weight(), b = n.bias();
         Tensor gd = g.dense();
         Tensor gx = null, gw = null, gb = null;
-        if (x.requiresGrad()) {
+        if (sum != null) {
+            if (!addsInputGradient(n) || !sum.shape.equals(x.shape) || !sum.isContiguous() || sum.offset != 0 || sum.dtype != DType.F32)
+                throw new IllegalArgumentException("conv2d backward: cannot add the input gradient into a tensor of shape " + sum.shape);
+            Tensor wd = w.dense();
+            Conv2dKernels.backwardData(sum.f(), gd.f(), gd.offset, wd.f(), wd.offset, geom, true);
+            gx = sum;
+        } else if (x.requiresGrad()) {
             Tensor wd = w.dense();
             gx = Tensor.emptyToOverwrite(x.shape, x.dtype);
             if (x.dtype == DType.F32) Conv2dKernels.backwardData(gx.f(), gd.f(), gd.offset, wd.f(), wd.offset, geom);

@@ -197,20 +197,38 @@ public final class Conv2dKernels {
 
     /** dIn (N,C,H,W), overwritten, from dOut (N,K,OH,OW) and the weight. */
     public static void backwardData(float[] dIn, float[] dOut, int dOff, float[] w, int wOff, ConvGeom g) {
+        backwardData(dIn, dOut, dOff, w, wOff, g, false);
+    }
+
+    /**
+     * True when {@link #backwardData(float[], float[], int, float[], int, ConvGeom, boolean)} can add the input
+     * gradient to what dIn holds in the pass that writes it: the Winograd routes and the phase-plane route
+     * ({@link PhaseDataGradient}), which between them take every 3x3 layer of the reference models.
+     */
+    public static boolean addsInputGradient(ConvGeom g) {
+        if (DepthwiseKernels.applies(g)) return false;
+        ConvGeom back = flippedGeometry(g);
+        return back != null ? WinogradConv.applies(back) : readsPhasePlanes(g);
+    }
+
+    /**
+     * As above; with adding (where {@link #addsInputGradient} allows it), dIn[i] becomes dIn[i] + the gradient
+     * instead: where a tensor feeds a conv and something else, its gradients' sum is made in this pass rather than
+     * in a pass of its own over three buffers (12.8 MB each for the reference model's 32x28x28 maps). A float sum
+     * of two terms is the same whichever comes first, so these are Tensor.add's bits.
+     */
+    public static void backwardData(float[] dIn, float[] dOut, int dOff, float[] w, int wOff, ConvGeom g, boolean adding) {
+        if (adding && !addsInputGradient(g)) throw new IllegalArgumentException("conv2d backward: this layer's input-gradient route cannot add in place: " + g);
         if (DepthwiseKernels.applies(g)) {
             DepthwiseKernels.backwardData(dIn, dOut, dOff, w, wOff, g);
             return;
         }
-        if (g.cg() >= 16 && g.sh() == 1 && g.sw() == 1 && g.dh() == 1 && g.dw() == 1 && g.ph() < g.r() && g.pw() < g.s()) {
-            // With stride and dilation 1 the input gradient is itself a convolution: of dOut,
-            // padded by kernel - 1 - pad, with the weight flipped in space and in/out swapped.
-            // That GEMM has k = (K / groups) R S instead of K / groups (e.g. 288, not 32), which the
-            // packed GEMM runs far closer to peak than im2col's adjoint (col2im) could. Its m is
-            // C / groups: with few input channels (a first layer: 1) the col2im route is faster.
-            ConvGeom back = new ConvGeom(g.n(), g.k(), g.oh(), g.ow(), g.c(), g.r(), g.s(), g.h(), g.w(), 1, 1,
-                    g.r() - 1 - g.ph(), g.s() - 1 - g.pw(), 1, 1, g.groups());
+        ConvGeom back = flippedGeometry(g);
+        if (back != null) {
             float[] wf = flipped(w, wOff, g);
-            PackCache.bypassed(() -> forward(dIn, dOut, dOff, wf, 0, null, 0, back));
+            // adding: the Winograd forward with dIn as its residual too (it makes each plane in scratch, then copies)
+            if (adding) PackCache.bypassed(() -> WinogradConv.forward(dIn, dOut, dOff, wf, 0, null, 0, back, false, dIn, 0, null));
+            else PackCache.bypassed(() -> forward(dIn, dOut, dOff, wf, 0, null, 0, back));
             return;
         }
         int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
@@ -219,12 +237,11 @@ public final class Conv2dKernels {
         boolean perImage = !direct(g) && g.n() * groups >= Parallel.threads();
         float[] wt = perImage ? ImplicitConv.packWeights(w, wOff, true, groups, crs, kg) : null;
         int wtGroup = ImplicitConv.packedGroupSize(crs, kg);
-        // with several taps, col2im's adds go through phase planes (see PhaseDataGradient)
-        ImplicitConv.Layout lay = perImage && g.r() * g.s() > 1 ? ImplicitConv.Layout.of(g) : null;
+        ImplicitConv.Layout lay = readsPhasePlanes(g) ? ImplicitConv.Layout.of(g) : null;
         run(g.n() * groups, t -> {
             int n = t / groups, grp = t % groups;
             if (lay != null) {
-                PhaseDataGradient.ofImage(dIn, dOut, dOff, wt, grp * wtGroup, g, lay, n, grp);
+                PhaseDataGradient.ofImage(dIn, dOut, dOff, wt, grp * wtGroup, g, lay, n, grp, adding);
                 return;
             }
             int inBase = (n * g.c() + grp * g.cg()) * hw;
@@ -240,6 +257,24 @@ public final class Conv2dKernels {
                 col2im(col, g, dIn, inBase);
             }
         });
+    }
+
+    /**
+     * With stride and dilation 1 the input gradient is itself a convolution: of dOut, padded by kernel - 1 - pad,
+     * with the weight flipped in space and in/out swapped. That GEMM has k = (K / groups) R S instead of K / groups
+     * (e.g. 288, not 32), which the packed GEMM runs far closer to peak than im2col's adjoint (col2im) could. Its m
+     * is C / groups: with few input channels (a first layer: 1) the col2im route is faster. The geometry of that
+     * convolution, or null where backwardData takes another route.
+     */
+    private static ConvGeom flippedGeometry(ConvGeom g) {
+        if (!(g.cg() >= 16 && g.sh() == 1 && g.sw() == 1 && g.dh() == 1 && g.dw() == 1 && g.ph() < g.r() && g.pw() < g.s())) return null;
+        return new ConvGeom(g.n(), g.k(), g.oh(), g.ow(), g.c(), g.r(), g.s(), g.h(), g.w(), 1, 1, g.r() - 1 - g.ph(), g.s() - 1 - g.pw(), 1, 1,
+                g.groups());
+    }
+
+    /** True when backwardData's other routes do col2im's adds through phase planes (see PhaseDataGradient): several taps, an image per task. */
+    private static boolean readsPhasePlanes(ConvGeom g) {
+        return !direct(g) && g.n() * g.groups() >= Parallel.threads() && g.r() * g.s() > 1;
     }
 
     /** w'[c][k][i][j] = w[k][c][R-1-i][S-1-j] within each group: the weight of backward-data as a convolution. */

@@ -5,6 +5,7 @@ import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 
 /**
  * The input gradient of one (image, group) where it is not a convolution of its own (a stride
@@ -33,11 +34,12 @@ final class PhaseDataGradient {
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[0]});
 
     /**
-     * dIn's cg planes of (image n, group grp), overwritten, from dOut and the weights wt packed
-     * transposed by ImplicitConv.packWeights (group grp at wt0); lay is Layout.of(g), made once
-     * per call.
+     * dIn's cg planes of (image n, group grp), overwritten (with adding: added to, dIn + gradient), from dOut
+     * and the weights wt packed transposed by ImplicitConv.packWeights (group grp at wt0); lay is Layout.of(g),
+     * made once per call.
      */
-    static void ofImage(float[] dIn, float[] dOut, int dOff, float[] wt, int wt0, ConvGeom g, ImplicitConv.Layout lay, int n, int grp) {
+    static void ofImage(float[] dIn, float[] dOut, int dOff, float[] wt, int wt0, ConvGeom g, ImplicitConv.Layout lay, int n, int grp,
+                        boolean adding) {
         int kg = g.kg(), crs = g.crs(), ohw = g.ohw(), oh = g.oh(), ow = g.ow(), wq = lay.wq(), cols = lay.cols();
         float[][] scratch = SCRATCH.get();
         int go = dOff + (n * g.k() + grp * kg) * ohw, ld = cols;
@@ -64,24 +66,32 @@ final class PhaseDataGradient {
         java.util.Arrays.fill(p, 0, lay.size(), 0f);
         int[] shift = lay.shift();
         for (int t = 0; t < crs; t++) Conv2dKernels.addInto(p, shift[t], col, LS + t * ld, cols);
-        fromPhasePlanes(p, g, lay, dIn, (n * g.c() + grp * g.cg()) * g.h() * g.w());
+        fromPhasePlanes(p, g, lay, dIn, (n * g.c() + grp * g.cg()) * g.h() * g.w(), adding);
     }
 
-    /** dIn's cg planes at dst, overwritten: input (ch, y, x) is P's value at padded (y + ph, x + pw), the inverse of ImplicitConv.phasePlanes. */
-    private static void fromPhasePlanes(float[] p, ConvGeom g, ImplicitConv.Layout lay, float[] dIn, int dst) {
+    /**
+     * dIn's cg planes at dst, overwritten (adding: dIn + P's value): input (ch, y, x) is P's value at padded
+     * (y + ph, x + pw), the inverse of ImplicitConv.phasePlanes.
+     */
+    private static void fromPhasePlanes(float[] p, ConvGeom g, ImplicitConv.Layout lay, float[] dIn, int dst, boolean adding) {
         int sh = g.sh(), sw = g.sw(), w = g.w(), pw = g.pw(), wq = lay.wq(), phase = lay.phase();
         int end = dst + g.cg() * g.h() * w;
         for (int ch = 0; ch < g.cg(); ch++)
             for (int y = 0; y < g.h(); y++, dst += w) {
                 int pr = y + g.ph(), row = ch * lay.plane() + pr % sh * sw * phase + pr / sh * wq;
                 if (sw == 1) {
-                    System.arraycopy(p, row + pw, dIn, dst, w);
+                    if (adding) Conv2dKernels.addInto(dIn, dst, p, row + pw, w);
+                    else System.arraycopy(p, row + pw, dIn, dst, w);
                 } else if (sw == 2) {
                     // input x even from phase pw % 2 at column pw / 2 + x / 2, x odd from the other at (pw + 1) / 2 + x / 2
                     int even = row + pw % 2 * phase + pw / 2, odd = row + (pw + 1) % 2 * phase + (pw + 1) / 2;
-                    zipPairs(p, even, odd, dIn, dst, w, end);
+                    if (adding) addZippedPairs(p, even, odd, dIn, dst, w);
+                    else zipPairs(p, even, odd, dIn, dst, w, end);
                 } else {
-                    for (int x = 0; x < w; x++) dIn[dst + x] = p[row + (x + pw) % sw * phase + (x + pw) / sw];
+                    for (int x = 0; x < w; x++) {
+                        float v = p[row + (x + pw) % sw * phase + (x + pw) / sw];
+                        dIn[dst + x] = adding ? dIn[dst + x] + v : v;
+                    }
                 }
             }
     }
@@ -110,5 +120,24 @@ final class PhaseDataGradient {
             a.rearrange(Simd.ZIP_LO, b).intoArray(out, d + x, F.indexInRange(0, w - x));
             a.rearrange(Simd.ZIP_HI, b).intoArray(out, d + x + L, F.indexInRange(L, w - x));
         }
+    }
+
+    /**
+     * out[d + 2 i] += p[even + i] and out[d + 2 i + 1] += p[odd + i] for the w outputs, as zipPairs. The last,
+     * partial pair goes through masks whatever follows it: the floats past the row are the next row's, still to
+     * be added to.
+     */
+    private static void addZippedPairs(float[] p, int even, int odd, float[] out, int d, int w) {
+        int x = 0;
+        for (; x + 2 * L <= w; x += 2 * L) {
+            FloatVector a = FloatVector.fromArray(F, p, even + x / 2), b = FloatVector.fromArray(F, p, odd + x / 2);
+            FloatVector.fromArray(F, out, d + x).add(a.rearrange(Simd.ZIP_LO, b)).intoArray(out, d + x);
+            FloatVector.fromArray(F, out, d + x + L).add(a.rearrange(Simd.ZIP_HI, b)).intoArray(out, d + x + L);
+        }
+        if (x == w) return;
+        FloatVector a = FloatVector.fromArray(F, p, even + x / 2), b = FloatVector.fromArray(F, p, odd + x / 2);
+        VectorMask<Float> lo = F.indexInRange(0, w - x), hi = F.indexInRange(L, w - x);
+        FloatVector.fromArray(F, out, d + x, lo).add(a.rearrange(Simd.ZIP_LO, b)).intoArray(out, d + x, lo);
+        FloatVector.fromArray(F, out, d + x + L, hi).add(a.rearrange(Simd.ZIP_HI, b)).intoArray(out, d + x + L, hi);
     }
 }

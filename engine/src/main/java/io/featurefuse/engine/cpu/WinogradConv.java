@@ -74,12 +74,18 @@ final class WinogradConv {
         return (x + m - 1) / m * m;
     }
 
-    /** Per thread: parity planes, V, M, output parity planes, a partial tile, B^T d. */
-    private static final ThreadLocal<float[][]> SCRATCH =
-            ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0], new float[0], new float[0], new float[Gemm.MR * NR], new float[16 * L]});
+    /** Per thread: parity planes, V, M, output parity planes, a partial tile, B^T d, an output plane (planeScratch). */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(
+            () -> new float[][] {new float[0], new float[0], new float[0], new float[0], new float[Gemm.MR * NR], new float[16 * L], new float[0]});
+
+    /** This thread's room for one output plane of size floats (F(2x2) and F(4x4) both use it). */
+    static float[] planeScratch(int size) {
+        return Parallel.grow(SCRATCH.get(), 6, size);
+    }
 
     // in: (N,C,H,W) at inOff, w: (K,C/g,3,3) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten;
-    // res: null, or (N,K,OH,OW) at resOff added before the relu (see Conv2dKernels.forwardAddRelu)
+    // res: null, or (N,K,OH,OW) at resOff added before the relu (see Conv2dKernels.forwardAddRelu); it may be
+    // out itself (resOff 0: out += the convolution, Conv2dKernels.backwardData adding)
     // written: null, or told as each task's images are done (see Conv2dKernels.Written)
     static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu,
                         float[] res, int resOff, Conv2dKernels.Written written) {
@@ -129,7 +135,15 @@ final class WinogradConv {
                 for (int k = 0; k < kg; k++) {
                     float b = bias == null ? 0f : bias[bOff + grp * kg + k];
                     int to = ((n0 + i) * g.k() + grp * kg + k) * g.ohw();
-                    interleave(o, oAt + (i * kg + k) * 4 * perImage, t, out, to, g, b, relu, res, resOff + to, tb);
+                    if (res != out) {
+                        interleave(o, oAt + (i * kg + k) * 4 * perImage, t, out, to, g, b, relu, res, resOff + to, tb);
+                        continue;
+                    }
+                    // out is its own residual: a row's last vectors store past it into the next row, whose residual
+                    // is still to be read, so the plane is made in scratch first
+                    float[] plane = WinogradConv.planeScratch(g.ohw());
+                    interleave(o, oAt + (i * kg + k) * 4 * perImage, t, plane, 0, g, b, relu, res, resOff + to, tb);
+                    System.arraycopy(plane, 0, out, to, g.ohw());
                 }
         }, written, g, images));
     }
