@@ -214,6 +214,7 @@ final class Autograd {
             case Node.MatMul n -> MatMulOp.backward(n, g);
             case Node.Conv2d n -> ConvOps.backward(n, g);
             case Node.Conv2dRelu n -> ConvOps.reluBackward(n, g);
+            case Node.Conv2dOfConcat n -> ConcatConvOps.backward(n, g);
             case Node.ConvTranspose2d n -> ConvOps.transposeBackward(n, g);
             case Node.Pool2d n -> new Tensor[] {PoolOps.backward(n, g)};
             case Node.Resize n -> new Tensor[] {ResizeOps.backward(n, g)};

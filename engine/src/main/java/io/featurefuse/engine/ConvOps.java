@@ -87,9 +87,31 @@ final class ConvOps {
      * they write them: in training with float32 (else null, and the norm takes its own pass).
      */
     static NormOps.PlaneStatistics statisticsRoom(Tensor x, Tensor weight, ConvOptions o, boolean training) {
-        if (!training || x.dtype != DType.F32) return null;
-        ConvGeom g = geometry(x.shape, weight.shape, o);
+        return statisticsRoom(x.shape, x.dtype, weight, o, training);
+    }
+
+    /** statisticsRoom for an input of this shape and dtype. */
+    static NormOps.PlaneStatistics statisticsRoom(Shape x, DType dtype, Tensor weight, ConvOptions o, boolean training) {
+        if (!training || dtype != DType.F32) return null;
+        ConvGeom g = geometry(x, weight.shape, o);
         return new NormOps.PlaneStatistics(new double[g.n() * g.k()], new double[g.n() * g.k()]);
+    }
+
+    /** What the kernels tell as output planes are written: their statistics summed into stats (null: nothing). */
+    static Conv2dKernels.Written gathering(Tensor out, ConvGeom g, NormOps.PlaneStatistics stats) {
+        if (stats == null) return null;
+        return (n0, n1, k0, k1) -> {
+            for (int i = n0; i < n1; i++)
+                BatchNormKernels.planeStatistics(out.f(), 0, i * g.k() + k0, i * g.k() + k1, g.ohw(), stats.sums(), stats.deviations());
+        };
+    }
+
+    /** The bias, if any, must be float32 or float64 as x and hold one value per output channel. */
+    static void checkBias(String op, Tensor x, Tensor bias, ConvGeom g) {
+        if (bias == null) return;
+        Elementwise.checkSameDtype(op, x, bias);
+        if (bias.rank() != 1 || bias.shape.dim(0) != g.k())
+            throw new IllegalArgumentException(op + ": bias " + bias.shape + " does not match " + g.k() + " output channels");
     }
 
     /** conv2dBatchNorm with relu, then a global average pool (maxPool null) or that max pool, fused into BN's pass (PooledNormOps). */
@@ -110,11 +132,7 @@ final class ConvOps {
         String op = residual == null ? "conv2d" : "conv2dAddRelu";
         Elementwise.checkSameDtype(op, x, weight);
         ConvGeom g = geometry(x.shape, weight.shape, o);
-        if (bias != null) {
-            Elementwise.checkSameDtype(op, x, bias);
-            if (bias.rank() != 1 || bias.shape.dim(0) != g.k())
-                throw new IllegalArgumentException(op + ": bias " + bias.shape + " does not match " + g.k() + " output channels");
-        }
+        checkBias(op, x, bias, g);
         Shape outShape = Shape.of(g.n(), g.k(), g.oh(), g.ow());
         if (residual != null) {
             Elementwise.checkSameDtype(op, x, residual);
@@ -127,10 +145,7 @@ final class ConvOps {
             float[] b = bd == null ? null : bd.f();
             int bo = bd == null ? 0 : bd.offset;
             if (rd != null) Conv2dKernels.forwardAddRelu(out.f(), xd.f(), xd.offset, wd.f(), wd.offset, b, bo, rd.f(), rd.offset, g);
-            else Conv2dKernels.forward(out.f(), xd.f(), xd.offset, wd.f(), wd.offset, b, bo, g, relu, stats == null ? null : (n0, n1, k0, k1) -> {
-                for (int i = n0; i < n1; i++)
-                    BatchNormKernels.planeStatistics(out.f(), 0, i * g.k() + k0, i * g.k() + k1, g.ohw(), stats.sums(), stats.deviations());
-            });
+            else Conv2dKernels.forward(out.f(), xd.f(), xd.offset, wd.f(), wd.offset, b, bo, g, relu, gathering(out, g, stats));
         } else {
             double[] y = out.d();
             Conv2dReference.forward(y, xd.d(), xd.offset, wd.d(), wd.offset, bd == null ? null : bd.d(), bd == null ? 0 : bd.offset, g);

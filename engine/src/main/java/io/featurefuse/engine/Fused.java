@@ -50,6 +50,21 @@ public final class Fused {
         return ConvOps.conv2dBatchNormReluPool(x, weight, bias, options, bn, null);
     }
 
+    /**
+     * Tensor.concat(maps, 1).conv2d(weight, bias, options): a 1x1 layer (stride 1, unpadded, one group) in float32
+     * reads the maps where they lie, and each map gets its gradient of its own, so neither the joined map nor its
+     * gradient is made; other layers run as that composition. The same values to the bit. Concat fusion's conv.
+     */
+    public static Tensor conv2dOfConcat(java.util.List<Tensor> maps, Tensor weight, Tensor bias, ConvOptions options) {
+        return ConcatConvOps.conv2d(maps, weight, bias, options, null);
+    }
+
+    /** conv2dOfConcat(maps, weight, bias, options) then batchNormReluPool(bn), the batch statistics gathered in the conv's pass in training. */
+    public static Tensor conv2dOfConcatBatchNormReluPool(java.util.List<Tensor> maps, Tensor weight, Tensor bias, ConvOptions options, BatchNormSpec bn) {
+        NormOps.PlaneStatistics stats = ConcatConvOps.statisticsRoom(maps, weight, options, bn.training());
+        return PooledNormOps.batchNormReluPool(ConcatConvOps.conv2d(maps, weight, bias, options, stats), bn, stats, null);
+    }
+
     /** x.conv2d(weight, bias, options) then batchNormReluMaxPool2d(bn, pool); see conv2dBatchNormReluPool. */
     public static Tensor conv2dBatchNormReluMaxPool2d(Tensor x, Tensor weight, Tensor bias, ConvOptions options, BatchNormSpec bn, PoolOptions pool) {
         return ConvOps.conv2dBatchNormReluPool(x, weight, bias, options, bn, java.util.Objects.requireNonNull(pool, "pool"));

@@ -92,6 +92,17 @@ sealed interface Node {
         public String opName() { return "conv2d"; }
     }
 
+    /** conv2d over maps joined along channels (bias may be null). Saves the maps and the weight. */
+    record Conv2dOfConcat(List<Tensor> maps, Tensor weight, Tensor bias, io.featurefuse.engine.cpu.ConvGeom geom) implements Node {
+        public List<Tensor> inputs() {
+            List<Tensor> all = new java.util.ArrayList<>(maps);
+            all.add(weight);
+            if (bias != null) all.add(bias);
+            return all;
+        }
+        public String opName() { return "conv2d_of_concat"; }
+    }
+
     /** relu(conv2d (+ residual)) fused, residual null when none; saves the output for the ReLU's mask. */
     record Conv2dRelu(Conv2d conv, Tensor residual, Tensor out) implements Node {
         public List<Tensor> inputs() {

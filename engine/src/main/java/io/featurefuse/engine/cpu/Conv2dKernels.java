@@ -292,6 +292,16 @@ public final class Conv2dKernels {
 
     /** dW (K,C/g,R,S), overwritten, from dOut and the input: sum over images of dOut_n . im2col(in_n)^T. */
     public static void backwardWeight(float[] dW, float[] dOut, int dOff, float[] in, int inOff, ConvGeom g) {
+        backwardWeight(dW, dOut, dOff, in, inOff, null, g);
+    }
+
+    /** As above, the input being parts joined along channels (where PointwiseParts.applies(g)): each image's product made part by part. */
+    public static void backwardWeight(float[] dW, float[] dOut, int dOff, PointwiseParts.Parts parts, ConvGeom g) {
+        if (!PointwiseParts.applies(g)) throw new IllegalArgumentException("conv2d backward: parts need a pointwise layer, not " + g);
+        backwardWeight(dW, dOut, dOff, null, 0, parts, g);
+    }
+
+    private static void backwardWeight(float[] dW, float[] dOut, int dOff, float[] in, int inOff, PointwiseParts.Parts parts, ConvGeom g) {
         if (DepthwiseKernels.applies(g)) {
             DepthwiseKernels.backwardWeight(dW, dOut, dOff, in, inOff, g);
             return;
@@ -329,7 +339,9 @@ public final class Conv2dKernels {
             float[] tmp = Parallel.grow(SCRATCH.get(), 1, crs * kg);
             int pOff = P + chunk * size + grp * kg * crs;
             for (int n = n0; n < n1; n++) {
-                if (lay != null) {
+                if (parts != null) {
+                    PointwiseParts.weightProductOfImage(parts, n, dOut, dOff, g, tmp);
+                } else if (lay != null) {
                     ImplicitConv.weightGradientOfImage(dOut, dOff, in, inOff, g, lay, n, grp, tmp);
                 } else {
                     Columns col = im2col(in, inOff + (n * g.c() + grp * g.cg()) * hw, g);

@@ -42,7 +42,7 @@ final class ImplicitConv {
     }
 
     /** 1x1, stride 1, unpadded: the forward's B rows are the input planes themselves (see planeProduct). */
-    private static boolean pointwise(ConvGeom g) {
+    static boolean pointwise(ConvGeom g) {
         return g.r() == 1 && g.s() == 1 && readsInPlace(g);
     }
 
@@ -284,7 +284,7 @@ final class ImplicitConv {
     }
 
     /** The kg output planes of ohw floats at out[outBase], written by the tiles: bias[b0 + k] added to plane k, relu clamped, in place. */
-    private static void biasReluInPlace(float[] out, int outBase, int kg, int ohw, float[] bias, int b0, boolean relu) {
+    static void biasReluInPlace(float[] out, int outBase, int kg, int ohw, float[] bias, int b0, boolean relu) {
         if (bias == null && !relu) return;
         for (int k = 0; k < kg; k++)
             keepValidColumns(out, outBase + k * ohw, ohw, out, outBase + k * ohw, 1, ohw, bias == null ? 0f : bias[b0 + k], relu);
@@ -297,13 +297,18 @@ final class ImplicitConv {
      * kdim floats per group.
      */
     static float[] packWeights(float[] w, int wOff, boolean transposed, int groups, int m, int kdim) {
+        return packWeights(w, wOff, transposed, transposed ? m : kdim, groups, m, kdim);
+    }
+
+    /** As above, W_g's rows ld floats apart (transposed: its kdim rows of m): a block of columns of a wider matrix. */
+    static float[] packWeights(float[] w, int wOff, boolean transposed, int ld, int groups, int m, int kdim) {
         int rowBlocks = (m + MR - 1) / MR, kc = Gemm.kBlock(kdim), groupStride = packedGroupSize(m, kdim);
         float[] ap = new float[groups * groupStride];
         for (int grp = 0; grp < groups; grp++)
             for (int pc = 0; pc < kdim; pc += kc) {
                 int kcb = Math.min(kc, kdim - pc);
                 for (int rb = 0; rb < rowBlocks; rb++)
-                    PackedA.pack(w, wOff + grp * m * kdim, transposed, transposed ? m : kdim, null, rb * MR, Math.min(MR, m - rb * MR), pc, kcb, ap,
+                    PackedA.pack(w, wOff + grp * m * kdim, transposed, ld, null, rb * MR, Math.min(MR, m - rb * MR), pc, kcb, ap,
                             grp * groupStride + pc * rowBlocks * MR + rb * kcb * MR);
             }
         return ap;
@@ -354,7 +359,7 @@ final class ImplicitConv {
      * nothing past a row's nr columns is read. The panel's columns past nr keep what they held:
      * they only reach C columns that the sweep computes into its tile and drops.
      */
-    private static void packColumns(float[] src, int at, int ld, int nr, int kc, float[] panel) {
+    static void packColumns(float[] src, int at, int ld, int nr, int kc, float[] panel) {
         for (int q = 0; q < kc; q++) System.arraycopy(src, at + q * ld, panel, q * NR, nr);
     }
 

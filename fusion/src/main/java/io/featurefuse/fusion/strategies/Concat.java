@@ -54,13 +54,13 @@ public final class Concat extends Fusion {
 
     /**
      * fuseAll(maps) averaged over each plane, [N, out, 1, 1]: what a classifier head goes on from. Recording, the
-     * pool runs inside BN's pass (BatchNorm2d.callReluPooledAfter), so the fused map is never written; the same
-     * values as the pool of fuseAll.
+     * 1x1 conv reads the maps where they lie and the pool runs inside BN's pass (BatchNorm2d.callReluPooledAfter),
+     * so neither the joined input nor the fused map is written; the same values as the pool of fuseAll.
      */
     public Tensor fuseAllPooled(List<Tensor> maps) {
         if (!OpFusion.foldsBn(bn)) {
             checkMany(toString(), maps, this.maps, false);
-            return bn.callReluPooledAfter(conv, Tensor.concat(maps, 1));
+            return bn.callReluPooledAfter(conv, maps);
         }
         Tensor y = fuseAll(maps), pooled = y.adaptiveAvgPool2d(1, 1);
         y.recycle(); // inference: this call's own map

@@ -78,6 +78,16 @@ public final class BatchNorm2d extends Module {
     }
 
     /**
+     * callReluPooledAfter(conv, the maps joined along channels), without the joined map: the conv reads the maps
+     * where they lie (Fused.conv2dOfConcatBatchNormReluPool). The same values.
+     */
+    public Tensor callReluPooledAfter(Conv2d conv, java.util.List<Tensor> maps) {
+        if (Summary.isObserving()) return callReluPooledAfter(conv, Tensor.concat(maps, 1));
+        countBatch();
+        return Fused.conv2dOfConcatBatchNormReluPool(maps, conv.weight(), conv.bias(), conv.options(), spec());
+    }
+
+    /**
      * callAfter(conv, x, true) then maxPool2d(pool), as the engine ops conv2d and batchNormReluMaxPool2d
      * (Fused.conv2dBatchNormReluMaxPool2d): the same values, without the normalised map written and read back.
      * While a summary records layer shapes the layers run one by one.

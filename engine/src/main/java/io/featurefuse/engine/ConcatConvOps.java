@@ -1,0 +1,96 @@
+package io.featurefuse.engine;
+
+import io.featurefuse.engine.cpu.Conv2dKernels;
+import io.featurefuse.engine.cpu.ConvGeom;
+import io.featurefuse.engine.cpu.PointwiseParts;
+import java.util.List;
+
+/**
+ * conv2d over maps joined along channels, conv2d(concat(maps, 1), weight, bias), and its backward rules. A
+ * pointwise float32 layer reads the maps where they lie ({@link PointwiseParts}) and hands each map its own
+ * gradient, so the joined map and its gradient are never made; any other layer, and float64 (the reference), is
+ * that composition itself. The same values to the bit either way.
+ */
+final class ConcatConvOps {
+    private static final String OP = "conv2dOfConcat";
+
+    private ConcatConvOps() {}
+
+    /** stats: null, or filled with the output planes' batch-norm statistics as they are written (see ConvOps.statisticsRoom). */
+    static Tensor conv2d(List<Tensor> maps, Tensor weight, Tensor bias, ConvOptions o, NormOps.PlaneStatistics stats) {
+        Shape joined = joinedShape(maps);
+        Tensor first = maps.get(0);
+        Elementwise.checkSameDtype(OP, first, weight);
+        ConvGeom g = ConvOps.geometry(joined, weight.shape, o);
+        ConvOps.checkBias(OP, first, bias, g);
+        if (first.dtype != DType.F32 || maps.size() < 2 || !PointwiseParts.applies(g))
+            return ConvOps.conv2dGathering(Tensor.concat(maps, 1), weight, bias, o, stats);
+        Tensor wd = weight.dense(), bd = bias == null ? null : bias.dense();
+        Tensor out = Tensor.emptyToOverwrite(Shape.of(g.n(), g.k(), g.oh(), g.ow()), DType.F32);
+        PointwiseParts.forward(out.f(), parts(maps), wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g, false,
+                ConvOps.gathering(out, g, stats));
+        return Tensor.record(out, new Node.Conv2dOfConcat(List.copyOf(maps), weight, bias, g));
+    }
+
+    /** Room for the output planes' statistics, as ConvOps.statisticsRoom for the joined map. */
+    static NormOps.PlaneStatistics statisticsRoom(List<Tensor> maps, Tensor weight, ConvOptions o, boolean training) {
+        return ConvOps.statisticsRoom(joinedShape(maps), maps.get(0).dtype, weight, o, training);
+    }
+
+    static Tensor[] backward(Node.Conv2dOfConcat n, Tensor g) {
+        ConvGeom geom = n.geom();
+        List<Tensor> maps = n.maps();
+        Tensor w = n.weight(), b = n.bias(), gd = g.dense();
+        PointwiseParts.Parts parts = parts(maps);
+        Tensor[] grads = new Tensor[maps.size() + (b == null ? 1 : 2)];
+        float[][] into = new float[maps.size()][];
+        int[] offsets = new int[maps.size()];
+        boolean any = false;
+        for (int i = 0; i < maps.size(); i++) {
+            if (!maps.get(i).requiresGrad()) continue;
+            grads[i] = Tensor.emptyToOverwrite(maps.get(i).shape, DType.F32);
+            into[i] = grads[i].f();
+            offsets[i] = grads[i].offset;
+            any = true;
+        }
+        Tensor wd = w.dense();
+        if (any) PointwiseParts.backwardData(into, offsets, gd.f(), gd.offset, wd.f(), wd.offset, parts, geom);
+        if (w.requiresGrad()) {
+            Tensor gw = Tensor.emptyToOverwrite(w.shape, DType.F32);
+            Conv2dKernels.backwardWeight(gw.f(), gd.f(), gd.offset, parts, geom);
+            grads[maps.size()] = gw;
+        }
+        gd.recycleIfCopyOf(g);
+        if (b != null && b.requiresGrad()) grads[maps.size() + 1] = g.sum(false, 0, 2, 3);
+        return grads;
+    }
+
+    /** The maps' dense planes as the kernels read them (maps already dense are read in place). */
+    private static PointwiseParts.Parts parts(List<Tensor> maps) {
+        int count = maps.size();
+        float[][] data = new float[count][];
+        int[] offsets = new int[count], channels = new int[count];
+        for (int i = 0; i < count; i++) {
+            Tensor d = maps.get(i).dense();
+            data[i] = d.f();
+            offsets[i] = d.offset;
+            channels[i] = d.shape.dim(1);
+        }
+        return new PointwiseParts.Parts(data, offsets, channels);
+    }
+
+    /** [N, sum of channels, H, W] of maps that agree in everything else; one sentence naming the disagreement otherwise. */
+    private static Shape joinedShape(List<Tensor> maps) {
+        if (maps.isEmpty()) throw new IllegalArgumentException(OP + ": needs at least one map");
+        Tensor first = maps.get(0);
+        int channels = 0;
+        for (Tensor m : maps) {
+            if (m.rank() != 4) throw new IllegalArgumentException(OP + ": maps must be [N, C, H, W], not " + m.shape);
+            Elementwise.checkSameDtype(OP, first, m);
+            if (m.shape.dim(0) != first.shape.dim(0) || m.shape.dim(2) != first.shape.dim(2) || m.shape.dim(3) != first.shape.dim(3))
+                throw new IllegalArgumentException(OP + ": maps " + first.shape + " and " + m.shape + " differ outside the channels");
+            channels += m.shape.dim(1);
+        }
+        return Shape.of(first.shape.dim(0), channels, first.shape.dim(2), first.shape.dim(3));
+    }
+}

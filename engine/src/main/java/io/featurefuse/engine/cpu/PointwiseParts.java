@@ -1,0 +1,145 @@
+package io.featurefuse.engine.cpu;
+
+import static io.featurefuse.engine.cpu.Parallel.grow;
+
+/**
+ * A 1x1 conv over maps joined along channels, read where each map lies: the joined map is never
+ * made. The channel sum of output (k, p) is sum_c W[k][c] x[c][p] with c running through the parts
+ * in order, so the product's k loop goes through each part's planes in turn and its tiles go on
+ * from C (GemmTiles.sweep accumulating): every output is the same chain of multiply-adds as over
+ * the joined map, and so the same bits. The input gradient of a part is W[:, part]^T dOut, and the
+ * weight gradient's rows of a part read that part's planes; both are a joined conv's, row for
+ * row. The reference model's concat fusion (64 + 96 channels at 14x14, b128) thus no longer writes
+ * and reads back a 16 MB map a step.
+ */
+public final class PointwiseParts {
+    private static final int MR = Gemm.MR, NR = Gemm.NR;
+
+    private PointwiseParts() {}
+
+    /**
+     * Maps joined along channels, as the conv reads them: part i has channels[i] planes per image,
+     * image n's first at data[i][offsets[i] + n channels[i] HW].
+     */
+    public record Parts(float[][] data, int[] offsets, int[] channels) {
+        public Parts {
+            if (data.length != offsets.length || data.length != channels.length || data.length == 0)
+                throw new IllegalArgumentException("parts: " + data.length + " arrays, " + offsets.length + " offsets and " + channels.length
+                        + " channel counts must agree and not be none");
+        }
+
+        int count() {
+            return data.length;
+        }
+
+        /** Where part p's planes of image n start. */
+        int image(int p, int n, int hw) {
+            return offsets[p] + n * channels[p] * hw;
+        }
+    }
+
+    /**
+     * True when conv g, over the parts' joined map, runs here: 1x1, stride 1, unpadded, one group,
+     * where a conv of the joined map takes the pointwise forward (ImplicitConv) and the GEMM weight
+     * gradient, whose chains of multiply-adds these are.
+     */
+    public static boolean applies(ConvGeom g) {
+        return g.groups() == 1 && g.cg() > 1 && ImplicitConv.pointwise(g) && ImplicitConv.applies(g) && !Conv2dKernels.weightGradientByTaps(g);
+    }
+
+    /** out (N,K,H,W), overwritten: conv2d of the joined parts by w (K,C,1,1) at wOff, plus bias (or null), relu clamped; written as Conv2dKernels.forward's. */
+    public static void forward(float[] out, Parts x, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu,
+                               Conv2dKernels.Written written) {
+        check(x, g);
+        int k = g.k(), hw = g.ohw();
+        int[] shape = new int[x.count() + 1];
+        shape[0] = k;
+        System.arraycopy(x.channels(), 0, shape, 1, x.count());
+        float[] ap = PackCache.get("pointwise-parts", w, wOff, k * g.c(), () -> packWeights(w, wOff, k, g.c(), x.channels()), shape);
+        Parallel.forEach(g.n(), Conv2dKernels.thenWritten(n -> {
+            product(ap, k, x, n, hw, out, n * k * hw);
+            ImplicitConv.biasReluInPlace(out, n * k * hw, k, hw, bias, bOff, relu);
+        }, written, g, 1));
+    }
+
+    /** Part p's input gradient (N, channels[p], H, W) into dIn[p] at dInOff[p], overwritten, for each part whose dIn[p] is not null, from dOut and w. */
+    public static void backwardData(float[][] dIn, int[] dInOff, float[] dOut, int dOff, float[] w, int wOff, Parts x, ConvGeom g) {
+        check(x, g);
+        int k = g.k(), hw = g.ohw(), c0 = 0;
+        for (int p = 0; p < x.count(); c0 += x.channels()[p++]) {
+            if (dIn[p] == null) continue;
+            int part = p, ch = x.channels()[p];
+            // W[:, part]^T (ch x K), packed as ImplicitConv.planeProduct reads it
+            float[] wt = ImplicitConv.packWeights(w, wOff + c0, true, g.c(), 1, ch, k);
+            Parallel.forEach(g.n(), n -> ImplicitConv.planeProduct(wt, 0, ch, k, dOut, dOff + n * k * hw, hw, dIn[part], dInOff[part] + n * ch * hw));
+        }
+    }
+
+    /**
+     * tmp (C x K, rows of the joined channels) = the parts of image n (C x HW) . dOut_n^T (HW x K): the product
+     * Conv2dKernels.backwardWeight sums over images, made part by part.
+     */
+    static void weightProductOfImage(Parts x, int n, float[] dOut, int dOff, ConvGeom g, float[] tmp) {
+        int k = g.k(), hw = g.ohw(), c0 = 0;
+        for (int p = 0; p < x.count(); p++) {
+            int ch = x.channels()[p];
+            Gemm.sgemm(1, ch, k, hw, x.data()[p], x.image(p, n, hw), 0, false, hw, dOut, dOff + n * k * hw, 0, true, hw, tmp, c0 * k, 0, k);
+            c0 += ch;
+        }
+    }
+
+    private static void check(Parts x, ConvGeom g) {
+        int sum = 0;
+        for (int ch : x.channels()) sum += ch;
+        if (sum != g.c() || !applies(g)) throw new IllegalArgumentException("pointwise parts: " + java.util.Arrays.toString(x.channels()) + " for " + g);
+    }
+
+    /** W (m x C at wOff) as MR x kc micro-panels for each k block of each part in turn (blocks of Gemm.kBlock(part's channels)). */
+    private static float[] packWeights(float[] w, int wOff, int m, int c, int[] channels) {
+        int rowBlocks = (m + MR - 1) / MR, at = 0, c0 = 0;
+        float[] ap = new float[rowBlocks * MR * c];
+        for (int ch : channels) {
+            int kc = Gemm.kBlock(ch);
+            for (int pc = 0; pc < ch; pc += kc) {
+                int kcb = Math.min(kc, ch - pc);
+                for (int rb = 0; rb < rowBlocks; rb++)
+                    PackedA.pack(w, wOff, false, c, null, rb * MR, Math.min(MR, m - rb * MR), c0 + pc, kcb, ap, at + rb * kcb * MR);
+                at += rowBlocks * MR * kcb;
+            }
+            c0 += ch;
+        }
+        return ap;
+    }
+
+    /**
+     * out's m planes of image n (cols floats each, at outBase) = A . the parts' planes of image n, as
+     * ImplicitConv.planeProduct over one input: NR columns at a time, B read where it lies but for a partial
+     * last panel, and the k blocks of every part in turn, the tiles going on from C after the first.
+     */
+    private static void product(float[] ap, int m, Parts x, int n, int cols, float[] out, int outBase) {
+        float[][] scratch = SCRATCH.get();
+        int rowBlocks = (m + MR - 1) / MR;
+        float[] tile = grow(scratch, 1, MR * NR);
+        for (int col = 0; col < cols; col += NR) {
+            int nr = Math.min(NR, cols - col), at = 0;
+            for (int p = 0; p < x.count(); p++) {
+                int ch = x.channels()[p], src = x.image(p, n, cols), kc = Gemm.kBlock(ch);
+                for (int pc = 0; pc < ch; pc += kc) {
+                    int kcb = Math.min(kc, ch - pc);
+                    boolean acc = at > 0;
+                    if (nr == NR) {
+                        GemmTiles.sweep(ap, at, 0, m, x.data()[p], src + pc * cols + col, cols, kcb, out, outBase + col, cols, NR, acc, tile);
+                    } else {
+                        float[] panel = grow(scratch, 0, kc * NR);
+                        ImplicitConv.packColumns(x.data()[p], src + pc * cols + col, cols, nr, kcb, panel);
+                        GemmTiles.sweep(ap, at, 0, m, panel, 0, kcb, out, outBase + col, cols, nr, acc, tile);
+                    }
+                    at += rowBlocks * MR * kcb;
+                }
+            }
+        }
+    }
+
+    /** Per thread: a partial panel, a partial tile. */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0]});
+}
