@@ -107,14 +107,25 @@ final class ImplicitConv {
         return (a + b - 1) / b;
     }
 
-    /** P = the cg input planes of (image, group) at src in lay's phase planes, zeros elsewhere up to lay.size(). */
+    /**
+     * P = the cg input planes of (image, group) at src in lay's phase planes, zeros elsewhere up to lay.size();
+     * p must hold L floats past that. With stride 1, a row no wider than a vector goes in as one masked load
+     * stored whole: the lanes past the row are zeros, which land on padding or on later rows, written after it
+     * (7-wide rows, 3x3 48->96 7x7: a System.arraycopy call per row was ~12% of the weight gradient's samples).
+     */
     private static void phasePlanes(float[] in, int src, ConvGeom g, Layout lay, float[] p) {
         java.util.Arrays.fill(p, 0, lay.size(), 0f);
         int sh = g.sh(), sw = g.sw(), wq = lay.wq();
         ShortRow shortRow = sw == 2 && g.w() < 2 * L ? ShortRow.of(g.w()) : null;
+        boolean shortRows = sh == 1 && sw == 1 && g.w() <= L;
+        VectorMask<Float> rowLanes = F.indexInRange(0, Math.min(g.w(), L));
         for (int ch = 0; ch < g.cg(); ch++)
             for (int y = 0; y < g.h(); y++) {
                 int pr = y + g.ph(), row = ch * lay.plane() + pr % sh * sw * lay.phase() + pr / sh * wq, s = src + (ch * g.h() + y) * g.w();
+                if (shortRows) {
+                    FloatVector.fromArray(F, in, s, rowLanes).intoArray(p, row + g.pw());
+                    continue;
+                }
                 if (sw == 1) {
                     System.arraycopy(in, s, p, row + g.pw(), g.w());
                     continue;
@@ -186,13 +197,30 @@ final class ImplicitConv {
         int kg = g.kg(), crs = g.crs();
         int cols = lay.cols(), wq = lay.wq();
         float[][] scratch = SCRATCH.get();
-        float[] p = grow(scratch, 0, lay.size()), d = grow(scratch, 1, kg * cols);
+        float[] p = grow(scratch, 0, lay.size() + L), d = grow(scratch, 1, kg * cols + L);
         phasePlanes(in, inOff + (n * g.c() + grp * g.cg()) * g.h() * g.w(), g, lay, p);
-        java.util.Arrays.fill(d, 0, kg * cols, 0f);
-        for (int k = 0; k < kg; k++)
-            for (int y = 0; y < g.oh(); y++)
-                System.arraycopy(dOut, dOff + ((n * g.k() + grp * kg + k) * g.oh() + y) * g.ow(), d, k * cols + y * wq, g.ow());
+        spreadRows(dOut, dOff + (n * g.k() + grp * kg) * g.ohw(), kg, g.oh(), g.ow(), d, 0, cols, wq);
         Gemm.sgemmRows(crs, kg, cols, p, 0, lay.shift(), d, 0, true, cols, tmp, 0, kg);
+    }
+
+    /**
+     * The k planes of oh rows of ow at src, each row spread to wq columns with zeros in the rest: plane i's row y at
+     * d[at + i ld + y wq], d overwritten from at to at + (k - 1) ld + oh wq (and L floats past it, where rows
+     * narrower than a vector go in whole; see phasePlanes). The columns between oh wq and ld are left as they are.
+     */
+    static void spreadRows(float[] src, int s, int k, int oh, int ow, float[] d, int at, int ld, int wq) {
+        if (ow <= L && wq <= L) {
+            VectorMask<Float> row = F.indexInRange(0, ow);
+            for (int i = 0; i < k; i++)
+                for (int y = 0; y < oh; y++) FloatVector.fromArray(F, src, s + (i * oh + y) * ow, row).intoArray(d, at + i * ld + y * wq);
+            return;
+        }
+        for (int i = 0; i < k; i++)
+            for (int y = 0; y < oh; y++) {
+                int to = at + i * ld + y * wq;
+                System.arraycopy(src, s + (i * oh + y) * ow, d, to, ow);
+                java.util.Arrays.fill(d, to + ow, to + wq, 0f);
+            }
     }
 
     // written: null, or told as each image's planes are done (see Conv2dKernels.Written)
@@ -229,7 +257,7 @@ final class ImplicitConv {
                 return;
             }
             // C from LS = LINE_START, on a cache line (see LineArrays); the panel stays in L1, where lines matter less
-            float[] c = LineArrays.grow(scratch, 1, rowBlocks * MR * colsPadded), p = grow(scratch, 0, pSize);
+            float[] c = LineArrays.grow(scratch, 1, rowBlocks * MR * colsPadded), p = grow(scratch, 0, pSize + L);
             float[] panel = grow(scratch, 2, kc * NR), tile = grow(scratch, 3, MR * NR);
             int pOff = 0;
             if (readsInPlace(g) && src + pSize <= in.length) {

@@ -50,15 +50,9 @@ final class PhaseDataGradient {
             // of the product on one line (see LineArrays); the columns past cols are zeros and give
             // columns of col that are never read.
             ld = lay.colsPadded();
-            d = LineArrays.grow(scratch, 0, kg * ld);
-            for (int k = 0; k < kg; k++) {
-                for (int y = 0; y < oh; y++) {
-                    int at = LS + k * ld + y * wq;
-                    System.arraycopy(dOut, go + (k * oh + y) * ow, d, at, ow);
-                    java.util.Arrays.fill(d, at + ow, at + wq, 0f);
-                }
-                java.util.Arrays.fill(d, LS + k * ld + cols, LS + (k + 1) * ld, 0f);
-            }
+            d = LineArrays.grow(scratch, 0, kg * ld + L);
+            ImplicitConv.spreadRows(dOut, go, kg, oh, ow, d, LS, ld, wq);
+            for (int k = 0; k < kg; k++) java.util.Arrays.fill(d, LS + k * ld + cols, LS + (k + 1) * ld, 0f);
             go = LS;
         }
         float[] col = LineArrays.grow(scratch, 1, crs * ld), p = grow(scratch, 2, lay.size() + 2 * L);
