@@ -64,6 +64,20 @@ class Conv2dTest {
     }
 
     /**
+     * 1x1 stride-2 unpadded layers (projection shortcuts), whose input gradient is written in one pass (even rows
+     * zipped with zeros, odd rows zeros): odd and even sides, rows narrower and wider than two vectors.
+     */
+    @Property(tries = 20)
+    void pointwiseStrideTwoLayersMatchReference(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int lanes = io.featurefuse.engine.cpu.Simd.L, n = Math.max(2, io.featurefuse.engine.cpu.Parallel.threads());
+        int c = 1 + r.nextInt(12), k = 1 + r.nextInt(12), h = 1 + r.nextInt(2 * lanes + 9), w = 1 + r.nextInt(4 * lanes + 9);
+        ConvOptions o = new ConvOptions(2, 2, 0, 0, 1, 1, 1);
+        Tensor x = Fixtures.values(seed, -1, 1, n, c, h, w), wt = Fixtures.values(seed + 1, -1, 1, k, c, 1, 1);
+        assertMatchesReference("conv2d 1x1/2 " + c + "->" + k + " " + h + "x" + w, x, wt, null, o, seed + 3, 2e-6 * c, 2e-6 * k);
+    }
+
+    /**
      * Stride-1 layers with few taps a channel (C/g R S up to 32) and output rows at least a vector wide take their weight
      * gradient by taps (FewTapsWeightGrad): rows that are whole vectors and rows that end in a partial one, padded or
      * not, grouped, more images than a chunk holds, channel counts that are not a multiple of its block of 4.

@@ -253,8 +253,12 @@ public final class Conv2dKernels {
                 float[] col = scratch(crs * ohw);
                 if (perImage) ImplicitConv.planeProduct(wt, grp * wtGroup, crs, kg, dOut, go, ohw, col, 0);
                 else Gemm.sgemm(1, crs, ohw, kg, w, wOff + grp * kg * crs, 0, true, crs, dOut, go, 0, false, ohw, col, 0, 0, ohw);
-                java.util.Arrays.fill(dIn, inBase, inBase + g.cg() * hw, 0f);
-                col2im(col, g, dIn, inBase);
+                if (pointwiseStrideTwo(g)) {
+                    spreadStrideTwo(col, g, dIn, inBase);
+                } else {
+                    java.util.Arrays.fill(dIn, inBase, inBase + g.cg() * hw, 0f);
+                    col2im(col, g, dIn, inBase);
+                }
             }
         });
     }
@@ -508,6 +512,35 @@ public final class Conv2dKernels {
                         else for (int x = x0; x < x1; x++) dIn[dst + x * g.sw()] += col[src + x];
                     }
                 }
+    }
+
+    /** 1x1, stride 2 both ways, unpadded: a projection shortcut, whose input gradient is col at even rows and columns, zero elsewhere. */
+    private static boolean pointwiseStrideTwo(ConvGeom g) {
+        return g.r() == 1 && g.s() == 1 && g.sh() == 2 && g.sw() == 2 && g.ph() == 0 && g.pw() == 0;
+    }
+
+    /**
+     * col2im for pointwiseStrideTwo layers, dIn's cg planes at inBase overwritten in one pass: an even row is its
+     * col row zipped with zeros, an odd row zeros. Filling the planes with zeros and then adding every other float
+     * of the even rows (one by one where a row has fewer than L outputs: 14 on the reference 28x28 shortcut) wrote
+     * the planes twice. col + 0, as col2im's 0 + col: -0 becomes +0 alike.
+     */
+    private static void spreadStrideTwo(float[] col, ConvGeom g, float[] dIn, int inBase) {
+        FloatVector zero = FloatVector.zero(F);
+        int w = g.w(), ow = g.ow();
+        for (int c = 0; c < g.cg(); c++)
+            for (int y = 0; y < g.h(); y++) {
+                int dst = inBase + (c * g.h() + y) * w;
+                if (y % 2 != 0) { // the even rows are exactly the oh sampled ones
+                    java.util.Arrays.fill(dIn, dst, dst + w, 0f);
+                    continue;
+                }
+                for (int i = 0, src = (c * g.oh() + y / 2) * ow; i < ow; i += L) {
+                    FloatVector v = FloatVector.fromArray(F, col, src + i, F.indexInRange(i, ow)).add(zero);
+                    v.rearrange(Simd.ZIP_LO, zero).intoArray(dIn, dst + 2 * i, F.indexInRange(2 * i, w));
+                    v.rearrange(Simd.ZIP_HI, zero).intoArray(dIn, dst + 2 * i + L, F.indexInRange(2 * i + L, w));
+                }
+            }
     }
 
     /**
