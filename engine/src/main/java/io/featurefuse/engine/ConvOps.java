@@ -106,7 +106,7 @@ final class ConvOps {
         };
     }
 
-    /** The bias, if any, must be float32 or float64 as x and hold one value per output channel. */
+    /** The bias, if any, must have x's dtype and one value per output channel. */
     static void checkBias(String op, Tensor x, Tensor bias, ConvGeom g) {
         if (bias == null) return;
         Elementwise.checkSameDtype(op, x, bias);
