@@ -97,15 +97,12 @@ final class WinogradF4 {
                 for (int k = 0; k < kg; k++) {
                     float b = bias == null ? 0f : bias[bOff + grp * kg + k];
                     int to = ((n0 + i) * g.k() + grp * kg + k) * g.ohw();
-                    if (res != out) {
-                        interleave(o, oAt + (i * kg + k) * 16 * perImage, t, out, to, g, b, relu, res, resOff + to, tb);
-                        continue;
-                    }
-                    // out is its own residual: a row's last vectors store past it into the next row, whose residual
+                    // out as its own residual: a row's last vectors store past it into the next row, whose residual
                     // is still to be read, so the plane is made in scratch first
-                    float[] plane = WinogradConv.planeScratch(g.ohw());
-                    interleave(o, oAt + (i * kg + k) * 16 * perImage, t, plane, 0, g, b, relu, res, resOff + to, tb);
-                    System.arraycopy(plane, 0, out, to, g.ohw());
+                    boolean inPlace = res == out;
+                    float[] dst = inPlace ? WinogradConv.planeScratch(g.ohw()) : out;
+                    interleave(o, oAt + (i * kg + k) * 16 * perImage, t, dst, inPlace ? 0 : to, g, b, relu, res, resOff + to, tb);
+                    if (inPlace) System.arraycopy(dst, 0, out, to, g.ohw());
                 }
         }, written, g, images));
     }
