@@ -366,20 +366,30 @@ final class ImplicitConv {
      */
     static void planeProduct(float[] ap, int a0, int m, int kdim, float[] b, int src, int cols, float[] out, int outBase) {
         float[][] scratch = SCRATCH.get();
-        int kc = Gemm.kBlock(kdim), rowBlocks = (m + MR - 1) / MR;
-        float[] panel = grow(scratch, 1, kc * NR), tile = grow(scratch, 2, MR * NR);
-        for (int col = 0; col < cols; col += NR) {
-            int nr = Math.min(NR, cols - col);
-            for (int pc = 0; pc < kdim; pc += kc) {
-                int kcb = Math.min(kc, kdim - pc), aBlock = a0 + pc * rowBlocks * MR;
-                if (nr == NR) {
-                    GemmTiles.sweep(ap, aBlock, 0, m, b, src + pc * cols + col, cols, kcb, out, outBase + col, cols, NR, pc > 0, tile);
-                } else {
-                    packColumns(b, src + pc * cols + col, cols, nr, kcb, panel);
-                    GemmTiles.sweep(ap, aBlock, 0, m, panel, 0, kcb, out, outBase + col, cols, nr, pc > 0, tile);
-                }
+        float[] panel = grow(scratch, 1, Gemm.kBlock(kdim) * NR), tile = grow(scratch, 2, MR * NR);
+        for (int col = 0; col < cols; col += NR) panelProduct(ap, a0, m, kdim, b, src, cols, col, false, out, outBase, panel, tile);
+    }
+
+    /**
+     * C's NR columns from col (fewer at the end) of m rows, cols apart at out[outBase], from A's k blocks at ap[at]
+     * (Gemm.kBlock(kdim) deep, packed by packWeights) and B's kdim rows at b[src], cols apart: planeProduct's step,
+     * which PointwiseParts runs once per part. The first block's tiles start from C when acc, the others always;
+     * panel holds a k block of NR columns. Returns where A's next blocks start.
+     */
+    static int panelProduct(float[] ap, int at, int m, int kdim, float[] b, int src, int cols, int col, boolean acc, float[] out, int outBase,
+                            float[] panel, float[] tile) {
+        int kc = Gemm.kBlock(kdim), rowBlocks = (m + MR - 1) / MR, nr = Math.min(NR, cols - col);
+        for (int pc = 0; pc < kdim; pc += kc) {
+            int kcb = Math.min(kc, kdim - pc);
+            if (nr == NR) {
+                GemmTiles.sweep(ap, at, 0, m, b, src + pc * cols + col, cols, kcb, out, outBase + col, cols, NR, acc || pc > 0, tile);
+            } else {
+                packColumns(b, src + pc * cols + col, cols, nr, kcb, panel);
+                GemmTiles.sweep(ap, at, 0, m, panel, 0, kcb, out, outBase + col, cols, nr, acc || pc > 0, tile);
             }
+            at += rowBlocks * MR * kcb;
         }
+        return at;
     }
 
     /**
@@ -387,7 +397,7 @@ final class ImplicitConv {
      * nothing past a row's nr columns is read. The panel's columns past nr keep what they held:
      * they only reach C columns that the sweep computes into its tile and drops.
      */
-    static void packColumns(float[] src, int at, int ld, int nr, int kc, float[] panel) {
+    private static void packColumns(float[] src, int at, int ld, int nr, int kc, float[] panel) {
         for (int q = 0; q < kc; q++) System.arraycopy(src, at + q * ld, panel, q * NR, nr);
     }
 

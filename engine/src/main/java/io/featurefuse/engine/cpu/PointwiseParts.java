@@ -104,50 +104,29 @@ public final class PointwiseParts {
         if (sum != g.c() || !applies(g)) throw new IllegalArgumentException("pointwise parts: " + java.util.Arrays.toString(x.channels()) + " for " + g);
     }
 
-    /** W (m x C at wOff) as MR x kc micro-panels for each k block of each part in turn (blocks of Gemm.kBlock(part's channels)). */
+    /** W (m x C at wOff) packed part by part as ImplicitConv.packWeights packs each part's columns, one part after the other. */
     private static float[] packWeights(float[] w, int wOff, int m, int c, int[] channels) {
-        int rowBlocks = (m + MR - 1) / MR, at = 0, c0 = 0;
-        float[] ap = new float[rowBlocks * MR * c];
-        for (int ch : channels) {
-            int kc = Gemm.kBlock(ch);
-            for (int pc = 0; pc < ch; pc += kc) {
-                int kcb = Math.min(kc, ch - pc);
-                for (int rb = 0; rb < rowBlocks; rb++)
-                    PackedA.pack(w, wOff, false, c, null, rb * MR, Math.min(MR, m - rb * MR), c0 + pc, kcb, ap, at + rb * kcb * MR);
-                at += rowBlocks * MR * kcb;
-            }
-            c0 += ch;
+        float[] ap = new float[ImplicitConv.packedGroupSize(m, c)];
+        for (int p = 0, at = 0, c0 = 0; p < channels.length; c0 += channels[p++]) {
+            float[] part = ImplicitConv.packWeights(w, wOff + c0, false, c, 1, m, channels[p]);
+            System.arraycopy(part, 0, ap, at, part.length);
+            at += part.length;
         }
         return ap;
     }
 
     /**
-     * out's m planes of image n (cols floats each, at outBase) = A . the parts' planes of image n, as
-     * ImplicitConv.planeProduct over one input: NR columns at a time, B read where it lies but for a partial
-     * last panel, and the k blocks of every part in turn, the tiles going on from C after the first.
+     * out's m planes of image n (cols floats each, at outBase) = A . the parts' planes of image n: ImplicitConv.planeProduct
+     * with each NR-column panel made part by part, the tiles going on from C after the first part.
      */
     private static void product(float[] ap, int m, Parts x, int n, int cols, float[] out, int outBase) {
         float[][] scratch = SCRATCH.get();
-        int rowBlocks = (m + MR - 1) / MR;
-        float[] tile = grow(scratch, 1, MR * NR);
-        for (int col = 0; col < cols; col += NR) {
-            int nr = Math.min(NR, cols - col), at = 0;
-            for (int p = 0; p < x.count(); p++) {
-                int ch = x.channels()[p], src = x.image(p, n, cols), kc = Gemm.kBlock(ch);
-                for (int pc = 0; pc < ch; pc += kc) {
-                    int kcb = Math.min(kc, ch - pc);
-                    boolean acc = at > 0;
-                    if (nr == NR) {
-                        GemmTiles.sweep(ap, at, 0, m, x.data()[p], src + pc * cols + col, cols, kcb, out, outBase + col, cols, NR, acc, tile);
-                    } else {
-                        float[] panel = grow(scratch, 0, kc * NR);
-                        ImplicitConv.packColumns(x.data()[p], src + pc * cols + col, cols, nr, kcb, panel);
-                        GemmTiles.sweep(ap, at, 0, m, panel, 0, kcb, out, outBase + col, cols, nr, acc, tile);
-                    }
-                    at += rowBlocks * MR * kcb;
-                }
-            }
-        }
+        int deepest = 0;
+        for (int ch : x.channels()) deepest = Math.max(deepest, Gemm.kBlock(ch));
+        float[] panel = grow(scratch, 0, deepest * NR), tile = grow(scratch, 1, MR * NR);
+        for (int col = 0; col < cols; col += NR)
+            for (int p = 0, at = 0; p < x.count(); p++)
+                at = ImplicitConv.panelProduct(ap, at, m, x.channels()[p], x.data()[p], x.image(p, n, cols), cols, col, at > 0, out, outBase, panel, tile);
     }
 
     /** Per thread: a partial panel, a partial tile, a packed dOut^T. */
