@@ -38,12 +38,12 @@ class ConcatConvTest {
         for (int i = 0; i < parts; i++) channels[i] = 1 + r.nextInt(40);
         List<Tensor> maps = maps(seed, n, channels, side);
         boolean views = r.nextBoolean();
-        Tensor w = Fixtures.values(seed + 1, -1, 1, k, sum(channels), kernel, kernel).to(DType.F32);
+        Tensor w = Fixtures.values(seed + 1, -1, 1, k, java.util.Arrays.stream(channels).sum(), kernel, kernel).to(DType.F32);
         Tensor b = r.nextBoolean() ? Fixtures.values(seed + 2, -1, 1, k).to(DType.F32) : null;
         ConvOptions o = new ConvOptions(1, 1, kernel / 2, kernel / 2, 1, 1, 1);
         String what = java.util.Arrays.toString(channels) + " -> " + k + ", " + kernel + "x" + kernel + " " + side + "x" + side + " n " + n
                 + (views ? ", views" : "");
-        assertSameBits(what, maps, w, b, in -> Fused.conv2dOfConcat(shaped(in.subList(0, parts), views), in.get(parts), b == null ? null : in.get(parts + 1), o),
+        assertSameBits(what, b == null ? with(maps, w) : with(maps, w, b), in -> Fused.conv2dOfConcat(shaped(in.subList(0, parts), views), in.get(parts), b == null ? null : in.get(parts + 1), o),
                 in -> Tensor.concat(shaped(in.subList(0, parts), views), 1).conv2d(in.get(parts), b == null ? null : in.get(parts + 1), o), seed);
     }
 
@@ -58,7 +58,8 @@ class ConcatConvTest {
             Tensor w = Fixtures.values(12, -0.1, 0.1, 128, 160, 1, 1).to(DType.F32);
             Tensor[] fusedStats = runningStats(), plainStats = runningStats();
             ConvOptions o = new ConvOptions(1, 1, 0, 0, 1, 1, 1);
-            assertSameBits("head, training " + training, maps, w, null,
+            Tensor bnWeight = Fixtures.values(18, 0.5, 1.5, 128).to(DType.F32), bnBias = Fixtures.values(19, -0.5, 0.5, 128).to(DType.F32);
+            assertSameBits("head, training " + training, with(maps, w, bnWeight, bnBias),
                     in -> Fused.conv2dOfConcatBatchNormReluPool(in.subList(0, 2), in.get(2), null, o, spec(fusedStats, in, training)),
                     in -> Fused.conv2dBatchNormReluPool(Tensor.concat(in.subList(0, 2), 1), in.get(2), null, o, spec(plainStats, in, training)), 13);
             assertArrayEquals(plainStats[0].toFloatArray(), fusedStats[0].toFloatArray(), "running mean");
@@ -97,19 +98,9 @@ class ConcatConvTest {
         return new BatchNormSpec(stats[0], stats[1], in.get(3), in.get(4), training, 0.1, 1e-5);
     }
 
-    /**
-     * Runs fused and plain on copies of the maps, w, b (and for the head, BN's weight and bias), and compares the
-     * outputs and every input's gradient to the bit.
-     */
-    private static void assertSameBits(String what, List<Tensor> maps, Tensor w, Tensor b, Function<List<Tensor>, Tensor> fused,
-                                       Function<List<Tensor>, Tensor> plain, long seed) {
-        List<Tensor> base = new ArrayList<>(maps);
-        base.add(w);
-        if (b != null) base.add(b);
-        if (what.startsWith("head")) {
-            base.add(Fixtures.values(seed + 5, 0.5, 1.5, 128).to(DType.F32));
-            base.add(Fixtures.values(seed + 6, -0.5, 0.5, 128).to(DType.F32));
-        }
+    /** Runs fused and plain on fresh leaves with the values of base, and compares the outputs and every leaf's gradient to the bit. */
+    private static void assertSameBits(String what, List<Tensor> base, Function<List<Tensor>, Tensor> fused, Function<List<Tensor>, Tensor> plain,
+                                       long seed) {
         List<Tensor> fIn = leaves(base), pIn = leaves(base);
         Tensor fy = fused.apply(fIn), py = plain.apply(pIn);
         assertArrayEquals(py.toFloatArray(), fy.toFloatArray(), what + ": output");
@@ -118,6 +109,13 @@ class ConcatConvTest {
         py.backward(up);
         for (int i = 0; i < base.size(); i++)
             assertArrayEquals(pIn.get(i).grad().toFloatArray(), fIn.get(i).grad().toFloatArray(), what + ": gradient of input " + i);
+    }
+
+    /** The maps, then the other inputs. */
+    private static List<Tensor> with(List<Tensor> maps, Tensor... more) {
+        List<Tensor> all = new ArrayList<>(maps);
+        all.addAll(List.of(more));
+        return all;
     }
 
     /** Fresh leaves with the values of ts. */
@@ -139,11 +137,5 @@ class ConcatConvTest {
         List<Tensor> out = new ArrayList<>();
         for (int i = 0; i < maps.size(); i++) out.add(i % 2 == 1 ? maps.get(i).permute(0, 1, 3, 2) : maps.get(i));
         return out;
-    }
-
-    private static int sum(int[] v) {
-        int s = 0;
-        for (int x : v) s += x;
-        return s;
     }
 }
