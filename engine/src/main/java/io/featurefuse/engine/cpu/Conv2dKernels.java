@@ -25,35 +25,11 @@ import jdk.incubator.vector.FloatVector;
 public final class Conv2dKernels {
     private Conv2dKernels() {}
 
-    /**
-     * Images per weight-gradient chunk are fixed by this count, not by the thread count, so sums
-     * are the same on any machine. It was 8: on a 16-thread host that left the outer loop serial
-     * (fewer tasks than threads) and training got slower from 8 to 16 threads (833 -> 657 img/s).
-     */
-    private static final int WEIGHT_GRAD_CHUNKS = 64;
-    /** Where chunk 0's partial sums start in PARTIAL: on a cache line (see LineArrays). */
-    private static final int P = Simd.LINE_START;
-    /** The calling thread's weight-gradient partial sums. */
-    private static final ThreadLocal<float[]> PARTIAL = ThreadLocal.withInitial(() -> new float[0]);
-
-    /**
-     * Per thread: im2col columns, and one image's weight gradient (crs x kg) before it joins its
-     * chunk's sum (a fresh array per task was ~45 MB/s of the train step's allocations, JFR).
-     */
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0]});
+    /** Per thread: im2col columns, or a packed B (a fresh array per task was garbage at every call). */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
 
     private static float[] scratch(int size) {
         return Parallel.grow(SCRATCH.get(), 0, size);
-    }
-
-    /** An im2col matrix (crs x ohw): the input itself for direct 1x1 convs, else this thread's scratch. */
-    private record Columns(float[] data, int offset) {}
-
-    private static Columns im2col(float[] in, int inBase, ConvGeom g) {
-        if (direct(g)) return new Columns(in, inBase);
-        float[] col = scratch(g.crs() * g.ohw());
-        im2col(in, inBase, g, col);
-        return new Columns(col, 0);
     }
 
     /** True when the input itself is the im2col matrix. */
@@ -81,7 +57,7 @@ public final class Conv2dKernels {
         return WinogradConv.applies(g) && WinogradF4.better(g);
     }
 
-    private static void run(int tasks, java.util.function.IntConsumer task) {
+    static void run(int tasks, java.util.function.IntConsumer task) {
         if (tasks >= Parallel.threads()) Parallel.forEach(tasks, task);
         else for (int t = 0; t < tasks; t++) task.accept(t);
     }
@@ -103,11 +79,16 @@ public final class Conv2dKernels {
      * (to n) of group t % groups, kg channels. body itself when written is null.
      */
     static java.util.function.IntConsumer thenWritten(java.util.function.IntConsumer body, Written written, ConvGeom g, int images) {
+        return thenWritten(body, written, g, images, 0);
+    }
+
+    /** As above, the tasks' images counted from first. */
+    static java.util.function.IntConsumer thenWritten(java.util.function.IntConsumer body, Written written, ConvGeom g, int images, int first) {
         if (written == null) return body;
         int groups = g.groups(), kg = g.kg();
         return task -> {
             body.accept(task);
-            int n0 = task / groups * images, k0 = task % groups * kg;
+            int n0 = first + task / groups * images, k0 = task % groups * kg;
             written.planes(n0, Math.min(g.n(), n0 + images), k0, k0 + kg);
         };
     }
@@ -207,8 +188,7 @@ public final class Conv2dKernels {
      */
     public static boolean addsInputGradient(ConvGeom g) {
         if (DepthwiseKernels.applies(g)) return false;
-        ConvGeom back = flippedGeometry(g);
-        return back != null ? WinogradConv.applies(back) : readsPhasePlanes(g);
+        return DataGradient.addsInPlace(g);
     }
 
     /**
@@ -223,75 +203,56 @@ public final class Conv2dKernels {
             DepthwiseKernels.backwardData(dIn, dOut, dOff, w, wOff, g);
             return;
         }
-        ConvGeom back = flippedGeometry(g);
-        if (back != null) {
-            float[] wf = flipped(w, wOff, g);
-            // adding: the Winograd forward with dIn as its residual too (it makes each plane in scratch, then copies)
-            if (adding) PackCache.bypassed(() -> WinogradConv.forward(dIn, dOut, dOff, wf, 0, null, 0, back, false, dIn, 0, null));
-            else PackCache.bypassed(() -> forward(dIn, dOut, dOff, wf, 0, null, 0, back));
-            return;
-        }
-        int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
-        // W^T packed once for all images when they run as parallel tasks (the GEMM per image packed it
-        // again each time: a transposed pack of crs x kg floats for a product of crs x kg x ohw)
-        boolean perImage = !direct(g) && g.n() * groups >= Parallel.threads();
-        float[] wt = perImage ? ImplicitConv.packWeights(w, wOff, true, groups, crs, kg) : null;
-        int wtGroup = ImplicitConv.packedGroupSize(crs, kg);
-        ImplicitConv.Layout lay = readsPhasePlanes(g) ? ImplicitConv.Layout.of(g) : null;
-        run(g.n() * groups, t -> {
-            int n = t / groups, grp = t % groups;
-            if (lay != null) {
-                PhaseDataGradient.ofImage(dIn, dOut, dOff, wt, grp * wtGroup, g, lay, n, grp, adding);
-                return;
-            }
-            int inBase = (n * g.c() + grp * g.cg()) * hw;
-            int go = dOff + (n * g.k() + grp * kg) * ohw;
-            // dcol (crs x ohw) = W_g^T (crs x kg) . dOut_g (kg x ohw)
-            if (direct(g)) {
-                Gemm.sgemm(1, crs, ohw, kg, w, wOff + grp * kg * crs, 0, true, crs, dOut, go, 0, false, ohw, dIn, inBase, 0, ohw);
-            } else {
-                float[] col = scratch(crs * ohw);
-                if (perImage) ImplicitConv.planeProduct(wt, grp * wtGroup, crs, kg, dOut, go, ohw, col, 0);
-                else Gemm.sgemm(1, crs, ohw, kg, w, wOff + grp * kg * crs, 0, true, crs, dOut, go, 0, false, ohw, col, 0, 0, ohw);
-                if (pointwiseStrideTwo(g)) {
-                    spreadStrideTwo(col, g, dIn, inBase);
-                } else {
-                    java.util.Arrays.fill(dIn, inBase, inBase + g.cg() * hw, 0f);
-                    col2im(col, g, dIn, inBase);
-                }
-            }
-        });
+        new DataGradient(w, wOff, g).images(dIn, dOut, dOff, 0, g.n(), adding);
+    }
+
+    /** A conv's output gradient made where it is needed: images [n0, n1) of it, (n1 - n0) K OH OW floats, into dst from 0. */
+    @FunctionalInterface
+    public interface OutputGradient {
+        void images(int n0, int n1, float[] dst);
+    }
+
+    /** True when {@link #backwardOfChunks} takes layer g: one group, not depthwise, an input gradient for any range of images. */
+    public static boolean takesChunks(ConvGeom g) {
+        return g.groups() == 1 && !DepthwiseKernels.applies(g) && DataGradient.takesRanges(g);
     }
 
     /**
-     * With stride and dilation 1 the input gradient is itself a convolution: of dOut, padded by kernel - 1 - pad,
-     * with the weight flipped in space and in/out swapped. That GEMM has k = (K / groups) R S instead of K / groups
-     * (e.g. 288, not 32), which the packed GEMM runs far closer to peak than im2col's adjoint (col2im) could. Its m
-     * is C / groups: with few input channels (a first layer: 1) the col2im route is faster. The geometry of that
-     * convolution, or null where backwardData takes another route.
+     * backwardData (where dIn is not null; adding as there) and backwardWeight (where dW is not null) of layer g in one
+     * pass over the weight gradient's chunks of images (where takesChunks(g)): each chunk's output gradient is made by
+     * dOut into this thread's scratch and read by both from there, while it is in cache. The op after a conv (batch
+     * norm) thus hands it its gradient without writing a tensor of it to memory and reading that back twice. Every
+     * image's input gradient and every chunk's sum is the one of the whole-batch calls, so these are their bits.
      */
-    private static ConvGeom flippedGeometry(ConvGeom g) {
-        if (!(g.cg() >= 16 && g.sh() == 1 && g.sw() == 1 && g.dh() == 1 && g.dw() == 1 && g.ph() < g.r() && g.pw() < g.s())) return null;
-        return new ConvGeom(g.n(), g.k(), g.oh(), g.ow(), g.c(), g.r(), g.s(), g.h(), g.w(), 1, 1, g.r() - 1 - g.ph(), g.s() - 1 - g.pw(), 1, 1,
-                g.groups());
+    public static void backwardOfChunks(float[] dIn, boolean adding, float[] dW, OutputGradient dOut, float[] w, int wOff, float[] in, int inOff,
+                                        ConvGeom g) {
+        if (!takesChunks(g) || adding && !addsInputGradient(g)) throw new IllegalArgumentException("conv2d backward: this layer does not run chunk by chunk: " + g);
+        DataGradient data = dIn == null ? null : new DataGradient(w, wOff, g);
+        ofChunks(data == null ? null : (d, dOff, n0, n1) -> data.images(dIn, d, dOff, n0, n1, adding),
+                dW == null ? null : new WeightGradient(g, in, inOff, null), dW, dOut, g);
     }
 
-    /** True when backwardData's other routes do col2im's adds through phase planes (see PhaseDataGradient): several taps, an image per task. */
-    private static boolean readsPhasePlanes(ConvGeom g) {
-        return !direct(g) && g.n() * g.groups() >= Parallel.threads() && g.r() * g.s() > 1;
+    /** The input gradient of images [n0, n1) from the output gradient in d (image n's at dOff + n K OH OW). */
+    @FunctionalInterface
+    interface ImagesGradient {
+        void images(float[] d, int dOff, int n0, int n1);
     }
 
-    /** w'[c][k][i][j] = w[k][c][R-1-i][S-1-j] within each group: the weight of backward-data as a convolution. */
-    private static float[] flipped(float[] w, int wOff, ConvGeom g) {
-        int cg = g.cg(), kg = g.kg(), rs = g.r() * g.s();
-        float[] out = new float[g.c() * kg * rs];
-        for (int grp = 0; grp < g.groups(); grp++)
-            for (int k = 0; k < kg; k++)
-                for (int c = 0; c < cg; c++) {
-                    int src = wOff + ((grp * kg + k) * cg + c) * rs, dst = ((grp * cg + c) * kg + k) * rs;
-                    for (int t = 0; t < rs; t++) out[dst + t] = w[src + rs - 1 - t];
-                }
-        return out;
+    /** Per thread: a chunk's output gradient. */
+    private static final ThreadLocal<float[][]> CHUNK = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
+
+    /** backwardOfChunks' loop: data (or null) and weights' task (or null, one group) for each chunk, its gradient made just before. */
+    static void ofChunks(ImagesGradient data, WeightGradient weights, float[] dW, OutputGradient dOut, ConvGeom g) {
+        int chunks = WeightGradient.chunks(g), image = g.k() * g.ohw();
+        Parallel.forEach(chunks, c -> {
+            int n0 = WeightGradient.firstImage(c, g.n(), chunks), n1 = WeightGradient.firstImage(c + 1, g.n(), chunks);
+            float[] d = Parallel.grow(CHUNK.get(), 0, (n1 - n0) * image + L);
+            dOut.images(n0, n1, d);
+            int dOff = -n0 * image; // image n at dOff + n K OH OW, as in the layer's own dOut
+            if (data != null) data.images(d, dOff, n0, n1);
+            if (weights != null) weights.task(c, d, dOff);
+        });
+        if (weights != null) weights.finish(dW);
     }
 
     /** dW (K,C/g,R,S), overwritten, from dOut and the input: sum over images of dOut_n . im2col(in_n)^T. */
@@ -310,70 +271,9 @@ public final class Conv2dKernels {
             DepthwiseKernels.backwardWeight(dW, dOut, dOff, in, inOff, g);
             return;
         }
-        int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
-        int chunks = Math.min(g.n(), WEIGHT_GRAD_CHUNKS);
-        boolean winograd = WinogradConv.applies(g), f4 = winograd && WinogradF4.better(g);
-        int size = f4 ? WinogradF4WeightGrad.partialSize(g) : winograd ? WinogradWeightGrad.partialSize(g) : g.k() * crs;
-        // Partial sums per chunk in transposed layout, dW_g^T (crs x kg): the GEMM then reads the
-        // im2col matrix row by row as its A and packs only dOut^T (kg x ohw) as B, instead of
-        // gathering the whole im2col matrix column-wise into B. (Winograd layers keep their dU there
-        // instead, see WinogradWeightGrad.partialSize.)
-        // Reused across calls (a fresh 64-chunk buffer would be a humongous allocation per layer and
-        // step); the first image of each chunk overwrites its part, so it needs no zeroing.
-        float[] partial = PARTIAL.get();
-        if (partial.length < P + (long) chunks * size) PARTIAL.set(partial = LineArrays.of(chunks * size));
-        float[] sums = partial;
-        boolean fewTaps = weightGradientByTaps(g);
-        ImplicitConv.Layout lay = !fewTaps && !direct(g) && ImplicitConv.appliesToWeights(g) ? ImplicitConv.Layout.of(g) : null;
-        Parallel.forEach(chunks * groups, t -> {
-            int chunk = t / groups, grp = t % groups;
-            int n0 = (int) ((long) chunk * g.n() / chunks), n1 = (int) ((long) (chunk + 1) * g.n() / chunks);
-            if (fewTaps) {
-                FewTapsWeightGrad.sumImages(dOut, dOff, in, inOff, g, n0, n1, grp, sums, P + chunk * size + grp * kg * crs);
-                return;
-            }
-            if (f4) {
-                WinogradF4WeightGrad.sumImages(dOut, dOff, in, inOff, g, n0, n1, grp, sums, P + chunk * size + grp * (size / groups));
-                return;
-            }
-            if (winograd) {
-                WinogradWeightGrad.sumImages(dOut, dOff, in, inOff, g, n0, n1, grp, sums, P + chunk * size + grp * (size / groups));
-                return;
-            }
-            float[] tmp = Parallel.grow(SCRATCH.get(), 1, crs * kg);
-            int pOff = P + chunk * size + grp * kg * crs;
-            for (int n = n0; n < n1; n++) {
-                if (parts != null) {
-                    PointwiseParts.weightProductOfImage(parts, n, dOut, dOff, g, tmp);
-                } else if (lay != null) {
-                    ImplicitConv.weightGradientOfImage(dOut, dOff, in, inOff, g, lay, n, grp, tmp);
-                } else {
-                    Columns col = im2col(in, inOff + (n * g.c() + grp * g.cg()) * hw, g);
-                    // tmp (crs x kg) = col (crs x ohw) . dOut_n,g^T (ohw x kg)
-                    Gemm.sgemm(1, crs, kg, ohw, col.data(), col.offset(), 0, false, ohw, dOut, dOff + (n * g.k() + grp * kg) * ohw, 0, true,
-                            ohw, tmp, 0, 0, kg);
-                }
-                if (n == n0) System.arraycopy(tmp, 0, sums, pOff, kg * crs);
-                else addInto(sums, pOff, tmp, 0, kg * crs);
-            }
-        });
-        // Chunks summed in order per element, in parallel over element blocks.
-        int block = 4096, blocks = (size + block - 1) / block;
-        Parallel.forEach(blocks, b -> {
-            int from = b * block, len = Math.min(block, size - from);
-            for (int chunk = 1; chunk < chunks; chunk++) addInto(sums, P + from, sums, P + chunk * size + from, len);
-        });
-        if (f4) {
-            WinogradF4WeightGrad.toWeights(partial, P, g, dW);
-            return;
-        }
-        if (winograd) {
-            WinogradWeightGrad.toWeights(partial, P, g, dW);
-            return;
-        }
-        for (int grp = 0; grp < groups; grp++)
-            for (int kk = 0; kk < crs; kk++)
-                for (int k = 0; k < kg; k++) dW[(grp * kg + k) * crs + kk] = partial[P + grp * kg * crs + kk * kg + k];
+        WeightGradient wg = new WeightGradient(g, in, inOff, parts);
+        Parallel.forEach(wg.tasks(), t -> wg.task(t, dOut, dOff));
+        wg.finish(dW);
     }
 
     /** col[(c R + i) S + j][y OW + x] = in[c][y sh - ph + i dh][x sw - pw + j dw], 0 outside. */
@@ -512,35 +412,6 @@ public final class Conv2dKernels {
                         else for (int x = x0; x < x1; x++) dIn[dst + x * g.sw()] += col[src + x];
                     }
                 }
-    }
-
-    /** 1x1, stride 2 both ways, unpadded: a projection shortcut, whose input gradient is col at even rows and columns, zero elsewhere. */
-    private static boolean pointwiseStrideTwo(ConvGeom g) {
-        return g.r() == 1 && g.s() == 1 && g.sh() == 2 && g.sw() == 2 && g.ph() == 0 && g.pw() == 0;
-    }
-
-    /**
-     * col2im for pointwiseStrideTwo layers, dIn's cg planes at inBase overwritten in one pass: an even row is its
-     * col row zipped with zeros, an odd row zeros. Filling the planes with zeros and then adding every other float
-     * of the even rows (one by one where a row has fewer than L outputs: 14 on the reference 28x28 shortcut) wrote
-     * the planes twice. col + 0, as col2im's 0 + col: -0 becomes +0 alike.
-     */
-    private static void spreadStrideTwo(float[] col, ConvGeom g, float[] dIn, int inBase) {
-        FloatVector zero = FloatVector.zero(F);
-        int w = g.w(), ow = g.ow();
-        for (int c = 0; c < g.cg(); c++)
-            for (int y = 0; y < g.h(); y++) {
-                int dst = inBase + (c * g.h() + y) * w;
-                if (y % 2 != 0) { // the even rows are exactly the oh sampled ones
-                    java.util.Arrays.fill(dIn, dst, dst + w, 0f);
-                    continue;
-                }
-                for (int i = 0, src = (c * g.oh() + y / 2) * ow; i < ow; i += L) {
-                    FloatVector v = FloatVector.fromArray(F, col, src + i, F.indexInRange(i, ow)).add(zero);
-                    v.rearrange(Simd.ZIP_LO, zero).intoArray(dIn, dst + 2 * i, F.indexInRange(2 * i, w));
-                    v.rearrange(Simd.ZIP_HI, zero).intoArray(dIn, dst + 2 * i + L, F.indexInRange(2 * i + L, w));
-                }
-            }
     }
 
     /**

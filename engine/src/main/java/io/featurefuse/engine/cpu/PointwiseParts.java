@@ -69,17 +69,38 @@ public final class PointwiseParts {
      */
     public static void backwardData(float[][] dIn, int[] dInOff, float[] dOut, int dOff, float[] w, int wOff, Parts x, ConvGeom g) {
         check(x, g);
-        int k = g.k(), hw = g.ohw(), parts = x.count();
-        float[][] wt = new float[parts][];
-        for (int p = 0, c0 = 0; p < parts; c0 += x.channels()[p++])
-            // W[:, part]^T (channels x K), packed as ImplicitConv.planeProduct reads it
-            if (dIn[p] != null) wt[p] = ImplicitConv.packWeights(w, wOff + c0, true, g.c(), 1, x.channels()[p], k);
-        Parallel.forEach(g.n(), n -> {
-            for (int p = 0; p < parts; p++) {
-                int ch = x.channels()[p];
-                if (dIn[p] != null) ImplicitConv.planeProduct(wt[p], 0, ch, k, dOut, dOff + n * k * hw, hw, dIn[p], dInOff[p] + n * ch * hw);
-            }
-        });
+        float[][] wt = transposedParts(dIn, w, wOff, x, g);
+        Parallel.forEach(g.n(), n -> dataOfImage(dIn, dInOff, dOut, dOff, wt, x, g, n));
+    }
+
+    /**
+     * backwardData (dIn and dInOff as there, or null: no part needs one) and Conv2dKernels.backwardWeight's (dW, or null)
+     * chunk by chunk of images, as Conv2dKernels.backwardOfChunks, dOut made for each chunk just before.
+     */
+    public static void backwardOfChunks(float[][] dIn, int[] dInOff, float[] dW, Conv2dKernels.OutputGradient dOut, float[] w, int wOff, Parts x,
+                                        ConvGeom g) {
+        check(x, g);
+        float[][] wt = dIn == null ? null : transposedParts(dIn, w, wOff, x, g);
+        Conv2dKernels.ofChunks(wt == null ? null : (d, dOff, n0, n1) -> {
+            for (int n = n0; n < n1; n++) dataOfImage(dIn, dInOff, d, dOff, wt, x, g, n);
+        }, dW == null ? null : new WeightGradient(g, null, 0, x), dW, dOut, g);
+    }
+
+    /** W[:, part]^T (channels x K) for each part whose dIn[p] is not null, packed as ImplicitConv.planeProduct reads it. */
+    private static float[][] transposedParts(float[][] dIn, float[] w, int wOff, Parts x, ConvGeom g) {
+        float[][] wt = new float[x.count()][];
+        for (int p = 0, c0 = 0; p < x.count(); c0 += x.channels()[p++])
+            if (dIn[p] != null) wt[p] = ImplicitConv.packWeights(w, wOff + c0, true, g.c(), 1, x.channels()[p], g.k());
+        return wt;
+    }
+
+    /** Image n's input gradient of each part that has a dIn. */
+    private static void dataOfImage(float[][] dIn, int[] dInOff, float[] dOut, int dOff, float[][] wt, Parts x, ConvGeom g, int n) {
+        int k = g.k(), hw = g.ohw();
+        for (int p = 0; p < x.count(); p++) {
+            int ch = x.channels()[p];
+            if (dIn[p] != null) ImplicitConv.planeProduct(wt[p], 0, ch, k, dOut, dOff + n * k * hw, hw, dIn[p], dInOff[p] + n * ch * hw);
+        }
     }
 
     /**

@@ -93,14 +93,35 @@ final class WinogradConv {
             WinogradF4.forward(out, in, inOff, w, wOff, bias, bOff, g, relu, res, resOff, written);
             return;
         }
+        forward(out, in, inOff, packed(w, wOff, g), bias, bOff, g, relu, res, resOff, written, 0, g.n());
+    }
+
+    /** The weights as the forward of g reads them, transformed (F(4x4, 3x3) where WinogradF4.better(g)): for {@link #forwardImages}. */
+    static float[] packed(float[] w, int wOff, ConvGeom g) {
+        if (WinogradF4.better(g)) return WinogradF4.packed(w, wOff, g);
+        int kc = Gemm.kBlock(g.cg());
+        return PackCache.get("winograd-f2", w, wOff, g.k() * g.crs(), () -> packedWeights(w, wOff, g, kc), g.k(), g.cg(), g.groups(), kc);
+    }
+
+    /**
+     * forward without bias or relu for images [first, end) alone, the weights u packed by {@link #packed}: parallel
+     * over those images' tasks, or on the calling thread where the pool is busy (a task of Conv2dKernels.backwardOfChunks).
+     */
+    static void forwardImages(float[] out, float[] in, int inOff, float[] u, ConvGeom g, float[] res, int resOff, int first, int end) {
+        if (WinogradF4.better(g)) WinogradF4.forward(out, in, inOff, u, null, 0, g, false, res, resOff, null, first, end);
+        else forward(out, in, inOff, u, null, 0, g, false, res, resOff, null, first, end);
+    }
+
+    // as above, u packed by packed(), images [first, end) only
+    static void forward(float[] out, float[] in, int inOff, float[] u, float[] bias, int bOff, ConvGeom g, boolean relu,
+                        float[] res, int resOff, Conv2dKernels.Written written, int first, int end) {
         Tiles t = Tiles.of(g);
         int groups = g.groups(), cg = g.cg(), kg = g.kg(), kc = Gemm.kBlock(cg);
-        float[] u = PackCache.get("winograd-f2", w, wOff, g.k() * g.crs(), () -> packedWeights(w, wOff, g, kc), g.k(), g.cg(), g.groups(), kc);
         int rows = roundUp(kg, Gemm.MR), uXi = rows * cg, uGroup = 16 * uXi; // U's layout, see packedWeights
         int vStride = cg * NR + SKEW, mStride = kg * NR + SKEW;
-        int images = imagesPerTask(t.perImage()), tasks = (g.n() + images - 1) / images;
+        int images = imagesPerTask(t.perImage()), tasks = (end - first + images - 1) / images;
         Parallel.forEach(tasks * groups, Conv2dKernels.thenWritten(task -> {
-            int n0 = task / groups * images, grp = task % groups, count = Math.min(images, g.n() - n0);
+            int n0 = first + task / groups * images, grp = task % groups, count = Math.min(images, end - n0);
             int plane4 = 4 * t.planeStride(), perImage = t.perImage(), total = count * perImage;
             float[][] scratch = SCRATCH.get();
             // the four buffers in one array, each from a cache line (see LineArrays)
@@ -142,7 +163,7 @@ final class WinogradConv {
                     interleave(o, oAt + (i * kg + k) * 4 * perImage, t, dst, inPlace ? 0 : to, g, b, relu, res, resOff + to, tb);
                     if (inPlace) System.arraycopy(dst, 0, out, to, g.ohw());
                 }
-        }, written, g, images));
+        }, written, g, images, first));
     }
 
     /**

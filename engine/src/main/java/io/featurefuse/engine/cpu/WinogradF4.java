@@ -57,14 +57,25 @@ final class WinogradF4 {
     // in: (N,C,H,W) at inOff, w: (K,C/g,3,3) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten
     static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu,
                         float[] res, int resOff, Conv2dKernels.Written written) {
+        forward(out, in, inOff, packed(w, wOff, g), bias, bOff, g, relu, res, resOff, written, 0, g.n());
+    }
+
+    /** The weights as forward reads them: U = G g G^T, packed (see packedWeights). */
+    static float[] packed(float[] w, int wOff, ConvGeom g) {
+        int kc = Gemm.kBlock(g.cg());
+        return PackCache.get("winograd-f4", w, wOff, g.k() * g.crs(), () -> packedWeights(w, wOff, g, kc), g.k(), g.cg(), g.groups(), kc);
+    }
+
+    // as above, u packed by packed(), images [first, end) only
+    static void forward(float[] out, float[] in, int inOff, float[] u, float[] bias, int bOff, ConvGeom g, boolean relu,
+                        float[] res, int resOff, Conv2dKernels.Written written, int first, int end) {
         Tiles t = Tiles.of(g);
         int groups = g.groups(), cg = g.cg(), kg = g.kg(), kc = Gemm.kBlock(cg);
-        float[] u = PackCache.get("winograd-f4", w, wOff, g.k() * g.crs(), () -> packedWeights(w, wOff, g, kc), g.k(), g.cg(), g.groups(), kc);
         int rows = WinogradConv.roundUp(kg, Gemm.MR), uXi = rows * cg, uGroup = XI * uXi;
         int vStride = cg * NR + SKEW, mStride = kg * NR + SKEW;
-        int images = WinogradConv.imagesPerTask(t.perImage()), tasks = (g.n() + images - 1) / images;
+        int images = WinogradConv.imagesPerTask(t.perImage()), tasks = (end - first + images - 1) / images;
         Parallel.forEach(tasks * groups, Conv2dKernels.thenWritten(task -> {
-            int n0 = task / groups * images, grp = task % groups, count = Math.min(images, g.n() - n0);
+            int n0 = first + task / groups * images, grp = task % groups, count = Math.min(images, end - n0);
             int plane16 = 16 * t.planeStride(), perImage = t.perImage(), total = count * perImage;
             float[][] scratch = SCRATCH.get();
             // the four buffers in one array, each from a cache line (see LineArrays)
@@ -104,7 +115,7 @@ final class WinogradF4 {
                     interleave(o, oAt + (i * kg + k) * 16 * perImage, t, dst, inPlace ? 0 : to, g, b, relu, res, resOff + to, tb);
                     if (inPlace) System.arraycopy(dst, 0, out, to, g.ohw());
                 }
-        }, written, g, images));
+        }, written, g, images, first));
     }
 
     /** The rows of G (6 x 3): U = G g G^T. */
