@@ -75,8 +75,10 @@ final class Autograd {
             if (grad.dtype() != root.dtype())
                 throw new IllegalArgumentException("backward: gradient dtype " + grad.dtype() + " differs from output dtype " + root.dtype());
         }
-        List<Tensor> order = topoOrder(root);
+        Map<Tensor, Integer> readers = new IdentityHashMap<>();
+        List<Tensor> order = topoOrder(root, readers);
         PendingGrads grads = new PendingGrads(grad);
+        Map<Tensor, Deferred> deferred = new IdentityHashMap<>();
         try (var off = GradMode.off()) {
             if (root.gradFn == null) {
                 accumulateLeaf(root, grad, false);
@@ -86,31 +88,56 @@ final class Autograd {
             for (int i = order.size() - 1; i >= 0; i--) {
                 Tensor t = order.get(i);
                 Tensor g = grads.take(t);
-                if (g == null) {
+                Deferred later = deferred.remove(t);
+                if (g == null && later == null) {
                     release(order, i, retainGraph, recycle && t != root, grads);
                     continue;
                 }
                 Node node = t.gradFn.node();
                 // a conv whose input already has a gradient waiting adds its own into that one as it writes it
                 Tensor sum = node instanceof Node.Conv2d c && ConvOps.addsInputGradient(c) ? grads.summable(c.x()) : null;
-                Tensor[] in = sum != null ? ConvOps.backward((Node.Conv2d) node, g, sum) : inputGrads(node, g);
+                Tensor[] in;
+                if (later != null) {
+                    in = node instanceof Node.Conv2d c ? ConvOps.backwardOfChunks(c, later.dx.dx, sum)
+                            : ConcatConvOps.backwardOfChunks((Node.Conv2dOfConcat) node, later.dx.dx);
+                    // the batch norm's gradient and saved tensors were held for later.dx until now
+                    release(order, later.index, retainGraph, recycle && later.index != order.size() - 1, grads);
+                    grads.done(later.g);
+                } else if (NormOps.defersTo(node, g) && readers.get(NormOps.deferring(node).x()) == 1) {
+                    // x's one reader: its gradient is made chunk by chunk by the conv that made x (NormOps.Deferral)
+                    NormOps.Deferral dx = new NormOps.Deferral();
+                    in = NormOps.deferredBackward(node, g, dx);
+                    deferred.put(NormOps.deferring(node).x(), new Deferred(dx, i, g));
+                    accumulate(node, in, grads, null);
+                    continue;
+                } else {
+                    in = sum != null ? ConvOps.backward((Node.Conv2d) node, g, sum) : inputGrads(node, g);
+                }
                 // This node's saved tensors are not needed again: let them go now, not after the whole
                 // backward, so that activations are freed as their gradients are made (as PyTorch does).
                 release(order, i, retainGraph, recycle && t != root, grads);
-                List<Tensor> inputs = node.inputs();
-                for (int k = 0; k < in.length; k++) {
-                    Tensor x = inputs.get(k), gx = in[k];
-                    if (gx == null || !x.requiresGrad() || gx == sum) continue; // sum: already x's waiting gradient
-                    if (!gx.shape().equals(x.shape()))
-                        throw new IllegalStateException("backward of " + node.opName() + " produced gradient " + gx.shape()
-                                + " for an input of shape " + x.shape());
-                    if (x.gradFn == null) accumulateLeaf(x, gx, grads.isUnshared(gx));
-                    else grads.add(x, gx);
-                }
-                grads.done(g);
+                accumulate(node, in, grads, sum);
+                if (g != null) grads.done(g);
             }
         } finally {
             if (!retainGraph) for (Tensor t : order) if (t != null && t.gradFn != null) t.gradFn.free();
+        }
+    }
+
+    /** A batch norm's input gradient left to the conv that made its input: where its node sits in the order, and its incoming gradient. */
+    private record Deferred(NormOps.Deferral dx, int index, Tensor g) {}
+
+    /** Each input's gradient from in (node's rule, in node.inputs() order) added to what waits for it, or to a leaf's grad; sum: already added. */
+    private static void accumulate(Node node, Tensor[] in, PendingGrads grads, Tensor sum) {
+        List<Tensor> inputs = node.inputs();
+        for (int k = 0; k < in.length; k++) {
+            Tensor x = inputs.get(k), gx = in[k];
+            if (gx == null || !x.requiresGrad() || gx == sum) continue; // sum: already x's waiting gradient
+            if (!gx.shape().equals(x.shape()))
+                throw new IllegalStateException("backward of " + node.opName() + " produced gradient " + gx.shape()
+                        + " for an input of shape " + x.shape());
+            if (x.gradFn == null) accumulateLeaf(x, gx, grads.isUnshared(gx));
+            else grads.add(x, gx);
         }
     }
 
@@ -237,8 +264,8 @@ final class Autograd {
         else leaf.grad = unshared ? g : g.copy();
     }
 
-    /** Tensors with a grad function reachable from root, each after all of its inputs. */
-    private static List<Tensor> topoOrder(Tensor root) {
+    /** Tensors with a grad function reachable from root, each after all of its inputs; readers counts each tensor's uses as a recorded op's input. */
+    private static List<Tensor> topoOrder(Tensor root, Map<Tensor, Integer> readers) {
         List<Tensor> order = new ArrayList<>();
         Set<Tensor> visited = Collections.newSetFromMap(new IdentityHashMap<>());
         ArrayDeque<Object[]> stack = new ArrayDeque<>();
@@ -253,6 +280,7 @@ final class Autograd {
             if (i < inputs.size()) {
                 top[2] = i + 1;
                 Tensor x = inputs.get(i);
+                readers.merge(x, 1, Integer::sum);
                 if (x.gradFn != null && x.requiresGrad() && visited.add(x))
                     stack.push(new Object[] {x, x.gradFn.node().inputs(), 0});
             } else {

@@ -65,6 +65,35 @@ final class ConcatConvOps {
         return grads;
     }
 
+    /** True when {@link #backwardOfChunks} takes n: no bias, the parts route (float32; ConcatConvOps records it only there). */
+    static boolean takesChunks(Node.Conv2dOfConcat n) {
+        return n.bias() == null && n.maps().get(0).dtype == DType.F32 && PointwiseParts.applies(n.geom());
+    }
+
+    /** backward's rules (where takesChunks(n)) with the output gradient made chunk by chunk by dOut (PointwiseParts.backwardOfChunks). */
+    static Tensor[] backwardOfChunks(Node.Conv2dOfConcat n, Conv2dKernels.OutputGradient dOut) {
+        if (!takesChunks(n)) throw new IllegalArgumentException("conv2d of concat backward: these gradients do not run chunk by chunk: " + n.geom());
+        List<Tensor> maps = n.maps();
+        Tensor w = n.weight();
+        Tensor[] grads = new Tensor[maps.size() + 1];
+        float[][] into = new float[maps.size()][];
+        int[] offsets = new int[maps.size()];
+        boolean any = false;
+        for (int i = 0; i < maps.size(); i++) {
+            if (!maps.get(i).requiresGrad()) continue;
+            grads[i] = Tensor.emptyToOverwrite(maps.get(i).shape, DType.F32);
+            into[i] = grads[i].f();
+            offsets[i] = grads[i].offset;
+            any = true;
+        }
+        Tensor gw = w.requiresGrad() ? Tensor.emptyToOverwrite(w.shape, DType.F32) : null;
+        grads[maps.size()] = gw;
+        Tensor wd = w.dense();
+        if (any || gw != null)
+            PointwiseParts.backwardOfChunks(any ? into : null, offsets, gw == null ? null : gw.f(), dOut, wd.f(), wd.offset, parts(maps), n.geom());
+        return grads;
+    }
+
     /** The maps' dense planes as the kernels read them (maps already dense are read in place). */
     private static PointwiseParts.Parts parts(List<Tensor> maps) {
         int count = maps.size();

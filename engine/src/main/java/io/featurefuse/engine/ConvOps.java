@@ -211,6 +211,29 @@ final class ConvOps {
         return b == null ? new Tensor[] {gx, gw} : new Tensor[] {gx, gw, gb};
     }
 
+    /** True when {@link #backwardOfChunks} takes n: float32, no bias, a layer whose backward runs chunk by chunk (Conv2dKernels.takesChunks). */
+    static boolean takesChunks(Node.Conv2d n) {
+        return n.x().dtype == DType.F32 && n.bias() == null && Conv2dKernels.takesChunks(n.geom());
+    }
+
+    /**
+     * conv2d's rules (where takesChunks(n)) with the output gradient made chunk by chunk by dOut, as the input and weight
+     * gradients read it (Conv2dKernels.backwardOfChunks); with sum, as backward(n, g, sum).
+     */
+    static Tensor[] backwardOfChunks(Node.Conv2d n, Conv2dKernels.OutputGradient dOut, Tensor sum) {
+        Tensor x = n.x(), w = n.weight();
+        if (!takesChunks(n) || sum != null && (!addsInputGradient(n) || !sum.shape.equals(x.shape) || !sum.isContiguous() || sum.offset != 0
+                || sum.dtype != DType.F32))
+            throw new IllegalArgumentException("conv2d backward: this layer's gradients do not run chunk by chunk into " + (sum == null ? "new tensors" : sum.shape));
+        Tensor gx = sum != null ? sum : x.requiresGrad() ? Tensor.emptyToOverwrite(x.shape, x.dtype) : null;
+        Tensor gw = w.requiresGrad() ? Tensor.emptyToOverwrite(w.shape, w.dtype) : null;
+        Tensor wd = w.dense(), xd = x.dense();
+        if (gx != null || gw != null)
+            Conv2dKernels.backwardOfChunks(gx == null ? null : gx.f(), sum != null, gw == null ? null : gw.f(), dOut, wd.f(), wd.offset, xd.f(), xd.offset,
+                    n.geom());
+        return new Tensor[] {gx, gw};
+    }
+
     /**
      * conv_transpose2d: the adjoint of conv2d with respect to its input, so it runs conv2d's
      * backward-data kernel forward, and conv2d's forward and weight kernels backward. weight is

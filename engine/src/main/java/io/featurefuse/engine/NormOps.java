@@ -1,6 +1,7 @@
 package io.featurefuse.engine;
 
 import io.featurefuse.engine.cpu.BatchNormKernels;
+import io.featurefuse.engine.cpu.Conv2dKernels;
 
 /**
  * Batch, group and layer normalisation as PyTorch defines them. Batch norm is one fused op
@@ -137,19 +138,68 @@ final class NormOps {
      * read from the saved output (see BatchNormKernels.ReluOf).
      */
     static Tensor[] batchNormReluBackward(Node.BatchNormRelu n, Tensor g) {
-        return batchNormBackward(n.bn(), g, n.relu(), null);
+        return batchNormBackward(n.bn(), g, n.relu(), null, null);
     }
 
     static Tensor[] batchNormBackward(Node.BatchNorm node, Tensor g) {
-        return batchNormBackward(node, g, null, null);
+        return batchNormBackward(node, g, null, null, null);
+    }
+
+    /**
+     * Where a batch norm's input gradient goes when it is not made here: the conv that made x makes it chunk by
+     * chunk of images as its own backward reads it (Conv2dKernels.backwardOfChunks), so it is never written to memory
+     * and read back twice (for the reference model's 32x28x28 maps, 12.8 MB a layer). Set by batchNormBackward.
+     */
+    static final class Deferral {
+        Conv2dKernels.OutputGradient dx;
+    }
+
+    /** The batch norm behind a node whose backward can defer its input gradient (batch norm, with ReLU, pooled), else null. */
+    static Node.BatchNorm deferring(Node node) {
+        return switch (node) {
+            case Node.BatchNorm n -> n;
+            case Node.BatchNormRelu n -> n.bn();
+            case Node.BatchNormReluPool n -> n.bn();
+            default -> null;
+        };
+    }
+
+    /**
+     * True when node's backward, with incoming gradient g, can hand its input gradient to the conv that made x (its
+     * only reader): float32, g dense, x made by a conv whose backward runs chunk by chunk.
+     */
+    static boolean defersTo(Node node, Tensor g) {
+        Node.BatchNorm bn = deferring(node);
+        if (bn == null || bn.x().dtype != DType.F32 || !bn.x().requiresGrad() || bn.x().gradFn == null || !g.isContiguous()) return false;
+        return switch (bn.x().gradFn.node()) {
+            case Node.Conv2d c -> ConvOps.takesChunks(c);
+            case Node.Conv2dOfConcat c -> ConcatConvOps.takesChunks(c);
+            default -> false;
+        };
+    }
+
+    /** Input gradients deferred so far (tests). */
+    static final java.util.concurrent.atomic.AtomicLong DEFERRED = new java.util.concurrent.atomic.AtomicLong();
+
+    /** node's gradients (where defersTo(node, g)) with its input's left null: into.dx makes it, image by image, until the conv has run. */
+    static Tensor[] deferredBackward(Node node, Tensor g, Deferral into) {
+        DEFERRED.incrementAndGet();
+        return switch (node) {
+            case Node.BatchNorm n -> batchNormBackward(n, g, null, null, into);
+            case Node.BatchNormRelu n -> batchNormBackward(n.bn(), g, n.relu(), null, into);
+            case Node.BatchNormReluPool n -> PooledNormOps.backward(n, g, into);
+            default -> throw new IllegalArgumentException("batch norm backward: " + node.opName() + " does not defer its input gradient");
+        };
     }
 
     /**
      * Gradients of batchNorm for x, weight and bias (those present), from per-channel sums; g counts only where the
      * fused ReLU's input was above 0 when relu is given. With spread (float32), g is the gradient of a pool of the
-     * output, which spread hands each plane as the pool's backward would (see PooledNormOps).
+     * output, which spread hands each plane as the pool's backward would (see PooledNormOps). With into (float32, g
+     * dense), x's gradient is not made: into.dx makes any images of it, as long as g and x live.
      */
-    static Tensor[] batchNormBackward(Node.BatchNorm node, Tensor g, BatchNormKernels.ReluOf relu, BatchNormKernels.PlaneSpread spread) {
+    static Tensor[] batchNormBackward(Node.BatchNorm node, Tensor g, BatchNormKernels.ReluOf relu, BatchNormKernels.PlaneSpread spread,
+                                      Deferral into) {
         Tensor x = node.x(), xd = x.dense(), gd = spread == null ? g.dense() : null;
         boolean pooled = spread != null;
         int n = x.shape.dim(0), c = x.shape.dim(1), spatial = x.numel() / (n * c);
@@ -161,7 +211,14 @@ final class NormOps {
         else BatchNormKernels.gradientSums(gd.d(), gd.offset, relu, xd.d(), xd.offset, n, c, spatial, mean, sums, dots);
         Backward k = backward(node, sums, dots);
         Tensor gx = null;
-        if (x.requiresGrad()) {
+        if (into != null) {
+            if (x.dtype != DType.F32 || gd != null && gd != g || xd != x)
+                throw new IllegalArgumentException("batch norm backward: only a float32 input and a dense gradient defer, not " + x.dtype);
+            float[] dy = pooled ? null : gd.f(), xf = x.f();
+            int dyOff = pooled ? 0 : gd.offset;
+            into.dx = (n0, n1, dst) -> BatchNormKernels.inputGradientOfImages(dst, dy, dyOff, spread, relu, xf, x.offset, n0, n1, c, spatial, mean,
+                    k.p(), k.q(), k.r());
+        } else if (x.requiresGrad()) {
             gx = Tensor.emptyToOverwrite(x.shape, x.dtype);
             if (pooled) BatchNormKernels.pooledInputGradient(gx.f(), spread, relu, xd.f(), xd.offset, n, c, spatial, mean, k.p(), k.q(), k.r());
             else if (x.dtype == DType.F32)

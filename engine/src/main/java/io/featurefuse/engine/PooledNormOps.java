@@ -43,6 +43,11 @@ final class PooledNormOps {
 
     /** BN's backward with the pool's gradient spread plane by plane (float32), or through a full map (float64). */
     static Tensor[] backward(Node.BatchNormReluPool n, Tensor g) {
+        return backward(n, g, null);
+    }
+
+    /** As above; with into (float32, g dense), x's gradient is left to into.dx (see NormOps.Deferral). */
+    static Tensor[] backward(Node.BatchNormReluPool n, Tensor g, NormOps.Deferral into) {
         Tensor x = n.bn().x(), gd = g.dense();
         Pool2dKernels.Windows win = n.windows();
         int count = x.shape.dim(0) * x.shape.dim(1);
@@ -51,7 +56,7 @@ final class PooledNormOps {
             Tensor map = Tensor.emptyToOverwrite(x.shape, x.dtype);
             if (n.argmax() != null) Pool2dKernels.maxBackward(map.d(), gd.d(), gd.offset, n.argmax(), count, win);
             else Pool2dKernels.avgBackward(map.d(), gd.d(), gd.offset, count, win);
-            grads = NormOps.batchNormBackward(n.bn(), map, n.relu(), null);
+            grads = NormOps.batchNormBackward(n.bn(), map, n.relu(), null, null);
             map.recycle();
         } else {
             float[] gf = gd.f();
@@ -60,7 +65,7 @@ final class PooledNormOps {
             boolean tiles = Pool2dKernels.tiles(win);
             BatchNormKernels.PlaneSpread spread = argmax != null ? (plane, t) -> Pool2dKernels.maxBackwardPlane(plane, 0, gf, at, argmax, t, win)
                     : (plane, t) -> Pool2dKernels.avgBackwardPlane(plane, 0, gf, at, t, win, tiles);
-            grads = NormOps.batchNormBackward(n.bn(), g, n.relu(), spread);
+            grads = NormOps.batchNormBackward(n.bn(), g, n.relu(), spread, into);
         }
         gd.recycleIfCopyOf(g);
         return grads;

@@ -297,13 +297,7 @@ public final class BatchNormKernels {
     /** dx = dy * p[ch] + x * q[ch] + r[ch]: the training-mode input gradient, with coefficients per channel; dy masked by relu as in gradientSums. */
     public static void inputGradient(float[] dx, float[] dy, int dyOff, ReluOf relu, float[] x, int off, int n, int c, int s, double[] mean,
                                      double[] p, double[] q, double[] r) {
-        Parallel.forRanges(n * c, 4 * s, (t0, t1) -> {
-            for (int t = t0; t < t1; t++) {
-                int ch = t % c;
-                float m = (float) mean[ch], ra = relu == null ? 0f : (float) relu.scale[ch], rb = relu == null ? 0f : (float) relu.shift[ch];
-                inputGradientPlane(dx, dy, dyOff, relu != null, x, off, t * s, s, m, ra, rb, (float) p[ch], (float) q[ch], (float) r[ch]);
-            }
-        });
+        Parallel.forRanges(n * c, 4 * s, (t0, t1) -> inputGradientPlanes(dx, 0, dy, dyOff, null, relu, x, off, t0, t1, c, s, mean, p, q, r));
     }
 
     /**
@@ -313,31 +307,46 @@ public final class BatchNormKernels {
      */
     public static void pooledInputGradient(float[] dx, PlaneSpread spread, ReluOf relu, float[] x, int off, int n, int c, int s, double[] mean,
                                            double[] p, double[] q, double[] r) {
-        Parallel.forRanges(n * c, 2 * s, (t0, t1) -> {
-            float[] plane = Parallel.grow(PLANE.get(), 0, s);
-            for (int t = t0; t < t1; t++) {
-                int ch = t % c;
-                float m = (float) mean[ch], ra = relu == null ? 0f : (float) relu.scale[ch], rb = relu == null ? 0f : (float) relu.shift[ch];
-                // dy's index is dyOff + o + i: with dyOff = -o it is the spread plane's i
-                inputGradientPlane(dx, spread(spread, plane, t), -t * s, relu != null, x, off, t * s, s, m, ra, rb, (float) p[ch], (float) q[ch],
-                        (float) r[ch]);
-            }
-        });
+        Parallel.forRanges(n * c, 2 * s, (t0, t1) -> inputGradientPlanes(dx, 0, null, 0, spread, relu, x, off, t0, t1, c, s, mean, p, q, r));
     }
 
-    /** The s values from o on: dx = dy * pf + x * qf + rf, dy masked (with relu) where (x - m) ra + rb is not above 0. */
-    private static void inputGradientPlane(float[] dx, float[] dy, int dyOff, boolean relu, float[] x, int off, int o, int s,
+    /**
+     * inputGradient (spread null) or pooledInputGradient (dy null) of images [n0, n1) alone, on the calling thread, into dx
+     * from 0: image n0's first plane first. The conv that made x asks for its output gradient so, chunk by chunk, while it
+     * runs its own backward (Conv2dKernels.backwardOfChunks); same bits as the whole-batch passes.
+     */
+    public static void inputGradientOfImages(float[] dx, float[] dy, int dyOff, PlaneSpread spread, ReluOf relu, float[] x, int off, int n0, int n1,
+                                             int c, int s, double[] mean, double[] p, double[] q, double[] r) {
+        inputGradientPlanes(dx, -n0 * c * s, dy, dyOff, spread, relu, x, off, n0 * c, n1 * c, c, s, mean, p, q, r);
+    }
+
+    /** Planes [t0, t1) of the input gradient, plane t into dx from dxOff + t s; dy from dyOff, or each plane spread by spread (dy null). */
+    private static void inputGradientPlanes(float[] dx, int dxOff, float[] dy, int dyOff, PlaneSpread spread, ReluOf relu, float[] x, int off,
+                                            int t0, int t1, int c, int s, double[] mean, double[] p, double[] q, double[] r) {
+        float[] plane = spread == null ? null : Parallel.grow(PLANE.get(), 0, s);
+        for (int t = t0; t < t1; t++) {
+            int ch = t % c;
+            float m = (float) mean[ch], ra = relu == null ? 0f : (float) relu.scale[ch], rb = relu == null ? 0f : (float) relu.shift[ch];
+            // a spread plane's index is dyOff + o + i with dyOff = -o: the plane's i
+            float[] d = spread == null ? dy : spread(spread, plane, t);
+            inputGradientPlane(dx, dxOff, d, spread == null ? dyOff : -t * s, relu != null, x, off, t * s, s, m, ra, rb, (float) p[ch], (float) q[ch],
+                    (float) r[ch]);
+        }
+    }
+
+    /** The s values from o on: dx (from dxOff + o) = dy * pf + x * qf + rf, dy masked (with relu) where (x - m) ra + rb is not above 0. */
+    private static void inputGradientPlane(float[] dx, int dxOff, float[] dy, int dyOff, boolean relu, float[] x, int off, int o, int s,
                                            float m, float ra, float rb, float pf, float qf, float rf) {
         FloatVector pv = FloatVector.broadcast(F, pf), qv = FloatVector.broadcast(F, qf), rv = FloatVector.broadcast(F, rf);
         FloatVector mv = FloatVector.broadcast(F, m), av = FloatVector.broadcast(F, ra), bv = FloatVector.broadcast(F, rb);
         int i = 0;
         for (int bound = F.loopBound(s); i < bound; i += L) {
             FloatVector xv = FloatVector.fromArray(F, x, off + o + i);
-            masked(FloatVector.fromArray(F, dy, dyOff + o + i), relu, xv.sub(mv), av, bv).fma(pv, xv.fma(qv, rv)).intoArray(dx, o + i);
+            masked(FloatVector.fromArray(F, dy, dyOff + o + i), relu, xv.sub(mv), av, bv).fma(pv, xv.fma(qv, rv)).intoArray(dx, dxOff + o + i);
         }
         for (; i < s; i++) {
             float xs = x[off + o + i], d = !relu || affine(xs, m, ra, rb) > 0f ? dy[dyOff + o + i] : 0f;
-            dx[o + i] = d * pf + xs * qf + rf;
+            dx[dxOff + o + i] = d * pf + xs * qf + rf;
         }
     }
 

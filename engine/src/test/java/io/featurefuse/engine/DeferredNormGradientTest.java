@@ -1,0 +1,77 @@
+package io.featurefuse.engine;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.featurefuse.engine.cpu.Conv2dKernels;
+import io.featurefuse.engine.cpu.ConvGeom;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.function.Function;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+
+/**
+ * A batch norm whose input comes from a conv and goes nowhere else hands its input gradient to that conv, which
+ * makes it chunk by chunk as its own backward reads it (NormOps.Deferral, Autograd): the bits of the same graph
+ * with a product by 1 between the two, where the gradient is made as a tensor first.
+ */
+class DeferredNormGradientTest {
+
+    /**
+     * Batch norm plain, with ReLU, with ReLU and a max or an average pool, in training or evaluation, after convs whose
+     * input gradients take each chunked route (Winograd, phase planes with strides 1 and 2), with the conv's input read
+     * by another op too (its gradient then added in the conv's pass) or not, and batches of 1 to 3 images a chunk.
+     */
+    @Property(tries = 40)
+    void deferredGradientsHaveTheBitsOfMadeOnes(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int family = r.nextInt(3), norm = r.nextInt(4);
+        boolean training = r.nextInt(4) > 0, shared = r.nextBoolean(), convShared = r.nextInt(5) == 0;
+        int n = r.nextBoolean() ? 1 + r.nextInt(4) : 64 + r.nextInt(80);
+        int c = family == 0 ? 16 + r.nextInt(5) : 1 + r.nextInt(6), k = family == 0 ? 16 + r.nextInt(5) : 2 + r.nextInt(6);
+        if (family == 0 && r.nextBoolean()) k = c; // the conv's input gradient then fits the norm's incoming one: a buffer it must not get early
+        int side = family == 0 ? 10 + r.nextInt(10) : 4 + r.nextInt(8), kernel = family == 2 ? 5 : 3, stride = family == 1 ? 2 : 1;
+        ConvOptions o = new ConvOptions(stride, stride, kernel / 2, kernel / 2, 1, 1, 1);
+        List<Tensor> base = List.of(Fixtures.values(seed, -1, 1, n, c, side, side).to(DType.F32), Fixtures.values(seed + 1, -0.5, 0.5, k, c, kernel, kernel).to(DType.F32),
+                Fixtures.values(seed + 2, 0.5, 1.5, k).to(DType.F32), Fixtures.values(seed + 3, -0.5, 0.5, k).to(DType.F32),
+                Fixtures.values(seed + 4, -1, 1, n, c, side, side).to(DType.F32));
+        String what = "family " + family + " norm " + norm + " training " + training + " shared " + shared + " conv shared " + convShared + " n " + n + " c " + c + " side " + side;
+        long before = NormOps.DEFERRED.get();
+        List<Tensor> deferred = run(base, norm, training, shared, convShared, o, t -> t);
+        long deferrals = NormOps.DEFERRED.get() - before;
+        List<Tensor> made = run(base, norm, training, shared, convShared, o, t -> t.mul(Tensor.scalar(1)));
+        int out = (int) ConvGeom.outSize(side, kernel, stride, kernel / 2, 1);
+        boolean chunks = Conv2dKernels.takesChunks(new ConvGeom(n, c, side, side, k, kernel, kernel, out, out, stride, stride, kernel / 2, kernel / 2, 1, 1, 1));
+        assertEquals(chunks && !convShared ? 1 : 0, deferrals, what + ": deferred where the conv runs by chunks and its output has one reader");
+        assertEquals(before + deferrals, NormOps.DEFERRED.get(), what + ": not deferred behind a product");
+        for (int i = 0; i < deferred.size(); i++) assertArrayEquals(made.get(i).toFloatArray(), deferred.get(i).toFloatArray(), what + ": result " + i);
+    }
+
+    /** Runs conv, between, the norm and a weighted sum (plus x's and conv's second readers where asked) on fresh leaves of base's values: the output, then each leaf's gradient. */
+    private static List<Tensor> run(List<Tensor> base, int norm, boolean training, boolean shared, boolean convShared, ConvOptions o,
+                                    Function<Tensor, Tensor> between) {
+        List<Tensor> in = new ArrayList<>();
+        for (Tensor t : base.subList(0, 4)) in.add(t.copy().requiresGrad(true));
+        Tensor x = in.get(0), conv = between.apply(x.conv2d(in.get(1), null, o));
+        int k = conv.shape().dim(1);
+        BatchNormSpec bn = new BatchNormSpec(Tensor.zeros(k), Tensor.ones(k), in.get(2), in.get(3), training, 0.1, 1e-5);
+        Tensor y = switch (norm) {
+            case 0 -> conv.batchNorm(bn.runningMean(), bn.runningVar(), bn.weight(), bn.bias(), training, 0.1, 1e-5);
+            case 1 -> Fused.batchNormRelu(conv, bn.runningMean(), bn.runningVar(), bn.weight(), bn.bias(), training, 0.1, 1e-5);
+            case 2 -> Fused.batchNormReluMaxPool2d(conv, bn, PoolOptions.of(2));
+            default -> Fused.batchNormReluPool(conv, bn);
+        };
+        Tensor up = Fixtures.values(17, -1, 1, y.shape().toArray()).to(DType.F32);
+        Tensor loss = y.mul(up).sum();
+        if (shared) loss = loss.add(x.mul(base.get(4)).sum());
+        if (convShared) loss = loss.add(conv.mul(conv).sum()); // a second reader of the conv's output: its gradient is made as a tensor
+        Tensor output = y.detach().copy();
+        // recycling as training does: buffers a deferred gradient still needs must not go back to the pool early
+        loss.backwardAndRecycle();
+        List<Tensor> out = new ArrayList<>(List.of(output, bn.runningMean(), bn.runningVar()));
+        for (Tensor t : in) out.add(t.grad());
+        return out;
+    }
+}
