@@ -97,17 +97,20 @@ final class Autograd {
                 // a conv whose input already has a gradient waiting adds its own into that one as it writes it
                 Tensor sum = node instanceof Node.Conv2d c && ConvOps.addsInputGradient(c) ? grads.summable(c.x()) : null;
                 Tensor[] in;
+                boolean[] sides;
                 if (later != null) {
-                    in = node instanceof Node.Conv2d c ? ConvOps.backwardOfChunks(c, later.dx.dx, sum)
-                            : ConcatConvOps.backwardOfChunks((Node.Conv2dOfConcat) node, later.dx.dx);
-                    // the batch norm's gradient and saved tensors were held for later.dx until now
-                    release(order, later.index, retainGraph, recycle && later.index != order.size() - 1, grads);
-                    grads.done(later.g);
-                } else if (NormOps.defersTo(node, g) && readers.get(NormOps.deferring(node).x()) == 1) {
-                    // x's one reader: its gradient is made chunk by chunk by the conv that made x (NormOps.Deferral)
-                    NormOps.Deferral dx = new NormOps.Deferral();
-                    in = NormOps.deferredBackward(node, g, dx);
-                    deferred.put(NormOps.deferring(node).x(), new Deferred(dx, i, g));
+                    in = node instanceof Node.Conv2d c ? ConvOps.backwardOfChunks(c, later.dx, sum)
+                            : ConcatConvOps.backwardOfChunks((Node.Conv2dOfConcat) node, later.dx);
+                    later.norm.madeOne(order, retainGraph, recycle, grads);
+                } else if ((sides = NormOps.deferrable(node, g, x -> readers.get(x) == 1)) != null) {
+                    // its input's one reader: the gradient is made chunk by chunk by the conv that made that input (NormOps.Deferral)
+                    NormOps.Deferral into = new NormOps.Deferral();
+                    in = NormOps.deferredBackward(node, g, into, sides);
+                    Tensor[] xs = NormOps.normInputs(node);
+                    HeldNorm norm = new HeldNorm(i, g, into.held, (sides[0] ? 1 : 0) + (sides[1] ? 1 : 0));
+                    if (into.held != null) grads.hold(into.held);
+                    if (sides[0]) deferred.put(xs[0], new Deferred(into.dx, norm));
+                    if (sides[1]) deferred.put(xs[1], new Deferred(into.shortcutDx, norm));
                     accumulate(node, in, grads, null);
                     continue;
                 } else {
@@ -124,8 +127,33 @@ final class Autograd {
         }
     }
 
-    /** A batch norm's input gradient left to the conv that made its input: where its node sits in the order, and its incoming gradient. */
-    private record Deferred(NormOps.Deferral dx, int index, Tensor g) {}
+    /** A batch norm's input gradient left to the conv that made its input: dx makes it; norm, what it holds until then. */
+    private record Deferred(io.featurefuse.engine.cpu.Conv2dKernels.OutputGradient dx, HeldNorm norm) {}
+
+    /**
+     * A norm node whose deferred gradients are still to be made: where it sits in the order, its incoming gradient and
+     * the one it handed on that they read (or null), all held, with its saved tensors, until the last is made.
+     */
+    private static final class HeldNorm {
+        private final int index;
+        private final Tensor g, held;
+        private int left;
+
+        HeldNorm(int index, Tensor g, Tensor held, int left) {
+            this.index = index;
+            this.g = g;
+            this.held = held;
+            this.left = left;
+        }
+
+        /** One deferred gradient made: after the last, the node is released and what it held goes. */
+        void madeOne(List<Tensor> order, boolean retainGraph, boolean recycle, PendingGrads grads) {
+            if (--left > 0) return;
+            release(order, index, retainGraph, recycle && index != order.size() - 1, grads);
+            grads.done(g);
+            if (held != null) grads.done(held);
+        }
+    }
 
     /** Each input's gradient from in (node's rule, in node.inputs() order) added to what waits for it, or to a leaf's grad; sum: already added. */
     private static void accumulate(Node node, Tensor[] in, PendingGrads grads, Tensor sum) {
@@ -182,6 +210,11 @@ final class Autograd {
             Tensor old = byTensor.get(x);
             if (old == null || !old.ownsStorage || old.offset != 0 || !old.isContiguous() || old.storage == callers) return null;
             return users.get(old.storage) == 1 ? old : null;
+        }
+
+        /** g held (read later by a deferred gradient) until {@link #done}: not recycled, not summed into in place. */
+        void hold(Tensor g) {
+            users.merge(g.storage, 1, Integer::sum);
         }
 
         /** The waiting gradient of t, now in use until {@link #done}. */

@@ -67,7 +67,8 @@ final class BufferPool {
      * Tests set featurefuse.poison: then every array handed out for overwriting is filled with NaN
      * first, so a kernel that leaves an element unwritten fails its property test instead of
      * showing whatever the array held before (old arrays are reused only above MIN_ELEMENTS,
-     * which most test shapes are not).
+     * which most test shapes are not); and every array given back is filled so too, so a reader
+     * of a buffer already given back (a gradient still needed later) reads NaN, not its values.
      */
     private static final boolean POISON = Boolean.getBoolean("featurefuse.poison");
 
@@ -120,15 +121,21 @@ final class BufferPool {
     }
 
     static void give(float[] a) {
-        if (a.length >= MIN_ELEMENTS) put(key(FLOATS, a.length), a, 4L * a.length);
+        if (a.length < MIN_ELEMENTS) return;
+        if (POISON) java.util.Arrays.fill(a, Float.NaN);
+        put(key(FLOATS, a.length), a, 4L * a.length);
     }
 
     static void give(double[] a) {
-        if (a.length >= MIN_ELEMENTS) put(key(DOUBLES, a.length), a, 8L * a.length);
+        if (a.length < MIN_ELEMENTS) return;
+        if (POISON) java.util.Arrays.fill(a, Double.NaN);
+        put(key(DOUBLES, a.length), a, 8L * a.length);
     }
 
     static void give(int[] a) {
-        if (a.length >= MIN_ELEMENTS) put(key(INTS, a.length), a, 4L * a.length);
+        if (a.length < MIN_ELEMENTS) return;
+        if (POISON) java.util.Arrays.fill(a, Integer.MIN_VALUE);
+        put(key(INTS, a.length), a, 4L * a.length);
     }
 
     private static long key(long type, int n) {

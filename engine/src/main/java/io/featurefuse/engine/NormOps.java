@@ -148,46 +148,58 @@ final class NormOps {
     /**
      * Where a batch norm's input gradient goes when it is not made here: the conv that made x makes it chunk by
      * chunk of images as its own backward reads it (Conv2dKernels.backwardOfChunks), so it is never written to memory
-     * and read back twice (for the reference model's 32x28x28 maps, 12.8 MB a layer). Set by batchNormBackward.
+     * and read back twice (for the reference model's 32x28x28 maps, 12.8 MB a layer). Set by the norms' backward:
+     * dx for the norm's input, shortcutDx for a residual's shortcut norm (BatchNormAddRelu), and held, a gradient
+     * those read that must stay as it is until they have run (or null).
      */
     static final class Deferral {
-        Conv2dKernels.OutputGradient dx;
+        Conv2dKernels.OutputGradient dx, shortcutDx;
+        Tensor held;
     }
 
-    /** The batch norm behind a node whose backward can defer its input gradient (batch norm, with ReLU, pooled), else null. */
-    static Node.BatchNorm deferring(Node node) {
+    /** Input gradients deferred so far (tests). */
+    static final java.util.concurrent.atomic.AtomicLong DEFERRED = new java.util.concurrent.atomic.AtomicLong();
+
+    /** The tensors whose gradients node's backward can defer, in Deferral's order (its norm's input, a shortcut norm's), or null for other nodes. */
+    static Tensor[] normInputs(Node node) {
         return switch (node) {
-            case Node.BatchNorm n -> n;
-            case Node.BatchNormRelu n -> n.bn();
-            case Node.BatchNormReluPool n -> n.bn();
+            case Node.BatchNorm n -> new Tensor[] {n.x(), null};
+            case Node.BatchNormRelu n -> new Tensor[] {n.bn().x(), null};
+            case Node.BatchNormReluPool n -> new Tensor[] {n.bn().x(), null};
+            case Node.BatchNormAddRelu n -> new Tensor[] {n.bn().x(), n.shortcutBn() == null ? null : n.shortcutBn().x()};
             default -> null;
         };
     }
 
     /**
-     * True when node's backward, with incoming gradient g, can hand its input gradient to the conv that made x (its
-     * only reader): float32, g dense, x made by a conv whose backward runs chunk by chunk.
+     * Which of normInputs(node) node's backward, with incoming gradient g, defers (null: none): float32, g dense, the input
+     * made by a conv whose backward runs chunk by chunk, and read by nothing else (alone).
      */
-    static boolean defersTo(Node node, Tensor g) {
-        Node.BatchNorm bn = deferring(node);
-        if (bn == null || bn.x().dtype != DType.F32 || !bn.x().requiresGrad() || bn.x().gradFn == null || !g.isContiguous()) return false;
-        return switch (bn.x().gradFn.node()) {
+    static boolean[] deferrable(Node node, Tensor g, java.util.function.Predicate<Tensor> alone) {
+        Tensor[] xs = normInputs(node);
+        if (xs == null || g.dtype != DType.F32 || !g.isContiguous()) return null;
+        boolean[] sides = new boolean[2];
+        for (int i = 0; i < 2; i++) sides[i] = xs[i] != null && madeByChunkedConv(xs[i]) && alone.test(xs[i]);
+        return sides[0] || sides[1] ? sides : null;
+    }
+
+    private static boolean madeByChunkedConv(Tensor x) {
+        if (x.dtype != DType.F32 || !x.requiresGrad() || x.gradFn == null || !x.isContiguous()) return false;
+        return switch (x.gradFn.node()) {
             case Node.Conv2d c -> ConvOps.takesChunks(c);
             case Node.Conv2dOfConcat c -> ConcatConvOps.takesChunks(c);
             default -> false;
         };
     }
 
-    /** Input gradients deferred so far (tests). */
-    static final java.util.concurrent.atomic.AtomicLong DEFERRED = new java.util.concurrent.atomic.AtomicLong();
-
-    /** node's gradients (where defersTo(node, g)) with its input's left null: into.dx makes it, image by image, until the conv has run. */
-    static Tensor[] deferredBackward(Node node, Tensor g, Deferral into) {
+    /** node's gradients, with those of the inputs sides picks (see deferrable) left null: into makes them, image by image, later. */
+    static Tensor[] deferredBackward(Node node, Tensor g, Deferral into, boolean[] sides) {
         DEFERRED.incrementAndGet();
         return switch (node) {
             case Node.BatchNorm n -> batchNormBackward(n, g, null, null, into);
             case Node.BatchNormRelu n -> batchNormBackward(n.bn(), g, n.relu(), null, into);
             case Node.BatchNormReluPool n -> PooledNormOps.backward(n, g, into);
+            case Node.BatchNormAddRelu n -> ResidualOps.backward(n, g, into, sides[0], sides[1]);
             default -> throw new IllegalArgumentException("batch norm backward: " + node.opName() + " does not defer its input gradient");
         };
     }

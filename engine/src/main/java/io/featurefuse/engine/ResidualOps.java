@@ -59,7 +59,18 @@ final class ResidualOps {
      * only the two input gradients. float64, the reference, composes the rules.
      */
     static Tensor[] backward(Node.BatchNormAddRelu n, Tensor g) {
+        return backward(n, g, null, false, false);
+    }
+
+    /**
+     * As above; with into (float32, g dense), the gradient of the norm's input (deferMain) and of the shortcut norm's
+     * (deferShortcut) are left null and made image by image by into's dx and shortcutDx (see NormOps.Deferral); an
+     * identity shortcut's gated gradient, which the first reads, is into's held.
+     */
+    static Tensor[] backward(Node.BatchNormAddRelu n, Tensor g, NormOps.Deferral into, boolean deferMain, boolean deferShortcut) {
         if (g.dtype == DType.F64) return composed(n, g);
+        if (into != null && (g.dense() != g || deferShortcut && n.shortcutBn() == null))
+            throw new IllegalArgumentException("batch norm add relu backward: only a dense gradient and a normalised shortcut defer");
         Node.BatchNorm a = n.bn(), b = n.shortcutBn();
         Tensor gd = g.dense(), out = n.out(), x = a.x().dense(), s = b == null ? null : b.x().dense();
         int images = x.shape.dim(0), c = x.shape.dim(1), spatial = x.numel() / (images * c);
@@ -68,17 +79,31 @@ final class ResidualOps {
         ResidualKernels.gatedSums(gd.f(), gd.offset, out.f(), out.offset, x.f(), x.offset, a.mean(), s == null ? null : s.f(), s == null ? 0 : s.offset,
                 b == null ? null : b.mean(), images, c, spatial, sums, dots, otherDots, gated == null ? null : gated.f());
         NormOps.Backward ka = NormOps.backward(a, sums, dots), kb = b == null ? null : NormOps.backward(b, sums, otherDots);
-        Tensor gx = a.x().requiresGrad() ? Tensor.emptyToOverwrite(x.shape, x.dtype) : null;
+        Tensor gx = a.x().requiresGrad() && !deferMain ? Tensor.emptyToOverwrite(x.shape, x.dtype) : null;
         Tensor[] rest;
         if (b == null) {
             if (gx != null)
                 BatchNormKernels.inputGradient(gx.f(), gated.f(), 0, null, x.f(), x.offset, images, c, spatial, a.mean(), ka.p(), ka.q(), ka.r());
+            if (deferMain) {
+                float[] gf = gated.f();
+                into.dx = (n0, n1, dst) -> BatchNormKernels.inputGradientOfImages(dst, gf, 0, null, null, x.f(), x.offset, n0, n1, c, spatial, a.mean(),
+                        ka.p(), ka.q(), ka.r());
+                into.held = gated;
+            }
             rest = new Tensor[] {n.shortcut().requiresGrad() ? gated : null};
-            if (rest[0] == null) gated.recycle();
+            if (rest[0] == null && !deferMain) gated.recycle();
         } else {
-            Tensor gs = b.x().requiresGrad() ? Tensor.emptyToOverwrite(s.shape, s.dtype) : null;
-            ResidualKernels.gatedInputGradients(gd.f(), gd.offset, out.f(), out.offset, images, c, spatial, gx == null ? null : gx.f(), x.f(), x.offset,
-                    ka.p(), ka.q(), ka.r(), gs == null ? null : gs.f(), s.f(), s.offset, kb.p(), kb.q(), kb.r());
+            Tensor gs = b.x().requiresGrad() && !deferShortcut ? Tensor.emptyToOverwrite(s.shape, s.dtype) : null;
+            if (gx != null || gs != null)
+                ResidualKernels.gatedInputGradients(gd.f(), gd.offset, out.f(), out.offset, images, c, spatial, gx == null ? null : gx.f(), x.f(), x.offset,
+                        ka.p(), ka.q(), ka.r(), gs == null ? null : gs.f(), s.f(), s.offset, kb.p(), kb.q(), kb.r());
+            float[] gf = gd.f(), of = out.f();
+            if (deferMain)
+                into.dx = (n0, n1, dst) -> ResidualKernels.gatedInputGradientOfImages(dst, gf, gd.offset, of, out.offset, n0, n1, c, spatial, x.f(), x.offset,
+                        ka.p(), ka.q(), ka.r());
+            if (deferShortcut)
+                into.shortcutDx = (n0, n1, dst) -> ResidualKernels.gatedInputGradientOfImages(dst, gf, gd.offset, of, out.offset, n0, n1, c, spatial, s.f(),
+                        s.offset, kb.p(), kb.q(), kb.r());
             rest = kb.grads(b, gs);
         }
         gd.recycleIfCopyOf(g);

@@ -126,6 +126,18 @@ public final class ResidualKernels {
         });
     }
 
+    /**
+     * One norm's part of {@link #gatedInputGradients} for images [n0, n1) alone, on the calling thread, into dx from 0 (image n0's
+     * first plane first): the conv that made x asks for it so, chunk by chunk (see BatchNormKernels.inputGradientOfImages).
+     */
+    public static void gatedInputGradientOfImages(float[] dx, float[] g, int gOff, float[] out, int outOff, int n0, int n1, int c, int s, float[] x,
+                                                  int xOff, double[] p, double[] q, double[] r) {
+        for (int t = n0 * c; t < n1 * c; t++) {
+            int ch = t % c;
+            gatedPlane(g, gOff + t * s, out, outOff + t * s, s, dx, (t - n0 * c) * s, x, xOff + t * s, (float) p[ch], (float) q[ch], (float) r[ch]);
+        }
+    }
+
     /** One plane of {@link #gatedInputGradients} for one norm: dx[o + i] = d pf + x qf + rf; nothing when dx is null. */
     private static void gatedPlane(float[] g, int gAt, float[] out, int outAt, int s, float[] dx, int o, float[] x, int xAt, float pf, float qf,
                                    float rf) {
