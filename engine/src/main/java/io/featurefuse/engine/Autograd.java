@@ -99,6 +99,8 @@ final class Autograd {
                 Tensor[] in;
                 boolean[] sides;
                 if (later != null) {
+                    // deferred only where the norm was t's one reader (readers), so nothing else can have sent t a gradient
+                    if (g != null) throw new IllegalStateException("backward: " + node.opName() + "'s output got a gradient besides its norm's deferred one");
                     in = node instanceof Node.Conv2d c ? ConvOps.backwardOfChunks(c, later.dx, sum)
                             : ConcatConvOps.backwardOfChunks((Node.Conv2dOfConcat) node, later.dx);
                     later.norm.madeOne(order, retainGraph, recycle, grads);
