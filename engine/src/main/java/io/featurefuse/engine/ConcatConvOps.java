@@ -43,18 +43,9 @@ final class ConcatConvOps {
         Tensor w = n.weight(), b = n.bias(), gd = g.dense();
         PointwiseParts.Parts parts = parts(maps);
         Tensor[] grads = new Tensor[maps.size() + (b == null ? 1 : 2)];
-        float[][] into = new float[maps.size()][];
-        int[] offsets = new int[maps.size()];
-        boolean any = false;
-        for (int i = 0; i < maps.size(); i++) {
-            if (!maps.get(i).requiresGrad()) continue;
-            grads[i] = Tensor.emptyToOverwrite(maps.get(i).shape, DType.F32);
-            into[i] = grads[i].f();
-            offsets[i] = grads[i].offset;
-            any = true;
-        }
+        InputGradients in = InputGradients.of(maps, grads);
         Tensor wd = w.dense();
-        if (any) PointwiseParts.backwardData(into, offsets, gd.f(), gd.offset, wd.f(), wd.offset, parts, geom);
+        if (in.any()) PointwiseParts.backwardData(in.into(), in.offsets(), gd.f(), gd.offset, wd.f(), wd.offset, parts, geom);
         if (w.requiresGrad()) {
             Tensor gw = Tensor.emptyToOverwrite(w.shape, DType.F32);
             Conv2dKernels.backwardWeight(gw.f(), gd.f(), gd.offset, parts, geom);
@@ -76,22 +67,32 @@ final class ConcatConvOps {
         List<Tensor> maps = n.maps();
         Tensor w = n.weight();
         Tensor[] grads = new Tensor[maps.size() + 1];
-        float[][] into = new float[maps.size()][];
-        int[] offsets = new int[maps.size()];
-        boolean any = false;
-        for (int i = 0; i < maps.size(); i++) {
-            if (!maps.get(i).requiresGrad()) continue;
-            grads[i] = Tensor.emptyToOverwrite(maps.get(i).shape, DType.F32);
-            into[i] = grads[i].f();
-            offsets[i] = grads[i].offset;
-            any = true;
-        }
+        InputGradients in = InputGradients.of(maps, grads);
         Tensor gw = w.requiresGrad() ? Tensor.emptyToOverwrite(w.shape, DType.F32) : null;
         grads[maps.size()] = gw;
         Tensor wd = w.dense();
-        if (any || gw != null)
-            PointwiseParts.backwardOfChunks(any ? into : null, offsets, gw == null ? null : gw.f(), dOut, wd.f(), wd.offset, parts(maps), n.geom());
+        if (in.any() || gw != null)
+            PointwiseParts.backwardOfChunks(in.any() ? in.into() : null, in.offsets(), gw == null ? null : gw.f(), dOut, wd.f(), wd.offset, parts(maps),
+                    n.geom());
         return grads;
+    }
+
+    /** The maps' input gradients as the kernels write them: into[i] (null where map i takes none) from offsets[i]; any, whether one does. */
+    private record InputGradients(float[][] into, int[] offsets, boolean any) {
+        /** A fresh tensor in grads[i] for each map i that requires a gradient. */
+        static InputGradients of(List<Tensor> maps, Tensor[] grads) {
+            float[][] into = new float[maps.size()][];
+            int[] offsets = new int[maps.size()];
+            boolean any = false;
+            for (int i = 0; i < maps.size(); i++) {
+                if (!maps.get(i).requiresGrad()) continue;
+                grads[i] = Tensor.emptyToOverwrite(maps.get(i).shape, DType.F32);
+                into[i] = grads[i].f();
+                offsets[i] = grads[i].offset;
+                any = true;
+            }
+            return new InputGradients(into, offsets, any);
+        }
     }
 
     /** The maps' dense planes as the kernels read them (maps already dense are read in place). */
