@@ -38,6 +38,36 @@ class DeferredNormGradientTest {
         compare(seed, r, 0, 4 + r.nextInt(2), 64 + r.nextInt(40));
     }
 
+    /** Concat fusion's head: a 1x1 conv over two maps where they lie, then batch norm, ReLU and a global average pool. */
+    @Property(tries = 8)
+    void theConcatHeadDefersToItsConv(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int n = r.nextBoolean() ? 2 + r.nextInt(4) : 64 + r.nextInt(70), a = 2 + r.nextInt(20), b = 2 + r.nextInt(30), k = 2 + r.nextInt(40), side = 2 + r.nextInt(7);
+        List<Tensor> base = List.of(Fixtures.values(seed, -1, 1, n, a, side, side).to(DType.F32), Fixtures.values(seed + 1, -1, 1, n, b, side, side).to(DType.F32),
+                Fixtures.values(seed + 2, -0.5, 0.5, k, a + b, 1, 1).to(DType.F32), Fixtures.values(seed + 3, 0.5, 1.5, k).to(DType.F32),
+                Fixtures.values(seed + 4, -0.5, 0.5, k).to(DType.F32));
+        long before = NormOps.DEFERRED.get();
+        List<Tensor> deferred = head(base, t -> t);
+        long deferrals = NormOps.DEFERRED.get() - before;
+        List<Tensor> made = head(base, t -> t.mul(Tensor.scalar(1)));
+        String what = "n " + n + " maps " + a + "+" + b + " k " + k + " side " + side;
+        assertEquals(1, deferrals, what + ": deferred to the conv");
+        for (int i = 0; i < deferred.size(); i++) assertArrayEquals(made.get(i).toFloatArray(), deferred.get(i).toFloatArray(), what + ": result " + i);
+    }
+
+    private static List<Tensor> head(List<Tensor> base, Function<Tensor, Tensor> between) {
+        List<Tensor> in = new ArrayList<>();
+        for (Tensor t : base) in.add(t.copy().requiresGrad(true));
+        int k = in.get(2).shape().dim(0);
+        BatchNormSpec bn = new BatchNormSpec(Tensor.zeros(k), Tensor.ones(k), in.get(3), in.get(4), true, 0.1, 1e-5);
+        Tensor y = Fused.batchNormReluPool(between.apply(Fused.conv2dOfConcat(in.subList(0, 2), in.get(2), null, new ConvOptions(1, 1, 0, 0, 1, 1, 1))), bn);
+        Tensor output = y.detach().copy();
+        y.mul(Fixtures.values(19, -1, 1, y.shape().toArray()).to(DType.F32)).sum().backwardAndRecycle();
+        List<Tensor> out = new ArrayList<>(List.of(output, bn.runningMean(), bn.runningVar()));
+        for (Tensor t : in) out.add(t.grad());
+        return out;
+    }
+
     private static void compare(long seed, SplittableRandom r, int family, int norm, int n) {
         boolean training = r.nextInt(4) > 0, shared = r.nextBoolean(), convShared = r.nextInt(5) == 0, constant = r.nextBoolean();
         int c = family == 0 ? 16 + r.nextInt(5) : 1 + r.nextInt(6), k = family == 0 ? 16 + r.nextInt(5) : 2 + r.nextInt(6);
