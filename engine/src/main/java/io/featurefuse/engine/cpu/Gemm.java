@@ -340,8 +340,10 @@ public final class Gemm {
         // 32->32 28x28 fwd+bwd 45-47 -> 55-58 GFLOP/s, 64->64 14x14 50-53 -> 54-58; square SGEMM
         // n >= 256 stays ~5% faster packed. Rechecked with the per-tile kernels (-Dfeaturefuse.gemm.packA,
         // one thread, 3 alternations, fwd+bwd): packing still loses on weight gradients, 5x5 1->32
-        // 34 -> 28-32, stride-2 32->64 53 -> 47-49, the Winograd layers within noise.
-        boolean direct = !transA && !PACK_A && (rowStarts != null || n <= 4 * NR);
+        // 34 -> 28-32, stride-2 32->64 53 -> 47-49, the Winograd layers within noise. At four panels (n = 128: concat
+        // fusion's 1x1 160->128 weight gradient, A its input planes, k = 196 per image) packing wins: b128, two threads,
+        // 3 alternations, 7.15-7.81 -> 6.90-7.30 ms best (the eight-row kernel alone, B in cache: 124-131 -> 168 GFLOP/s).
+        boolean direct = !transA && !PACK_A && (rowStarts != null || n < 4 * NR);
         int colBlocks = (n + NC - 1) / NC;
         int want = tasksWanted(parallel);
         int blocksPerChunk = chunkBlocks(batch, rowBlocks, parallel);
