@@ -20,12 +20,13 @@ import jdk.incubator.vector.FloatVector;
  * <p>Threads: with at least as many (image, group) tasks as threads, each task runs on one
  * thread with a single-threaded GEMM (the pool never nests); with fewer, the tasks run in turn
  * and each GEMM is parallel. The weight gradient sums images in a fixed number of chunks, in a
- * fixed order, so it is the same for any thread count.
+ * fixed order, so it is the same for any thread count ({@link WeightGradient}); the input gradient's
+ * routes are {@link DataGradient}'s. {@link #backwardOfChunks} runs both chunk by chunk.
  */
 public final class Conv2dKernels {
     private Conv2dKernels() {}
 
-    /** Per thread: im2col columns, or a packed B (a fresh array per task was garbage at every call). */
+    /** Per thread: the forward's im2col, written in the GEMM's packed layout for B. */
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
 
     private static float[] scratch(int size) {
