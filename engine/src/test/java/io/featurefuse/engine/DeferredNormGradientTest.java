@@ -11,6 +11,7 @@ import java.util.SplittableRandom;
 import java.util.function.Function;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
+import org.junit.jupiter.api.Test;
 
 /**
  * A batch norm whose input comes from a conv and goes nowhere else hands its input gradient to that conv, which
@@ -36,6 +37,28 @@ class DeferredNormGradientTest {
     void residualBlocksKeepWhatTheirDeferredGradientsRead(@ForAll long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         compare(seed, r, 0, 4 + r.nextInt(2), 64 + r.nextInt(40));
+    }
+
+    /** A graph kept for a second backward defers again, and each leaf's gradient is then twice the first (a float doubled exactly). */
+    @Test
+    void aKeptGraphDefersAgain() {
+        Tensor x = Fixtures.values(5, -1, 1, 3, 16, 12, 12).to(DType.F32).requiresGrad(true);
+        Tensor w = Fixtures.values(6, -0.5, 0.5, 16, 16, 3, 3).to(DType.F32).requiresGrad(true);
+        Tensor gamma = Tensor.ones(16).requiresGrad(true), beta = Tensor.zeros(16).requiresGrad(true);
+        Tensor y = Fused.batchNormRelu(x.conv2d(w, null, new ConvOptions(1, 1, 1, 1, 1, 1, 1)), Tensor.zeros(16), Tensor.ones(16), gamma, beta, true, 0.1,
+                1e-5);
+        Tensor up = Fixtures.values(7, -1, 1, y.shape().toArray()).to(DType.F32);
+        long before = NormOps.DEFERRED.get();
+        y.backward(up, true);
+        float[][] first = {x.grad().toFloatArray(), w.grad().toFloatArray(), gamma.grad().toFloatArray(), beta.grad().toFloatArray()};
+        y.backward(up, true);
+        assertEquals(before + 2, NormOps.DEFERRED.get(), "deferred in both");
+        float[][] second = {x.grad().toFloatArray(), w.grad().toFloatArray(), gamma.grad().toFloatArray(), beta.grad().toFloatArray()};
+        for (int i = 0; i < first.length; i++) {
+            float[] twice = first[i].clone();
+            for (int j = 0; j < twice.length; j++) twice[j] *= 2;
+            assertArrayEquals(twice, second[i], "leaf " + i);
+        }
     }
 
     /** Concat fusion's head: a 1x1 conv over two maps where they lie, then batch norm, ReLU and a global average pool. */
