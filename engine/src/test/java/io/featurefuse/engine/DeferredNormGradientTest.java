@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.featurefuse.engine.cpu.Conv2dKernels;
 import io.featurefuse.engine.cpu.ConvGeom;
+import io.featurefuse.engine.cpu.Parallel;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -42,7 +43,7 @@ class DeferredNormGradientTest {
     /** A graph kept for a second backward defers again, and each leaf's gradient is then twice the first (a float doubled exactly). */
     @Test
     void aKeptGraphDefersAgain() {
-        Tensor x = Fixtures.values(5, -1, 1, 3, 16, 12, 12).to(DType.F32).requiresGrad(true);
+        Tensor x = Fixtures.values(5, -1, 1, Math.max(3, Parallel.threads()), 16, 12, 12).to(DType.F32).requiresGrad(true);
         Tensor w = Fixtures.values(6, -0.5, 0.5, 16, 16, 3, 3).to(DType.F32).requiresGrad(true);
         Tensor gamma = Tensor.ones(16).requiresGrad(true), beta = Tensor.zeros(16).requiresGrad(true);
         Tensor y = Fused.batchNormRelu(x.conv2d(w, null, new ConvOptions(1, 1, 1, 1, 1, 1, 1)), Tensor.zeros(16), Tensor.ones(16), gamma, beta, true, 0.1,
@@ -65,7 +66,8 @@ class DeferredNormGradientTest {
     @Property(tries = 8)
     void theConcatHeadDefersToItsConv(@ForAll long seed) {
         SplittableRandom r = new SplittableRandom(seed);
-        int n = r.nextBoolean() ? 2 + r.nextInt(4) : 64 + r.nextInt(70), a = 2 + r.nextInt(20), b = 2 + r.nextInt(30), k = 2 + r.nextInt(40), side = 2 + r.nextInt(7);
+        // at least an image a thread: the parts route (and so the head's own conv) needs one
+        int n = r.nextBoolean() ? Math.max(2 + r.nextInt(4), Parallel.threads()) : 64 + r.nextInt(70), a = 2 + r.nextInt(20), b = 2 + r.nextInt(30), k = 2 + r.nextInt(40), side = 2 + r.nextInt(7);
         List<Tensor> base = List.of(Fixtures.values(seed, -1, 1, n, a, side, side).to(DType.F32), Fixtures.values(seed + 1, -1, 1, n, b, side, side).to(DType.F32),
                 Fixtures.values(seed + 2, -0.5, 0.5, k, a + b, 1, 1).to(DType.F32), Fixtures.values(seed + 3, 0.5, 1.5, k).to(DType.F32),
                 Fixtures.values(seed + 4, -0.5, 0.5, k).to(DType.F32));

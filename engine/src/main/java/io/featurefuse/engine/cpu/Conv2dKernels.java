@@ -213,9 +213,12 @@ public final class Conv2dKernels {
         void images(int n0, int n1, float[] dst);
     }
 
-    /** True when {@link #backwardOfChunks} takes layer g: one group, not depthwise, an input gradient for any range of images. */
+    /**
+     * True when {@link #backwardOfChunks} takes layer g: one group, not depthwise, an input gradient for any range of images,
+     * and a chunk for every thread (with fewer images, the whole-batch routes run their products in parallel instead).
+     */
     public static boolean takesChunks(ConvGeom g) {
-        return g.groups() == 1 && !DepthwiseKernels.applies(g) && DataGradient.takesRanges(g);
+        return g.groups() == 1 && !DepthwiseKernels.applies(g) && DataGradient.takesRanges(g) && WeightGradient.chunks(g) >= Parallel.threads();
     }
 
     /**
