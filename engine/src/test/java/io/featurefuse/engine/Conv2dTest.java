@@ -110,7 +110,8 @@ class Conv2dTest {
         SplittableRandom r = new SplittableRandom(seed);
         int lanes = io.featurefuse.engine.cpu.Simd.L, kh = 1 + r.nextInt(5), kw = 2 + r.nextInt(4), cg = 1 + r.nextInt(3), kg = 8 + r.nextInt(13);
         ConvOptions o = new ConvOptions(1, 1, r.nextInt((kh + 1) / 2), 1 + r.nextInt((kw + 1) / 2), 1, 1, 1);
-        int ow = lanes + r.nextInt(3 * lanes), oh = (3 * lanes + ow - 1) / ow + r.nextInt(3), n = 2 + r.nextInt(3);
+        // n: an image a thread at least, as the tap tiles' route needs
+        int ow = lanes + r.nextInt(3 * lanes), oh = (3 * lanes + ow - 1) / ow + r.nextInt(3), n = Math.max(2 + r.nextInt(3), io.featurefuse.engine.cpu.Parallel.threads());
         int h = oh + kh - 1 - 2 * o.padH(), w = ow + kw - 1 - 2 * o.padW();
         Assume.that(h >= 1 && w >= 1);
         ConvGeom g = new ConvGeom(n, cg, h, w, kg, kh, kw, oh, ow, 1, 1, o.padH(), o.padW(), 1, 1, 1);
