@@ -2,6 +2,7 @@ package io.featurefuse.engine;
 
 import io.featurefuse.engine.cpu.BatchNormKernels;
 import io.featurefuse.engine.cpu.BinaryOp;
+import io.featurefuse.engine.cpu.Conv2dKernels;
 import io.featurefuse.engine.cpu.ResidualKernels;
 
 /**
@@ -69,7 +70,7 @@ final class ResidualOps {
      */
     static Tensor[] backward(Node.BatchNormAddRelu n, Tensor g, NormOps.Deferral into, boolean deferMain, boolean deferShortcut) {
         if (g.dtype == DType.F64) return composed(n, g);
-        if (into != null && (g.dense() != g || deferShortcut && n.shortcutBn() == null))
+        if (into != null && (!g.isContiguous() || deferShortcut && n.shortcutBn() == null))
             throw new IllegalArgumentException("batch norm add relu backward: only a dense gradient and a normalised shortcut defer");
         Node.BatchNorm a = n.bn(), b = n.shortcutBn();
         Tensor gd = g.dense(), out = n.out(), x = a.x().dense(), s = b == null ? null : b.x().dense();
@@ -97,17 +98,19 @@ final class ResidualOps {
             if (gx != null || gs != null)
                 ResidualKernels.gatedInputGradients(gd.f(), gd.offset, out.f(), out.offset, images, c, spatial, gx == null ? null : gx.f(), x.f(), x.offset,
                         ka.p(), ka.q(), ka.r(), gs == null ? null : gs.f(), s.f(), s.offset, kb.p(), kb.q(), kb.r());
-            float[] gf = gd.f(), of = out.f();
-            if (deferMain)
-                into.dx = (n0, n1, dst) -> ResidualKernels.gatedInputGradientOfImages(dst, gf, gd.offset, of, out.offset, n0, n1, c, spatial, x.f(), x.offset,
-                        ka.p(), ka.q(), ka.r());
-            if (deferShortcut)
-                into.shortcutDx = (n0, n1, dst) -> ResidualKernels.gatedInputGradientOfImages(dst, gf, gd.offset, of, out.offset, n0, n1, c, spatial, s.f(),
-                        s.offset, kb.p(), kb.q(), kb.r());
+            if (deferMain) into.dx = gatedOfImages(gd, out, x, ka);
+            if (deferShortcut) into.shortcutDx = gatedOfImages(gd, out, s, kb);
             rest = kb.grads(b, gs);
         }
         gd.recycleIfCopyOf(g);
         return concat(ka.grads(a, gx), rest);
+    }
+
+    /** The gradient of norm input x (coefficients k) through the gated g, made image by image (ResidualKernels.gatedInputGradientOfImages). */
+    private static Conv2dKernels.OutputGradient gatedOfImages(Tensor g, Tensor out, Tensor x, NormOps.Backward k) {
+        int c = x.shape.dim(1), spatial = x.numel() / (x.shape.dim(0) * c);
+        return (n0, n1, dst) -> ResidualKernels.gatedInputGradientOfImages(dst, g.f(), g.offset, out.f(), out.offset, n0, n1, c, spatial, x.f(), x.offset,
+                k.p(), k.q(), k.r());
     }
 
     /** The rules one by one: the masked gradient, then each norm's backward on it. */

@@ -60,7 +60,7 @@ final class DataGradient {
     void images(float[] dIn, float[] dOut, int dOff, int first, int end, boolean adding) {
         if (u != null) {
             // adding: the Winograd forward with dIn as its residual too (it makes each plane in scratch, then copies)
-            WinogradConv.forwardImages(dIn, dOut, dOff, u, back, adding ? dIn : null, 0, first, end);
+            WinogradConv.forwardImages(dIn, dOut, dOff, u, null, 0, back, false, adding ? dIn : null, 0, null, first, end);
             return;
         }
         if (back != null) {

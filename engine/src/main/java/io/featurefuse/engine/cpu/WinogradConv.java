@@ -89,11 +89,7 @@ final class WinogradConv {
     // written: null, or told as each task's images are done (see Conv2dKernels.Written)
     static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu,
                         float[] res, int resOff, Conv2dKernels.Written written) {
-        if (WinogradF4.better(g)) {
-            WinogradF4.forward(out, in, inOff, w, wOff, bias, bOff, g, relu, res, resOff, written);
-            return;
-        }
-        forward(out, in, inOff, packed(w, wOff, g), bias, bOff, g, relu, res, resOff, written, 0, g.n());
+        forwardImages(out, in, inOff, packed(w, wOff, g), bias, bOff, g, relu, res, resOff, written, 0, g.n());
     }
 
     /** The weights as the forward of g reads them, transformed (F(4x4, 3x3) where WinogradF4.better(g)): for {@link #forwardImages}. */
@@ -104,12 +100,13 @@ final class WinogradConv {
     }
 
     /**
-     * forward without bias or relu for images [first, end) alone, the weights u packed by {@link #packed}: parallel
-     * over those images' tasks, or on the calling thread where the pool is busy (a task of Conv2dKernels.backwardOfChunks).
+     * forward for images [first, end) alone, the weights u packed by {@link #packed}: parallel over those images' tasks,
+     * or on the calling thread where the pool is busy (a task of Conv2dKernels.backwardOfChunks).
      */
-    static void forwardImages(float[] out, float[] in, int inOff, float[] u, ConvGeom g, float[] res, int resOff, int first, int end) {
-        if (WinogradF4.better(g)) WinogradF4.forward(out, in, inOff, u, null, 0, g, false, res, resOff, null, first, end);
-        else forward(out, in, inOff, u, null, 0, g, false, res, resOff, null, first, end);
+    static void forwardImages(float[] out, float[] in, int inOff, float[] u, float[] bias, int bOff, ConvGeom g, boolean relu, float[] res,
+                              int resOff, Conv2dKernels.Written written, int first, int end) {
+        if (WinogradF4.better(g)) WinogradF4.forward(out, in, inOff, u, bias, bOff, g, relu, res, resOff, written, first, end);
+        else forward(out, in, inOff, u, bias, bOff, g, relu, res, resOff, written, first, end);
     }
 
     // as above, u packed by packed(), images [first, end) only

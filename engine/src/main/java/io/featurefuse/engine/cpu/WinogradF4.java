@@ -54,19 +54,13 @@ final class WinogradF4 {
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(
             () -> new float[][] {new float[0], new float[0], new float[0], new float[0], new float[Gemm.MR * NR], new float[XI * L]});
 
-    // in: (N,C,H,W) at inOff, w: (K,C/g,3,3) at wOff, bias: (K) or null; out: (N,K,OH,OW), overwritten
-    static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu,
-                        float[] res, int resOff, Conv2dKernels.Written written) {
-        forward(out, in, inOff, packed(w, wOff, g), bias, bOff, g, relu, res, resOff, written, 0, g.n());
-    }
-
     /** The weights as forward reads them: U = G g G^T, packed (see packedWeights). */
     static float[] packed(float[] w, int wOff, ConvGeom g) {
         int kc = Gemm.kBlock(g.cg());
         return PackCache.get("winograd-f4", w, wOff, g.k() * g.crs(), () -> packedWeights(w, wOff, g, kc), g.k(), g.cg(), g.groups(), kc);
     }
 
-    // as above, u packed by packed(), images [first, end) only
+    // in: (N,C,H,W) at inOff, u: the weights packed by packed(), bias: (K) or null; out: (N,K,OH,OW), images [first, end) overwritten
     static void forward(float[] out, float[] in, int inOff, float[] u, float[] bias, int bOff, ConvGeom g, boolean relu,
                         float[] res, int resOff, Conv2dKernels.Written written, int first, int end) {
         Tiles t = Tiles.of(g);
