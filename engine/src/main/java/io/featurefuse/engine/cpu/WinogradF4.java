@@ -5,6 +5,7 @@ import static io.featurefuse.engine.cpu.Simd.L;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShuffle;
 
 /**
  * conv2d 3x3 forward by Winograd's F(4x4, 3x3) (Lavin and Gray 2016): each 4x4 block of outputs
@@ -148,19 +149,46 @@ final class WinogradF4 {
      * row land on padding or on the plane's later rows, written after it (rows go in order). A
      * block that would read past the input array goes element by element. (Copying each row into
      * a zero-padded buffer first, so the phases did not depend on pw, took 14% of a 32->32 28x28
-     * forward.)
+     * forward.) A row of at most 2 L elements (28 with 512-bit vectors) is two vectors, and each
+     * phase one two-vector pick from them (QUARTER_k), not two rounds of unzips of four vectors.
+     * With that, and clearing only what is read: 32 channels of 28x28 (planes in L2, one thread)
+     * 13.2 -> 7.5-8.4 us an image; the 32->32 28x28 forward (b128, 2 threads), inputs in cache,
+     * 5.9 -> 5.2-5.5 ms median; inputs from memory about the same (~6.2-6.5: there the first reads
+     * of each plane are what it waits on). Train step, jars alternating: best 821/832 -> 832/816,
+     * median 746/784 -> 760/779 img/s (noise). Clearing no plane at all, each plane row stored
+     * whole or as zeros instead, measured no faster (8.3-9.0 us): the stores, to L2, are the cost.
      */
+    /**
+     * Lane i: element 4 i + k of a pair of vectors (a.rearrange(QUARTER_k, b)), for the lanes whose
+     * element lies in the pair (i < L / 2); the others wrap around, and are masked off.
+     */
+    private static final VectorShuffle<Float> QUARTER_0 = quarter(0), QUARTER_1 = quarter(1), QUARTER_2 = quarter(2), QUARTER_3 = quarter(3);
+
+    private static VectorShuffle<Float> quarter(int k) {
+        return VectorShuffle.fromOp(F, i -> (4 * i + k) & (2 * L - 1));
+    }
+
     static void phasePlanes(float[] in, int src, ConvGeom g, Tiles t, float[] planes, int p0) {
         int stride = t.planeStride(), tw = t.tw(), w = g.w(), pw = g.pw();
-        java.util.Arrays.fill(planes, p0, p0 + 16 * stride, 0f);
+        // cleared: what transformInput reads of each plane (up to perImage + TW), not the room past it for the rows' stores
+        for (int p = 0, reach = t.perImage() + tw + 1; p < 16; p++) java.util.Arrays.fill(planes, p0 + p * stride, p0 + p * stride + reach, 0f);
         int lastX = (w - 1) / (4 * L) * 4 * L, left = w - lastX;
         VectorMask<Float> m0 = F.indexInRange(0, (left + 3) / 4), m1 = F.indexInRange(0, (left + 2) / 4);
         VectorMask<Float> m2 = F.indexInRange(0, (left + 1) / 4), m3 = F.indexInRange(0, left / 4);
         FloatVector zero = FloatVector.zero(F);
         int at0 = (pw & 3) * stride + (pw >> 2), at1 = ((1 + pw) & 3) * stride + ((1 + pw) >> 2);
         int at2 = ((2 + pw) & 3) * stride + ((2 + pw) >> 2), at3 = ((3 + pw) & 3) * stride + ((3 + pw) >> 2);
+        boolean narrow = w <= 2 * L;
         for (int y = 0; y < g.h(); y++) {
             int pr = y + g.ph(), base = p0 + (pr & 3) * 4 * stride + (pr >> 2) * tw, s = src + y * w;
+            if (narrow && s + 2 * L <= in.length) { // the row is two vectors: one two-vector pick per column phase
+                FloatVector a = ld(in, s), b = ld(in, s + L);
+                zero.blend(a.rearrange(QUARTER_0, b), m0).intoArray(planes, base + at0);
+                zero.blend(a.rearrange(QUARTER_1, b), m1).intoArray(planes, base + at1);
+                zero.blend(a.rearrange(QUARTER_2, b), m2).intoArray(planes, base + at2);
+                zero.blend(a.rearrange(QUARTER_3, b), m3).intoArray(planes, base + at3);
+                continue;
+            }
             for (int x = 0; x < w; x += 4 * L) {
                 if (s + x + 4 * L > in.length) {
                     for (int e = x; e < w; e++) planes[base + ((e + pw) & 3) * stride + ((e + pw) >> 2)] = in[s + e];
