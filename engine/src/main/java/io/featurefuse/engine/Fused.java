@@ -29,6 +29,18 @@ public final class Fused {
     }
 
     /**
+     * A ResNet basic block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut), the shortcut x, or
+     * shortcutBn(shortcutConv(x)) where shortcutConv is given (else both null). Recorded as the ops it is made of
+     * (conv2dBatchNorm with relu, then conv2dBatchNormAddRelu), with the same values, gradients and running statistics
+     * to the bit. In float32, where conv2 runs by Winograd with an image chunk for every thread, bn1's output is written
+     * chunk by chunk just before conv2 reads it, from cache.
+     */
+    public static Tensor basicBlock(Tensor x, ConvSpec conv1, BatchNormSpec bn1, ConvSpec conv2, BatchNormSpec bn2, ConvSpec shortcutConv,
+                                    BatchNormSpec shortcutBn) {
+        return BlockOps.basicBlock(x, conv1, bn1, conv2, bn2, shortcutConv, shortcutBn);
+    }
+
+    /**
      * x.batchNorm(bn) (with bn's tensors, mode, momentum and eps) then relu() and adaptiveAvgPool2d(1, 1), on
      * x [N, C, H, W], as one op: [N, C, 1, 1], the same values to the bit, one pass over x forward and two
      * backward, and no map of x's size written either way. A CNN's classifier head.

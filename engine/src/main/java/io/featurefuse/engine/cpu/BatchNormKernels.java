@@ -116,10 +116,14 @@ public final class BatchNormKernels {
      * pass is bound by memory.
      */
     public static void affine(float[] y, float[] x, int off, int n, int c, int s, double[] mean, double[] scale, double[] beta, boolean relu) {
-        Parallel.forRanges(n * c, 2 * s, (t0, t1) -> {
-            for (int t = t0; t < t1; t++)
-                affinePlane(y, t * s, x, off + t * s, s, (float) mean[t % c], (float) scale[t % c], (float) beta[t % c], relu);
-        });
+        Parallel.forRanges(n * c, 2 * s, (t0, t1) -> affinePlanes(y, x, off, t0, t1, c, s, mean, scale, beta, relu));
+    }
+
+    /** affine of planes [t0, t1) alone (plane t: image t / c, channel t % c), on the calling thread: a chunk of images' planes. */
+    public static void affinePlanes(float[] y, float[] x, int off, int t0, int t1, int c, int s, double[] mean, double[] scale, double[] beta,
+                                    boolean relu) {
+        for (int t = t0; t < t1; t++)
+            affinePlane(y, t * s, x, off + t * s, s, (float) mean[t % c], (float) scale[t % c], (float) beta[t % c], relu);
     }
 
     /** The s values of one plane: y[yAt + i] = (x[xAt + i] - m) * a + b, clamped at 0 with relu. */

@@ -213,6 +213,38 @@ public final class Conv2dKernels {
         void images(int n0, int n1, float[] dst);
     }
 
+    /** Makes the planes of images [n0, n1) of a conv's input, just before forwardOfChunks reads them. */
+    @FunctionalInterface
+    public interface InputImages {
+        void make(int n0, int n1);
+    }
+
+    /**
+     * True when {@link #forwardOfChunks} takes layer g: a Winograd layer (its forward runs for any range of images, see
+     * WinogradConv.forwardImages), with a chunk for every thread.
+     */
+    public static boolean forwardTakesChunks(ConvGeom g) {
+        return WinogradConv.applies(g) && g.n() / WinogradConv.imagesPerChunk(g) >= Parallel.threads();
+    }
+
+    /**
+     * forward(out, in, ...) of layer g chunk by chunk of images (where forwardTakesChunks(g)), each chunk's input planes
+     * made by input just before the conv reads them: the op before the conv (a batch norm and ReLU) writes its output
+     * and the conv reads it from cache, not from memory. Each chunk is one of the whole-batch forward's tasks, so these
+     * are its bits, and written is told of the same planes.
+     */
+    public static void forwardOfChunks(float[] out, InputImages input, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g,
+                                       Written written) {
+        if (!forwardTakesChunks(g)) throw new IllegalArgumentException("conv2d forward: this layer does not run chunk by chunk: " + g);
+        float[] u = WinogradConv.packed(w, wOff, g);
+        int images = WinogradConv.imagesPerChunk(g), chunks = (g.n() + images - 1) / images;
+        run(chunks, c -> {
+            int n0 = c * images, n1 = Math.min(g.n(), n0 + images);
+            input.make(n0, n1);
+            WinogradConv.forwardImages(out, in, inOff, u, bias, bOff, g, false, null, 0, written, n0, n1);
+        });
+    }
+
     /**
      * True when {@link #backwardOfChunks} takes layer g: one group, not depthwise, an input gradient for any range of images,
      * and a chunk for every thread (with fewer images, the whole-batch routes run their products in parallel instead).

@@ -1,6 +1,9 @@
 package io.featurefuse.nn.layers;
 
+import io.featurefuse.engine.ConvSpec;
+import io.featurefuse.engine.Fused;
 import io.featurefuse.engine.Tensor;
+import io.featurefuse.nn.Summary;
 import io.featurefuse.nn.Module;
 import java.util.random.RandomGenerator;
 
@@ -34,9 +37,22 @@ public final class BasicBlock extends Module {
             if (s != x) s.recycle();
             return out;
         }
-        // Recording: the block's end, relu(b2(c2(y1)) + shortcut), is one engine op; the normalised maps are never written
-        Tensor y1 = b1.callAfter(c1, x, true);
-        if (shortcut == null) return b2.callAddReluAfter(c2, y1, x);
-        return b2.callAddReluAfter(c2, y1, (Conv2d) shortcut.get(0), (BatchNorm2d) shortcut.get(1), x);
+        if (Summary.isObserving()) { // layer by layer, so the summary sees each
+            Tensor y1 = b1.callAfter(c1, x, true);
+            if (shortcut == null) return b2.callAddReluAfter(c2, y1, x);
+            return b2.callAddReluAfter(c2, y1, (Conv2d) shortcut.get(0), (BatchNorm2d) shortcut.get(1), x);
+        }
+        // Recording: one engine op, which writes b1's output a chunk of images at a time just before c2 reads it, and
+        // the block's end, relu(b2(c2(y1)) + shortcut), in one pass; b2's normalised map is never written
+        b1.countBatch();
+        b2.countBatch();
+        if (shortcut == null) return Fused.basicBlock(x, spec(c1), b1.spec(), spec(c2), b2.spec(), null, null);
+        BatchNorm2d sb = (BatchNorm2d) shortcut.get(1);
+        sb.countBatch();
+        return Fused.basicBlock(x, spec(c1), b1.spec(), spec(c2), b2.spec(), spec((Conv2d) shortcut.get(0)), sb.spec());
+    }
+
+    private static ConvSpec spec(Conv2d conv) {
+        return new ConvSpec(conv.weight(), conv.bias(), conv.options());
     }
 }

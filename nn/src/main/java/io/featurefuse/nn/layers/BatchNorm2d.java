@@ -121,11 +121,11 @@ public final class BatchNorm2d extends Module {
                 shortcutConv.options(), shortcutBn.spec());
     }
 
-    private BatchNormSpec spec() {
+    BatchNormSpec spec() {
         return new BatchNormSpec(runningMean, runningVar, weight, bias, isTraining(), momentum, eps);
     }
 
-    private void countBatch() {
+    void countBatch() {
         if (isTraining()) {
             try (var off = GradMode.off()) {
                 batches.assign(batches.add(1));

@@ -1,0 +1,67 @@
+package io.featurefuse.engine;
+
+import io.featurefuse.engine.cpu.BatchNormKernels;
+import io.featurefuse.engine.cpu.Conv2dKernels;
+import io.featurefuse.engine.cpu.ConvGeom;
+
+/**
+ * A residual block's forward in one call (Fused.basicBlock): the ops it is made of, recorded as they are when called one
+ * by one, with one change of order: where the second conv runs by chunks of images (Conv2dKernels.forwardTakesChunks),
+ * the first norm's ReLU'd output is written a chunk at a time, each chunk just before the second conv reads it, so
+ * that conv reads it from cache.
+ */
+final class BlockOps {
+    /** Blocks whose first norm and second conv ran by chunks (read by tests, which check the route they test was taken). */
+    static final java.util.concurrent.atomic.AtomicLong CHUNKED = new java.util.concurrent.atomic.AtomicLong();
+
+    private BlockOps() {}
+
+    /** relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut), shortcut x, or shortcutBn(shortcutConv(x)) where shortcutConv is given. */
+    static Tensor basicBlock(Tensor x, ConvSpec conv1, BatchNormSpec bn1, ConvSpec conv2, BatchNormSpec bn2, ConvSpec shortcutConv,
+                             BatchNormSpec shortcutBn) {
+        if ((shortcutConv == null) != (shortcutBn == null))
+            throw new IllegalArgumentException("basicBlock: give both the shortcut's conv and its batch norm, or neither");
+        NormOps.PlaneStatistics s1 = ConvOps.statisticsRoom(x, conv1.weight(), conv1.options(), bn1.training());
+        Tensor z1 = ConvOps.conv2dGathering(x, conv1.weight(), conv1.bias(), conv1.options(), s1);
+        NormOps.PlaneStatistics s2 = ConvOps.statisticsRoom(z1.shape, z1.dtype, conv2.weight(), conv2.options(), bn2.training());
+        Tensor z2 = normReluConvOfChunks(z1, bn1, s1, conv2, s2);
+        if (z2 == null) {
+            Tensor y1 = NormOps.batchNorm(z1, bn1.runningMean(), bn1.runningVar(), bn1.weight(), bn1.bias(), bn1.training(), bn1.momentum(), bn1.eps(),
+                    true, s1);
+            z2 = ConvOps.conv2dGathering(y1, conv2.weight(), conv2.bias(), conv2.options(), s2);
+        }
+        if (shortcutConv == null) return ResidualOps.batchNormAddRelu(z2, bn2, s2, x, null, null);
+        NormOps.PlaneStatistics ss = ConvOps.statisticsRoom(x, shortcutConv.weight(), shortcutConv.options(), shortcutBn.training());
+        Tensor r = ConvOps.conv2dGathering(x, shortcutConv.weight(), shortcutConv.bias(), shortcutConv.options(), ss);
+        return ResidualOps.batchNormAddRelu(z2, bn2, s2, r, shortcutBn, ss);
+    }
+
+    /**
+     * conv2d(relu(batchNorm(z, bn)), conv) with conv's output statistics gathered into s2, the norm's output made chunk
+     * by chunk of images just before the conv reads it; both recorded as the plain ops (batchNormRelu, conv2d). Null,
+     * with nothing done, where the conv does not run by chunks (or is given shapes it would refuse: the plain ops then
+     * say what is wrong).
+     */
+    private static Tensor normReluConvOfChunks(Tensor z, BatchNormSpec bn, NormOps.PlaneStatistics s1, ConvSpec conv, NormOps.PlaneStatistics s2) {
+        Tensor weight = conv.weight(), bias = conv.bias();
+        if (z.dtype != DType.F32 || weight.dtype != DType.F32 || bias != null && bias.dtype != DType.F32) return null;
+        ConvGeom g;
+        try {
+            g = ConvOps.geometry(z.shape, weight.shape, conv.options());
+            ConvOps.checkBias("conv2d", z, bias, g);
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+        if (!Conv2dKernels.forwardTakesChunks(g)) return null;
+        NormOps.Normalisation n = NormOps.normalisation("batchNormRelu", z, bn, s1);
+        Tensor zd = n.xd(), y = Tensor.emptyToOverwrite(z.shape, DType.F32), wd = weight.dense(), bd = bias == null ? null : bias.dense();
+        Tensor out = Tensor.emptyToOverwrite(Shape.of(g.n(), g.k(), g.oh(), g.ow()), DType.F32);
+        int c = n.c();
+        CHUNKED.incrementAndGet();
+        Conv2dKernels.forwardOfChunks(out.f(),
+                (n0, n1) -> BatchNormKernels.affinePlanes(y.f(), zd.f(), zd.offset, n0 * c, n1 * c, c, n.spatial(), n.mean(), n.scale(), n.shift(), true),
+                y.f(), 0, wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g, ConvOps.gathering(out, g, s2));
+        Tensor.record(y, new Node.BatchNormRelu(n.node(), n.relu()));
+        return Tensor.record(out, new Node.Conv2d(y, weight, bias, g));
+    }
+}
