@@ -79,6 +79,7 @@ final class Autograd {
         List<Tensor> order = topoOrder(root, readers);
         PendingGrads grads = new PendingGrads(grad);
         Map<Tensor, Deferred> deferred = new IdentityHashMap<>();
+        Map<Tensor, NormOps.PlaneGradientSums> presummed = new IdentityHashMap<>();
         try (var off = GradMode.off()) {
             if (root.gradFn == null) {
                 accumulateLeaf(root, grad, false);
@@ -101,13 +102,21 @@ final class Autograd {
                 if (later != null) {
                     // deferred only where the norm was t's one reader (readers), so nothing else can have sent t a gradient
                     if (g != null) throw new IllegalStateException("backward: " + node.opName() + "'s output got a gradient besides its norm's deferred one");
-                    in = node instanceof Node.Conv2d c ? ConvOps.backwardOfChunks(c, later.dx, sum)
-                            : ConcatConvOps.backwardOfChunks((Node.Conv2dOfConcat) node, later.dx);
+                    if (node instanceof Node.Conv2d c) {
+                        // the norm before this conv, its input gradient's one reader, gets its sums' terms as that gradient is made
+                        Tensor y = c.x();
+                        boolean ahead = sum == null && y.requiresGrad() && y.gradFn != null && readers.get(y) == 1
+                                && NormOps.presums(y.gradFn.node(), x -> readers.get(x) == 1);
+                        int planes = y.shape.dim(0) * y.shape.dim(1);
+                        NormOps.PlaneGradientSums terms = ahead ? new NormOps.PlaneGradientSums(new double[planes], new double[planes]) : null;
+                        in = ConvOps.backwardOfChunks(c, later.dx, sum, ahead ? y.gradFn.node() : null, terms);
+                        if (ahead) presummed.put(y, terms);
+                    } else in = ConcatConvOps.backwardOfChunks((Node.Conv2dOfConcat) node, later.dx);
                     later.norm.madeOne(order, retainGraph, recycle, grads);
                 } else if ((sides = NormOps.deferrable(node, g, x -> readers.get(x) == 1)) != null) {
                     // its input's one reader: the gradient is made chunk by chunk by the conv that made that input (NormOps.Deferral)
                     NormOps.Deferral into = new NormOps.Deferral();
-                    in = NormOps.deferredBackward(node, g, into, sides);
+                    in = NormOps.deferredBackward(node, g, into, sides, presummed.remove(t));
                     Tensor[] xs = NormOps.normInputs(node);
                     HeldNorm norm = new HeldNorm(i, g, into.held, (sides[0] ? 1 : 0) + (sides[1] ? 1 : 0));
                     if (into.held != null) grads.hold(into.held);

@@ -221,6 +221,11 @@ final class ConvOps {
      * gradients read it (Conv2dKernels.backwardOfChunks); with sum, as backward(n, g, sum).
      */
     static Tensor[] backwardOfChunks(Node.Conv2d n, Conv2dKernels.OutputGradient dOut, Tensor sum) {
+        return backwardOfChunks(n, dOut, sum, null, null);
+    }
+
+    /** As above; with sumsFor (a norm node whose output is n's input; no sum), its gradient sums' terms made into presums as x's gradient is (NormOps.gradientSums). */
+    static Tensor[] backwardOfChunks(Node.Conv2d n, Conv2dKernels.OutputGradient dOut, Tensor sum, Node sumsFor, NormOps.PlaneGradientSums presums) {
         Tensor x = n.x(), w = n.weight();
         if (!takesChunks(n) || sum != null && (!addsInputGradient(n) || !sum.shape.equals(x.shape) || !sum.isContiguous() || sum.offset != 0
                 || sum.dtype != DType.F32))
@@ -230,7 +235,7 @@ final class ConvOps {
         Tensor wd = w.dense(), xd = x.dense();
         if (gx != null || gw != null)
             Conv2dKernels.backwardOfChunks(gx == null ? null : gx.f(), sum != null, gw == null ? null : gw.f(), dOut, wd.f(), wd.offset, xd.f(), xd.offset,
-                    n.geom());
+                    n.geom(), sumsFor == null || gx == null ? null : NormOps.gradientSums(sumsFor, gx, presums));
         return new Tensor[] {gx, gw};
     }
 

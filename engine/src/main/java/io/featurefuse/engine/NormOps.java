@@ -192,12 +192,15 @@ final class NormOps {
         };
     }
 
-    /** node's gradients, with those of the inputs sides picks (see deferrable) left null: into makes them, image by image, later. */
-    static Tensor[] deferredBackward(Node node, Tensor g, Deferral into, boolean[] sides) {
+    /**
+     * node's gradients, with those of the inputs sides picks (see deferrable) left null: into makes them, image by image, later.
+     * With presummed (or null), a plain norm or one with ReLU takes its gradient sums' terms from there (see presums).
+     */
+    static Tensor[] deferredBackward(Node node, Tensor g, Deferral into, boolean[] sides, PlaneGradientSums presummed) {
         DEFERRED.incrementAndGet();
         return switch (node) {
-            case Node.BatchNorm n -> batchNormBackward(n, g, null, null, into);
-            case Node.BatchNormRelu n -> batchNormBackward(n.bn(), g, n.relu(), null, into);
+            case Node.BatchNorm n -> batchNormBackward(n, g, null, null, into, presummed);
+            case Node.BatchNormRelu n -> batchNormBackward(n.bn(), g, n.relu(), null, into, presummed);
             case Node.BatchNormReluPool n -> PooledNormOps.backward(n, g, into);
             case Node.BatchNormAddRelu n -> ResidualOps.backward(n, g, into, sides[0], sides[1]);
             default -> throw new IllegalArgumentException("batch norm backward: " + node.opName() + " does not defer its input gradient");
@@ -212,12 +215,62 @@ final class NormOps {
      */
     static Tensor[] batchNormBackward(Node.BatchNorm node, Tensor g, BatchNormKernels.ReluOf relu, BatchNormKernels.PlaneSpread spread,
                                       Deferral into) {
+        return batchNormBackward(node, g, relu, spread, into, null);
+    }
+
+    /**
+     * The per-plane terms of a norm's gradient sums (BatchNormKernels.gradientSumsOfImages), made by the conv after the
+     * norm as it made its input gradient, chunk by chunk: the norm's backward then sums them, and reads its incoming
+     * gradient once less.
+     */
+    record PlaneGradientSums(double[] sums, double[] dots) {}
+
+    /** The norm of a plain batch norm node or one with ReLU, else null: those whose gradient sums can come from the conv after them. */
+    private static Node.BatchNorm presummable(Node node) {
+        return switch (node) {
+            case Node.BatchNorm n -> n;
+            case Node.BatchNormRelu n -> n.bn();
+            default -> null;
+        };
+    }
+
+    /**
+     * True when node's backward, given a dense float32 gradient made whole by one conv after it (its output's one reader),
+     * will defer its input gradient (deferrable) and can take its sums' terms from that conv (presummable).
+     */
+    static boolean presums(Node node, java.util.function.Predicate<Tensor> alone) {
+        Node.BatchNorm bn = presummable(node);
+        return bn != null && madeByChunkedConv(bn.x()) && alone.test(bn.x());
+    }
+
+    /** Norms whose gradient sums' terms the conv after them made so far (tests). */
+    static final java.util.concurrent.atomic.AtomicLong PRESUMMED = new java.util.concurrent.atomic.AtomicLong();
+
+    /** What the conv making node's incoming gradient g (dense, float32) tells as its images are made: their sums' terms into into. */
+    static Conv2dKernels.InputGradientMade gradientSums(Node node, Tensor g, PlaneGradientSums into) {
+        PRESUMMED.incrementAndGet();
+        Node.BatchNorm bn = presummable(node);
+        Tensor x = bn.x();
+        if (g.dtype != DType.F32 || !g.isContiguous() || !g.shape.equals(x.shape) || !x.isContiguous())
+            throw new IllegalArgumentException("batch norm backward: sums are made ahead only from a dense float32 gradient of the input's shape");
+        int c = x.shape.dim(1), spatial = x.numel() / (x.shape.dim(0) * c);
+        BatchNormKernels.ReluOf relu = node instanceof Node.BatchNormRelu r ? r.relu() : null;
+        float[] dy = g.f(), xf = x.f();
+        int dyOff = g.offset, xOff = x.offset;
+        double[] mean = bn.mean();
+        return (n0, n1) -> BatchNormKernels.gradientSumsOfImages(dy, dyOff, relu, xf, xOff, n0, n1, c, spatial, mean, into.sums(), into.dots());
+    }
+
+    /** batchNormBackward, the sums' terms from presummed where given (see PlaneGradientSums). */
+    private static Tensor[] batchNormBackward(Node.BatchNorm node, Tensor g, BatchNormKernels.ReluOf relu, BatchNormKernels.PlaneSpread spread,
+                                              Deferral into, PlaneGradientSums presummed) {
         Tensor x = node.x(), xd = x.dense(), gd = spread == null ? g.dense() : null;
         boolean pooled = spread != null;
         int n = x.shape.dim(0), c = x.shape.dim(1), spatial = x.numel() / (n * c);
         double[] mean = node.mean();
         double[] sums = new double[c], dots = new double[c];
-        if (pooled) BatchNormKernels.pooledGradientSums(spread, relu, xd.f(), xd.offset, n, c, spatial, mean, sums, dots);
+        if (presummed != null) BatchNormKernels.gradientSumsOfPlanes(presummed.sums(), presummed.dots(), n, c, sums, dots);
+        else if (pooled) BatchNormKernels.pooledGradientSums(spread, relu, xd.f(), xd.offset, n, c, spatial, mean, sums, dots);
         else if (x.dtype == DType.F32)
             BatchNormKernels.gradientSums(gd.f(), gd.offset, relu, xd.f(), xd.offset, n, c, spatial, mean, sums, dots);
         else BatchNormKernels.gradientSums(gd.d(), gd.offset, relu, xd.d(), xd.offset, n, c, spatial, mean, sums, dots);

@@ -93,6 +93,53 @@ class DeferredNormGradientTest {
         return out;
     }
 
+    /**
+     * conv, norm (plain or with ReLU), conv, norm with ReLU: the second conv makes the first norm's gradient sums' terms
+     * as it makes its input gradient, chunk by chunk (NormOps.PlaneGradientSums), where that norm's output has no
+     * other reader and its own gradient is deferred; the bits of the graph with products by 1 between, where neither
+     * happens. Batches from fewer images than a chunk for every thread up.
+     */
+    @Property(tries = 12)
+    void aNormTakesItsSumsFromTheConvAfterIt(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int n = 1 + r.nextInt(3 * Parallel.threads()), c = 16 + r.nextInt(5), k = 16 + r.nextInt(5), side = 8 + r.nextInt(12);
+        boolean relu = r.nextBoolean(), shared = r.nextInt(4) == 0, training = r.nextInt(4) > 0;
+        List<Tensor> base = List.of(Fixtures.values(seed, -1, 1, n, c, side, side).to(DType.F32), Fixtures.values(seed + 1, -0.4, 0.4, k, c, 3, 3).to(DType.F32),
+                Fixtures.values(seed + 2, -0.4, 0.4, k, k, 3, 3).to(DType.F32), Fixtures.values(seed + 3, 0.5, 1.5, k).to(DType.F32),
+                Fixtures.values(seed + 4, -0.5, 0.5, k).to(DType.F32));
+        String what = "n " + n + " c " + c + " k " + k + " side " + side + (relu ? " relu" : " plain") + (shared ? " shared" : "") + (training ? " training" : " eval");
+        long before = NormOps.PRESUMMED.get();
+        List<Tensor> ahead = chain(base, relu, shared, training, t -> t);
+        long presummed = NormOps.PRESUMMED.get() - before;
+        List<Tensor> made = chain(base, relu, shared, training, t -> t.mul(Tensor.scalar(1)));
+        assertEquals(before + presummed, NormOps.PRESUMMED.get(), what + ": not summed ahead behind products");
+        boolean chunks = Conv2dKernels.takesChunks(new ConvGeom(n, k, side, side, k, 3, 3, side, side, 1, 1, 1, 1, 1, 1, 1));
+        assertEquals(chunks && !shared ? 1 : 0, presummed, what + ": summed ahead where both convs run by chunks and the norm's output has one reader");
+        for (int i = 0; i < ahead.size(); i++) assertArrayEquals(made.get(i).toFloatArray(), ahead.get(i).toFloatArray(), what + ": result " + i);
+    }
+
+    /** conv, norm, conv, norm with ReLU on fresh leaves of base's values, between after each conv: the output, then each leaf's gradient. */
+    private static List<Tensor> chain(List<Tensor> base, boolean relu, boolean shared, boolean training, Function<Tensor, Tensor> between) {
+        List<Tensor> in = new ArrayList<>();
+        for (Tensor t : base) in.add(t.copy().requiresGrad(true));
+        int k = base.get(1).shape().dim(0);
+        ConvOptions o = ConvOptions.of(1, 1);
+        Tensor x = in.get(0).mul(Tensor.scalar(1)), z1 = between.apply(x.conv2d(in.get(1), null, o));
+        Tensor y1 = relu ? Fused.batchNormRelu(z1, Tensor.zeros(k), Tensor.ones(k), in.get(3), in.get(4), training, 0.1, 1e-5)
+                : z1.batchNorm(Tensor.zeros(k), Tensor.ones(k), in.get(3), in.get(4), training, 0.1, 1e-5);
+        Tensor z2 = between.apply(y1.conv2d(in.get(2), null, o));
+        Tensor y2 = Fused.batchNormRelu(z2, Tensor.zeros(k), Tensor.ones(k), null, null, training, 0.1, 1e-5);
+        Tensor loss = y2.mul(Fixtures.values(19, -1, 1, y2.shape().toArray()).to(DType.F32)).sum();
+        // a second reader of the first norm's output, its gradient made before the second conv's or after it
+        if (shared) loss = loss.add(y1.mul(y1).sum());
+        if (shared) loss = y1.mul(Fixtures.values(23, -1, 1, y1.shape().toArray()).to(DType.F32)).sum().add(loss);
+        Tensor output = y2.detach().copy();
+        loss.backwardAndRecycle();
+        List<Tensor> out = new ArrayList<>(List.of(output));
+        for (Tensor t : in) out.add(t.grad());
+        return out;
+    }
+
     private static void compare(long seed, SplittableRandom r, int family, int norm, int n) {
         boolean training = r.nextInt(4) > 0, shared = r.nextBoolean(), convShared = r.nextInt(5) == 0, constant = r.nextBoolean();
         int c = family == 0 ? 16 + r.nextInt(5) : 1 + r.nextInt(6), k = family == 0 ? 16 + r.nextInt(5) : 2 + r.nextInt(6);

@@ -225,6 +225,22 @@ public final class BatchNormKernels {
     }
 
     /**
+     * The per-plane terms of {@link #gradientSums} for the planes of images [n0, n1) alone, on the calling thread, into
+     * planeSums and planeDots (n c each, plane t = image t / c, channel t % c): a chunk of a gradient made just before,
+     * while it is in cache. {@link #gradientSumsOfPlanes} then sums them as gradientSums does, so these are its bits.
+     */
+    public static void gradientSumsOfImages(float[] dy, int dyOff, ReluOf relu, float[] x, int off, int n0, int n1, int c, int s, double[] mean,
+                                            double[] planeSums, double[] planeDots) {
+        for (int t = n0 * c; t < n1 * c; t++) planeGradientSums(dy, dyOff + t * s, relu, x, off + t * s, s, t % c, mean, planeSums, planeDots, t);
+    }
+
+    /** gradientSums' per-channel sums from its per-plane terms (all n c of them made, see gradientSumsOfImages). */
+    public static void gradientSumsOfPlanes(double[] planeSums, double[] planeDots, int n, int c, double[] sums, double[] dots) {
+        sumByChannel(planeSums, n, c, sums);
+        sumByChannel(planeDots, n, c, dots);
+    }
+
+    /**
      * {@link #gradientSums} where the gradient arriving at the output is a pool's input gradient:
      * each plane's is spread into this thread's scratch by the pool's backward and summed as
      * gradientSums sums it, so the sums are the pool-then-BN ones to the bit, without that spread

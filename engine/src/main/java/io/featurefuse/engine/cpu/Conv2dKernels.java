@@ -262,10 +262,28 @@ public final class Conv2dKernels {
      */
     public static void backwardOfChunks(float[] dIn, boolean adding, float[] dW, OutputGradient dOut, float[] w, int wOff, float[] in, int inOff,
                                         ConvGeom g) {
+        backwardOfChunks(dIn, adding, dW, dOut, w, wOff, in, inOff, g, null);
+    }
+
+    /** Tells that the input gradient of images [n0, n1) is made (in backwardOfChunks' dIn), while it is in cache. */
+    @FunctionalInterface
+    public interface InputGradientMade {
+        void images(int n0, int n1);
+    }
+
+    /**
+     * backwardOfChunks, made (where not null, with dIn made and not added to) told of each chunk's input gradient as
+     * soon as it is made: the batch norm before the conv takes its gradient sums from there (NormOps).
+     */
+    public static void backwardOfChunks(float[] dIn, boolean adding, float[] dW, OutputGradient dOut, float[] w, int wOff, float[] in, int inOff,
+                                        ConvGeom g, InputGradientMade made) {
         if (!takesChunks(g) || adding && !addsInputGradient(g)) throw new IllegalArgumentException("conv2d backward: this layer does not run chunk by chunk: " + g);
+        if (made != null && (dIn == null || adding)) throw new IllegalArgumentException("conv2d backward: only an input gradient made whole here is told of");
         DataGradient data = dIn == null ? null : new DataGradient(w, wOff, g);
-        ofChunks(data == null ? null : (d, dOff, n0, n1) -> data.images(dIn, d, dOff, n0, n1, adding),
-                dW == null ? null : new WeightGradient(g, in, inOff, null), dW, dOut, g);
+        ofChunks(data == null ? null : (d, dOff, n0, n1) -> {
+            data.images(dIn, d, dOff, n0, n1, adding);
+            if (made != null) made.images(n0, n1);
+        }, dW == null ? null : new WeightGradient(g, in, inOff, null), dW, dOut, g);
     }
 
     /** The input gradient of images [n0, n1) from the output gradient in d (image n's at dOff + n K OH OW). */
