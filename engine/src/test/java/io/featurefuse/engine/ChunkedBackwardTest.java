@@ -22,18 +22,21 @@ import org.junit.jupiter.api.Test;
 class ChunkedBackwardTest {
 
     /**
-     * Routes: Winograd F(2x2) and F(4x4) input gradients (3x3 stride 1, 16+ channels), the phase planes (strides
-     * 1-3, few channels), the 1x1 stride-2 spread, and the weight gradients each of those layers takes (Winograd,
-     * tap by tap, implicit GEMM, im2col). Batches below and above the 64 chunks (chunks of 1 to 3 images, uneven).
+     * Routes: Winograd F(2x2) and F(4x4) input gradients (3x3 stride 1, 16+ channels), the flipped conv by the
+     * implicit GEMM (stride 1, 16+ channels, 2x2, 4x4 or 5x5 kernels, or 3x3 where Winograd does not take it), the
+     * phase planes (strides 1-3, few channels), the 1x1 stride-2 spread, and the weight gradients each of those layers
+     * takes (Winograd, tap by tap, implicit GEMM, im2col). Batches below and above the 64 chunks (chunks of 1 to 3
+     * images, uneven).
      */
-    @Property(tries = 60)
+    @Property(tries = 80)
     void chunksGiveTheWholeBatchsBits(@ForAll long seed) {
         SplittableRandom r = new SplittableRandom(seed);
-        int family = r.nextInt(4), stride = family == 1 ? 2 : family == 3 ? 3 : 1;
-        boolean pointwise = family == 2;
-        int c = family == 0 ? 16 + r.nextInt(9) : 1 + r.nextInt(12), k = family == 0 ? 16 + r.nextInt(9) : 1 + r.nextInt(12);
-        int kh = family == 0 ? 3 : pointwise ? 1 : 2 + r.nextInt(2), kw = family == 0 ? 3 : pointwise ? 1 : 2 + r.nextInt(2);
-        int pad = family == 0 ? 1 : pointwise ? 0 : r.nextInt(2), s = pointwise ? 2 : stride;
+        int family = r.nextInt(5), stride = family == 1 ? 2 : family == 3 ? 3 : 1;
+        boolean pointwise = family == 2, wide = family == 0 || family == 4;
+        int c = wide ? 16 + r.nextInt(9) : 1 + r.nextInt(12), k = wide ? 16 + r.nextInt(9) : 1 + r.nextInt(12);
+        int square = family == 4 ? 2 + r.nextInt(4) : 3;
+        int kh = wide ? square : pointwise ? 1 : 2 + r.nextInt(2), kw = wide ? square : pointwise ? 1 : 2 + r.nextInt(2);
+        int pad = family == 0 ? 1 : family == 4 ? r.nextInt(square) : pointwise ? 0 : r.nextInt(2), s = pointwise ? 2 : stride;
         int n = r.nextBoolean() ? 1 + r.nextInt(8) : 64 + r.nextInt(120), h = 5 + r.nextInt(family == 0 ? 24 : 14), w = 5 + r.nextInt(16);
         int oh = (int) ConvGeom.outSize(h, kh, s, pad, 1), ow = (int) ConvGeom.outSize(w, kw, s, pad, 1);
         ConvGeom g = new ConvGeom(n, c, h, w, k, kh, kw, oh, ow, s, s, pad, pad, 1, 1, 1);
@@ -86,8 +89,10 @@ class ChunkedBackwardTest {
         assertTrue(Conv2dKernels.takesChunks(new ConvGeom(128, 32, 28, 28, 64, 3, 3, 14, 14, 2, 2, 1, 1, 1, 1, 1)));
         assertTrue(Conv2dKernels.takesChunks(new ConvGeom(128, 32, 14, 14, 48, 3, 3, 14, 14, 1, 1, 1, 1, 1, 1, 1)));
         assertTrue(Conv2dKernels.takesChunks(new ConvGeom(128, 1, 28, 28, 32, 5, 5, 28, 28, 1, 1, 2, 2, 1, 1, 1)));
-        // 48->96 at 7x7: its input gradient is a 96->48 conv that is not Winograd, run for the whole batch
-        assertFalse(Conv2dKernels.takesChunks(new ConvGeom(128, 48, 7, 7, 96, 3, 3, 7, 7, 1, 1, 1, 1, 1, 1, 1)));
+        // 48->96 at 7x7: its input gradient is a 96->48 conv that is not Winograd, by the implicit GEMM
+        ConvGeom last = new ConvGeom(128, 48, 7, 7, 96, 3, 3, 7, 7, 1, 1, 1, 1, 1, 1, 1);
+        assertFalse(Conv2dKernels.usesWinograd(new ConvGeom(128, 96, 7, 7, 48, 3, 3, 7, 7, 1, 1, 1, 1, 1, 1, 1)));
+        assertTrue(Conv2dKernels.takesChunks(last));
     }
 
     @Test

@@ -18,7 +18,7 @@ final class DataGradient {
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
 
     private final ConvGeom g, back;
-    private final float[] w, u, wt;
+    private final float[] w, u, wt; // u: the flipped weights packed for its Winograd or implicit GEMM forward
     private final int wOff, wtGroup;
     private final boolean perImage;
     private final ImplicitConv.Layout lay;
@@ -31,6 +31,7 @@ final class DataGradient {
         // backward's weights change every call: packed for it alone, nothing kept (see PackCache.bypassed)
         float[][] packed = new float[1][];
         if (back != null && WinogradConv.applies(back)) PackCache.bypassed(() -> packed[0] = WinogradConv.packed(flipped(w, wOff, g), 0, back));
+        else if (back != null && ImplicitConv.applies(back)) PackCache.bypassed(() -> packed[0] = ImplicitConv.packed(flipped(w, wOff, g), 0, back));
         u = packed[0];
         int groups = g.groups(), kg = g.kg(), crs = g.crs();
         // W^T packed once for all images when they run as parallel tasks (the GEMM per image packed it
@@ -47,10 +48,13 @@ final class DataGradient {
         return back != null ? WinogradConv.applies(back) : readsPhasePlanes(g);
     }
 
-    /** True when {@link #images} takes any range of images, not only all of them (a flipped route that is not Winograd runs Conv2dKernels.forward). */
+    /**
+     * True when {@link #images} takes any range of images, not only all of them: a flipped route that is neither Winograd
+     * nor the implicit GEMM runs Conv2dKernels.forward.
+     */
     static boolean takesRanges(ConvGeom g) {
         ConvGeom back = flippedGeometry(g);
-        return back == null || WinogradConv.applies(back);
+        return back == null || WinogradConv.applies(back) || ImplicitConv.applies(back);
     }
 
     /**
@@ -58,9 +62,14 @@ final class DataGradient {
      * at dOff + n K OH OW, as the layer's own): in parallel over those images, or on the calling thread within a task.
      */
     void images(float[] dIn, float[] dOut, int dOff, int first, int end, boolean adding) {
-        if (u != null) {
+        if (u != null && WinogradConv.applies(back)) {
             // adding: the Winograd forward with dIn as its residual too (it makes each plane in scratch, then copies)
             WinogradConv.forwardImages(dIn, dOut, dOff, u, null, 0, back, false, adding ? dIn : null, 0, null, first, end);
+            return;
+        }
+        if (u != null) { // the flipped conv by the implicit GEMM, as Conv2dKernels.forward would run it (not adding: see addsInPlace)
+            if (adding) throw new IllegalArgumentException("conv2d backward: this layer's input gradient is not added in place: " + g);
+            ImplicitConv.forwardImages(dIn, dOut, dOff, u, null, 0, back, false, null, first, end);
             return;
         }
         if (back != null) {

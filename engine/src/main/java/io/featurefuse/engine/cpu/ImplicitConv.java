@@ -226,6 +226,22 @@ final class ImplicitConv {
     // written: null, or told as each image's planes are done (see Conv2dKernels.Written)
     static void forward(float[] out, float[] in, int inOff, float[] w, int wOff, float[] bias, int bOff, ConvGeom g, boolean relu,
                         Conv2dKernels.Written written) {
+        forwardImages(out, in, inOff, packed(w, wOff, g), bias, bOff, g, relu, written, 0, g.n());
+    }
+
+    /** The weights as forward reads them (for {@link #forwardImages}): packed for the tap tiles or for the sweeps. */
+    static float[] packed(float[] w, int wOff, ConvGeom g) {
+        int groups = g.groups(), kg = g.kg(), crs = g.crs();
+        return writesByTapTiles(g) ? PackCache.get("tap-tiles", w, wOff, g.k() * crs, () -> TapTiles.pack(w, wOff, groups, kg, crs), groups, kg, crs)
+                : PackCache.get("implicit", w, wOff, g.k() * crs, () -> packWeights(w, wOff, false, groups, kg, crs), groups, kg, crs);
+    }
+
+    /**
+     * forward for images [first, end) alone, the weights ap packed by {@link #packed}: parallel over those images, or on
+     * the calling thread within a task (DataGradient's chunks). An image's output does not depend on the range.
+     */
+    static void forwardImages(float[] out, float[] in, int inOff, float[] ap, float[] bias, int bOff, ConvGeom g, boolean relu,
+                              Conv2dKernels.Written written, int first, int end) {
         int groups = g.groups(), kg = g.kg(), cg = g.cg(), crs = g.crs();
         Layout lay = Layout.of(g);
         int wq = lay.wq(), colsPadded = lay.colsPadded(), pSize = lay.size();
@@ -233,8 +249,6 @@ final class ImplicitConv {
         int[] shift = lay.shift(); // B's rows are P shifted
         boolean pointwise = pointwise(g), exact = exact(g), tapTiles = writesByTapTiles(g);
         int groupStride = tapTiles ? TapTiles.packedGroupSize(kg, crs) : packedGroupSize(kg, crs);
-        float[] ap = tapTiles ? PackCache.get("tap-tiles", w, wOff, g.k() * crs, () -> TapTiles.pack(w, wOff, groups, kg, crs), groups, kg, crs)
-                : PackCache.get("implicit", w, wOff, g.k() * crs, () -> packWeights(w, wOff, false, groups, kg, crs), groups, kg, crs);
         int hw = g.h() * g.w(), ohw = g.ohw();
         /*
          * 1x1, stride 1, unpadded: C's columns are the output's, so the tiles go straight into the
@@ -242,8 +256,8 @@ final class ImplicitConv {
          * by planeProduct (which says what packing them cost).
          */
         TapPlanes taps = exact ? TapPlanes.of(g) : null;
-        Parallel.forEach(g.n() * groups, Conv2dKernels.thenWritten(t -> {
-            int n = t / groups, grp = t % groups;
+        Parallel.forEach((end - first) * groups, Conv2dKernels.thenWritten(t -> {
+            int n = first + t / groups, grp = t % groups;
             float[][] scratch = SCRATCH.get();
             int src = inOff + (n * g.c() + grp * cg) * hw;
             if (pointwise) {
@@ -278,7 +292,7 @@ final class ImplicitConv {
             for (int k = 0; k < kg; k++)
                 keepValidColumns(c, LS + k * colsPadded, wq, out, (n * g.k() + grp * kg + k) * ohw, g.oh(), g.ow(),
                         bias == null ? 0f : bias[bOff + grp * kg + k], relu);
-        }, written, g, 1));
+        }, written, g, 1, first));
     }
 
     /**
