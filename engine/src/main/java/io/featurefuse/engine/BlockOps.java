@@ -6,9 +6,10 @@ import io.featurefuse.engine.cpu.ConvGeom;
 
 /**
  * A residual block's forward in one call (Fused.basicBlock): the ops it is made of, recorded as they are when called one
- * by one, with one change of order: where the second conv runs by chunks of images (Conv2dKernels.forwardTakesChunks),
- * the first norm's ReLU'd output is written a chunk at a time, each chunk just before the second conv reads it, so
- * that conv reads it from cache.
+ * by one, with one change of order: where a conv after a norm and ReLU runs by chunks of images
+ * (Conv2dKernels.forwardTakesChunks), the norm's output is written a chunk at a time, each chunk just before the conv
+ * reads it, so that conv reads it from cache. That is the block's second conv, and its first where a stem (conv, norm
+ * and ReLU) comes before the block.
  */
 final class BlockOps {
     /** Blocks whose first norm and second conv ran by chunks (read by tests, which check the route they test was taken). */
@@ -16,33 +17,52 @@ final class BlockOps {
 
     private BlockOps() {}
 
-    /** relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut), shortcut x, or shortcutBn(shortcutConv(x)) where shortcutConv is given. */
-    static Tensor basicBlock(Tensor x, ConvSpec conv1, BatchNormSpec bn1, ConvSpec conv2, BatchNormSpec bn2, ConvSpec shortcutConv,
-                             BatchNormSpec shortcutBn) {
+    /**
+     * relu(bn2(conv2(relu(bn1(conv1(in))))) + shortcut), shortcut in, or shortcutBn(shortcutConv(in)) where shortcutConv
+     * is given; in is x, or relu(stemBn(stem(x))) where stem is given (a conv, its norm and ReLU before the block).
+     */
+    static Tensor basicBlock(Tensor x, ConvSpec stem, BatchNormSpec stemBn, ConvSpec conv1, BatchNormSpec bn1, ConvSpec conv2, BatchNormSpec bn2,
+                             ConvSpec shortcutConv, BatchNormSpec shortcutBn) {
         if ((shortcutConv == null) != (shortcutBn == null))
             throw new IllegalArgumentException("basicBlock: give both the shortcut's conv and its batch norm, or neither");
-        NormOps.PlaneStatistics s1 = ConvOps.statisticsRoom(x, conv1.weight(), conv1.options(), bn1.training());
-        Tensor z1 = ConvOps.conv2dGathering(x, conv1.weight(), conv1.bias(), conv1.options(), s1);
-        NormOps.PlaneStatistics s2 = ConvOps.statisticsRoom(z1.shape, z1.dtype, conv2.weight(), conv2.options(), bn2.training());
-        Tensor z2 = normReluConvOfChunks(z1, bn1, s1, conv2, s2);
-        if (z2 == null) {
-            Tensor y1 = NormOps.batchNorm(z1, bn1.runningMean(), bn1.runningVar(), bn1.weight(), bn1.bias(), bn1.training(), bn1.momentum(), bn1.eps(),
-                    true, s1);
-            z2 = ConvOps.conv2dGathering(y1, conv2.weight(), conv2.bias(), conv2.options(), s2);
+        if ((stem == null) != (stemBn == null)) throw new IllegalArgumentException("basicBlock: give both the stem's conv and its batch norm, or neither");
+        Tensor in = x;
+        NormOps.PlaneStatistics s1;
+        Tensor z1;
+        if (stem == null) {
+            s1 = ConvOps.statisticsRoom(x, conv1.weight(), conv1.options(), bn1.training());
+            z1 = ConvOps.conv2dGathering(x, conv1.weight(), conv1.bias(), conv1.options(), s1);
+        } else {
+            NormOps.PlaneStatistics s0 = ConvOps.statisticsRoom(x, stem.weight(), stem.options(), stemBn.training());
+            Tensor z0 = ConvOps.conv2dGathering(x, stem.weight(), stem.bias(), stem.options(), s0);
+            s1 = ConvOps.statisticsRoom(z0.shape, z0.dtype, conv1.weight(), conv1.options(), bn1.training());
+            Tensor[] yz = normReluConv(z0, stemBn, s0, conv1, s1);
+            in = yz[0];
+            z1 = yz[1];
         }
-        if (shortcutConv == null) return ResidualOps.batchNormAddRelu(z2, bn2, s2, x, null, null);
-        NormOps.PlaneStatistics ss = ConvOps.statisticsRoom(x, shortcutConv.weight(), shortcutConv.options(), shortcutBn.training());
-        Tensor r = ConvOps.conv2dGathering(x, shortcutConv.weight(), shortcutConv.bias(), shortcutConv.options(), ss);
+        NormOps.PlaneStatistics s2 = ConvOps.statisticsRoom(z1.shape, z1.dtype, conv2.weight(), conv2.options(), bn2.training());
+        Tensor z2 = normReluConv(z1, bn1, s1, conv2, s2)[1];
+        if (shortcutConv == null) return ResidualOps.batchNormAddRelu(z2, bn2, s2, in, null, null);
+        NormOps.PlaneStatistics ss = ConvOps.statisticsRoom(in, shortcutConv.weight(), shortcutConv.options(), shortcutBn.training());
+        Tensor r = ConvOps.conv2dGathering(in, shortcutConv.weight(), shortcutConv.bias(), shortcutConv.options(), ss);
         return ResidualOps.batchNormAddRelu(z2, bn2, s2, r, shortcutBn, ss);
     }
 
+    /** {y, conv2d(y, conv)}, y = relu(batchNorm(z, bn)) (statistics from s1), conv's output statistics into s2: by chunks where it can. */
+    private static Tensor[] normReluConv(Tensor z, BatchNormSpec bn, NormOps.PlaneStatistics s1, ConvSpec conv, NormOps.PlaneStatistics s2) {
+        Tensor[] chunked = normReluConvOfChunks(z, bn, s1, conv, s2);
+        if (chunked != null) return chunked;
+        Tensor y = NormOps.batchNorm(z, bn.runningMean(), bn.runningVar(), bn.weight(), bn.bias(), bn.training(), bn.momentum(), bn.eps(), true, s1);
+        return new Tensor[] {y, ConvOps.conv2dGathering(y, conv.weight(), conv.bias(), conv.options(), s2)};
+    }
+
     /**
-     * conv2d(relu(batchNorm(z, bn)), conv) with conv's output statistics gathered into s2, the norm's output made chunk
+     * {y, conv2d(y, conv)}, y = relu(batchNorm(z, bn)), with conv's output statistics gathered into s2, y made chunk
      * by chunk of images just before the conv reads it; both recorded as the plain ops (batchNormRelu, conv2d). Null,
      * with nothing done, where the conv does not run by chunks (or is given shapes it would refuse: the plain ops then
      * say what is wrong).
      */
-    private static Tensor normReluConvOfChunks(Tensor z, BatchNormSpec bn, NormOps.PlaneStatistics s1, ConvSpec conv, NormOps.PlaneStatistics s2) {
+    private static Tensor[] normReluConvOfChunks(Tensor z, BatchNormSpec bn, NormOps.PlaneStatistics s1, ConvSpec conv, NormOps.PlaneStatistics s2) {
         Tensor weight = conv.weight(), bias = conv.bias();
         if (z.dtype != DType.F32 || weight.dtype != DType.F32 || bias != null && bias.dtype != DType.F32) return null;
         ConvGeom g;
@@ -61,7 +81,7 @@ final class BlockOps {
         Conv2dKernels.forwardOfChunks(out.f(),
                 (n0, n1) -> BatchNormKernels.affinePlanes(y.f(), zd.f(), zd.offset, n0 * c, n1 * c, c, n.spatial(), n.mean(), n.scale(), n.shift(), true),
                 y.f(), 0, wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g, ConvOps.gathering(out, g, s2));
-        Tensor.record(y, new Node.BatchNormRelu(n.node(), n.relu()));
-        return Tensor.record(out, new Node.Conv2d(y, weight, bias, g));
+        Tensor recorded = Tensor.record(y, new Node.BatchNormRelu(n.node(), n.relu()));
+        return new Tensor[] {recorded, Tensor.record(out, new Node.Conv2d(recorded, weight, bias, g))};
     }
 }

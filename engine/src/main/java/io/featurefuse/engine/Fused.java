@@ -37,7 +37,17 @@ public final class Fused {
      */
     public static Tensor basicBlock(Tensor x, ConvSpec conv1, BatchNormSpec bn1, ConvSpec conv2, BatchNormSpec bn2, ConvSpec shortcutConv,
                                     BatchNormSpec shortcutBn) {
-        return BlockOps.basicBlock(x, conv1, bn1, conv2, bn2, shortcutConv, shortcutBn);
+        return BlockOps.basicBlock(x, null, null, conv1, bn1, conv2, bn2, shortcutConv, shortcutBn);
+    }
+
+    /**
+     * basicBlock of relu(stemBn(stem(x))): a conv, its norm and ReLU, then the block, recorded as conv2dBatchNorm (relu)
+     * and basicBlock, the same bits. Where conv1 runs by chunks (as conv2 in basicBlock), stemBn's output is written
+     * chunk by chunk just before conv1 reads it. ResNet's stem and first block.
+     */
+    public static Tensor basicBlock(Tensor x, ConvSpec stem, BatchNormSpec stemBn, ConvSpec conv1, BatchNormSpec bn1, ConvSpec conv2, BatchNormSpec bn2,
+                                    ConvSpec shortcutConv, BatchNormSpec shortcutBn) {
+        return BlockOps.basicBlock(x, java.util.Objects.requireNonNull(stem, "stem"), stemBn, conv1, bn1, conv2, bn2, shortcutConv, shortcutBn);
     }
 
     /**

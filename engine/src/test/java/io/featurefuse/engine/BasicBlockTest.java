@@ -95,6 +95,62 @@ class BasicBlockTest {
             }
     }
 
+    /**
+     * With a stem (conv, norm, ReLU) before the block, against conv2dBatchNorm (relu) then the block's two fused ops: the
+     * same bits, the stem's and the block's leaves' gradients and running statistics included; the block's first conv
+     * reads the stem norm's output by chunks where it runs by chunks (identity blocks of 16+ channels), counted.
+     */
+    @Property(tries = 8)
+    void aStemThenTheBlockIsTheirFusedOps(@ForAll long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int c = 16 + r.nextInt(9), side = 6 + r.nextInt(24), n = 1 + r.nextInt(Parallel.threads() * 2 + 2), cin = 1 + r.nextInt(3);
+        boolean projection = r.nextBoolean(), training = r.nextInt(4) > 0;
+        int stride = projection ? 1 + r.nextInt(2) : 1, out = (side - 1) / stride + 1;
+        ConvOptions o1 = ConvOptions.of(stride, 1);
+        boolean firstChunks = stride == 1 && Conv2dKernels.forwardTakesChunks(new ConvGeom(n, c, side, side, c, 3, 3, side, side, 1, 1, 1, 1, 1, 1, 1));
+        boolean secondChunks = Conv2dKernels.forwardTakesChunks(new ConvGeom(n, c, out, out, c, 3, 3, out, out, 1, 1, 1, 1, 1, 1, 1));
+        for (DType dtype : DType.values()) {
+            String what = dtype + " " + n + "x" + cin + "->" + c + " " + side + "/" + stride + (projection ? " projection" : " identity") + (training ? " train" : " eval");
+            Tensor[] fs = stem(seed, cin, c, dtype), ps = stem(seed, cin, c, dtype);
+            Leaves f = Leaves.of(seed, n, c, c, side, dtype), p = Leaves.of(seed, n, c, c, side, dtype);
+            Tensor fx = Fixtures.values(seed + 30, -1, 1, n, cin, side, side).to(dtype).requiresGrad(true), px = fx.detach().copy().requiresGrad(true);
+            long before = BlockOps.CHUNKED.get();
+            ConvSpec c1 = new ConvSpec(f.w1, null, o1), c2 = new ConvSpec(f.w2, null, ConvOptions.of(1, 1)), stemConv = new ConvSpec(fs[0], null, ConvOptions.of(1, 1));
+            Tensor fused = projection
+                    ? Fused.basicBlock(fx, stemConv, spec(stemBn(fs), training), c1, spec(f.b1, training), c2, spec(f.b2, training),
+                            new ConvSpec(f.sw, null, ConvOptions.of(stride, 0)), spec(f.sb, training))
+                    : Fused.basicBlock(fx, stemConv, spec(stemBn(fs), training), c1, spec(f.b1, training), c2, spec(f.b2, training), null, null);
+            long chunked = BlockOps.CHUNKED.get() - before;
+            Tensor y0 = Fused.conv2dBatchNorm(px, ps[0], null, ConvOptions.of(1, 1), ps[3], ps[4], ps[1], ps[2], training, 0.1, 1e-5, true);
+            Tensor plain = twoOps(new Leaves(y0, p.w1, p.w2, p.sw, p.b1, p.b2, p.sb), o1, projection, training);
+            int expected = dtype == DType.F32 ? (firstChunks ? 1 : 0) + (secondChunks ? 1 : 0) : 0;
+            assertEquals(expected, chunked, what + ": chunked passes");
+            assertArrayEquals(plain.toArray(), fused.toArray(), 0.0, what);
+            Tensor up = Fixtures.values(seed + 20, -1, 1, plain.shape().toArray()).to(dtype);
+            fused.backward(up);
+            plain.backward(up);
+            assertArrayEquals(px.grad().toArray(), fx.grad().toArray(), 0.0, what + " d/dx");
+            for (int i = 0; i < 5; i++)
+                assertArrayEquals(i < 3 ? ps[i].grad().toArray() : ps[i].toArray(), i < 3 ? fs[i].grad().toArray() : fs[i].toArray(), 0.0, what + " stem " + i);
+            Tensor[] fa = f.all(), pa = p.all();
+            for (int i = 1; i < fa.length; i++) {
+                if (i == 3 && !projection || i >= 12 && !projection) continue;
+                if (fa[i].requiresGrad()) assertArrayEquals(pa[i].grad().toArray(), fa[i].grad().toArray(), 0.0, what + " gradient of leaf " + i);
+                else assertArrayEquals(pa[i].toArray(), fa[i].toArray(), 0.0, what + " running statistic " + i);
+            }
+        }
+    }
+
+    /** A stem's leaves: conv weight, norm weight and bias (requiring grad), running mean and var. */
+    private static Tensor[] stem(long seed, int cin, int c, DType dtype) {
+        Tensor[] bn = bn(seed + 40, c, dtype);
+        return new Tensor[] {Fixtures.values(seed + 44, -0.5, 0.5, c, cin, 3, 3).to(dtype).requiresGrad(true), bn[0], bn[1], bn[2], bn[3]};
+    }
+
+    private static Tensor[] stemBn(Tensor[] stem) {
+        return new Tensor[] {stem[1], stem[2], stem[3], stem[4]};
+    }
+
     /** The reference model's first block (32 channels, 28x28, F(4x4)) at batch 8: by chunks, the same bits. */
     @Test
     void theReferenceBlockRunsByChunks() {

@@ -1,5 +1,6 @@
 package io.featurefuse.nn.layers;
 
+import io.featurefuse.engine.BatchNormSpec;
 import io.featurefuse.engine.ConvSpec;
 import io.featurefuse.engine.Fused;
 import io.featurefuse.engine.Tensor;
@@ -44,12 +45,32 @@ public final class BasicBlock extends Module {
         }
         // Recording: one engine op, which writes b1's output a chunk of images at a time just before c2 reads it, and
         // the block's end, relu(b2(c2(y1)) + shortcut), in one pass; b2's normalised map is never written
+        return recorded(null, null, x);
+    }
+
+    /**
+     * call(relu(stemBn.call(stem.call(x)))) while recording in training (not while a summary watches): one engine op
+     * (Fused.basicBlock with a stem), which writes the stem norm's output a chunk of images at a time just before c1
+     * reads it. OpFusion runs a conv, BN and ReLU followed by a block so.
+     */
+    public Tensor callAfter(Conv2d stem, BatchNorm2d stemBn, Tensor x) {
+        stemBn.countBatch();
+        return recorded(stem, stemBn, x);
+    }
+
+    private Tensor recorded(Conv2d stem, BatchNorm2d stemBn, Tensor x) {
         b1.countBatch();
         b2.countBatch();
-        if (shortcut == null) return Fused.basicBlock(x, spec(c1), b1.spec(), spec(c2), b2.spec(), null, null);
-        BatchNorm2d sb = (BatchNorm2d) shortcut.get(1);
-        sb.countBatch();
-        return Fused.basicBlock(x, spec(c1), b1.spec(), spec(c2), b2.spec(), spec((Conv2d) shortcut.get(0)), sb.spec());
+        ConvSpec sc = null;
+        BatchNormSpec scBn = null;
+        if (shortcut != null) {
+            BatchNorm2d sb = (BatchNorm2d) shortcut.get(1);
+            sb.countBatch();
+            sc = spec((Conv2d) shortcut.get(0));
+            scBn = sb.spec();
+        }
+        if (stem == null) return Fused.basicBlock(x, spec(c1), b1.spec(), spec(c2), b2.spec(), sc, scBn);
+        return Fused.basicBlock(x, spec(stem), stemBn.spec(), spec(c1), b1.spec(), spec(c2), b2.spec(), sc, scBn);
     }
 
     private static ConvSpec spec(Conv2d conv) {

@@ -21,7 +21,9 @@ import java.util.function.ObjIntConsumer;
  *   <li>with batch statistics (training), conv → BatchNorm2d (→ ReLU) runs as
  *       {@link BatchNorm2d#callAfter}: the same two recorded ops, with BN's statistics gathered in the
  *       convolution's pass over its output instead of a pass of their own; and conv → BatchNorm2d →
- *       ReLU → MaxPool2d as {@link BatchNorm2d#callReluMaxPoolAfter}, the pool inside BN's pass;</li>
+ *       ReLU → MaxPool2d as {@link BatchNorm2d#callReluMaxPoolAfter}, the pool inside BN's pass; and
+ *       conv → BatchNorm2d → ReLU → BasicBlock as {@link BasicBlock#callAfter}, one engine op in which the
+ *       block's first conv reads BN's output chunk by chunk of images as it is written;</li>
  *   <li>otherwise BatchNorm2d → ReLU runs as one op ({@link BatchNorm2d#callRelu}).</li>
  * </ul>
  * One pass over the output instead of two or three, and fewer activation buffers. A layer whose
@@ -32,7 +34,8 @@ public final class OpFusion {
     private OpFusion() {}
 
     /**
-     * How many layers from i on (up to last) run as one fused op: 4 (conv, BN, ReLU, max pool; while recording), 3 (conv, BN, ReLU), 2 (conv,
+     * How many layers from i on (up to last) run as one fused op: 4 (conv, BN, ReLU, max pool; while recording; or conv, BN, ReLU,
+     * BasicBlock in training), 3 (conv, BN, ReLU), 2 (conv,
      * BN; or BN, ReLU), or 0 where they cannot. observed(j) says someone reads layer j's output
      * (a tap), which keeps it from disappearing inside a fusion.
      */
@@ -43,7 +46,8 @@ public final class OpFusion {
         if (!(first instanceof Conv2d) || !(second instanceof BatchNorm2d bn) || !(foldsBn(bn) || bn.isTraining())) return 0;
         if (i + 2 <= last && isRelu(layers.get(i + 2)) && !observed.test(i + 1)) {
             boolean pooled = i + 3 <= last && layers.get(i + 3) instanceof MaxPool2d && !observed.test(i + 2) && !foldsBn(bn);
-            return pooled ? 4 : 3;
+            boolean block = i + 3 <= last && layers.get(i + 3) instanceof BasicBlock && !observed.test(i + 2) && bn.isTraining();
+            return pooled || block ? 4 : 3;
         }
         return 2;
     }
@@ -65,6 +69,7 @@ public final class OpFusion {
         if (layers.get(i) instanceof BatchNorm2d bn) return bn.callRelu(x);
         Conv2d conv = (Conv2d) layers.get(i);
         BatchNorm2d bn = (BatchNorm2d) layers.get(i + 1);
+        if (span == 4 && layers.get(i + 3) instanceof BasicBlock block) return block.callAfter(conv, bn, x);
         if (span == 4) return bn.callReluMaxPoolAfter(conv, x, ((MaxPool2d) layers.get(i + 3)).options());
         return bn.isTraining() ? bn.callAfter(conv, x, span == 3) : convBn(conv, bn, span == 3, x);
     }
