@@ -1,5 +1,7 @@
 package io.featurefuse.engine;
 
+import static io.featurefuse.engine.ResidualTest.bn;
+import static io.featurefuse.engine.ResidualTest.spec;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -18,15 +20,6 @@ import org.junit.jupiter.api.Test;
  * its first norm and second conv ran by chunks of images (Winograd layers with a chunk for every thread) or not.
  */
 class BasicBlockTest {
-
-    private static Tensor[] bn(long seed, int c, DType dtype) {
-        return new Tensor[] {Fixtures.values(seed, 0.5, 1.5, c).to(dtype).requiresGrad(true), Fixtures.values(seed + 1, -1, 1, c).to(dtype).requiresGrad(true),
-                Fixtures.values(seed + 2, -1, 1, c).to(dtype), Fixtures.values(seed + 3, 0.5, 2, c).to(dtype)};
-    }
-
-    private static BatchNormSpec spec(Tensor[] bn, boolean training) {
-        return new BatchNormSpec(bn[2], bn[3], bn[0], bn[1], training, 0.1, 1e-5);
-    }
 
     /** One block's leaves: x, w1, w2, the shortcut's weight, then the three norms' tensors (see bn). */
     private record Leaves(Tensor x, Tensor w1, Tensor w2, Tensor sw, Tensor[] b1, Tensor[] b2, Tensor[] sb) {

@@ -18,13 +18,13 @@ import org.junit.jupiter.api.Test;
  */
 class ResidualTest {
 
-    /** A batch norm's leaves: weight, bias (requiring grad), running mean and var, all for c channels. */
-    private static Tensor[] bn(long seed, int c, DType dtype) {
+    /** A batch norm's leaves: weight, bias (requiring grad), running mean and var, all for c channels (BasicBlockTest's too). */
+    static Tensor[] bn(long seed, int c, DType dtype) {
         return new Tensor[] {Fixtures.values(seed, 0.5, 1.5, c).to(dtype).requiresGrad(true), Fixtures.values(seed + 1, -1, 1, c).to(dtype).requiresGrad(true),
                 Fixtures.values(seed + 2, -1, 1, c).to(dtype), Fixtures.values(seed + 3, 0.5, 2, c).to(dtype)};
     }
 
-    private static BatchNormSpec spec(Tensor[] bn, boolean training) {
+    static BatchNormSpec spec(Tensor[] bn, boolean training) {
         return new BatchNormSpec(bn[2], bn[3], bn[0], bn[1], training, 0.1, 1e-5);
     }
 
