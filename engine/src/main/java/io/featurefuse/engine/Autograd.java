@@ -107,7 +107,7 @@ final class Autograd {
                         Tensor y = c.x();
                         boolean ahead = sum == null && y.requiresGrad() && y.gradFn != null && readers.get(y) == 1
                                 && NormOps.presums(y.gradFn.node(), x -> readers.get(x) == 1);
-                        int planes = y.shape.dim(0) * y.shape.dim(1);
+                        int planes = ahead ? y.shape.dim(0) * y.shape.dim(1) : 0;
                         NormOps.PlaneGradientSums terms = ahead ? new NormOps.PlaneGradientSums(new double[planes], new double[planes]) : null;
                         in = ConvOps.backwardOfChunks(c, later.dx, sum, ahead ? y.gradFn.node() : null, terms);
                         if (ahead) presummed.put(y, terms);

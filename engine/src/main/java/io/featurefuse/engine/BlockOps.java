@@ -12,7 +12,7 @@ import io.featurefuse.engine.cpu.ConvGeom;
  * and ReLU) comes before the block.
  */
 final class BlockOps {
-    /** Blocks whose first norm and second conv ran by chunks (read by tests, which check the route they test was taken). */
+    /** Norm-then-conv passes run by chunks so far (read by tests, which check the route they test was taken). */
     static final java.util.concurrent.atomic.AtomicLong CHUNKED = new java.util.concurrent.atomic.AtomicLong();
 
     private BlockOps() {}

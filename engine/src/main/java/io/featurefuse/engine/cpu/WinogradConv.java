@@ -170,15 +170,15 @@ final class WinogradConv {
      * jars alternating 3 times, GFLOP/s of the direct count): 3x3 64->64 14x14 forward ~105 ->
      * ~115, forward+backward ~96 -> ~100; 32->32 28x28 (216 tiles, 14 panels -> 27 per 2) within noise.
      */
-    /** Images a forward task of layer g takes (imagesPerTask of the tile size g runs with): the least range forwardImages runs whole. */
-    static int imagesPerChunk(ConvGeom g) {
-        return imagesPerTask(WinogradF4.better(g) ? WinogradF4.Tiles.of(g).perImage() : Tiles.of(g).perImage());
-    }
-
     static int imagesPerTask(int perImage) {
         int images = 1;
         while (images * perImage % NR != 0) images++;
         return images;
+    }
+
+    /** Images a forward task of layer g takes (imagesPerTask of the tile size g runs with): the least range forwardImages runs whole. */
+    static int imagesPerChunk(ConvGeom g) {
+        return imagesPerTask(WinogradF4.better(g) ? WinogradF4.Tiles.of(g).perImage() : Tiles.of(g).perImage());
     }
 
     /** The body of a loop over a layer's output channels: channel k of group grp. */

@@ -4,8 +4,8 @@ import io.featurefuse.engine.BatchNormSpec;
 import io.featurefuse.engine.ConvSpec;
 import io.featurefuse.engine.Fused;
 import io.featurefuse.engine.Tensor;
-import io.featurefuse.nn.Summary;
 import io.featurefuse.nn.Module;
+import io.featurefuse.nn.Summary;
 import java.util.random.RandomGenerator;
 
 /**
@@ -38,10 +38,9 @@ public final class BasicBlock extends Module {
             if (s != x) s.recycle();
             return out;
         }
-        if (Summary.isObserving()) { // layer by layer, so the summary sees each
-            Tensor y1 = b1.callAfter(c1, x, true);
-            if (shortcut == null) return b2.callAddReluAfter(c2, y1, x);
-            return b2.callAddReluAfter(c2, y1, (Conv2d) shortcut.get(0), (BatchNorm2d) shortcut.get(1), x);
+        if (Summary.isObserving()) { // layer by layer, so the summary sees each (the shortcut's conv and norm, in this order)
+            Tensor y2 = b2.call(c2.call(b1.call(c1.call(x)).relu()));
+            return y2.addRelu(shortcut == null ? x : shortcut.get(1).call(shortcut.get(0).call(x)));
         }
         // Recording: one engine op, which writes b1's output a chunk of images at a time just before c2 reads it, and
         // the block's end, relu(b2(c2(y1)) + shortcut), in one pass; b2's normalised map is never written

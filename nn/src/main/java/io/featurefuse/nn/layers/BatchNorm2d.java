@@ -98,29 +98,6 @@ public final class BatchNorm2d extends Module {
         return Fused.conv2dBatchNormReluMaxPool2d(x, conv.weight(), conv.bias(), conv.options(), spec(), pool);
     }
 
-    /**
-     * relu(call(conv.call(x)) + shortcut): a residual block's end with an identity shortcut, as the engine ops conv2d
-     * and batchNormAddRelu (Fused.conv2dBatchNormAddRelu): the same values, without the normalised map written and
-     * read back. While a summary records layer shapes the layers run one by one, so the summary sees each.
-     */
-    public Tensor callAddReluAfter(Conv2d conv, Tensor x, Tensor shortcut) {
-        if (Summary.isObserving()) return call(conv.call(x)).addRelu(shortcut);
-        countBatch();
-        return Fused.conv2dBatchNormAddRelu(x, conv.weight(), conv.bias(), conv.options(), spec(), shortcut);
-    }
-
-    /**
-     * relu(call(conv.call(x)) + shortcutBn.call(shortcutConv.call(s))): a residual block's end with a projection
-     * shortcut, as two conv2d and one batchNormAddRelu; see the identity form.
-     */
-    public Tensor callAddReluAfter(Conv2d conv, Tensor x, Conv2d shortcutConv, BatchNorm2d shortcutBn, Tensor s) {
-        if (Summary.isObserving()) return call(conv.call(x)).addRelu(shortcutBn.call(shortcutConv.call(s)));
-        countBatch();
-        shortcutBn.countBatch();
-        return Fused.conv2dBatchNormAddRelu(x, conv.weight(), conv.bias(), conv.options(), spec(), s, shortcutConv.weight(), shortcutConv.bias(),
-                shortcutConv.options(), shortcutBn.spec());
-    }
-
     BatchNormSpec spec() {
         return new BatchNormSpec(runningMean, runningVar, weight, bias, isTraining(), momentum, eps);
     }
