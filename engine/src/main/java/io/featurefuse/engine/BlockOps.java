@@ -27,25 +27,29 @@ final class BlockOps {
             throw new IllegalArgumentException("basicBlock: give both the shortcut's conv and its batch norm, or neither");
         if ((stem == null) != (stemBn == null)) throw new IllegalArgumentException("basicBlock: give both the stem's conv and its batch norm, or neither");
         Tensor in = x;
-        NormOps.PlaneStatistics s1;
-        Tensor z1;
-        if (stem == null) {
-            s1 = ConvOps.statisticsRoom(x, conv1.weight(), conv1.options(), bn1.training());
-            z1 = ConvOps.conv2dGathering(x, conv1.weight(), conv1.bias(), conv1.options(), s1);
-        } else {
-            NormOps.PlaneStatistics s0 = ConvOps.statisticsRoom(x, stem.weight(), stem.options(), stemBn.training());
-            Tensor z0 = ConvOps.conv2dGathering(x, stem.weight(), stem.bias(), stem.options(), s0);
-            s1 = ConvOps.statisticsRoom(z0.shape, z0.dtype, conv1.weight(), conv1.options(), bn1.training());
-            Tensor[] yz = normReluConv(z0, stemBn, s0, conv1, s1);
+        Gathered z1;
+        if (stem == null) z1 = conv(x, conv1, bn1);
+        else {
+            Gathered z0 = conv(x, stem, stemBn);
+            NormOps.PlaneStatistics s1 = ConvOps.statisticsRoom(z0.out().shape, z0.out().dtype, conv1.weight(), conv1.options(), bn1.training());
+            Tensor[] yz = normReluConv(z0.out(), stemBn, z0.stats(), conv1, s1);
             in = yz[0];
-            z1 = yz[1];
+            z1 = new Gathered(yz[1], s1);
         }
-        NormOps.PlaneStatistics s2 = ConvOps.statisticsRoom(z1.shape, z1.dtype, conv2.weight(), conv2.options(), bn2.training());
-        Tensor z2 = normReluConv(z1, bn1, s1, conv2, s2)[1];
+        NormOps.PlaneStatistics s2 = ConvOps.statisticsRoom(z1.out().shape, z1.out().dtype, conv2.weight(), conv2.options(), bn2.training());
+        Tensor z2 = normReluConv(z1.out(), bn1, z1.stats(), conv2, s2)[1];
         if (shortcutConv == null) return ResidualOps.batchNormAddRelu(z2, bn2, s2, in, null, null);
-        NormOps.PlaneStatistics ss = ConvOps.statisticsRoom(in, shortcutConv.weight(), shortcutConv.options(), shortcutBn.training());
-        Tensor r = ConvOps.conv2dGathering(in, shortcutConv.weight(), shortcutConv.bias(), shortcutConv.options(), ss);
-        return ResidualOps.batchNormAddRelu(z2, bn2, s2, r, shortcutBn, ss);
+        Gathered r = conv(in, shortcutConv, shortcutBn);
+        return ResidualOps.batchNormAddRelu(z2, bn2, s2, r.out(), shortcutBn, r.stats());
+    }
+
+    /** A conv's output and the batch statistics of its planes gathered as it wrote them (null where bn gathers its own, see ConvOps.statisticsRoom). */
+    private record Gathered(Tensor out, NormOps.PlaneStatistics stats) {}
+
+    /** conv2d(x, conv), gathering the statistics of the norm bn after it. */
+    private static Gathered conv(Tensor x, ConvSpec conv, BatchNormSpec bn) {
+        NormOps.PlaneStatistics stats = ConvOps.statisticsRoom(x, conv.weight(), conv.options(), bn.training());
+        return new Gathered(ConvOps.conv2dGathering(x, conv.weight(), conv.bias(), conv.options(), stats), stats);
     }
 
     /** {y, conv2d(y, conv)}, y = relu(batchNorm(z, bn)) (statistics from s1), conv's output statistics into s2: by chunks where it can. */

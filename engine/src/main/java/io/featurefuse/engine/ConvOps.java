@@ -218,13 +218,10 @@ final class ConvOps {
 
     /**
      * conv2d's rules (where takesChunks(n)) with the output gradient made chunk by chunk by dOut, as the input and weight
-     * gradients read it (Conv2dKernels.backwardOfChunks); with sum, as backward(n, g, sum).
+     * gradients read it (Conv2dKernels.backwardOfChunks); with sum, as backward(n, g, sum). With sumsFor (or null: a norm
+     * node whose output is n's input; no sum), that norm's gradient sums' terms are made into presums as x's gradient is
+     * (NormOps.gradientSums).
      */
-    static Tensor[] backwardOfChunks(Node.Conv2d n, Conv2dKernels.OutputGradient dOut, Tensor sum) {
-        return backwardOfChunks(n, dOut, sum, null, null);
-    }
-
-    /** As above; with sumsFor (a norm node whose output is n's input; no sum), its gradient sums' terms made into presums as x's gradient is (NormOps.gradientSums). */
     static Tensor[] backwardOfChunks(Node.Conv2d n, Conv2dKernels.OutputGradient dOut, Tensor sum, Node sumsFor, NormOps.PlaneGradientSums presums) {
         Tensor x = n.x(), w = n.weight();
         if (!takesChunks(n) || sum != null && (!addsInputGradient(n) || !sum.shape.equals(x.shape) || !sum.isContiguous() || sum.offset != 0
