@@ -3,6 +3,8 @@ package io.featurefuse.engine;
 import io.featurefuse.engine.cpu.Conv2dKernels;
 import io.featurefuse.engine.cpu.ConvGeom;
 import io.featurefuse.engine.cpu.PointwiseParts;
+import io.featurefuse.engine.cpu.ResizeKernels;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -10,6 +12,11 @@ import java.util.List;
  * pointwise float32 layer reads the maps where they lie ({@link PointwiseParts}) and hands each map its own
  * gradient, so the joined map and its gradient are never made; any other layer, and float64 (the reference), is
  * that composition itself. The same values to the bit either way.
+ *
+ * <p>conv2d(concat(each map resized to one size), weight, bias) takes a smaller map into that pointwise layer as it
+ * lies, the layer running at the map's size and its output resized (PointwiseParts); the last bits then differ from
+ * the composition's. Maps larger than the size (so that the layer would run at the larger size), area resizing, and
+ * the other layers and float64 resize first (Tensor.interpolate) and go on as above.
  */
 final class ConcatConvOps {
     private static final String OP = "conv2dOfConcat";
@@ -27,9 +34,42 @@ final class ConcatConvOps {
             return ConvOps.conv2dGathering(Tensor.concat(maps, 1), weight, bias, o, stats);
         Tensor wd = weight.dense(), bd = bias == null ? null : bias.dense();
         Tensor out = Tensor.emptyToOverwrite(Shape.of(g.n(), g.k(), g.oh(), g.ow()), DType.F32);
-        PointwiseParts.forward(out.f(), parts(maps), wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g, false,
+        PointwiseParts.forward(out.f(), parts(maps, null), wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g, false,
                 ConvOps.gathering(out, g, stats));
-        return Tensor.record(out, new Node.Conv2dOfConcat(List.copyOf(maps), weight, bias, g));
+        return Tensor.record(out, new Node.Conv2dOfConcat(List.copyOf(maps), weight, bias, g, null));
+    }
+
+    /** conv2d(concat(maps, each resized to to's size where it is not that size), weight, bias); stats as in conv2d. */
+    static Tensor conv2d(List<Tensor> maps, ResizeSpec to, Tensor weight, Tensor bias, ConvOptions o, NormOps.PlaneStatistics stats) {
+        Shape joined = joinedShape(maps, to);
+        Tensor first = maps.get(0);
+        Elementwise.checkSameDtype(OP, first, weight);
+        ConvGeom g = ConvOps.geometry(joined, weight.shape, o);
+        boolean folds = first.dtype == DType.F32 && maps.size() >= 2 && PointwiseParts.applies(g) && to.mode() != InterpolationMode.AREA;
+        List<Tensor> sized = new ArrayList<>();
+        ResizeKernels.Prepared[] resized = new ResizeKernels.Prepared[maps.size()];
+        boolean any = false;
+        for (int i = 0; i < maps.size(); i++) {
+            Tensor m = maps.get(i);
+            int h = m.shape.dim(2), w = m.shape.dim(3);
+            if (!to.fits(m) && folds && (long) h * w < (long) to.h() * to.w()) {
+                resized[i] = ResizeKernels.prepare(axis(h, to.h(), to), axis(w, to.w(), to));
+                any = true;
+            }
+            sized.add(to.fits(m) || resized[i] != null ? m : m.interpolate(to.h(), to.w(), to.mode(), to.alignCorners()));
+        }
+        if (!any) return conv2d(sized, weight, bias, o, stats);
+        ConvOps.checkBias(OP, first, bias, g);
+        Tensor wd = weight.dense(), bd = bias == null ? null : bias.dense();
+        Tensor out = Tensor.emptyToOverwrite(Shape.of(g.n(), g.k(), g.oh(), g.ow()), DType.F32);
+        PointwiseParts.forward(out.f(), parts(sized, resized), wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g, false,
+                ConvOps.gathering(out, g, stats));
+        return Tensor.record(out, new Node.Conv2dOfConcat(List.copyOf(sized), weight, bias, g, resized));
+    }
+
+    /** One axis's float32 table from in to out for to's mode (nearest or bilinear), as Tensor.interpolate makes it. */
+    private static ResizeKernels.Axis axis(int in, int out, ResizeSpec to) {
+        return to.mode() == InterpolationMode.NEAREST ? ResizeKernels.nearest(in, out, 0) : ResizeKernels.bilinear(in, out, to.alignCorners(), 0, true);
     }
 
     /** Room for the output planes' statistics, as ConvOps.statisticsRoom for the joined map. */
@@ -37,16 +77,26 @@ final class ConcatConvOps {
         return ConvOps.statisticsRoom(joinedShape(maps), maps.get(0).dtype, weight, o, training);
     }
 
+    /** As above, the maps resized to to's size. */
+    static NormOps.PlaneStatistics statisticsRoom(List<Tensor> maps, ResizeSpec to, Tensor weight, ConvOptions o, boolean training) {
+        return ConvOps.statisticsRoom(joinedShape(maps, to), maps.get(0).dtype, weight, o, training);
+    }
+
     static Tensor[] backward(Node.Conv2dOfConcat n, Tensor g) {
         ConvGeom geom = n.geom();
         List<Tensor> maps = n.maps();
         Tensor w = n.weight(), b = n.bias(), gd = g.dense();
-        PointwiseParts.Parts parts = parts(maps);
+        PointwiseParts.Parts parts = parts(maps, n.resized());
         Tensor[] grads = new Tensor[maps.size() + (b == null ? 1 : 2)];
         InputGradients in = InputGradients.of(maps, grads);
         Tensor wd = w.dense();
-        if (in.any()) PointwiseParts.backwardData(in.into(), in.offsets(), gd.f(), gd.offset, wd.f(), wd.offset, parts, geom);
-        if (w.requiresGrad()) {
+        if (n.resized() != null) { // resized maps' output gradients serve both gradients: made once, chunk by chunk
+            Tensor gw = w.requiresGrad() ? Tensor.emptyToOverwrite(w.shape, DType.F32) : null;
+            grads[maps.size()] = gw;
+            PointwiseParts.backwardOfChunks(in.any() ? in.into() : null, in.offsets(), gw == null ? null : gw.f(), PointwiseParts.copied(gd.f(), gd.offset, geom),
+                    wd.f(), wd.offset, parts, geom);
+        } else if (in.any()) PointwiseParts.backwardData(in.into(), in.offsets(), gd.f(), gd.offset, wd.f(), wd.offset, parts, geom);
+        if (w.requiresGrad() && n.resized() == null) {
             Tensor gw = Tensor.emptyToOverwrite(w.shape, DType.F32);
             Conv2dKernels.backwardWeight(gw.f(), gd.f(), gd.offset, parts, geom);
             grads[maps.size()] = gw;
@@ -72,8 +122,8 @@ final class ConcatConvOps {
         grads[maps.size()] = gw;
         Tensor wd = w.dense();
         if (in.any() || gw != null)
-            PointwiseParts.backwardOfChunks(in.any() ? in.into() : null, in.offsets(), gw == null ? null : gw.f(), dOut, wd.f(), wd.offset, parts(maps),
-                    n.geom());
+            PointwiseParts.backwardOfChunks(in.any() ? in.into() : null, in.offsets(), gw == null ? null : gw.f(), dOut, wd.f(), wd.offset,
+                    parts(maps, n.resized()), n.geom());
         return grads;
     }
 
@@ -95,8 +145,8 @@ final class ConcatConvOps {
         }
     }
 
-    /** The maps' dense planes as the kernels read them (maps already dense are read in place). */
-    private static PointwiseParts.Parts parts(List<Tensor> maps) {
+    /** The maps' dense planes as the kernels read them (maps already dense are read in place), map i resized by resized[i] (the array may be null). */
+    private static PointwiseParts.Parts parts(List<Tensor> maps, ResizeKernels.Prepared[] resized) {
         int count = maps.size();
         float[][] data = new float[count][];
         int[] offsets = new int[count], channels = new int[count];
@@ -106,21 +156,27 @@ final class ConcatConvOps {
             offsets[i] = d.offset;
             channels[i] = d.shape.dim(1);
         }
-        return new PointwiseParts.Parts(data, offsets, channels);
+        return new PointwiseParts.Parts(data, offsets, channels, resized);
     }
 
     /** [N, sum of channels, H, W] of maps that agree in everything else; one sentence naming the disagreement otherwise. */
     private static Shape joinedShape(List<Tensor> maps) {
+        return joinedShape(maps, null);
+    }
+
+    /** As above, the maps' sizes free where to is not null: [N, sum of channels, to.h, to.w]. */
+    private static Shape joinedShape(List<Tensor> maps, ResizeSpec to) {
         if (maps.isEmpty()) throw new IllegalArgumentException(OP + ": needs at least one map");
         Tensor first = maps.get(0);
         int channels = 0;
         for (Tensor m : maps) {
             if (m.rank() != 4) throw new IllegalArgumentException(OP + ": maps must be [N, C, H, W], not " + m.shape);
             Elementwise.checkSameDtype(OP, first, m);
-            if (m.shape.dim(0) != first.shape.dim(0) || m.shape.dim(2) != first.shape.dim(2) || m.shape.dim(3) != first.shape.dim(3))
-                throw new IllegalArgumentException(OP + ": maps " + first.shape + " and " + m.shape + " differ outside the channels");
+            if (m.shape.dim(0) != first.shape.dim(0) || to == null && (m.shape.dim(2) != first.shape.dim(2) || m.shape.dim(3) != first.shape.dim(3)))
+                throw new IllegalArgumentException(OP + ": maps " + first.shape + " and " + m.shape + " differ outside the channels" + (to == null ? "" : " and the size"));
+            if (to != null && m.numel() == 0) throw new IllegalArgumentException(OP + ": map " + m.shape + " is empty");
             channels += m.shape.dim(1);
         }
-        return Shape.of(first.shape.dim(0), channels, first.shape.dim(2), first.shape.dim(3));
+        return to == null ? Shape.of(first.shape.dim(0), channels, first.shape.dim(2), first.shape.dim(3)) : Shape.of(first.shape.dim(0), channels, to.h(), to.w());
     }
 }

@@ -87,6 +87,25 @@ public final class Fused {
         return PooledNormOps.batchNormReluPool(ConcatConvOps.conv2d(maps, weight, bias, options, stats), bn, stats, null);
     }
 
+    /**
+     * Tensor.concat(each map interpolated to to's size (to's mode and corner rule) where it is not that size, 1)
+     * .conv2d(weight, bias, options). A float32 1x1 layer (stride 1, unpadded, one group) reads a smaller map as it
+     * lies and runs at its size, its output resized and added (a resize commutes with a 1x1 conv): for 96 channels at
+     * 7x7 beside 64 at 14x14, a quarter of that map's multiply-adds, and no resized map or its gradient made. Values
+     * then differ from the composition's in their last bits (the sums run in another order); the rest runs as
+     * that composition.
+     */
+    public static Tensor conv2dOfResizedConcat(java.util.List<Tensor> maps, ResizeSpec to, Tensor weight, Tensor bias, ConvOptions options) {
+        return ConcatConvOps.conv2d(maps, java.util.Objects.requireNonNull(to, "to"), weight, bias, options, null);
+    }
+
+    /** conv2dOfResizedConcat(maps, to, weight, bias, options) then batchNormReluPool(bn), the batch statistics gathered in the conv's pass in training. */
+    public static Tensor conv2dOfResizedConcatBatchNormReluPool(java.util.List<Tensor> maps, ResizeSpec to, Tensor weight, Tensor bias, ConvOptions options,
+                                                                BatchNormSpec bn) {
+        NormOps.PlaneStatistics stats = ConcatConvOps.statisticsRoom(maps, java.util.Objects.requireNonNull(to, "to"), weight, options, bn.training());
+        return PooledNormOps.batchNormReluPool(ConcatConvOps.conv2d(maps, to, weight, bias, options, stats), bn, stats, null);
+    }
+
     /** x.conv2d(weight, bias, options) then batchNormReluMaxPool2d(bn, pool); see conv2dBatchNormReluPool. */
     public static Tensor conv2dBatchNormReluMaxPool2d(Tensor x, Tensor weight, Tensor bias, ConvOptions options, BatchNormSpec bn, PoolOptions pool) {
         return ConvOps.conv2dBatchNormReluPool(x, weight, bias, options, bn, java.util.Objects.requireNonNull(pool, "pool"));

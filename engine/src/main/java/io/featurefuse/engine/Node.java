@@ -92,8 +92,12 @@ sealed interface Node {
         public String opName() { return "conv2d"; }
     }
 
-    /** conv2d over maps joined along channels (bias may be null). Saves the maps and the weight. */
-    record Conv2dOfConcat(List<Tensor> maps, Tensor weight, Tensor bias, io.featurefuse.engine.cpu.ConvGeom geom) implements Node {
+    /**
+     * conv2d over maps joined along channels (bias may be null), a map with resized[i] (else null; the array may be null:
+     * none) resized to the output's size before (see PointwiseParts). Saves the maps and the weight.
+     */
+    record Conv2dOfConcat(List<Tensor> maps, Tensor weight, Tensor bias, io.featurefuse.engine.cpu.ConvGeom geom,
+                          io.featurefuse.engine.cpu.ResizeKernels.Prepared[] resized) implements Node {
         public List<Tensor> inputs() {
             List<Tensor> all = new java.util.ArrayList<>(maps);
             all.add(weight);

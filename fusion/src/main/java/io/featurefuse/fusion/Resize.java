@@ -1,6 +1,7 @@
 package io.featurefuse.fusion;
 
 import io.featurefuse.engine.InterpolationMode;
+import io.featurefuse.engine.ResizeSpec;
 import io.featurefuse.engine.Tensor;
 import io.featurefuse.nn.Module;
 
@@ -15,6 +16,11 @@ public final class Resize extends Module {
         this.w = w;
         this.mode = mode;
         this.alignCorners = alignCorners;
+    }
+
+    /** What this module resizes to, and how. */
+    public ResizeSpec spec() {
+        return new ResizeSpec(h, w, mode, alignCorners);
     }
 
     @Override

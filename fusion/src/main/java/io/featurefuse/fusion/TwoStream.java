@@ -1,9 +1,12 @@
 package io.featurefuse.fusion;
 
 import io.featurefuse.engine.GradMode;
+import io.featurefuse.engine.ResizeSpec;
 import io.featurefuse.engine.Tensor;
 import io.featurefuse.fusion.strategies.Concat;
 import io.featurefuse.nn.Module;
+import io.featurefuse.nn.Summary;
+import io.featurefuse.nn.layers.Identity;
 import io.featurefuse.nn.layers.Linear;
 import io.featurefuse.nn.models.Backbone;
 import io.featurefuse.nn.models.FeatureTap;
@@ -63,8 +66,10 @@ public final class TwoStream extends Module {
             a.eval();
             b.eval();
         }
-        Tensor ta = a.features(x, List.of(tapA)).get(tapA), fa = alignA.call(ta);
-        Tensor tb = b.features(x, List.of(tapB)).get(tapB), fb = alignB.call(tb);
+        Tensor ta = a.features(x, List.of(tapA)).get(tapA), tb = b.features(x, List.of(tapB)).get(tapB);
+        ResizeSpec to = GradMode.isEnabled() && fusion instanceof Concat ? foldedResize() : null;
+        if (to != null) return fc.call(((Concat) fusion).fuseAllPooled(List.of(ta, tb), to).flatten(1, -1));
+        Tensor fa = alignA.call(ta), fb = alignB.call(tb);
         Tensor pooled;
         if (fusion instanceof Concat concat) {
             pooled = concat.fuseAllPooled(List.of(fa, fb)); // its own ReLU, the pool inside its BN's pass
@@ -75,6 +80,19 @@ public final class TwoStream extends Module {
             if (!GradMode.isEnabled()) recycleMaps(List.of(x, pooled), List.of(ta, fa, tb, fb, fused, y));
         }
         return fc.call(pooled.flatten(1, -1));
+    }
+
+    /**
+     * Where both aligners only resize (or pass a map as it is) to one size by one rule, that resize (Concat then reads the
+     * taps as they are and runs its 1x1 conv at a smaller map's own size, see Concat.fuseAllPooled); null otherwise, and
+     * while a summary records layer shapes (it should see the aligners).
+     */
+    ResizeSpec foldedResize() {
+        if (Summary.isObserving()) return null;
+        ResizeSpec ra = alignA instanceof Resize r ? r.spec() : null, rb = alignB instanceof Resize r ? r.spec() : null;
+        if (ra == null && !(alignA instanceof Identity) || rb == null && !(alignB instanceof Identity)) return null;
+        if (ra != null && rb != null && !ra.equals(rb)) return null;
+        return ra != null ? ra : rb;
     }
 
     /**

@@ -45,6 +45,18 @@ class AlignerTest {
                 Aligner.plan(A, B, Fusion.Needs.NOTHING, "to-larger", Aligner.Up.BILINEAR, Aligner.Down.AVGPOOL, 0, new SplittableRandom(1)).description());
     }
 
+    /** Concat takes B's map as it lies, to resize after its 1x1 conv, where the aligners only resize, by one rule. */
+    @Test
+    void concatFoldsAResizeOnlyPlan() {
+        SplittableRandom r = new SplittableRandom(1);
+        java.util.function.BiFunction<String, Aligner.Up, TwoStream> model = (policy, up) -> new TwoStream(Backbones.create("resnet_a", 1, r), "block2",
+                Backbones.create("vgg_b", 1, r), "conv3", "concat", policy, up, Aligner.Down.AREA, 32, 10, false, 28, 28, r);
+        assertEquals(new io.featurefuse.engine.ResizeSpec(14, 14, io.featurefuse.engine.InterpolationMode.BILINEAR, false),
+                model.apply("to-larger", Aligner.Up.BILINEAR).foldedResize());
+        assertEquals(null, model.apply("to-larger", Aligner.Up.DECONV).foldedResize(), "a transposed conv is no resize");
+        assertEquals(null, model.apply("10x10", Aligner.Up.NEAREST).foldedResize(), "area down and nearest up are two rules");
+    }
+
     @Test
     void twoStreamRunsEveryStrategyOnTheReferenceBackbones() {
         for (String s : Strategies.names()) {

@@ -317,6 +317,7 @@ public final class Conv2dKernels {
     /** As above, the input being parts joined along channels (where PointwiseParts.applies(g)): each image's product made part by part. */
     public static void backwardWeight(float[] dW, float[] dOut, int dOff, PointwiseParts.Parts parts, ConvGeom g) {
         if (!PointwiseParts.applies(g)) throw new IllegalArgumentException("conv2d backward: parts need a pointwise layer, not " + g);
+        PointwiseParts.checkNoneResized(parts);
         backwardWeight(dW, dOut, dOff, null, 0, parts, g);
     }
 

@@ -105,30 +105,136 @@ public final class ResizeKernels {
      * batch 256 on two threads (5.6 GB/s).
      */
     public static void forward(float[] out, float[] in, int inOff, int planes, Axis ay, Axis ax) {
-        int ih = ay.in(), iw = ax.in(), oh = ay.out(), ow = ax.out(), ihw = ih * iw, ohw = oh * ow;
-        float[] tx = floats(ax.t()), sx = complement(tx), ty = floats(ay.t()), sy = complement(ty);
-        int[] c0 = ax.i0(), c1 = ax.i1(), r0 = ay.i0(), r1 = ay.i1();
-        Bands bands = Bands.of(c0, c1, sx, tx);
-        Parallel.forRanges(planes, ohw + ih * ow, (p0, p1) -> { // a 7x7 -> 14x14 plane is ~1,000 multiply-adds, too little for a task alone
-            VectorMask<Float> narrow = F.indexInRange(0, ow); // made here: a lambda capturing a vector would take it as a parameter
+        Prepared r = prepare(ay, ax);
+        // a 7x7 -> 14x14 plane is ~1,000 multiply-adds, too little for a task alone
+        Parallel.forRanges(planes, r.ohw + r.ih * r.ow, (p0, p1) -> r.forward(out, 0, in, inOff, p0, p1, false));
+    }
+
+    /** The tables of a resize from ay.in() x ax.in() to ay.out() x ax.out(), made once for every plane and call that uses them. */
+    public static Prepared prepare(Axis ay, Axis ax) {
+        return new Prepared(ay, ax);
+    }
+
+    /** A resize's tables in the forms the float32 kernels read, with those kernels over a range of planes on the calling thread. */
+    public static final class Prepared {
+        private final int ih, iw, oh, ow, ihw, ohw, hs;
+        private final float[] tx, sx, ty, sy;
+        private final int[] c0, c1, r0, r1;
+        private final Bands bands;
+        private final Taps byRow, byColumn;
+        private final Gathers gathers;
+
+        private Prepared(Axis ay, Axis ax) {
+            ih = ay.in();
+            iw = ax.in();
+            oh = ay.out();
+            ow = ax.out();
+            ihw = ih * iw;
+            ohw = oh * ow;
+            tx = floats(ax.t());
+            sx = complement(tx);
+            ty = floats(ay.t());
+            sy = complement(ty);
+            c0 = ax.i0();
+            c1 = ax.i1();
+            r0 = ay.i0();
+            r1 = ay.i1();
+            bands = Bands.of(c0, c1, sx, tx);
+            byRow = Taps.of(r0, r1, sy, ty, ih);
+            byColumn = Taps.of(c0, c1, sx, tx, iw);
+            hs = ow + 1; // backward's buffer row stride: column ow stays 0 (see Gathers)
+            gathers = Gathers.of(byColumn, ih, hs);
+        }
+
+        /** Floats of a source plane and of a resized one. */
+        public int inPlane() { return ihw; }
+        public int outPlane() { return ohw; }
+        public int outRows() { return oh; }
+
+        /**
+         * Planes [p0, p1): plane p from in[inOff + p ih iw] resized into out[outOff + p oh ow], or added to what is there
+         * (adding; each output gets its resized value added once, the value forward writes).
+         */
+        public void forward(float[] out, int outOff, float[] in, int inOff, int p0, int p1, boolean adding) {
+            VectorMask<Float> narrow = F.indexInRange(0, Math.min(ow, L)), tail = F.indexInRange(0, ow % L);
             float[] h = rows((p1 - p0) * ih * ow + L); // + L: a narrow row's vector reads and writes past the row's end
             alongX(in, inOff + p0 * ihw, (p1 - p0) * ih, iw, c0, c1, sx, tx, bands, h);
+            int end = outOff + p1 * ohw;
             for (int p = p0; p < p1; p++)
-                for (int y = 0, o = p * ohw, hp = (p - p0) * ih * ow; y < oh; y++, o += ow) {
+                for (int y = 0, o = outOff + p * ohw, hp = (p - p0) * ih * ow; y < oh; y++, o += ow) {
                     int a = hp + r0[y] * ow, b = hp + r1[y] * ow;
                     FloatVector vs = FloatVector.broadcast(F, sy[y]), vt = FloatVector.broadcast(F, ty[y]);
-                    if (ow < L) { // one vector a row; its lanes past ow land in the next row, which is written after it, or are masked off at the task's end
-                        FloatVector v = FloatVector.fromArray(F, h, a).mul(vs).add(FloatVector.fromArray(F, h, b).mul(vt));
-                        if (o + L <= p1 * ohw) v.intoArray(out, o);
+                    if (adding) { // whole vectors, then the row's last ow % L outputs masked: no output is added to twice
+                        int x = 0;
+                        for (; x + L <= ow; x += L) blend(h, a + x, b + x, vs, vt).add(FloatVector.fromArray(F, out, o + x)).intoArray(out, o + x);
+                        if (x < ow) blend(h, a + x, b + x, vs, vt).add(FloatVector.fromArray(F, out, o + x, tail)).intoArray(out, o + x, tail);
+                        continue;
+                    }
+                    if (ow < L) { // one vector a row; its lanes past ow land in the next row, which is written after it, or are masked off at the range's end
+                        FloatVector v = blend(h, a, b, vs, vt);
+                        if (o + L <= end) v.intoArray(out, o);
                         else v.intoArray(out, o, narrow);
                         continue;
                     }
                     for (int x = 0; ; x = Math.min(x + L, ow - L)) {
-                        FloatVector.fromArray(F, h, a + x).mul(vs).add(FloatVector.fromArray(F, h, b + x).mul(vt)).intoArray(out, o + x);
+                        blend(h, a + x, b + x, vs, vt).intoArray(out, o + x);
                         if (x == ow - L) break;
                     }
                 }
-        });
+        }
+
+        private static FloatVector blend(float[] h, int a, int b, FloatVector vs, FloatVector vt) {
+            return FloatVector.fromArray(F, h, a).mul(vs).add(FloatVector.fromArray(F, h, b).mul(vt));
+        }
+
+        /**
+         * dIn gets every output gradient back along the same four weights, in the forward's two
+         * passes turned around and written as gathers: each buffered source row is the weighted sum
+         * of the output rows that read it (vectors, a row's last one overlapping as in forward), then
+         * each input is the weighted sum of the buffered columns that read it. The sums run in the
+         * order a scatter in output order would add them (see {@link Taps}), so the bits are the
+         * scatter's, without zeroing the buffer and dIn first and adding into them. A row narrower
+         * than a vector is one masked vector: 96x7x7 <- 14x14 b128 (the reference model's), two
+         * threads, 2.65-2.69 -> 0.79-0.80 ms (best of 200), where it went one value at a time. dOut's plane p =
+         * (image, channel) starts at dOff + image imageStride + channel oh ow: a channel slice of a
+         * larger gradient is read in place (a dense one has imageStride = channels oh ow).
+         */
+        public void backward(float[] dIn, int dInOff, float[] dOut, int dOff, int channels, int imageStride, int p0, int p1) {
+            VectorMask<Float> narrow = F.indexInRange(0, ow);
+            float[] h = rows(ih * hs);
+            for (int r = 0; r < ih; r++) h[r * hs + ow] = 0f;
+            for (int p = p0; p < p1; p++) {
+                int g = dOff + p / channels * imageStride + p % channels * ohw;
+                for (int r = 0; r < ih; r++) {
+                    int t0 = byRow.start()[r], t1 = byRow.start()[r + 1];
+                    if (ow < L) { // one masked vector a row: its loads stay in the plane, its store leaves column ow at 0
+                        FloatVector sum = FloatVector.zero(F);
+                        for (int t = t0; t < t1; t++)
+                            sum = FloatVector.fromArray(F, dOut, g + byRow.from()[t] * ow, narrow).mul(byRow.weight()[t]).add(sum);
+                        sum.intoArray(h, r * hs, narrow);
+                        continue;
+                    }
+                    for (int x = 0; ; x = Math.min(x + L, ow - L)) {
+                        FloatVector sum = FloatVector.zero(F);
+                        for (int t = t0; t < t1; t++)
+                            sum = FloatVector.fromArray(F, dOut, g + byRow.from()[t] * ow + x).mul(byRow.weight()[t]).add(sum);
+                        sum.intoArray(h, r * hs + x);
+                        if (x == ow - L) break;
+                    }
+                }
+                int at = dInOff + p * ihw;
+                if (gathers != null) {
+                    gathers.apply(h, dIn, at);
+                    continue;
+                }
+                for (int r = 0, base = at; r < ih; r++, base += iw)
+                    for (int c = 0; c < iw; c++) {
+                        float sum = 0;
+                        for (int t = byColumn.start()[c]; t < byColumn.start()[c + 1]; t++) sum += byColumn.weight()[t] * h[r * hs + byColumn.from()[t]];
+                        dIn[base + c] = sum;
+                    }
+            }
+        }
     }
 
     /**
@@ -204,59 +310,11 @@ public final class ResizeKernels {
             }
     }
 
-    /**
-     * dIn gets every output gradient back along the same four weights, in the forward's two
-     * passes turned around and written as gathers: each buffered source row is the weighted sum
-     * of the output rows that read it (vectors, a row's last one overlapping as in forward), then
-     * each input is the weighted sum of the buffered columns that read it. The sums run in the
-     * order a scatter in output order would add them (see {@link Taps}), so the bits are the
-     * scatter's, without zeroing the buffer and dIn first and adding into them. A row narrower
-     * than a vector is one masked vector: 96x7x7 <- 14x14 b128 (the reference model's), two
-     * threads, 2.65-2.69 -> 0.79-0.80 ms (best of 200), where it went one value at a time. dOut's plane p =
-     * (image, channel) starts at dOff + image imageStride + channel oh ow: a channel slice of a
-     * larger gradient is read in place (a dense one has imageStride = channels oh ow).
-     */
+    /** dIn (planes of ay.in() x ax.in()), overwritten, from dOut; see Prepared.backward for dOut's layout. */
     public static void backward(float[] dIn, float[] dOut, int dOff, int channels, int imageStride, int planes, Axis ay, Axis ax) {
-        int ih = ay.in(), iw = ax.in(), oh = ay.out(), ow = ax.out(), ihw = ih * iw, ohw = oh * ow;
-        float[] tx = floats(ax.t()), sx = complement(tx), ty = floats(ay.t()), sy = complement(ty);
-        Taps byRow = Taps.of(ay.i0(), ay.i1(), sy, ty, ih), byColumn = Taps.of(ax.i0(), ax.i1(), sx, tx, iw);
-        int hs = ow + 1; // the buffer's row stride: column ow stays 0 (see Gathers)
-        Gathers gathers = Gathers.of(byColumn, ih, hs);
-        Parallel.forRanges(planes, ohw + ih * ow, (p0, p1) -> { // a 7x7 -> 14x14 plane is ~1,000 multiply-adds, too little for a task alone
-            VectorMask<Float> narrow = F.indexInRange(0, ow);
-            float[] h = rows(ih * hs);
-            for (int r = 0; r < ih; r++) h[r * hs + ow] = 0f;
-            for (int p = p0; p < p1; p++) {
-                int g = dOff + p / channels * imageStride + p % channels * ohw;
-                for (int r = 0; r < ih; r++) {
-                    int t0 = byRow.start()[r], t1 = byRow.start()[r + 1];
-                    if (ow < L) { // one masked vector a row: its loads stay in the plane, its store leaves column ow at 0
-                        FloatVector sum = FloatVector.zero(F);
-                        for (int t = t0; t < t1; t++)
-                            sum = FloatVector.fromArray(F, dOut, g + byRow.from()[t] * ow, narrow).mul(byRow.weight()[t]).add(sum);
-                        sum.intoArray(h, r * hs, narrow);
-                        continue;
-                    }
-                    for (int x = 0; ; x = Math.min(x + L, ow - L)) {
-                        FloatVector sum = FloatVector.zero(F);
-                        for (int t = t0; t < t1; t++)
-                            sum = FloatVector.fromArray(F, dOut, g + byRow.from()[t] * ow + x).mul(byRow.weight()[t]).add(sum);
-                        sum.intoArray(h, r * hs + x);
-                        if (x == ow - L) break;
-                    }
-                }
-                if (gathers != null) {
-                    gathers.apply(h, dIn, p * ihw);
-                    continue;
-                }
-                for (int r = 0, base = p * ihw; r < ih; r++, base += iw)
-                    for (int c = 0; c < iw; c++) {
-                        float sum = 0;
-                        for (int t = byColumn.start()[c]; t < byColumn.start()[c + 1]; t++) sum += byColumn.weight()[t] * h[r * hs + byColumn.from()[t]];
-                        dIn[base + c] = sum;
-                    }
-            }
-        });
+        Prepared r = prepare(ay, ax);
+        // a 7x7 -> 14x14 plane is ~1,000 multiply-adds, too little for a task alone
+        Parallel.forRanges(planes, r.ohw + r.ih * r.ow, (p0, p1) -> r.backward(dIn, 0, dOut, dOff, channels, imageStride, p0, p1));
     }
 
     /**

@@ -76,6 +76,11 @@ final class WeightGradient {
 
     /** Task t: chunk t / groups of group t % groups, its images' dOut read at dOff + (n K + k) OH OW as the layer's own. */
     void task(int t, float[] dOut, int dOff) {
+        task(t, dOut, dOff, null, 0);
+    }
+
+    /** As above, the resized parts' output gradients in z (image n at zOff + n Parts.resizedImage; see PointwiseParts.backwardOfChunks). */
+    void task(int t, float[] dOut, int dOff, float[] z, int zOff) {
         int groups = g.groups(), kg = g.kg(), crs = g.crs(), ohw = g.ohw(), hw = g.h() * g.w();
         int chunk = t / groups, grp = t % groups;
         int n0 = firstImage(chunk, g.n(), chunks), n1 = firstImage(chunk + 1, g.n(), chunks);
@@ -96,7 +101,7 @@ final class WeightGradient {
         int pOff = P + chunk * size + grp * kg * crs;
         for (int n = n0; n < n1; n++) {
             if (parts != null) {
-                PointwiseParts.weightProductOfImage(parts, n, dOut, dOff, g, tmp);
+                PointwiseParts.weightProductOfImage(parts, n, dOut, dOff, z, zOff, g, tmp);
             } else if (lay != null) {
                 ImplicitConv.weightGradientOfImage(dOut, dOff, in, inOff, g, lay, n, grp, tmp);
             } else {

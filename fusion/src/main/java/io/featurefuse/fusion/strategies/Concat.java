@@ -1,5 +1,6 @@
 package io.featurefuse.fusion.strategies;
 
+import io.featurefuse.engine.ResizeSpec;
 import io.featurefuse.engine.Tensor;
 import io.featurefuse.fusion.Fusion;
 import io.featurefuse.nn.layers.BatchNorm2d;
@@ -65,6 +66,17 @@ public final class Concat extends Fusion {
         Tensor y = fuseAll(maps), pooled = y.adaptiveAvgPool2d(1, 1);
         y.recycle(); // inference: this call's own map
         return pooled;
+    }
+
+    /**
+     * fuseAllPooled(each map resized to to's size): recording, a smaller map goes through the 1x1 conv at its own size and
+     * the conv's output is resized (a resize commutes with a 1x1 conv; BatchNorm2d.callReluPooledAfter with to), so the
+     * resized map is never made and its multiply-adds shrink with it. Equal values but for their last bits.
+     */
+    public Tensor fuseAllPooled(List<Tensor> maps, ResizeSpec to) {
+        if (OpFusion.foldsBn(bn)) return fuseAllPooled(maps.stream().map(m -> m.interpolate(to.h(), to.w(), to.mode(), to.alignCorners())).toList());
+        if (maps.size() != this.maps) throw new IllegalArgumentException(this + " was built for " + this.maps + " maps, not " + maps.size());
+        return bn.callReluPooledAfter(conv, maps, to); // the engine names maps that disagree
     }
 
     @Override

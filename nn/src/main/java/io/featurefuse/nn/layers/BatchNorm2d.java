@@ -88,6 +88,18 @@ public final class BatchNorm2d extends Module {
     }
 
     /**
+     * callReluPooledAfter(conv, maps) of the maps each resized to to's size first (Tensor.interpolate): a smaller map
+     * runs through the 1x1 conv at its own size and the conv's output is resized (Fused.conv2dOfResizedConcatBatchNormReluPool),
+     * which changes the last bits. While a summary records layer shapes the maps are resized and joined first.
+     */
+    public Tensor callReluPooledAfter(Conv2d conv, java.util.List<Tensor> maps, io.featurefuse.engine.ResizeSpec to) {
+        if (Summary.isObserving())
+            return callReluPooledAfter(conv, maps.stream().map(m -> m.interpolate(to.h(), to.w(), to.mode(), to.alignCorners())).toList());
+        countBatch();
+        return Fused.conv2dOfResizedConcatBatchNormReluPool(maps, to, conv.weight(), conv.bias(), conv.options(), spec());
+    }
+
+    /**
      * callAfter(conv, x, true) then maxPool2d(pool), as the engine ops conv2d and batchNormReluMaxPool2d
      * (Fused.conv2dBatchNormReluMaxPool2d): the same values, without the normalised map written and read back.
      * While a summary records layer shapes the layers run one by one.
