@@ -72,6 +72,9 @@ public final class ResizeKernels {
         return new Axis(in, i0, i0.clone(), new double[out]);
     }
 
+    /** This thread's resized planes, before Prepared.forward adds them. */
+    private static final ThreadLocal<float[][]> SUM = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
+
     /** This thread's buffer of source rows resized along x (rows x out columns). */
     private static final ThreadLocal<float[][]> ROWS = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
 
@@ -153,10 +156,22 @@ public final class ResizeKernels {
 
         /**
          * Planes [p0, p1): plane p from in[inOff + p ih iw] resized into out[outOff + p oh ow], or added to what is there
-         * (adding; each output gets its resized value added once, the value forward writes).
+         * (adding: written into a buffer first, then added in one pass of whole vectors over the planes, which lie end to
+         * end. Adding row by row, a masked vector for each 14-wide row, the reference head's forward, 64 + 96 channels at
+         * 14x14 and 7x7 into 128, b128, 2 threads, took 3.88-4.33 ms against 3.20-3.51 this way (harness, best of 20).)
          */
         public void forward(float[] out, int outOff, float[] in, int inOff, int p0, int p1, boolean adding) {
-            VectorMask<Float> narrow = F.indexInRange(0, Math.min(ow, L)), tail = F.indexInRange(0, ow % L);
+            if (!adding) {
+                write(out, outOff, in, inOff, p0, p1);
+                return;
+            }
+            float[] sum = Parallel.grow(SUM.get(), 0, (p1 - p0) * ohw + L);
+            write(sum, -p0 * ohw, in, inOff, p0, p1);
+            Conv2dKernels.addInto(out, outOff + p0 * ohw, sum, 0, (p1 - p0) * ohw);
+        }
+
+        private void write(float[] out, int outOff, float[] in, int inOff, int p0, int p1) {
+            VectorMask<Float> narrow = F.indexInRange(0, ow);
             float[] h = rows((p1 - p0) * ih * ow + L); // + L: a narrow row's vector reads and writes past the row's end
             alongX(in, inOff + p0 * ihw, (p1 - p0) * ih, iw, c0, c1, sx, tx, bands, h);
             int end = outOff + p1 * ohw;
@@ -164,12 +179,6 @@ public final class ResizeKernels {
                 for (int y = 0, o = outOff + p * ohw, hp = (p - p0) * ih * ow; y < oh; y++, o += ow) {
                     int a = hp + r0[y] * ow, b = hp + r1[y] * ow;
                     FloatVector vs = FloatVector.broadcast(F, sy[y]), vt = FloatVector.broadcast(F, ty[y]);
-                    if (adding) { // whole vectors, then the row's last ow % L outputs masked: no output is added to twice
-                        int x = 0;
-                        for (; x + L <= ow; x += L) blend(h, a + x, b + x, vs, vt).add(FloatVector.fromArray(F, out, o + x)).intoArray(out, o + x);
-                        if (x < ow) blend(h, a + x, b + x, vs, vt).add(FloatVector.fromArray(F, out, o + x, tail)).intoArray(out, o + x, tail);
-                        continue;
-                    }
                     if (ow < L) { // one vector a row; its lanes past ow land in the next row, which is written after it, or are masked off at the range's end
                         FloatVector v = blend(h, a, b, vs, vt);
                         if (o + L <= end) v.intoArray(out, o);
