@@ -41,6 +41,19 @@ final class ConcatConvOps {
 
     /** conv2d(concat(maps, each resized to to's size where it is not that size), weight, bias); stats as in conv2d. */
     static Tensor conv2d(List<Tensor> maps, ResizeSpec to, Tensor weight, Tensor bias, ConvOptions o, NormOps.PlaneStatistics stats) {
+        return conv2d(maps, to, weight, bias, o, stats, false);
+    }
+
+    /**
+     * As above, then relu: in the conv's output pass where a smaller map is read as it lies and nothing is recorded, else
+     * the op relu after it (stats, if any, are then the conv's output's).
+     */
+    static Tensor conv2dRelu(List<Tensor> maps, ResizeSpec to, Tensor weight, Tensor bias, ConvOptions o) {
+        boolean recording = GradMode.isEnabled() && (weight.requiresGrad() || bias != null && bias.requiresGrad() || maps.stream().anyMatch(Tensor::requiresGrad));
+        return recording ? conv2d(maps, to, weight, bias, o, null, false).relu() : conv2d(maps, to, weight, bias, o, null, true);
+    }
+
+    private static Tensor conv2d(List<Tensor> maps, ResizeSpec to, Tensor weight, Tensor bias, ConvOptions o, NormOps.PlaneStatistics stats, boolean relu) {
         Shape joined = joinedShape(maps, to);
         Tensor first = maps.get(0);
         Elementwise.checkSameDtype(OP, first, weight);
@@ -58,12 +71,16 @@ final class ConcatConvOps {
             }
             sized.add(to.fits(m) || resized[i] != null ? m : m.interpolate(to.h(), to.w(), to.mode(), to.alignCorners()));
         }
-        if (!any) return conv2d(sized, weight, bias, o, stats);
+        if (!any) {
+            Tensor y = conv2d(sized, weight, bias, o, stats);
+            return relu ? y.relu() : y;
+        }
         ConvOps.checkBias(OP, first, bias, g);
         Tensor wd = weight.dense(), bd = bias == null ? null : bias.dense();
         Tensor out = Tensor.emptyToOverwrite(Shape.of(g.n(), g.k(), g.oh(), g.ow()), DType.F32);
-        PointwiseParts.forward(out.f(), parts(sized, resized), wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g, false,
+        PointwiseParts.forward(out.f(), parts(sized, resized), wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g, relu,
                 ConvOps.gathering(out, g, stats));
+        if (relu) return out; // not recording (conv2dRelu)
         return Tensor.record(out, new Node.Conv2dOfConcat(List.copyOf(sized), weight, bias, g, resized));
     }
 

@@ -99,6 +99,14 @@ public final class Fused {
         return ConcatConvOps.conv2d(maps, java.util.Objects.requireNonNull(to, "to"), weight, bias, options, null);
     }
 
+    /**
+     * relu(conv2dOfResizedConcat(maps, to, weight, bias, options)); without recording, where a smaller map is read as it
+     * lies, the clamp runs in the conv's output pass (concat fusion's inference, BN folded into weight and bias).
+     */
+    public static Tensor conv2dOfResizedConcatRelu(java.util.List<Tensor> maps, ResizeSpec to, Tensor weight, Tensor bias, ConvOptions options) {
+        return ConcatConvOps.conv2dRelu(maps, java.util.Objects.requireNonNull(to, "to"), weight, bias, options);
+    }
+
     /** conv2dOfResizedConcat(maps, to, weight, bias, options) then batchNormReluPool(bn), the batch statistics gathered in the conv's pass in training. */
     public static Tensor conv2dOfResizedConcatBatchNormReluPool(java.util.List<Tensor> maps, ResizeSpec to, Tensor weight, Tensor bias, ConvOptions options,
                                                                 BatchNormSpec bn) {

@@ -81,6 +81,26 @@ class ResizedConcatConvTest {
         }
     }
 
+    /**
+     * conv2dOfResizedConcatRelu: without recording (the clamp in the conv's output pass, float32) against float64's
+     * composition; recording, its gradients too (relu after the conv).
+     */
+    @Test
+    void withReluIsTheReluOfIt() {
+        ResizeSpec to = new ResizeSpec(10, 9, InterpolationMode.BILINEAR, true);
+        ConvOptions o = new ConvOptions(1, 1, 0, 0, 1, 1, 1);
+        List<Tensor> base = List.of(Fixtures.values(31, -1, 1, N, 20, 10, 9), Fixtures.values(32, -1, 1, N, 24, 4, 5), Fixtures.values(33, -1, 1, 17, 44, 1, 1),
+                Fixtures.values(34, -1, 1, 17));
+        Function<List<Tensor>, Tensor> f = t -> Fused.conv2dOfResizedConcatRelu(t.subList(0, 2), to, t.get(2), t.get(3), o);
+        Tensor reference = Fused.conv2dOfResizedConcat(base.subList(0, 2), to, base.get(2), base.get(3), o).relu();
+        try (var off = GradMode.off()) {
+            Tensor fast = f.apply(leaves(base, DType.F32));
+            assertClose("not recording", fast, reference, 2e-4, 2e-4);
+            assertTrue(java.util.Arrays.stream(fast.toArray()).anyMatch(v -> v == 0) && java.util.Arrays.stream(fast.toArray()).anyMatch(v -> v > 0), "clamped");
+        }
+        assertMatchesReference("recording", base, f, 35);
+    }
+
     /** Float64 runs as the composition: its gradients against finite differences. */
     @Test
     void float64GradientsMatchFiniteDifferences() {

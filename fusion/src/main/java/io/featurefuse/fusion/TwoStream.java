@@ -67,8 +67,12 @@ public final class TwoStream extends Module {
             b.eval();
         }
         Tensor ta = a.features(x, List.of(tapA)).get(tapA), tb = b.features(x, List.of(tapB)).get(tapB);
-        ResizeSpec to = GradMode.isEnabled() && fusion instanceof Concat ? foldedResize() : null;
-        if (to != null) return fc.call(((Concat) fusion).fuseAllPooled(List.of(ta, tb), to).flatten(1, -1));
+        ResizeSpec to = fusion instanceof Concat ? foldedResize() : null;
+        if (to != null) {
+            Tensor pooled = ((Concat) fusion).fuseAllPooled(List.of(ta, tb), to);
+            if (!GradMode.isEnabled()) recycleMaps(List.of(x, pooled), List.of(ta, tb));
+            return fc.call(pooled.flatten(1, -1));
+        }
         Tensor fa = alignA.call(ta), fb = alignB.call(tb);
         Tensor pooled;
         if (fusion instanceof Concat concat) {

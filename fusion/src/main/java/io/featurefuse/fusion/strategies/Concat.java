@@ -71,11 +71,16 @@ public final class Concat extends Fusion {
     /**
      * fuseAllPooled(each map resized to to's size): recording, a smaller map goes through the 1x1 conv at its own size and
      * the conv's output is resized (a resize commutes with a 1x1 conv; BatchNorm2d.callReluPooledAfter with to), so the
-     * resized map is never made and its multiply-adds shrink with it. Equal values but for their last bits.
+     * resized map is never made and its multiply-adds shrink with it; in inference the same, BN folded into the conv.
+     * Equal values but for their last bits.
      */
     public Tensor fuseAllPooled(List<Tensor> maps, ResizeSpec to) {
-        if (OpFusion.foldsBn(bn)) return fuseAllPooled(maps.stream().map(m -> m.interpolate(to.h(), to.w(), to.mode(), to.alignCorners())).toList());
         if (maps.size() != this.maps) throw new IllegalArgumentException(this + " was built for " + this.maps + " maps, not " + maps.size());
+        if (OpFusion.foldsBn(bn)) { // inference: BN folded into the conv, the ReLU in its output pass; the fused map is this call's own
+            Tensor y = OpFusion.convBnReluOfResizedConcat(conv, bn, maps, to), pooled = y.adaptiveAvgPool2d(1, 1);
+            y.recycle();
+            return pooled;
+        }
         return bn.callReluPooledAfter(conv, maps, to); // the engine names maps that disagree
     }
 

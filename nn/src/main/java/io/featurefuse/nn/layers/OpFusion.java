@@ -128,6 +128,15 @@ public final class OpFusion {
     }
 
     /**
+     * relu(bn(conv(maps each resized to to's size, joined along channels))) as one convolution, BN folded
+     * (Fused.conv2dOfResizedConcatRelu): concat fusion's inference. For eval without recording.
+     */
+    public static Tensor convBnReluOfResizedConcat(Conv2d conv, BatchNorm2d bn, java.util.List<Tensor> maps, io.featurefuse.engine.ResizeSpec to) {
+        Tensor[] folded = fold(conv, bn, maps.get(0));
+        return Fused.conv2dOfResizedConcatRelu(maps, to, folded[0], folded[1], conv.options());
+    }
+
+    /**
      * relu(bn(conv(x)) + residual) as one convolution, BN folded and the residual added in its output pass: a
      * residual block's end. For eval without recording.
      */
