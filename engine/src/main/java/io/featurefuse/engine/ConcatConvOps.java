@@ -32,11 +32,17 @@ final class ConcatConvOps {
         ConvOps.checkBias(OP, first, bias, g);
         if (first.dtype != DType.F32 || maps.size() < 2 || !PointwiseParts.applies(g))
             return ConvOps.conv2dGathering(Tensor.concat(maps, 1), weight, bias, o, stats);
+        return pointwise(maps, null, weight, bias, g, stats, false);
+    }
+
+    /** The pointwise route's output (map i resized by resized[i]; the array may be null), recorded unless relu (which only conv2dRelu asks for, not recording). */
+    private static Tensor pointwise(List<Tensor> maps, ResizeKernels.Prepared[] resized, Tensor weight, Tensor bias, ConvGeom g,
+                                    NormOps.PlaneStatistics stats, boolean relu) {
         Tensor wd = weight.dense(), bd = bias == null ? null : bias.dense();
         Tensor out = Tensor.emptyToOverwrite(Shape.of(g.n(), g.k(), g.oh(), g.ow()), DType.F32);
-        PointwiseParts.forward(out.f(), parts(maps, null), wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g, false,
+        PointwiseParts.forward(out.f(), parts(maps, resized), wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g, relu,
                 ConvOps.gathering(out, g, stats));
-        return Tensor.record(out, new Node.Conv2dOfConcat(List.copyOf(maps), weight, bias, g, null));
+        return relu ? out : Tensor.record(out, new Node.Conv2dOfConcat(List.copyOf(maps), weight, bias, g, resized));
     }
 
     /** conv2d(concat(maps, each resized to to's size where it is not that size), weight, bias); stats as in conv2d. */
@@ -76,12 +82,7 @@ final class ConcatConvOps {
             return relu ? y.relu() : y;
         }
         ConvOps.checkBias(OP, first, bias, g);
-        Tensor wd = weight.dense(), bd = bias == null ? null : bias.dense();
-        Tensor out = Tensor.emptyToOverwrite(Shape.of(g.n(), g.k(), g.oh(), g.ow()), DType.F32);
-        PointwiseParts.forward(out.f(), parts(sized, resized), wd.f(), wd.offset, bd == null ? null : bd.f(), bd == null ? 0 : bd.offset, g, relu,
-                ConvOps.gathering(out, g, stats));
-        if (relu) return out; // not recording (conv2dRelu)
-        return Tensor.record(out, new Node.Conv2dOfConcat(List.copyOf(sized), weight, bias, g, resized));
+        return pointwise(sized, resized, weight, bias, g, stats, relu);
     }
 
     /** One axis's float32 table from in to out for to's mode (nearest or bilinear), as Tensor.interpolate makes it. */
@@ -107,16 +108,14 @@ final class ConcatConvOps {
         Tensor[] grads = new Tensor[maps.size() + (b == null ? 1 : 2)];
         InputGradients in = InputGradients.of(maps, grads);
         Tensor wd = w.dense();
+        Tensor gw = w.requiresGrad() ? Tensor.emptyToOverwrite(w.shape, DType.F32) : null;
+        grads[maps.size()] = gw;
         if (n.resized() != null) { // resized maps' output gradients serve both gradients: made once, chunk by chunk
-            Tensor gw = w.requiresGrad() ? Tensor.emptyToOverwrite(w.shape, DType.F32) : null;
-            grads[maps.size()] = gw;
             PointwiseParts.backwardOfChunks(in.any() ? in.into() : null, in.offsets(), gw == null ? null : gw.f(), PointwiseParts.copied(gd.f(), gd.offset, geom),
                     wd.f(), wd.offset, parts, geom);
-        } else if (in.any()) PointwiseParts.backwardData(in.into(), in.offsets(), gd.f(), gd.offset, wd.f(), wd.offset, parts, geom);
-        if (w.requiresGrad() && n.resized() == null) {
-            Tensor gw = Tensor.emptyToOverwrite(w.shape, DType.F32);
-            Conv2dKernels.backwardWeight(gw.f(), gd.f(), gd.offset, parts, geom);
-            grads[maps.size()] = gw;
+        } else {
+            if (in.any()) PointwiseParts.backwardData(in.into(), in.offsets(), gd.f(), gd.offset, wd.f(), wd.offset, parts, geom);
+            if (gw != null) Conv2dKernels.backwardWeight(gw.f(), gd.f(), gd.offset, parts, geom);
         }
         gd.recycleIfCopyOf(g);
         if (b != null && b.requiresGrad()) grads[maps.size() + 1] = g.sum(false, 0, 2, 3);
