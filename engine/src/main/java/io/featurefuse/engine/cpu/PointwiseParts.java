@@ -70,9 +70,9 @@ public final class PointwiseParts {
             return sum;
         }
 
-        /** Where part p's k planes start within an image's block of resizedImage(k) floats. */
-        int resizedPart(int p, int k) {
-            int at = 0;
+        /** Where resized part p's k output-gradient planes of image n start in a block whose image n starts at zOff + n resizedImage(k). */
+        int resizedGradient(int p, int n, int k, int zOff) {
+            int at = zOff + n * resizedImage(k);
             for (int q = 0; q < p; q++) if (resize(q) != null) at += k * resize(q).inPlane();
             return at;
         }
@@ -164,7 +164,7 @@ public final class PointwiseParts {
             int dOff = -n0 * image, zOff = -n0 * low; // image n at dOff + n K OH OW and zOff + n low, as in the layer's own
             for (int n = n0; n < n1; n++)
                 for (int p = 0; p < x.count(); p++)
-                    if (x.resize(p) != null) x.resize(p).backward(z, zOff + n * low + x.resizedPart(p, k), d, dOff + n * image, k, image, 0, k);
+                    if (x.resize(p) != null) x.resize(p).backward(z, x.resizedGradient(p, n, k, zOff), d, dOff + n * image, k, image, 0, k);
             if (wt != null) for (int n = n0; n < n1; n++) dataOfImage(dIn, dInOff, d, dOff, z, zOff, wt, x, g, n);
             if (weights != null) weights.task(c, d, dOff, z, zOff);
         });
@@ -186,7 +186,7 @@ public final class PointwiseParts {
             int ch = x.channels()[p], plane = x.plane(p, hw);
             if (dIn[p] == null) continue;
             if (x.resize(p) == null) ImplicitConv.planeProduct(wt[p], 0, ch, k, dOut, dOff + n * k * hw, hw, dIn[p], dInOff[p] + n * ch * hw);
-            else ImplicitConv.planeProduct(wt[p], 0, ch, k, z, zOff + n * x.resizedImage(k) + x.resizedPart(p, k), plane, dIn[p], dInOff[p] + n * ch * plane);
+            else ImplicitConv.planeProduct(wt[p], 0, ch, k, z, x.resizedGradient(p, n, k, zOff), plane, dIn[p], dInOff[p] + n * ch * plane);
         }
     }
 
@@ -206,7 +206,7 @@ public final class PointwiseParts {
         for (int p = 0, c0 = 0; p < x.count(); c0 += x.channels()[p++]) {
             if (x.resize(p) != null) {
                 int plane = x.plane(p, hw);
-                Gemm.sgemm(1, x.channels()[p], k, plane, x.data()[p], x.image(p, n, hw), 0, false, plane, z, zOff + n * x.resizedImage(k) + x.resizedPart(p, k), 0,
+                Gemm.sgemm(1, x.channels()[p], k, plane, x.data()[p], x.image(p, n, hw), 0, false, plane, z, x.resizedGradient(p, n, k, zOff), 0,
                         true, plane, tmp, c0 * k, 0, k);
                 continue;
             }
