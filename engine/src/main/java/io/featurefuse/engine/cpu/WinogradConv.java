@@ -52,6 +52,20 @@ final class WinogradConv {
      * last tile cost as much as real outputs. Measured, 2 threads, batch 128, GFLOP/s of the
      * direct count (implicit GEMM -> Winograd): 64->64 14x14 (87% real) 133 -> 158, 32->48
      * 14x14 124 -> 145, 32->32 28x28 (91%) 128 -> 141; 48->96 7x7 (51% real) 116 -> 103.
+     *
+     * <p>Measured and not kept: small maps run several images side by side, copied a row at a time
+     * into one wide image in scratch per chunk, the outputs copied back. With one zero column between
+     * images, four 14x14 maps take 64 F(4x4) tiles for 64 real (32 each alone) and four 7x7 maps run
+     * F(2x2): harness (b128, 2 threads, wide layer without the copies) forward 64->64 14x14 5.6 -> 4.0
+     * ms, 32->48 2.6 -> 1.7, 48->96 7x7 2.6 -> 1.9; input and weight gradients by chunks 13.0 -> 10.8,
+     * 7.2 -> 5.6, 6.7 -> 5.4. But an image's bits then depend on its place (its tiles start elsewhere
+     * and read its neighbour's columns), so inference by chunks no longer gave the batch's bits. Images
+     * a whole number of tiles apart with room for a tile's reach (14x14: every 20 columns) keep each
+     * image's bits as alone, and then nothing was left: inference b256, jar alternating 3 times with
+     * it off, median 2997/3119/3394 -> 2950/3059/3244 img/s; the copies cost ~0.35 + 0.45 ms a 64x14x14
+     * layer on one thread. With the gradients wide too the train step lost (medians 773-785 ->
+     * 712-753 img/s). Building the phase planes straight from the images, and writing the outputs
+     * straight from the output planes, would save the copies.
      */
     static boolean applies(ConvGeom g) {
         if (!ENABLED || g.r() != 3 || g.s() != 3 || g.sh() != 1 || g.sw() != 1 || g.dh() != 1 || g.dw() != 1) return false;
