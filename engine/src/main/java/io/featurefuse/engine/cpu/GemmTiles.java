@@ -52,7 +52,8 @@ final class GemmTiles {
             float[] t = whole ? c : tile;
             int to = whole ? o : 0, tl = whole ? ldc : NR;
             if (narrow) tileKernel8Narrow(ap, ao, bp, bo, ldb, kc, t, to, tl, acc);
-            else if (MR == 8) tileKernel8(ap, ao, bp, bo, ldb, kc, t, to, tl, acc);
+            else if (MR == 8 && ldb == NR) tileKernel8(ap, ao, bp, bo, kc, t, to, tl, acc);
+            else if (MR == 8) tileKernel8Strided(ap, ao, bp, bo, ldb, kc, t, to, tl, acc);
             else tileKernel(ap, ao, bp, bo, ldb, kc, t, to, tl, acc);
             if (!whole) copyTile(tile, mr, nr, c, o, ldc);
         }
@@ -143,8 +144,69 @@ final class GemmTiles {
         c30.intoArray(c, o + 3 * ldc); c31.intoArray(c, o + 3 * ldc + L);
     }
 
-    /** {@link #tileKernel} with eight rows: 16 accumulators, which fit AVX-512's 32 registers with B's two vectors and the broadcasts. */
-    static void tileKernel8(float[] ap, int ao, float[] bp, int bo, int ldb, int kc, float[] c, int o, int ldc, boolean acc) {
+    /**
+     * {@link #tileKernel} with eight rows (16 accumulators, which fit AVX-512's 32 registers with
+     * B's two vectors and the broadcasts) and B a packed micro-panel, its rows NR floats apart.
+     *
+     * <p>Why B's step is the constant NR and the loop counts k steps: every index is then the
+     * counter times a constant plus an invariant, so C2 drops the range checks from the loop, and
+     * fewer values live across it. Stepping B by ldb (as {@link #tileKernel8Strided} must), C2
+     * checked both of B's loads in every k step and, short of registers, kept B's array and ldb
+     * in vector registers, moving them back in every step: three moves that on Intel take port
+     * 0, one of the two ports the 16 FMAs need. Measured on the Xeon (AVX-512, one thread, 32
+     * tiles against each of 4 panels of 256 x 32, A in L2, all on lines, one JVM alternating
+     * the kernels): 161-162 -> 194 GFLOP/s median, 179 -> 207 best (FMA peak 218-229). In whole
+     * calls, where B's first sweep waits on memory (see Gemm), less: fuse bench, jars alternating
+     * twice, conv3x3 64->64 14x14 b128 forward 359/364 -> 377/381 GFLOP/s (medians), SGEMM and the
+     * model's step within noise. (On Zen 5, whose integer ops do not share the FMA ports, stepping
+     * B by NR once measured -0.4% in whole SGEMM calls.)
+     */
+    static void tileKernel8(float[] ap, int ao, float[] bp, int bo, int kc, float[] c, int o, int ldc, boolean acc) {
+        // Accumulating, the tile starts from C (see the class comment). (Once the eight-row tile
+        // added C at the end through a helper taking two vectors: that epilogue outgrew C2's node
+        // budget, the helper stayed out of line and every vector passed to it was boxed: ~8x slower.)
+        FloatVector z = FloatVector.zero(F);
+        FloatVector c00 = acc ? FloatVector.fromArray(F, c, o) : z, c01 = acc ? FloatVector.fromArray(F, c, o + L) : z;
+        FloatVector c10 = acc ? FloatVector.fromArray(F, c, o + ldc) : z, c11 = acc ? FloatVector.fromArray(F, c, o + ldc + L) : z;
+        FloatVector c20 = acc ? FloatVector.fromArray(F, c, o + 2 * ldc) : z, c21 = acc ? FloatVector.fromArray(F, c, o + 2 * ldc + L) : z;
+        FloatVector c30 = acc ? FloatVector.fromArray(F, c, o + 3 * ldc) : z, c31 = acc ? FloatVector.fromArray(F, c, o + 3 * ldc + L) : z;
+        FloatVector c40 = acc ? FloatVector.fromArray(F, c, o + 4 * ldc) : z, c41 = acc ? FloatVector.fromArray(F, c, o + 4 * ldc + L) : z;
+        FloatVector c50 = acc ? FloatVector.fromArray(F, c, o + 5 * ldc) : z, c51 = acc ? FloatVector.fromArray(F, c, o + 5 * ldc + L) : z;
+        FloatVector c60 = acc ? FloatVector.fromArray(F, c, o + 6 * ldc) : z, c61 = acc ? FloatVector.fromArray(F, c, o + 6 * ldc + L) : z;
+        FloatVector c70 = acc ? FloatVector.fromArray(F, c, o + 7 * ldc) : z, c71 = acc ? FloatVector.fromArray(F, c, o + 7 * ldc + L) : z;
+        for (int p = 0; p < kc; p++) {
+            int ai = ao + 8 * p, bi = bo + NR * p;
+            FloatVector b0 = FloatVector.fromArray(F, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
+            FloatVector x = FloatVector.broadcast(F, ap[ai]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, ap[ai + 1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, ap[ai + 2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, ap[ai + 3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(F, ap[ai + 4]);
+            c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(F, ap[ai + 5]);
+            c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
+            x = FloatVector.broadcast(F, ap[ai + 6]);
+            c60 = x.fma(b0, c60); c61 = x.fma(b1, c61);
+            x = FloatVector.broadcast(F, ap[ai + 7]);
+            c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
+        }
+        c00.intoArray(c, o); c01.intoArray(c, o + L);
+        c10.intoArray(c, o + ldc); c11.intoArray(c, o + ldc + L);
+        c20.intoArray(c, o + 2 * ldc); c21.intoArray(c, o + 2 * ldc + L);
+        c30.intoArray(c, o + 3 * ldc); c31.intoArray(c, o + 3 * ldc + L);
+        c40.intoArray(c, o + 4 * ldc); c41.intoArray(c, o + 4 * ldc + L);
+        c50.intoArray(c, o + 5 * ldc); c51.intoArray(c, o + 5 * ldc + L);
+        c60.intoArray(c, o + 6 * ldc); c61.intoArray(c, o + 6 * ldc + L);
+        c70.intoArray(c, o + 7 * ldc); c71.intoArray(c, o + 7 * ldc + L);
+    }
+
+    /** {@link #tileKernel8} with B's kc rows ldb apart where they lie (see {@link #sweep}'s second form). */
+    static void tileKernel8Strided(float[] ap, int ao, float[] bp, int bo, int ldb, int kc, float[] c, int o, int ldc, boolean acc) {
         // Accumulating, the tile starts from C (see the class comment). (Once the eight-row tile
         // added C at the end through a helper taking two vectors: that epilogue outgrew C2's node
         // budget, the helper stayed out of line and every vector passed to it was boxed: ~8x slower.)

@@ -26,6 +26,7 @@ class KernelInliningTest {
         assertLarger(GemmTiles.class, "tileKernelRows");
         assertLarger(GemmTiles.class, "tileKernel8");
         assertLarger(GemmTiles.class, "tileKernel8Narrow");
+        assertLarger(GemmTiles.class, "tileKernel8Strided");
         assertLarger(GemmTiles.class, "tileKernelRows8");
         assertLarger(TapTiles.class, "tile");
         assertLarger(TapTiles.class, "tileOne");
