@@ -180,8 +180,25 @@ public final class Gemm {
     /** A task's C region larger than this is accumulated in a stage when k takes several blocks (see block). */
     private static final long STAGE_MIN_BYTES = 128 << 10;
 
-    /** Row blocks per task at most: 256 rows, whose packed A (256 x kc floats) is up to 2 MB. */
-    static final int MAX_CHUNK_BLOCKS = 256 / MR;
+    /**
+     * Row blocks per task at most: 256 rows, whose packed A (256 x kc floats) is up to 2 MB; 512 rows
+     * where tall tasks take shallow k blocks (TALL_KC below KC: A then 512 KB, in L2), so that each
+     * B micro-panel, whose first sweep waits on memory, serves 64 tiles instead of 32. Measured on
+     * the Xeon (one JVM alternating per call, median of per-call ratios), two tasks a thread (see
+     * TALL_ROW_TASKS_PER_THREAD): what B's first sweeps cost there, B's micro-panels read instead
+     * from a 256 KB slice (results wrong), was +10.3% (one thread) and +9.0% (two) at n = 2048,
+     * +12.2% at 1024; from a 2 MB slice +6.0%, +5.5%, +7.4%. With 512-row tasks, two threads: n = 4096 +5.9%, 2048 +1.9%, +1.7%,
+     * 1024 (256-row tasks instead of 128) +5.9%, +5.7%, 512 (128 rows instead of 64) -1.9%, -0.2%,
+     * -0.8%; one thread, 2048 +2.8%. Through fuse bench (jars alternating 3 times, 2 threads, medians):
+     * n = 1024 311-314 -> 317-327 GFLOP/s, 2048 and 256 within noise.
+     */
+    static final int MAX_CHUNK_BLOCKS = (TALL_KC < KC ? 512 : 256) / MR;
+    /**
+     * Tasks a thread tall row chunks are split into: 2 where tasks may be 512 rows, else 4 (see
+     * TAIL_PIECES on why not 1). Shorter chunks stay 4 a thread: at n = 256 (64-row tasks instead of
+     * 32, 4 tasks on 2 threads instead of 8) fuse bench measured -1% to -6%.
+     */
+    static final int TALL_ROW_TASKS_PER_THREAD = TALL_KC < KC ? 2 : 4;
 
     /** Per thread: [0] packed A, [1] a partial tile, [2] the stage, [3] a B micro-panel packed privately; [0], [2] and [3] grow as needed. */
     private static final ThreadLocal<float[][]> SCRATCH =
@@ -269,12 +286,17 @@ public final class Gemm {
         return Math.min(rowBlocks, chunkBlocks(batch, rowBlocks, parallel)) * MR >= TALL_ROWS ? TALL_KC : KC;
     }
 
-    /** Row blocks of a task: the rows split so that there are about 4 tasks a thread, at most MAX_CHUNK_BLOCKS each. */
+    /**
+     * Row blocks of a task: the rows split so that there are about 4 tasks a thread, or
+     * TALL_ROW_TASKS_PER_THREAD where those would be tall already, at most MAX_CHUNK_BLOCKS each.
+     */
     private static int chunkBlocks(int batch, int rowBlocks, boolean parallel) {
-        return Math.max(1, Math.min(MAX_CHUNK_BLOCKS, rowBlocks * batch / tasksWanted(parallel)));
+        int threads = parallel ? Parallel.threads() : 1, blocks = rowBlocks * batch / (4 * threads);
+        if (blocks * MR >= TALL_ROWS) blocks = rowBlocks * batch / (TALL_ROW_TASKS_PER_THREAD * threads);
+        return Math.max(1, Math.min(MAX_CHUNK_BLOCKS, parallel ? blocks : rowBlocks * batch));
     }
 
-    /** Tasks a call aims for: about 4 a thread, so that a thread slowed by the machine takes fewer. */
+    /** Tasks a call aims for when it also splits columns: about 4 a thread, so that a thread slowed by the machine takes fewer. */
     private static int tasksWanted(boolean parallel) {
         return parallel ? 4 * Parallel.threads() : 1;
     }

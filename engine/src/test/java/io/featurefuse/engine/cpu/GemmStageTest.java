@@ -10,8 +10,9 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Products big enough that a task's C region is accumulated in a stage over several k blocks
- * (Gemm.block): 2047 rows make 256-row tasks on up to two threads (64 rows on eight, still over
- * the stage threshold), 601 columns end in a partial panel, and k just over Gemm.KC is two k
+ * (Gemm.block): 2047 rows make 512-row tasks on two threads where tall tasks take shallow k blocks
+ * (Gemm.MAX_CHUNK_BLOCKS), else 256-row tasks (64 rows on eight threads, still over the stage
+ * threshold), 601 columns end in a partial panel, and k just over Gemm.KC is two k
  * blocks (2100: two of 1050) or, where tall tasks take Gemm.TALL_KC, more (9 of 234 at 256; the
  * four-row run sets 96: 22 of at most 96). Entries are checked against float64 sums on the edges and at
  * random; C's row padding must stay untouched.
@@ -63,8 +64,8 @@ class GemmStageTest {
      * the blocking: a tile accumulating over a second k block goes on from C's values, a partial
      * tile (the bottom row block, 2047 = 255 x 8 + 7, and the last panel) from C's valid part (see
      * GemmTiles), so neither KC nor the rows of a tile nor the thread count changes a bit. With two
-     * or more threads the last round of tasks is cut into column pieces, one of them the 256 x 89
-     * right-hand piece ending in the partial panel; the four-row kernel is checked by the suite's
+     * or more threads the last round of tasks is cut into column pieces, one of them the right-hand
+     * piece (columns 512 to 601) ending in the partial panel; the four-row kernel is checked by the suite's
      * four-row run.
      */
     @ParameterizedTest
