@@ -102,6 +102,16 @@ import jdk.incubator.vector.FloatVector;
  * after its last sweep, -3.3%; all of a task's A packed at its start, -2.3%; A read in place,
  * -17%; no stage, -14%; 512-row tasks, two a thread, +1.3% (three a thread +0.1%); 2 or 8 tasks a
  * thread, -0.8% / -4.2%.
+ *
+ * <p>On the Xeon with the constant-stride tile (see GemmTiles.tileKernel8; in cache it runs at
+ * ~88% of the FMA peak, the whole call at ~70%) and tasks of up to 512 rows, n = 2048 unless
+ * said, one JVM alternating per call, two threads: B's micro-panels from a 256 KB slice (results
+ * wrong) +9.0%, the copy out of the stage left out +4.5%, A's packing left out +4.5%, the C loads
+ * +1.0%; the stage left out (tiles into C, ldc apart) -9.3%, one thread -10.8%. Not kept: the last
+ * k block's tiles loading the stage and storing straight to C (no copy out; same bits) -1.6%, one
+ * thread -2.4%, n = 1000 +0.3%; tall k blocks of 224, 320 or 384 instead of 256 -0.5%, -0.6%,
+ * -4.7% (n = 1024: -1.8%, -0.5%, -5.4%); the last round cut into 2 or 8 pieces, or not cut,
+ * within +1.3% at 1024 and 2048.
  */
 public final class Gemm {
     /**

@@ -377,6 +377,10 @@ final class ImplicitConv {
      * tiles that loaded B twice as often per FMA.) What is left over the in-cache figure is the
      * input's first read from memory; loads issued ahead to pull it in (a line of the next
      * panel's rows between tiles) stalled the FMAs behind them and measured slower, 3.5-3.73 ms.
+     * Rechecked on the Xeon once packed panels had a faster tile than B in place (GemmTiles.tileKernel8
+     * against tileKernel8Strided, 194 against 162 GFLOP/s in cache; harness, 2 threads, 2
+     * alternations, medians): packing every panel, 1x1 160->128 forward 3.80/4.13 ms against
+     * 3.88/3.90 in place, the 3x3 stride-2 32->64 input gradient 4.72/4.67 against 4.37/4.66.
      */
     static void planeProduct(float[] ap, int a0, int m, int kdim, float[] b, int src, int cols, float[] out, int outBase) {
         float[][] scratch = SCRATCH.get();
