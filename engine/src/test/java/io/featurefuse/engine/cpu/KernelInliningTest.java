@@ -28,6 +28,7 @@ class KernelInliningTest {
         assertLarger(GemmTiles.class, "tileKernel8Narrow");
         assertLarger(GemmTiles.class, "tileKernel8Strided");
         assertLarger(GemmTiles.class, "tileKernelRows8");
+        assertLarger(GemmTiles.class, "tileKernelRows8Dense");
         assertLarger(TapTiles.class, "tile");
         assertLarger(TapTiles.class, "tileOne");
         assertLarger(WinogradConv.class, "transformInput");
