@@ -303,9 +303,10 @@ public final class Gemm {
      * TALL_ROW_TASKS_PER_THREAD where those would be tall already, at most MAX_CHUNK_BLOCKS each.
      */
     private static int chunkBlocks(int batch, int rowBlocks, boolean parallel) {
-        int threads = parallel ? Parallel.threads() : 1, blocks = rowBlocks * batch / (4 * threads);
+        if (!parallel) return Math.max(1, Math.min(MAX_CHUNK_BLOCKS, rowBlocks * batch));
+        int threads = Parallel.threads(), blocks = rowBlocks * batch / (4 * threads);
         if (blocks * MR >= TALL_ROWS) blocks = rowBlocks * batch / (TALL_ROW_TASKS_PER_THREAD * threads);
-        return Math.max(1, Math.min(MAX_CHUNK_BLOCKS, parallel ? blocks : rowBlocks * batch));
+        return Math.max(1, Math.min(MAX_CHUNK_BLOCKS, blocks));
     }
 
     /** Tasks a call aims for when it also splits columns: about 4 a thread, so that a thread slowed by the machine takes fewer. */

@@ -284,7 +284,9 @@ final class GemmTiles {
             if (!whole && acc) loadTile(c, o, ldc, mr, nr, tile);
             float[] t = whole ? c : tile;
             int to = whole ? o : 0, tl = whole ? ldc : NR;
-            if (MR == 8) {
+            if (MR == 8 && mr == MR && rowStarts == null && lda == NR) {
+                tileKernelRows8Dense(a, r0, bp, bo, kc, t, to, tl, acc);
+            } else if (MR == 8) {
                 int r4 = mr > 4 ? PackedA.rowStart(aOff, lda, rowStarts, i + 4) + pc : r0;
                 int r5 = mr > 5 ? PackedA.rowStart(aOff, lda, rowStarts, i + 5) + pc : r0;
                 int r6 = mr > 6 ? PackedA.rowStart(aOff, lda, rowStarts, i + 6) + pc : r0;
@@ -383,21 +385,10 @@ final class GemmTiles {
     }
 
     /**
-     * {@link #sweepRows} for an A whose rows lie NR floats apart from aOff (row i at aOff + i NR),
-     * each holding kc <= NR values: a Winograd weight gradient's V block when its step is NR tiles.
-     * Whole eight-row blocks run {@link #tileKernelRows8Dense}; a last partial block, or four-row
-     * tiles, run as sweepRows with lda = NR.
-     */
-    static void sweepRowsDense(float[] a, int aOff, int i0, int i1, float[] bp, int bo, int kc, float[] c, int co, int ldc, int nr,
-                               boolean acc, float[] tile) {
-        int whole = MR == 8 && nr == NR ? i0 + (i1 - i0) / MR * MR : i0;
-        for (int i = i0; i < whole; i += MR) tileKernelRows8Dense(a, aOff + i * NR, bp, bo, kc, c, co + i * ldc, ldc, acc);
-        if (whole < i1) sweepRows(a, aOff, NR, null, 0, whole, i1, bp, bo, kc, c, co, ldc, nr, acc, tile);
-    }
-
-    /**
-     * {@link #tileKernelRows8} with the eight rows NR floats apart: each row's offset is a constant,
-     * which C2 folds into the broadcasts' addresses, where the distances d1..d7 took an add each
+     * {@link #tileKernelRows8} with the eight rows NR floats apart: sweepRows' choice for a plain A
+     * with lda = NR, such as a Winograd weight gradient's V block when its step is NR tiles. Each
+     * row's offset is then a constant, which C2 folds into the broadcasts' addresses, where the
+     * distances d1..d7 took an add each
      * (some from the stack) in every k step; on Intel those integer ops share ports with the FMAs
      * (see tileKernel8). Measured on the Xeon: the tile alone, one thread, kc = 32, in cache, same
      * bits, medians 112 -> 126 and 128 -> 132 GFLOP/s (two runs); the 3x3 32->32 28x28 b128 weight

@@ -82,10 +82,7 @@ final class WinogradWeightGrad {
                 boolean acc = n > n0 || q0 > 0;
                 for (int xi = 0; xi < 16; xi++)
                     for (int kp = 0; kp < kn; kp += NR)
-                        if (kc == NR) // V's rows NR apart: the dense tiles (see GemmTiles.sweepRowsDense)
-                            GemmTiles.sweepRowsDense(v, vAt + xi * vStride, 0, cg, m, mAt + xi * mStride + kp * kc, kc,
-                                    sums, at + xi * cg * kn + kp, kn, NR, acc, tile);
-                        else GemmTiles.sweepRows(v, vAt + xi * vStride, kc, null, 0, 0, cg, m, mAt + xi * mStride + kp * kc, kc,
+                        GemmTiles.sweepRows(v, vAt + xi * vStride, kc, null, 0, 0, cg, m, mAt + xi * mStride + kp * kc, kc,
                                 sums, at + xi * cg * kn + kp, kn, NR, acc, tile);
             }
         }
