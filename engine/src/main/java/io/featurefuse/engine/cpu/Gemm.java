@@ -304,8 +304,8 @@ public final class Gemm {
      */
     private static int chunkBlocks(int batch, int rowBlocks, boolean parallel) {
         if (!parallel) return Math.max(1, Math.min(MAX_CHUNK_BLOCKS, rowBlocks * batch));
-        int threads = Parallel.threads(), blocks = rowBlocks * batch / (4 * threads);
-        if (blocks * MR >= TALL_ROWS) blocks = rowBlocks * batch / (TALL_ROW_TASKS_PER_THREAD * threads);
+        int blocks = rowBlocks * batch / tasksWanted(true);
+        if (blocks * MR >= TALL_ROWS) blocks = rowBlocks * batch / (TALL_ROW_TASKS_PER_THREAD * Parallel.threads());
         return Math.max(1, Math.min(MAX_CHUNK_BLOCKS, blocks));
     }
 
