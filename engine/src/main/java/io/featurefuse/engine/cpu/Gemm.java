@@ -62,7 +62,7 @@ import jdk.incubator.vector.FloatVector;
  * micro-panels from a 2 MB slice that stays in L3 instead of 16 MB +3.5-5.1% / +3.0-4.3%, A's
  * packing +1.0-1.4% / +1.1-1.6%, the C loads +0.3-1.3% / +1.6-2.2%, the copy out of the stage
  * +2.5-2.8% / +2.3-2.6% (now by rows; see unstage), packing B (sgemmPacked against sgemm)
- * +1.0-1.6% / +1.3-1.4%. Two threads also waited on each other (see TAIL_PIECES). Not kept, all
+ * +1.0-1.6% / +1.3-1.4%. Two threads also waited on each other (see multiply on the last round). Not kept, all
  * bit-identical: tasks of 512 or 1024 rows whose k blocks are swept by 256-row sub-chunks, so
  * the B slice is read again from L3, -1.8%, -2.7% / +0.3% to -1.4% (the stage grows to 4-8 MB);
  * 512-row chunks swept whole (A 512 KB), -1.0% / -0.4%; k blocks of 128 (A of 256 or 512 rows),
@@ -178,16 +178,6 @@ public final class Gemm {
     /** Below this many multiply-adds a call runs on the calling thread. */
     private static final long PARALLEL_MIN_FMA = 1L << 17;
 
-    /**
-     * Pieces each task of the last round is cut into (by columns). Of two threads one often ran
-     * ~10% slower for a whole call (two vCPUs; which thread varied between calls), and with 8 equal
-     * tasks the faster one then waited at the end: square SGEMM n = 2048, tasks timed in the call,
-     * 4.3-4.8% of the two threads' time idle, the last tasks ending ~5 ms apart in a 51 ms call.
-     * Measured, 2 threads, one JVM alternating per call, median ratios: n = 2048 +0.4% and +2.3%
-     * (two runs), 1024 +1.9%, 512 +2.1%; 8 pieces +1.2%/+2.4%, 16 +2.3%; 2 pieces +0.3%, or every
-     * task cut in 2, -0.2%.
-     */
-    private static final int TAIL_PIECES = 4;
 
     /** A task's C region larger than this is accumulated in a stage when k takes several blocks (see block). */
     private static final long STAGE_MIN_BYTES = 128 << 10;
@@ -207,7 +197,8 @@ public final class Gemm {
     static final int MAX_CHUNK_BLOCKS = (TALL_KC < KC ? 512 : 256) / MR;
     /**
      * Tasks a thread tall row chunks are split into: 2 where tasks may be 512 rows, else 4 (see
-     * TAIL_PIECES on why not 1). Shorter chunks stay 4 a thread: at n = 256 (64-row tasks instead of
+     * multiply on why not 1: of two threads one often ran ~10% slower for a whole call, and the other
+     * then waited at the end, 4.3-4.8% of the two threads' time at n = 2048). Shorter chunks stay 4 a thread: at n = 256 (64-row tasks instead of
      * 32, 4 tasks on 2 threads instead of 8) fuse bench measured -1% to -6%.
      */
     static final int TALL_ROW_TASKS_PER_THREAD = TALL_KC < KC ? 2 : 4;
@@ -386,25 +377,22 @@ public final class Gemm {
         int colGroups = Math.max(1, Math.min(colBlocks, want / (batch * rowChunks)));
         int blocksPerGroup = (colBlocks + colGroups - 1) / colGroups;
         int groups = (colBlocks + blocksPerGroup - 1) / blocksPerGroup;
-        // The last round of tasks (one per thread) is cut by columns into TAIL_PIECES pieces each,
-        // so that a thread which runs faster (see TAIL_PIECES) takes more of them; each piece packs
-        // its rows of A again, and stages or not as the whole task would.
-        int wholeTasks = batch * rowChunks * groups;
-        int pieces = parallel && wholeTasks >= 2 * Parallel.threads() ? Math.min(TAIL_PIECES, blocksPerGroup) : 1;
-        int uncut = pieces > 1 ? wholeTasks - Parallel.threads() : wholeTasks;
+        // The last round of tasks is not cut into smaller pieces for a thread that runs faster to take
+        // more of (each piece packs its rows of A again). Cut by columns into 4 pieces a task, which
+        // had paid when measured first (n = 2048 +0.4-2.3%, 1024 +1.9%, 512 +2.1%), it measured on the Xeon (2 threads,
+        // one JVM alternating per call, median ratios, not cut against cut): n = 4096 +0.7%, 2048 +2.4%,
+        // +2.5%, 1024 +4.6%, 512 +1.5%, m x n x k 2048x2048x512 +2.8%, 1024x2048x2048 +1.8%,
+        // 256x2048x2048 +0.1%, 2048x256x2048 +1.2%, conv-like 128x784x288 +2.7%, 64x196x576 +0.4%.
         java.util.function.IntConsumer mul = t -> {
-            int task = t < uncut ? t : uncut + (t - uncut) / pieces, piece = t < uncut ? 0 : (t - uncut) % pieces, of = t < uncut ? 1 : pieces;
-            int cg = task % groups, rest = task / groups;
+            int cg = t % groups, rest = t / groups;
             int rc = rest % rowChunks, bt = rest / rowChunks;
             int i0 = rc * blocksPerChunk * MR, i1 = Math.min(m, i0 + blocksPerChunk * MR);
-            int tj0 = cg * blocksPerGroup * NC, tj1 = Math.min(n, tj0 + blocksPerGroup * NC), blocks = (tj1 - tj0 + NC - 1) / NC;
-            int j0 = tj0 + piece * blocks / of * NC, j1 = Math.min(tj1, tj0 + (piece + 1) * blocks / of * NC);
-            if (j0 >= j1) return;
-            boolean staged = k > kcBlock && 4L * (i1 - i0) * (tj1 - tj0) > STAGE_MIN_BYTES;
+            int j0 = cg * blocksPerGroup * NC, j1 = Math.min(n, j0 + blocksPerGroup * NC);
+            boolean staged = k > kcBlock && 4L * (i1 - i0) * (j1 - j0) > STAGE_MIN_BYTES;
             block(a, aOff + bt * aBatch, transA, lda, rowStarts, direct, lazy, bt, packed, bOff + bt * packedBatch, panels, c, cOff + bt * cBatch,
                     ldc, k, kcBlock, i0, i1, j0, j1, staged, parallel ? t % Parallel.threads() : 0);
         };
-        int tasks = uncut + (wholeTasks - uncut) * pieces;
+        int tasks = batch * rowChunks * groups;
         if (parallel) Parallel.forEach(tasks, mul);
         else for (int t = 0; t < tasks; t++) mul.accept(t);
     }
