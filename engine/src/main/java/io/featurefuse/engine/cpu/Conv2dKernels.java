@@ -368,6 +368,13 @@ public final class Conv2dKernels {
             FloatVector a = FloatVector.fromArray(F, in, s + 2 * i), b = FloatVector.fromArray(F, in, s + 2 * i + L);
             a.rearrange(Simd.UNZIP_EVEN, b).intoArray(out, d + i);
         }
+        // a last run short of L (a 28-wide row's 14): one pair unzipped, stored under a mask; one by one, it
+        // and the copy after it were ~45% of a 1x1 stride-2 32->64 28x28 forward's samples
+        if (i < n && s + 2 * (i + L) <= in.length) {
+            FloatVector a = FloatVector.fromArray(F, in, s + 2 * i), b = FloatVector.fromArray(F, in, s + 2 * i + L);
+            a.rearrange(Simd.UNZIP_EVEN, b).intoArray(out, d + i, F.indexInRange(i, n));
+            return;
+        }
         for (; i < n; i++) out[d + i] = in[s + 2 * i];
     }
 
@@ -379,6 +386,10 @@ public final class Conv2dKernels {
     static void im2colPacked(float[] in, int inBase, ConvGeom g, float[] dst) {
         int ow = g.ow(), ohw = g.ohw(), crs = g.crs(), nr = Gemm.panelWidth();
         int padded = (ohw + nr - 1) / nr * nr;
+        if (g.r() == 1 && g.s() == 1 && g.sw() == 2 && g.ph() == 0 && g.pw() == 0) {
+            subsampledPacked(in, inBase, g, dst);
+            return;
+        }
         Cursor cur = new Cursor();
         float[] row2 = g.sw() == 2 ? new float[ow] : null; // a stride-2 row's values, gathered in vectors
         for (int c = 0; c < g.cg(); c++)
@@ -404,6 +415,33 @@ public final class Conv2dKernels {
                     }
                     cur.zeros(dst, padded - ohw);
                 }
+    }
+
+    /**
+     * im2colPacked of a 1x1 layer of column stride 2 without padding: each channel's samples gathered
+     * into one plane, then copied into its packed row a panel at a time (a row of a 28-wide map is 14
+     * values, and copied run by run into the panels they straddle, the copies took a third of the
+     * gather's time).
+     */
+    private static void subsampledPacked(float[] in, int inBase, ConvGeom g, float[] dst) {
+        int ow = g.ow(), ohw = g.ohw(), crs = g.crs(), nr = Gemm.panelWidth();
+        float[] plane = scratchPlane(ohw);
+        for (int c = 0; c < g.cg(); c++) {
+            for (int y = 0; y < g.oh(); y++) everyOther(in, inBase + (c * g.h() + y * g.sh()) * g.w(), plane, y * ow, ow);
+            int at = Gemm.packedRowStart(crs, ohw, c), stride = Gemm.packedPanelStride(crs, c);
+            for (int j = 0; j < ohw; j += nr, at += stride) {
+                int piece = Math.min(nr, ohw - j);
+                System.arraycopy(plane, j, dst, at, piece);
+                if (piece < nr) java.util.Arrays.fill(dst, at + piece, at + nr, 0f);
+            }
+        }
+    }
+
+    /** Per thread: one channel's gathered samples (subsampledPacked). */
+    private static final ThreadLocal<float[][]> PLANE = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
+
+    private static float[] scratchPlane(int size) {
+        return Parallel.grow(PLANE.get(), 0, size);
     }
 
     /** Position in one packed row: panel start and lane; runs are split at panel ends. */
