@@ -4,6 +4,7 @@ import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 
 /**
  * Fast float32 conv2d: im2col + the packed {@link Gemm}, per (image, group). One input channel
@@ -161,12 +162,17 @@ public final class Conv2dKernels {
 
     /**
      * The n floats from buf to out[at], each plus res[ro + i] when res is given, clamped at 0 when relu: the end
-     * of an output plane, which a Winograd route computes in whole vectors into buf.
+     * of an output plane, which a Winograd route computes in whole vectors into buf (n of its floats wanted). A
+     * vector at a time under a mask: one by one it was ~0.5% of a train step's samples and 4.6% of a 3x3 64->64
+     * 14x14 forward's (JFR, 1000 calls; with masks, finish and interleave 129 -> 119 samples).
      */
     static void finish(float[] buf, float[] out, int at, int n, float[] res, int ro, boolean relu) {
-        for (int i = 0; i < n; i++) {
-            float v = res == null ? buf[i] : buf[i] + res[ro + i];
-            out[at + i] = relu ? Math.max(v, 0f) : v;
+        FloatVector floor = FloatVector.broadcast(F, relu ? 0f : Float.NEGATIVE_INFINITY);
+        for (int i = 0; i < n; i += L) {
+            VectorMask<Float> m = F.indexInRange(i, n);
+            FloatVector v = FloatVector.fromArray(F, buf, i);
+            if (res != null) v = v.add(FloatVector.fromArray(F, res, ro + i, m));
+            v.max(floor).intoArray(out, at + i, m);
         }
     }
 
