@@ -27,8 +27,8 @@ import jdk.incubator.vector.VectorMask;
 public final class Conv2dKernels {
     private Conv2dKernels() {}
 
-    /** Per thread: the forward's im2col, written in the GEMM's packed layout for B. */
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
+    /** Per thread: [0] the forward's im2col, written in the GEMM's packed layout for B; [1] one channel's samples (subsampledPacked). */
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[0]});
 
     private static float[] scratch(int size) {
         return Parallel.grow(SCRATCH.get(), 0, size);
@@ -431,7 +431,7 @@ public final class Conv2dKernels {
      */
     private static void subsampledPacked(float[] in, int inBase, ConvGeom g, float[] dst) {
         int ow = g.ow(), ohw = g.ohw(), crs = g.crs(), nr = Gemm.panelWidth();
-        float[] plane = scratchPlane(ohw);
+        float[] plane = Parallel.grow(SCRATCH.get(), 1, ohw);
         for (int c = 0; c < g.cg(); c++) {
             for (int y = 0; y < g.oh(); y++) everyOther(in, inBase + (c * g.h() + y * g.sh()) * g.w(), plane, y * ow, ow);
             int at = Gemm.packedRowStart(crs, ohw, c), stride = Gemm.packedPanelStride(crs, c);
@@ -441,13 +441,6 @@ public final class Conv2dKernels {
                 if (piece < nr) java.util.Arrays.fill(dst, at + piece, at + nr, 0f);
             }
         }
-    }
-
-    /** Per thread: one channel's gathered samples (subsampledPacked). */
-    private static final ThreadLocal<float[][]> PLANE = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
-
-    private static float[] scratchPlane(int size) {
-        return Parallel.grow(PLANE.get(), 0, size);
     }
 
     /** Position in one packed row: panel start and lane; runs are split at panel ends. */

@@ -62,7 +62,7 @@ import jdk.incubator.vector.FloatVector;
  * micro-panels from a 2 MB slice that stays in L3 instead of 16 MB +3.5-5.1% / +3.0-4.3%, A's
  * packing +1.0-1.4% / +1.1-1.6%, the C loads +0.3-1.3% / +1.6-2.2%, the copy out of the stage
  * +2.5-2.8% / +2.3-2.6% (now by rows; see unstage), packing B (sgemmPacked against sgemm)
- * +1.0-1.6% / +1.3-1.4%. Two threads also waited on each other (see multiply on the last round). Not kept, all
+ * +1.0-1.6% / +1.3-1.4%. Two threads also waited on each other (see TALL_ROW_TASKS_PER_THREAD). Not kept, all
  * bit-identical: tasks of 512 or 1024 rows whose k blocks are swept by 256-row sub-chunks, so
  * the B slice is read again from L3, -1.8%, -2.7% / +0.3% to -1.4% (the stage grows to 4-8 MB);
  * 512-row chunks swept whole (A 512 KB), -1.0% / -0.4%; k blocks of 128 (A of 256 or 512 rows),
@@ -178,7 +178,6 @@ public final class Gemm {
     /** Below this many multiply-adds a call runs on the calling thread. */
     private static final long PARALLEL_MIN_FMA = 1L << 17;
 
-
     /** A task's C region larger than this is accumulated in a stage when k takes several blocks (see block). */
     private static final long STAGE_MIN_BYTES = 128 << 10;
 
@@ -196,10 +195,10 @@ public final class Gemm {
      */
     static final int MAX_CHUNK_BLOCKS = (TALL_KC < KC ? 512 : 256) / MR;
     /**
-     * Tasks a thread tall row chunks are split into: 2 where tasks may be 512 rows, else 4 (see
-     * multiply on why not 1: of two threads one often ran ~10% slower for a whole call, and the other
-     * then waited at the end, 4.3-4.8% of the two threads' time at n = 2048). Shorter chunks stay 4 a thread: at n = 256 (64-row tasks instead of
-     * 32, 4 tasks on 2 threads instead of 8) fuse bench measured -1% to -6%.
+     * Tasks a thread tall row chunks are split into: 2 where tasks may be 512 rows, else 4. Not 1: of
+     * two threads one often ran ~10% slower for a whole call, and the other then waited at the end
+     * (4.3-4.8% of the two threads' time at n = 2048). Shorter chunks stay 4 a thread: at n = 256
+     * (64-row tasks instead of 32, 4 tasks on 2 threads instead of 8) fuse bench measured -1% to -6%.
      */
     static final int TALL_ROW_TASKS_PER_THREAD = TALL_KC < KC ? 2 : 4;
 
@@ -377,12 +376,12 @@ public final class Gemm {
         int colGroups = Math.max(1, Math.min(colBlocks, want / (batch * rowChunks)));
         int blocksPerGroup = (colBlocks + colGroups - 1) / colGroups;
         int groups = (colBlocks + blocksPerGroup - 1) / blocksPerGroup;
-        // The last round of tasks is not cut into smaller pieces for a thread that runs faster to take
-        // more of (each piece packs its rows of A again). Cut by columns into 4 pieces a task, which
-        // had paid when measured first (n = 2048 +0.4-2.3%, 1024 +1.9%, 512 +2.1%), it measured on the Xeon (2 threads,
-        // one JVM alternating per call, median ratios, not cut against cut): n = 4096 +0.7%, 2048 +2.4%,
-        // +2.5%, 1024 +4.6%, 512 +1.5%, m x n x k 2048x2048x512 +2.8%, 1024x2048x2048 +1.8%,
-        // 256x2048x2048 +0.1%, 2048x256x2048 +1.2%, conv-like 128x784x288 +2.7%, 64x196x576 +0.4%.
+        // The last round of tasks is not cut into smaller pieces for a faster thread to take more of
+        // (each piece packed its rows of A again). Cut by columns into 4 pieces a task, as first measured
+        // (n = 2048 +0.4-2.3%, 1024 +1.9%, 512 +2.1%), it lost on the Xeon: 2 threads, one JVM alternating
+        // per call, median ratios, not cut against cut, n = 4096 +0.7%, 2048 +2.4%, +2.5%, 1024 +4.6%,
+        // 512 +1.5%, m x n x k 2048x2048x512 +2.8%, 1024x2048x2048 +1.8%, 256x2048x2048 +0.1%,
+        // 2048x256x2048 +1.2%, conv-like 128x784x288 +2.7%, 64x196x576 +0.4%.
         java.util.function.IntConsumer mul = t -> {
             int cg = t % groups, rest = t / groups;
             int rc = rest % rowChunks, bt = rest / rowChunks;
