@@ -390,12 +390,12 @@ public final class Conv2dKernels {
      * zeroed.
      */
     static void im2colPacked(float[] in, int inBase, ConvGeom g, float[] dst) {
-        int ow = g.ow(), ohw = g.ohw(), crs = g.crs(), nr = Gemm.panelWidth();
-        int padded = (ohw + nr - 1) / nr * nr;
         if (g.r() == 1 && g.s() == 1 && g.sw() == 2 && g.ph() == 0 && g.pw() == 0) {
             subsampledPacked(in, inBase, g, dst);
             return;
         }
+        int ow = g.ow(), ohw = g.ohw(), crs = g.crs(), nr = Gemm.panelWidth();
+        int padded = (ohw + nr - 1) / nr * nr;
         Cursor cur = new Cursor();
         float[] row2 = g.sw() == 2 ? new float[ow] : null; // a stride-2 row's values, gathered in vectors
         for (int c = 0; c < g.cg(); c++)

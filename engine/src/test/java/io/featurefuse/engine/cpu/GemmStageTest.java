@@ -63,10 +63,10 @@ class GemmStageTest {
      * Every entry is the plain chain c = fma(a_p, b_p, c) over p in order, in float32, whatever
      * the blocking: a tile accumulating over a second k block goes on from C's values, a partial
      * tile (the bottom row block, 2047 = 255 x 8 + 7, and the last panel) from C's valid part (see
-     * GemmTiles), so neither KC nor the rows of a tile nor the thread count changes a bit. With two
-     * or more threads the last round of tasks is cut into column pieces, one of them the right-hand
-     * piece (columns 512 to 601) ending in the partial panel; the four-row kernel is checked by the suite's
-     * four-row run.
+     * GemmTiles), so neither KC nor the rows of a tile nor the thread count changes a bit. On two
+     * threads where tasks are 512 rows, four row chunks make too few tasks and the columns split in two
+     * groups, one of them the right-hand task (columns 512 to 601) ending in the partial panel; the
+     * four-row kernel is checked by the suite's four-row run.
      */
     @ParameterizedTest
     @CsvSource({"false, false", "true, true"})
