@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # featurefuse against the reference libraries, in one invocation, at the same shapes and thread
-# count (set explicitly on both sides): SGEMM against NumPy on OpenBLAS, and the CNN op shapes of
-# `fuse bench --only ops` (conv 3x3 / 1x1 / 5x5 / depthwise forward and forward+backward, batch
-# norm, max pool, bilinear resize), the element-wise add of 16M floats of `fuse bench --only add`
-# (same shape, and a row broadcast) and the reference two-stream model (concat: a training step at
-# batch 128, inference at batch 256, each in images/s; the peak RSS of 20 training steps and the
-# time from process start to the first finished step, each in a fresh process) against PyTorch on
-# the CPU, plus this machine's FMA peak through the Vector API so that every GFLOP/s figure is also
-# a fraction of peak. The sides take turns for several rounds, because this machine's second core
-# is often busy elsewhere; the table shows the best and the median of each side and their ratio
-# (>1 means featurefuse is better: faster, or smaller where lower is better), and
-# benchmarks/results/latest.json keeps per row: name, unit, featurefuse, pytorch (or numpy), ratio,
-# and which CPU ran it (cpu).
+# count (set explicitly on both sides): SGEMM against PyTorch (torch.mm) and against NumPy, both on
+# OpenBLAS, and the CNN op shapes of `fuse bench --only ops` (conv 3x3 / 1x1 / 5x5 / depthwise
+# forward and forward+backward, batch norm, max pool, bilinear resize), the element-wise add of 16M
+# floats of `fuse bench --only add` (same shape, and a row broadcast) and the reference two-stream
+# model (concat: a training step at batch 128, inference at batch 256, each in images/s; the peak
+# RSS of 20 training steps and the time from process start to the first finished step, each in a
+# fresh process) against PyTorch on the CPU, plus this machine's FMA peak through the Vector API so
+# that every GFLOP/s figure is also a fraction of peak. The sides take turns for several rounds,
+# because this machine's second core is often busy elsewhere; the table shows the best and the
+# median of each side and their ratio (>1 means featurefuse is better: faster, or smaller where
+# lower is better), and benchmarks/results/latest.json keeps per row: name, unit, featurefuse,
+# pytorch, ratio (against PyTorch), for SGEMM also numpy and ratio_numpy, and which CPU ran it (cpu).
 #
 #   benchmarks/side-by-side.sh [--threads N] [--rounds R] [--sizes 256,1024,2048] [--only sgemm|ops|model]
 set -euo pipefail
@@ -33,7 +33,7 @@ have_numpy() { "$py" -c 'import numpy, threadpoolctl' >/dev/null 2>&1 && [ -e /u
 have_torch() { "$py" -c 'import torch' >/dev/null 2>&1; }
 need=()
 if [ "$only" != ops ] && ! have_numpy; then need+=(python3-numpy libopenblas0-pthread python3-threadpoolctl); fi
-if [ "$only" != sgemm ] && ! have_torch; then need+=(python3-torch); fi
+if ! have_torch; then need+=(python3-torch); fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "side-by-side: installing Debian's ${need[*]} for the reference side..." >&2
   sudo_=""; [ "$(id -u)" = 0 ] || sudo_="sudo"
@@ -72,6 +72,19 @@ for n in sizes:
     a = rng.uniform(-1, 1, (n, n)).astype(np.float32); b = rng.uniform(-1, 1, (n, n)).astype(np.float32); c = np.empty((n, n), np.float32)
     report("sgemm n=%d" % n, "GFLOP/s", 2.0 * n ** 3, lambda: np.matmul(a, b, out=c), info.get("num_threads"),
            "OpenBLAS %s %s" % (info.get("version"), info.get("architecture")))
+PY
+
+# The same products through PyTorch (torch.mm into an existing tensor): the issue's rows are featurefuse
+# against PyTorch, SGEMM against NumPy/OpenBLAS too. Debian's PyTorch calls the same OpenBLAS for it.
+cat > "$work/torch_gemm.py" <<'PY'
+import sys
+import torch
+from timing import report
+sizes = [int(s) for s in sys.argv[1].split(",")]; threads = int(sys.argv[2]); torch.set_num_threads(threads)
+for n in sizes:
+    g = torch.Generator().manual_seed(1)
+    a = torch.rand(n, n, generator=g) * 2 - 1; b = torch.rand(n, n, generator=g) * 2 - 1; c = torch.empty(n, n)
+    report("sgemm n=%d" % n, "GFLOP/s", 2.0 * n ** 3, lambda: torch.mm(a, b, out=c), torch.get_num_threads(), "PyTorch " + torch.__version__)
 PY
 
 cat > "$work/torch_ops.py" <<'PY'
@@ -159,7 +172,7 @@ PY
 
 echo "featurefuse vs NumPy/OpenBLAS (SGEMM) and PyTorch (CNN ops, the two-stream model), $threads thread(s), $rounds rounds, taking turns" >&2
 "$root/fuse" version >&2
-touch "$work/java.jsonl" "$work/ref.jsonl"
+touch "$work/java.jsonl" "$work/ref.jsonl" "$work/numpy.jsonl"
 for r in $(seq "$rounds"); do
   if [ "$only" = all ] || [ "$only" = sgemm ]; then
     echo "  round $r/$rounds: featurefuse sgemm..." >&2
@@ -169,7 +182,12 @@ for r in $(seq "$rounds"); do
       # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE may be pinned on this machine for old OpenBLAS builds; they slow a
       # current one, so they are unset for this command alone.
       env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" \
-        "$py" "$work/numpy_gemm.py" "$sizes" "$threads" >> "$work/ref.jsonl"
+        "$py" "$work/numpy_gemm.py" "$sizes" "$threads" >> "$work/numpy.jsonl"
+    fi
+    if have_torch; then
+      echo "  round $r/$rounds: pytorch sgemm..." >&2
+      env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" PYTHONPATH="$work" \
+        "$py" "$work/torch_gemm.py" "$sizes" "$threads" >> "$work/ref.jsonl"
     fi
   fi
   if [ "$only" = all ] || [ "$only" = model ]; then
@@ -198,7 +216,7 @@ for r in $(seq "$rounds"); do
 done
 
 mkdir -p "$root/benchmarks/results"
-"$py" - "$work/java.jsonl" "$work/ref.jsonl" "$threads" "$root/benchmarks/results/latest.json" <<'PY'
+"$py" - "$work/java.jsonl" "$work/ref.jsonl" "$work/numpy.jsonl" "$threads" "$root/benchmarks/results/latest.json" <<'PY'
 import json, statistics, sys
 LOWER_IS_BETTER = {"s", "MB"}
 def load(path):
@@ -206,8 +224,9 @@ def load(path):
     for line in open(path):
         r = json.loads(line); rows.setdefault(r["name"], []).append(r)
     return rows
-java, ref, threads, out = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-kernels = sorted({r[0]["kernel"] for r in ref.values()})
+# ref: PyTorch's rows; numpy: NumPy/OpenBLAS's SGEMM rows, a second reference beside PyTorch's
+java, ref, numpy, threads, out = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+kernels = sorted({r[0]["kernel"] for r in list(ref.values()) + list(numpy.values())})
 def cpu():
     # The first processor's entry: this project's runs land on different CPUs (AMD Zen 5, Intel
     # Xeon), whose ratios differ, so every table and results file says which one it came from.
@@ -241,13 +260,22 @@ for name, js in java.items():
     if ns:
         nb, nm = best(r["best"] for r in ns), statistics.median(r["median"] for r in ns)
         ratio, ratio_m = (nb / jb, nm / jm) if low else (jb / nb, jm / nm)
-        row.update({"reference": ns[0]["kernel"], "pytorch" if "PyTorch" in ns[0]["kernel"] else "numpy": nb,
+        row.update({"reference": ns[0]["kernel"], "pytorch": nb, "pytorch_median": nm,
                     "reference_best": nb, "reference_median": nm, "ratio": ratio, "ratio_median": ratio_m})
         if peak and js[0]["unit"] == "GFLOP/s":
             row["reference_fraction_of_peak"] = nb / peak
         print("%-38s %-8s %9.2f %9.2f %9.2f %9.2f %6.2fx %6.2fx" % (name, js[0]["unit"], jb, jm, nb, nm, ratio, ratio_m))
     else:
         print("%-38s %-8s %9.2f %9.2f %9s %9s %7s %7s" % (name, js[0]["unit"], jb, jm, "-", "-", "-", "-"))
+    np_ = numpy.get(name, [])
+    if np_:
+        # the second reference, on its own line of the table and under its own keys
+        nb, nm = max(r["best"] for r in np_), statistics.median(r["median"] for r in np_)
+        row.update({"numpy_kernel": np_[0]["kernel"], "numpy": nb, "numpy_median": nm,
+                    "ratio_numpy": jb / nb, "ratio_numpy_median": jm / nm})
+        if peak:
+            row["numpy_fraction_of_peak"] = nb / peak
+        print("%-38s %-8s %9s %9s %9.2f %9.2f %6.2fx %6.2fx" % ("  same, against NumPy/OpenBLAS", js[0]["unit"], "", "", nb, nm, jb / nb, jm / nm))
     results.append(row)
 print("threads: %d (both sides); reference: %s; ratio > 1: featurefuse better (rate / rate, or cost / cost for s and MB),"
       " best of best and median of medians over the rounds" % (threads, ", ".join(kernels) if kernels else "not installed"))
@@ -256,8 +284,9 @@ if peak:
     print("FMA peak (Vector API, %d threads): %.1f GFLOP/s; as a fraction of it:" % (threads, peak))
     for row in results:
         if "featurefuse_fraction_of_peak" in row:
-            print("  %-36s featurefuse %4.0f%%   reference %s" % (row["name"], 100 * row["featurefuse_fraction_of_peak"],
-                  "%4.0f%%" % (100 * row["reference_fraction_of_peak"]) if "reference_fraction_of_peak" in row else "-"))
+            print("  %-36s featurefuse %4.0f%%   reference %s%s" % (row["name"], 100 * row["featurefuse_fraction_of_peak"],
+                  "%4.0f%%" % (100 * row["reference_fraction_of_peak"]) if "reference_fraction_of_peak" in row else "-",
+                  "   numpy %4.0f%%" % (100 * row["numpy_fraction_of_peak"]) if "numpy_fraction_of_peak" in row else ""))
 json.dump({"threads": threads, "cpu": machine, "reference": kernels, "fma_peak_gflops": peak, "rows": results}, open(out, "w"), indent=1)
 print("written: " + out)
 PY
