@@ -170,7 +170,7 @@ else:
         timing.report("two-stream concat inference b256", "img/s", 256e9, lambda: m(xi), torch.get_num_threads(), "PyTorch " + torch.__version__)
 PY
 
-echo "featurefuse vs NumPy/OpenBLAS (SGEMM) and PyTorch (CNN ops, the two-stream model), $threads thread(s), $rounds rounds, taking turns" >&2
+echo "featurefuse vs PyTorch (SGEMM, CNN ops, the two-stream model) and NumPy/OpenBLAS (SGEMM), $threads thread(s), $rounds rounds, taking turns" >&2
 "$root/fuse" version >&2
 touch "$work/java.jsonl" "$work/ref.jsonl" "$work/numpy.jsonl"
 for r in $(seq "$rounds"); do
@@ -270,7 +270,7 @@ for name, js in java.items():
     np_ = numpy.get(name, [])
     if np_:
         # the second reference, on its own line of the table and under its own keys
-        nb, nm = max(r["best"] for r in np_), statistics.median(r["median"] for r in np_)
+        nb, nm = best(r["best"] for r in np_), statistics.median(r["median"] for r in np_)
         row.update({"numpy_kernel": np_[0]["kernel"], "numpy": nb, "numpy_median": nm,
                     "ratio_numpy": jb / nb, "ratio_numpy_median": jm / nm})
         if peak:
