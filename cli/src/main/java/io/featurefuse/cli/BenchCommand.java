@@ -29,6 +29,11 @@ final class BenchCommand {
 
 
     static int run(List<String> args, PrintStream out) throws java.io.IOException {
+        if (args.contains("--vs-torch")) {
+            List<String> rest = new ArrayList<>(args);
+            rest.remove("--vs-torch");
+            return VsTorch.run(Options.parse("bench --vs-torch", rest, VsTorch.OPTIONS, Set.of()));
+        }
         Options o = Options.parse("bench", args, Set.of("--sizes", "--threads", "--samples", "--seconds", "--only"), Set.of("--json"));
         String only = o.string("--only", "all");
         if (!Set.of("all", "sgemm", "add", "ops", "model", "train-step", "inference", "peak", "first-step", "train-rss").contains(only))

@@ -23,6 +23,8 @@ public final class Main {
               bench     measure this machine: GEMM and conv GFLOP/s, element-wise and pooling GB/s
                         (--sizes 256,1024,2048  --threads N  --samples K  --seconds S
                          --only sgemm|add|ops|model|peak|first-step|train-rss  --json)
+                        --vs-torch: the same side by side with PyTorch and NumPy, as benchmarks/side-by-side.sh
+                        (--threads N  --rounds R  --sizes 256,1024,2048  --only sgemm|ops|model)
               inspect   how two models' feature maps compare: taps and shapes, the alignment plan, params and
                         FLOPs of every strategy, linear CKA between every pair of taps
                         (--models A,B | --a SPEC[:weights] --b ...  --tap-a T --tap-b T  --data DIR
