@@ -24,7 +24,10 @@ final class VsTorch {
         String only = o.string("--only", null);
         if (only != null && !Set.of("sgemm", "ops", "model").contains(only))
             throw new UsageException("bench: with --vs-torch, --only takes sgemm, ops or model, not '" + only + "'");
-        Path script = script();
+        Path home = Path.of(System.getProperty("featurefuse.home", ".")).toAbsolutePath().normalize();
+        Path script = home.resolve("benchmarks").resolve("side-by-side.sh");
+        if (!Files.isRegularFile(script))
+            throw new UsageException("bench: --vs-torch runs benchmarks/side-by-side.sh from the featurefuse checkout, and there is none at " + script);
         List<String> command = new ArrayList<>(List.of("bash", script.toString()));
         // validated here, so that a bad value gets fuse's message rather than the script's
         if (o.string("--threads", null) != null) command.addAll(List.of("--threads", String.valueOf(o.integer("--threads", 0, 1, 1024))));
@@ -35,7 +38,7 @@ final class VsTorch {
             command.addAll(List.of("--sizes", sizes.toString()));
         }
         if (only != null) command.addAll(List.of("--only", only));
-        Process p = new ProcessBuilder(command).directory(script.getParent().getParent().toFile()).inheritIO().start();
+        Process p = new ProcessBuilder(command).directory(home.toFile()).inheritIO().start();
         try {
             return p.waitFor();
         } catch (InterruptedException e) {
@@ -43,13 +46,5 @@ final class VsTorch {
             Thread.currentThread().interrupt();
             throw new IOException("bench --vs-torch was interrupted", e);
         }
-    }
-
-    /** benchmarks/side-by-side.sh under the featurefuse home (the fuse launcher sets it to the checkout). */
-    static Path script() {
-        Path script = Path.of(System.getProperty("featurefuse.home", "."), "benchmarks", "side-by-side.sh").toAbsolutePath().normalize();
-        if (!Files.isRegularFile(script))
-            throw new UsageException("bench: --vs-torch runs benchmarks/side-by-side.sh from the featurefuse checkout, and there is none at " + script);
-        return script;
     }
 }
