@@ -159,9 +159,10 @@ final class ImplicitConv {
      * alternating twice): forward 5.3 -> 4.6-4.7 ms, weight gradient 6.2-6.4 -> 5.6 ms. Masks are
      * kept to these rows because masked stores are slow with AVX2. The loads are masked only where a
      * whole vector would run past the array (the last row): the lanes past the row are then other
-     * rows' values, which the masked stores leave out. Masked loads throughout cost (Zen 5, JFR, train
-     * step) 2.9% of all samples, and 3x3 stride-2 32->64 28x28 b128 (2 threads, jars alternating 3
-     * times) ran forward 5.0-5.1 -> 4.1-4.4 ms, forward+backward 14.6-16.3 -> 12.7-13.8 ms best.
+     * rows' values, which the masked stores leave out (as WinogradF4.phasePlanes reads its rows). Zen 5:
+     * JFR over 150 train steps, samples in this phasePlanes 551 -> 316 of ~15,000; 3x3 stride-2 32->64
+     * 28x28 b128 (2 threads, jars alternating 3 times) forward 5.0-5.1 -> 4.1-4.4 ms, forward+backward
+     * 14.6-16.3 -> 12.7-13.8 ms best.
      */
     private static void splitPairs(float[] in, int s, int w, int pw, float[] p, int row, int phase, ShortRow shortRow) {
         int even = row + pw % 2 * phase + pw / 2, odd = row + (pw + 1) % 2 * phase + (pw + 1) / 2;
