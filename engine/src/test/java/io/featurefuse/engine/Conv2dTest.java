@@ -326,9 +326,11 @@ class Conv2dTest {
     }
 
     /**
-     * A Winograd forward task runs two 14x14 images as one row of tile panels (56 tiles each: 7
-     * panels of 16 together, so a panel holds the end of one image and the start of the next)
-     * and the last task of an odd batch one image: all three images against the float64 loops.
+     * A Winograd forward task runs several 14x14 images as one row of tile panels, 56 tiles each,
+     * so a panel holds the end of one image and the start of the next: with 8-float vectors two
+     * images (7 panels of 16) and the last task of an odd batch one; with 16-float vectors up to
+     * four (7 panels of 32), here three, whose pieces end off a vector. All three images against
+     * the float64 loops.
      */
     @Test
     void winogradForwardTasksSpanImages() {

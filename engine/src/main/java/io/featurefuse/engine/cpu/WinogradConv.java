@@ -73,15 +73,29 @@ final class WinogradConv {
         return 3L * g.oh() * g.ow() >= 2L * 4 * Tiles.of(g).perImage();
     }
 
-    /** Sizes shared by every task of one call: tiles per image (perImage, a multiple of L, junk included), parity plane stride. */
-    record Tiles(int tilesY, int tilesX, int tw, int perImage, int planeStride) {
+    /**
+     * Sizes shared by every task of one call: tiles per image (cols = tilesY TW, junk column
+     * included: the columns an image takes in the forward's GEMM; perImage, that rounded up to
+     * whole vectors), the stride of a task's output parity planes, and the parity plane stride.
+     */
+    record Tiles(int tilesY, int tilesX, int tw, int cols, int perImage, int outStride, int planeStride) {
         static Tiles of(ConvGeom g) {
-            int tilesY = (g.oh() + 1) / 2, tilesX = (g.ow() + 1) / 2, tw = tilesX + 1;
-            int perImage = roundUp(tilesY * tw, L);
-            // reads reach q + TW + 1 for q < perImage; the parity planes themselves are (tilesY + 1) x TW,
-            // and parityPlanes writes zeros up to 2 L past a plane's last row
-            return new Tiles(tilesY, tilesX, tw, perImage, Math.max(perImage + tw + 1, (tilesY + 1) * tw + 2 * L));
+            int tilesY = (g.oh() + 1) / 2, tilesX = (g.ow() + 1) / 2, tw = tilesX + 1, cols = tilesY * tw;
+            int perImage = roundUp(cols, L);
+            // reads reach q + TW + 1 for q < perImage, and q + L + TW for the last vector of a piece ending at
+            // cols; the parity planes themselves are (tilesY + 1) x TW, and parityPlanes writes zeros up to
+            // 2 L past a plane's last row
+            return new Tiles(tilesY, tilesX, tw, cols, perImage, WinogradConv.outStride(cols), Math.max(perImage + tw + 1, (tilesY + 1) * tw + 2 * L));
         }
+    }
+
+    /**
+     * The stride of an image's output planes in a forward task: a piece of tiles that ends off a
+     * vector (cols not a multiple of L) has its last vector stored whole, up to L - 1 tiles past
+     * cols, which must stay in the plane.
+     */
+    static int outStride(int cols) {
+        return cols % L == 0 ? cols : roundUp(cols, L) + L;
     }
 
     static int roundUp(int x, int m) {
@@ -130,36 +144,39 @@ final class WinogradConv {
         int groups = g.groups(), cg = g.cg(), kg = g.kg(), kc = Gemm.kBlock(cg);
         int rows = roundUp(kg, Gemm.MR), uXi = rows * cg, uGroup = 16 * uXi; // U's layout, see packedWeights
         int vStride = cg * NR + SKEW, mStride = kg * NR + SKEW;
-        int images = imagesPerTask(t.perImage()), tasks = (end - first + images - 1) / images;
+        int images = imagesPerTask(t.cols()), tasks = (end - first + images - 1) / images;
         Parallel.forEach(tasks * groups, Conv2dKernels.thenWritten(task -> {
             int n0 = first + task / groups * images, grp = task % groups, count = Math.min(images, end - n0);
-            int plane4 = 4 * t.planeStride(), perImage = t.perImage(), total = count * perImage;
+            int plane4 = 4 * t.planeStride(), cols = t.cols(), os = t.outStride(), total = count * cols;
             float[][] scratch = SCRATCH.get();
             // the four buffers in one array, each from a cache line (see LineArrays)
             int vAt = LineArrays.after(LS, count * cg * plane4), mAt = LineArrays.after(vAt, 16 * vStride), oAt = LineArrays.after(mAt, 16 * mStride);
-            float[] planes = LineArrays.grow(scratch, 0, LineArrays.after(oAt, count * kg * 4 * perImage + L)), v = planes, m = planes, o = planes;
+            float[] planes = LineArrays.grow(scratch, 0, LineArrays.after(oAt, count * kg * 4 * os + L)), v = planes, m = planes, o = planes;
             float[] tile = scratch[4], tb = scratch[5];
             for (int i = 0; i < count; i++)
                 for (int c = 0; c < cg; c++)
                     parityPlanes(in, inOff + ((n0 + i) * g.c() + grp * cg + c) * g.h() * g.w(), g, t, planes, LS + (i * cg + c) * plane4);
-            // the task's images' tiles run on as one row of columns, so a panel may hold the end of
-            // one image and the start of the next (pieces a multiple of L wide)
+            // the task's images' tiles run on as one row of columns, cols each, so a panel may hold the end
+            // of one image and the start of the next. A piece's last vector is stored whole: past the piece
+            // it lands on the next piece's columns, stored next, or past the panel on the next channel's,
+            // stored after (channels outermost), or on the skew after the last channel's (SKEW >= L - 1).
             for (int col = 0; col < total; col += NR) {
                 int width = Math.min(NR, total - col);
-                for (int j = 0; j < width; ) {
-                    int i = (col + j) / perImage, q = (col + j) % perImage, piece = Math.min(width - j, perImage - q);
-                    int fill = j + piece == width ? NR - j : piece;
-                    for (int c = 0; c < cg; c++)
+                for (int c = 0; c < cg; c++)
+                    for (int j = 0; j < width; ) {
+                        int i = (col + j) / cols, q = (col + j) % cols, piece = Math.min(width - j, cols - q);
+                        int fill = j + piece == width ? NR - j : piece;
                         transformInput(planes, LS + (i * cg + c) * plane4, t, q, piece, fill, v, vAt + c * NR + j, vStride, tb);
-                    j += piece;
-                }
+                        j += piece;
+                    }
                 for (int xi = 0; xi < 16; xi++)
                     for (int pc = 0; pc < cg; pc += kc)
                         GemmTiles.sweep(u, grp * uGroup + xi * uXi + pc * rows, 0, kg, v, vAt + xi * vStride + pc * NR, Math.min(kc, cg - pc),
                                 m, mAt + xi * mStride, NR, NR, pc > 0, tile);
+                // a piece's last vector is stored whole here too: past the piece onto tiles stored later, or past cols (see outStride)
                 for (int j = 0; j < width; ) {
-                    int i = (col + j) / perImage, q = (col + j) % perImage, piece = Math.min(width - j, perImage - q);
-                    for (int k = 0; k < kg; k++) transformOutput(m, mAt + k * NR + j, mStride, piece, o, oAt + (i * kg + k) * 4 * perImage + q, perImage);
+                    int i = (col + j) / cols, q = (col + j) % cols, piece = Math.min(width - j, cols - q);
+                    for (int k = 0; k < kg; k++) transformOutput(m, mAt + k * NR + j, mStride, piece, o, oAt + (i * kg + k) * 4 * os + q, os);
                     j += piece;
                 }
             }
@@ -171,28 +188,34 @@ final class WinogradConv {
                     // is still to be read, so the plane is made in scratch first
                     boolean inPlace = res == out;
                     float[] dst = inPlace ? WinogradConv.planeScratch(g.ohw()) : out;
-                    interleave(o, oAt + (i * kg + k) * 4 * perImage, t, dst, inPlace ? 0 : to, g, b, relu, res, resOff + to, tb);
+                    interleave(o, oAt + (i * kg + k) * 4 * os, t, dst, inPlace ? 0 : to, g, b, relu, res, resOff + to, tb);
                     if (inPlace) System.arraycopy(dst, 0, out, to, g.ohw());
                 }
         }, written, g, images, first));
     }
 
     /**
-     * Images a forward task takes: enough that their tiles (perImage each, a multiple of L) fill
-     * whole NR-wide panels. One 14x14 image has 56 tiles (49 real): alone, 3.5 panels, and the
-     * GEMM computes the half panel in full; two images make 7 panels. Measured (one thread, b128,
-     * jars alternating 3 times, GFLOP/s of the direct count): 3x3 64->64 14x14 forward ~105 ->
-     * ~115, forward+backward ~96 -> ~100; 32->32 28x28 (216 tiles, 14 panels -> 27 per 2) within noise.
+     * Images a forward task takes: enough that their tiles (cols each) fill whole NR-wide panels.
+     * One 14x14 image has 56 tiles (49 real): with 8-float vectors (NR = 16) alone 3.5 panels, and
+     * the GEMM computes the half panel in full; two images make 7 panels. Measured (one thread,
+     * b128, jars alternating 3 times, GFLOP/s of the direct count): 3x3 64->64 14x14 forward ~105
+     * -> ~115, forward+backward ~96 -> ~100; 32->32 28x28 (216 tiles, 14 panels -> 27 per 2) within
+     * noise. With 16-float vectors (NR = 32) an image's tiles were rounded up to 64, two panels,
+     * and a task took one image; now 56 a 14x14 image (and a 28x28 one in F(4x4)), four images
+     * make 7 panels, and 1/8 of the multiplies and transforms are gone. Measured on Zen 5
+     * (AVX-512), 2 threads, b128, jars alternating 4-5 times, best ms: 64->64 14x14 forward
+     * 4.12-4.26 -> 3.87-3.94, forward+backward 14.5-14.7 -> 13.7-14.1; 32->32 28x28 forward
+     * 4.46-4.66 -> 4.10-4.24, forward+backward 15.5-15.8 -> 14.4-15.1.
      */
-    static int imagesPerTask(int perImage) {
+    static int imagesPerTask(int cols) {
         int images = 1;
-        while (images * perImage % NR != 0) images++;
+        while (images * cols % NR != 0) images++;
         return images;
     }
 
     /** Images a forward task of layer g takes (imagesPerTask of the tile size g runs with): the least range forwardImages runs whole. */
     static int imagesPerChunk(ConvGeom g) {
-        return imagesPerTask(WinogradF4.better(g) ? WinogradF4.Tiles.of(g).perImage() : Tiles.of(g).perImage());
+        return imagesPerTask(WinogradF4.better(g) ? WinogradF4.Tiles.of(g).cols() : Tiles.of(g).cols());
     }
 
     /** The body of a loop over a layer's output channels: channel k of group grp. */
@@ -293,8 +316,9 @@ final class WinogradConv {
 
     /**
      * V = B^T d B for tiles [col, col + width) of one channel (parity planes at p0), into row
-     * v0 of each packed V_xi panel (xi at xi vStride); columns [width, fill) are zeroed (the rest
-     * of a last panel that is not full).
+     * v0 of each packed V_xi panel (xi at xi vStride), the last vector stored whole (up to L - 1
+     * columns past width); columns [width, fill) are then zeroed (the rest of a last panel that is
+     * not full).
      * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Two small loops through an L1 buffer, not
      * one straight-line block: with all 64 vector operations in one body C2 hit its inlining
      * node cutoff, left a Vector API call out of line, and boxed its vectors (JFR: 0.6 GB of
@@ -332,10 +356,10 @@ final class WinogradConv {
 
     /**
      * Y = A^T M A (A^T = [1 1 1 0; 0 1 -1 -1]) for the width tiles of one output channel, M_xi
-     * at m0 + xi mStride, into the four output parity planes o[o0 + (2a + b) perImage], which
-     * hold Y[a][b] of tile q at q.
+     * at m0 + xi mStride, into the four output parity planes o[o0 + (2a + b) os], which
+     * hold Y[a][b] of tile q at q; the last vector stored whole (up to L - 1 tiles past width).
      */
-    private static void transformOutput(float[] m, int m0, int mStride, int width, float[] o, int o0, int perImage) {
+    private static void transformOutput(float[] m, int m0, int mStride, int width, float[] o, int o0, int os) {
         for (int j = 0; j < width; j += L) {
             int at = m0 + j;
             // rows of A^T M: (m0 + m1 + m2, m1 - m2 - m3) per column
@@ -349,9 +373,9 @@ final class WinogradConv {
             FloatVector a3 = x0.add(x1).add(x2), b3 = x1.sub(x2).sub(x3);
             // times A: (t0 + t1 + t2, t1 - t2 - t3) per row
             a0.add(a1).add(a2).intoArray(o, o0 + j);
-            a1.sub(a2).sub(a3).intoArray(o, o0 + perImage + j);
-            b0.add(b1).add(b2).intoArray(o, o0 + 2 * perImage + j);
-            b1.sub(b2).sub(b3).intoArray(o, o0 + 3 * perImage + j);
+            a1.sub(a2).sub(a3).intoArray(o, o0 + os + j);
+            b0.add(b1).add(b2).intoArray(o, o0 + 2 * os + j);
+            b1.sub(b2).sub(b3).intoArray(o, o0 + 3 * os + j);
         }
     }
 
@@ -367,9 +391,9 @@ final class WinogradConv {
     private static void interleave(float[] o, int o0, Tiles t, float[] out, int to, ConvGeom g, float bias, boolean relu, float[] res, int ro,
                                    float[] buf) {
         FloatVector b = FloatVector.broadcast(F, bias), floor = FloatVector.broadcast(F, relu ? 0f : Float.NEGATIVE_INFINITY);
-        int ow = g.ow(), perImage = t.perImage(), end = to + g.ohw();
+        int ow = g.ow(), os = t.outStride(), end = to + g.ohw();
         for (int oy = 0; oy < g.oh(); oy++) {
-            int even = o0 + (oy & 1) * 2 * perImage + (oy >> 1) * t.tw(), odd = even + perImage, dst = to + oy * ow;
+            int even = o0 + (oy & 1) * 2 * os + (oy >> 1) * t.tw(), odd = even + os, dst = to + oy * ow;
             for (int tx = 0; 2 * tx < ow; tx += L) {
                 FloatVector e = ld(o, even + tx), d = ld(o, odd + tx);
                 FloatVector lo = e.rearrange(Simd.ZIP_LO, d).add(b);

@@ -41,13 +41,14 @@ final class WinogradF4 {
         return ENABLED && 4L * XI * Tiles.of(g).perImage() <= 3L * 16 * WinogradConv.Tiles.of(g).perImage();
     }
 
-    /** Tiles per image (perImage, a multiple of L, junk included) and the phase plane stride. */
-    record Tiles(int tilesY, int tilesX, int tw, int perImage, int planeStride) {
+    /** Tiles per image (cols, junk column included; perImage, that rounded up to whole vectors), output and phase plane strides (as WinogradConv.Tiles). */
+    record Tiles(int tilesY, int tilesX, int tw, int cols, int perImage, int outStride, int planeStride) {
         static Tiles of(ConvGeom g) {
-            int tilesY = (g.oh() + 3) / 4, tilesX = (g.ow() + 3) / 4, tw = tilesX + 1;
-            int perImage = WinogradConv.roundUp(tilesY * tw, L);
-            // reads reach q + TW + 1 for q < perImage; phasePlanes writes (tilesY + 1) rows of TW and up to L + 1 past a row
-            return new Tiles(tilesY, tilesX, tw, perImage, Math.max(perImage + tw + 1, (tilesY + 1) * tw + 4 * L));
+            int tilesY = (g.oh() + 3) / 4, tilesX = (g.ow() + 3) / 4, tw = tilesX + 1, cols = tilesY * tw;
+            int perImage = WinogradConv.roundUp(cols, L);
+            // reads reach q + TW + 1 for q < perImage, and q + L + TW for the last vector of a piece ending at cols;
+            // phasePlanes writes (tilesY + 1) rows of TW and up to L + 1 past a row
+            return new Tiles(tilesY, tilesX, tw, cols, perImage, WinogradConv.outStride(cols), Math.max(perImage + tw + 1, (tilesY + 1) * tw + 4 * L));
         }
     }
 
@@ -68,34 +69,35 @@ final class WinogradF4 {
         int groups = g.groups(), cg = g.cg(), kg = g.kg(), kc = Gemm.kBlock(cg);
         int rows = WinogradConv.roundUp(kg, Gemm.MR), uXi = rows * cg, uGroup = XI * uXi;
         int vStride = cg * NR + SKEW, mStride = kg * NR + SKEW;
-        int images = WinogradConv.imagesPerTask(t.perImage()), tasks = (end - first + images - 1) / images;
+        int images = WinogradConv.imagesPerTask(t.cols()), tasks = (end - first + images - 1) / images;
         Parallel.forEach(tasks * groups, Conv2dKernels.thenWritten(task -> {
             int n0 = first + task / groups * images, grp = task % groups, count = Math.min(images, end - n0);
-            int plane16 = 16 * t.planeStride(), perImage = t.perImage(), total = count * perImage;
+            int plane16 = 16 * t.planeStride(), cols = t.cols(), os = t.outStride(), total = count * cols;
             float[][] scratch = SCRATCH.get();
             // the four buffers in one array, each from a cache line (see LineArrays)
             int vAt = LineArrays.after(LS, count * cg * plane16), mAt = LineArrays.after(vAt, XI * vStride), oAt = LineArrays.after(mAt, XI * mStride);
-            float[] planes = LineArrays.grow(scratch, 0, LineArrays.after(oAt, count * kg * 16 * perImage + 4 * L)), v = planes, m = planes, o = planes;
+            float[] planes = LineArrays.grow(scratch, 0, LineArrays.after(oAt, count * kg * 16 * os + 4 * L)), v = planes, m = planes, o = planes;
             float[] tile = scratch[4], tb = scratch[5];
             for (int i = 0; i < count; i++)
                 for (int c = 0; c < cg; c++)
                     phasePlanes(in, inOff + ((n0 + i) * g.c() + grp * cg + c) * g.h() * g.w(), g, t, planes, LS + (i * cg + c) * plane16);
+            // pieces of cols tiles an image, their last vectors stored whole, channels outermost (see WinogradConv.forward)
             for (int col = 0; col < total; col += NR) {
                 int width = Math.min(NR, total - col);
-                for (int j = 0; j < width; ) {
-                    int i = (col + j) / perImage, q = (col + j) % perImage, piece = Math.min(width - j, perImage - q);
-                    int fill = j + piece == width ? NR - j : piece;
-                    for (int c = 0; c < cg; c++)
+                for (int c = 0; c < cg; c++)
+                    for (int j = 0; j < width; ) {
+                        int i = (col + j) / cols, q = (col + j) % cols, piece = Math.min(width - j, cols - q);
+                        int fill = j + piece == width ? NR - j : piece;
                         transformInput(planes, LS + (i * cg + c) * plane16, t, q, piece, fill, v, vAt + c * NR + j, vStride, tb);
-                    j += piece;
-                }
+                        j += piece;
+                    }
                 for (int xi = 0; xi < XI; xi++)
                     for (int pc = 0; pc < cg; pc += kc)
                         GemmTiles.sweep(u, grp * uGroup + xi * uXi + pc * rows, 0, kg, v, vAt + xi * vStride + pc * NR, Math.min(kc, cg - pc),
                                 m, mAt + xi * mStride, NR, NR, pc > 0, tile);
                 for (int j = 0; j < width; ) {
-                    int i = (col + j) / perImage, q = (col + j) % perImage, piece = Math.min(width - j, perImage - q);
-                    for (int k = 0; k < kg; k++) transformOutput(m, mAt + k * NR + j, mStride, piece, o, oAt + (i * kg + k) * 16 * perImage + q, perImage, tb);
+                    int i = (col + j) / cols, q = (col + j) % cols, piece = Math.min(width - j, cols - q);
+                    for (int k = 0; k < kg; k++) transformOutput(m, mAt + k * NR + j, mStride, piece, o, oAt + (i * kg + k) * 16 * os + q, os, tb);
                     j += piece;
                 }
             }
@@ -107,7 +109,7 @@ final class WinogradF4 {
                     // is still to be read, so the plane is made in scratch first
                     boolean inPlace = res == out;
                     float[] dst = inPlace ? WinogradConv.planeScratch(g.ohw()) : out;
-                    interleave(o, oAt + (i * kg + k) * 16 * perImage, t, dst, inPlace ? 0 : to, g, b, relu, res, resOff + to, tb);
+                    interleave(o, oAt + (i * kg + k) * 16 * os, t, dst, inPlace ? 0 : to, g, b, relu, res, resOff + to, tb);
                     if (inPlace) System.arraycopy(dst, 0, out, to, g.ohw());
                 }
         }, written, g, images, first));
@@ -170,7 +172,8 @@ final class WinogradF4 {
 
     static void phasePlanes(float[] in, int src, ConvGeom g, Tiles t, float[] planes, int p0) {
         int stride = t.planeStride(), tw = t.tw(), w = g.w(), pw = g.pw();
-        // cleared: what transformInput reads of each plane (up to perImage + TW), not the room past it for the rows' stores
+        // cleared: what transformInput reads of each plane for tiles below perImage (up to perImage + TW), not the room past
+        // it for the rows' stores; lanes a piece's last vector reads past that belong to tiles past cols, dropped with them
         for (int p = 0, reach = t.perImage() + tw + 1; p < 16; p++) java.util.Arrays.fill(planes, p0 + p * stride, p0 + p * stride + reach, 0f);
         int lastX = (w - 1) / (4 * L) * 4 * L, left = w - lastX;
         VectorMask<Float> m0 = F.indexInRange(0, (left + 3) / 4), m1 = F.indexInRange(0, (left + 2) / 4);
@@ -216,7 +219,7 @@ final class WinogradF4 {
 
     /**
      * V = B^T d B for tiles [col, col + width) of one channel (phase planes at p0), into row v0
-     * of each packed V_xi panel; columns [width, fill) zeroed. B^T rows: [4 0 -5 0 1 0],
+     * of each packed V_xi panel, the last vector stored whole; columns [width, fill) then zeroed. B^T rows: [4 0 -5 0 1 0],
      * [0 -4 -4 1 1 0], [0 4 -4 -1 1 0], [0 -2 -1 2 1 0], [0 2 -1 -2 1 0], [0 4 0 -5 0 1]. As in
      * WinogradConv, two loops through the L1 buffer tb (C2's inlining budget).
      */
@@ -260,10 +263,11 @@ final class WinogradF4 {
 
     /**
      * Y = A^T M A for the width tiles of one output channel (M_xi at m0 + xi mStride), into the
-     * 16 output phase planes o[o0 + (4a + b) perImage], which hold Y[a][b] of tile q at q.
+     * 16 output phase planes o[o0 + (4a + b) os], which hold Y[a][b] of tile q at q; the last
+     * vector stored whole.
      * A^T rows: [1 1 1 1 1 0], [0 1 -1 2 -2 0], [0 1 1 4 4 0], [0 1 -1 8 -8 1]. Columns first into tb (4 x 6 vectors), then rows.
      */
-    private static void transformOutput(float[] m, int m0, int mStride, int width, float[] o, int o0, int perImage, float[] tb) {
+    private static void transformOutput(float[] m, int m0, int mStride, int width, float[] o, int o0, int os, float[] tb) {
         for (int j = 0; j < width; j += L) {
             for (int c = 0; c < 6; c++) {
                 int at = m0 + j + c * mStride;
@@ -271,7 +275,7 @@ final class WinogradF4 {
             }
             for (int r = 0; r < 4; r++) {
                 int q = 6 * r * L;
-                at(tb, q, q + L, q + 2 * L, q + 3 * L, q + 4 * L, q + 5 * L, o, o0 + 4 * r * perImage + j, perImage);
+                at(tb, q, q + L, q + 2 * L, q + 3 * L, q + 4 * L, q + 5 * L, o, o0 + 4 * r * os + j, os);
             }
         }
     }
@@ -296,11 +300,11 @@ final class WinogradF4 {
     private static void interleave(float[] o, int o0, Tiles t, float[] out, int to, ConvGeom g, float bias, boolean relu, float[] res, int ro,
                                    float[] buf) {
         FloatVector b = FloatVector.broadcast(F, bias), floor = FloatVector.broadcast(F, relu ? 0f : Float.NEGATIVE_INFINITY);
-        int ow = g.ow(), perImage = t.perImage(), end = to + g.ohw();
+        int ow = g.ow(), os = t.outStride(), end = to + g.ohw();
         for (int oy = 0; oy < g.oh(); oy++) {
-            int ph = o0 + (oy & 3) * 4 * perImage + (oy >> 2) * t.tw(), dst = to + oy * ow;
+            int ph = o0 + (oy & 3) * 4 * os + (oy >> 2) * t.tw(), dst = to + oy * ow;
             for (int tx = 0; 4 * tx < ow; tx += L) {
-                FloatVector p0 = ld(o, ph + tx), p1 = ld(o, ph + perImage + tx), p2 = ld(o, ph + 2 * perImage + tx), p3 = ld(o, ph + 3 * perImage + tx);
+                FloatVector p0 = ld(o, ph + tx), p1 = ld(o, ph + os + tx), p2 = ld(o, ph + 2 * os + tx), p3 = ld(o, ph + 3 * os + tx);
                 FloatVector aLo = p0.rearrange(Simd.ZIP_LO, p2), bLo = p1.rearrange(Simd.ZIP_LO, p3);
                 FloatVector y0 = aLo.rearrange(Simd.ZIP_LO, bLo).add(b), y1 = aLo.rearrange(Simd.ZIP_HI, bLo).add(b);
                 int at = dst + 4 * tx;

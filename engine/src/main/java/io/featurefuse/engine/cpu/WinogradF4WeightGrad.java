@@ -51,17 +51,19 @@ final class WinogradF4WeightGrad {
             WinogradWeightGrad.transposeChannels(dOut, dOff + (n * g.k() + grp * kg) * g.ohw(), g.ohw(), kg, rows, dy);
             for (int q0 = 0; q0 < tilesPadded; q0 += step) {
                 int kc = Math.min(step, tilesPadded - q0), vStride = cg * kc + SKEW, mStride = kc * kn + SKEW;
-                for (int col = q0; col < q0 + kc; col += NR) {
-                    int width = Math.min(NR, t.perImage() - col);
+                int depth = Math.min(kc, t.cols() - q0); // tiles past cols add nothing (see WinogradWeightGrad.sumImages)
+                if (depth <= 0) continue;
+                for (int col = q0; col < q0 + depth; col += NR) {
+                    int width = Math.min(NR, t.cols() - col);
                     for (int c = 0; c < cg; c++)
-                        WinogradF4.transformInput(planes, pAt + c * plane16, t, col, width, NR, v, vAt + c * kc + col - q0, vStride, tb);
+                        WinogradF4.transformInput(planes, pAt + c * plane16, t, col, width, width, v, vAt + c * kc + col - q0, vStride, tb);
                 }
-                for (int p = 0; p < kc; p++)
+                for (int p = 0; p < depth; p++)
                     for (int k = 0; k < kn; k += L) transformGradient(dy, LS + (q0 + p) * 16 * kn + k, kn, m, mAt + (k / NR) * kc * NR + p * NR + k % NR, mStride, tb);
                 boolean acc = n > n0 || q0 > 0;
                 for (int xi = 0; xi < XI; xi++)
                     for (int kp = 0; kp < kn; kp += NR)
-                        GemmTiles.sweepRows(v, vAt + xi * vStride, kc, null, 0, 0, cg, m, mAt + xi * mStride + kp * kc, kc,
+                        GemmTiles.sweepRows(v, vAt + xi * vStride, kc, null, 0, 0, cg, m, mAt + xi * mStride + kp * kc, depth,
                                 sums, at + xi * cg * kn + kp, kn, NR, acc, tile);
             }
         }

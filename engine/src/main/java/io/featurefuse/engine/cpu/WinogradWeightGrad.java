@@ -25,7 +25,8 @@ import jdk.incubator.vector.VectorMask;
  * threads, b128, GFLOP/s of the direct count): 64->64 14x14 ~72-80 -> ~87-93, 32->32 28x28
  * ~74-79 -> ~81-91. Far from the 2.25x fewer multiply-adds: the GEMMs are half the time, the rest
  * is the transforms, the scalar rearrangement of dY (a transpose) and tiles the layout wastes
- * (64 computed per 49 real on 14x14).
+ * (64 computed per 49 real on 14x14, with 16-float vectors; now 56: the tiles past cols, the
+ * rounding to whole vectors and panels, are left out of the transforms and the product).
  */
 final class WinogradWeightGrad {
     private static final int NR = Gemm.NR;
@@ -73,16 +74,20 @@ final class WinogradWeightGrad {
             transposeChannels(dOut, dOff + (n * g.k() + grp * kg) * g.ohw(), g.ohw(), kg, rows, dy);
             for (int q0 = 0; q0 < tilesPadded; q0 += step) {
                 int kc = Math.min(step, tilesPadded - q0), vStride = cg * kc + SKEW, mStride = kc * kn + SKEW;
-                for (int col = q0; col < q0 + kc; col += NR) {
-                    int width = Math.min(NR, t.perImage() - col);
+                // the product's depth: the tiles past cols (padding to whole vectors and panels) have dY = 0 and
+                // add nothing, so neither transform makes them; a piece's last vector, stored whole, stays in its panel
+                int depth = Math.min(kc, t.cols() - q0);
+                if (depth <= 0) continue;
+                for (int col = q0; col < q0 + depth; col += NR) {
+                    int width = Math.min(NR, t.cols() - col);
                     for (int c = 0; c < cg; c++)
-                        WinogradConv.transformInput(planes, pAt + c * plane4, t, col, width, NR, v, vAt + c * kc + col - q0, vStride, tb);
+                        WinogradConv.transformInput(planes, pAt + c * plane4, t, col, width, width, v, vAt + c * kc + col - q0, vStride, tb);
                 }
-                transformGradient(dy, q0, kc, kn, m, mAt, mStride);
+                transformGradient(dy, q0, depth, kc, kn, m, mAt, mStride);
                 boolean acc = n > n0 || q0 > 0;
                 for (int xi = 0; xi < 16; xi++)
                     for (int kp = 0; kp < kn; kp += NR)
-                        GemmTiles.sweepRows(v, vAt + xi * vStride, kc, null, 0, 0, cg, m, mAt + xi * mStride + kp * kc, kc,
+                        GemmTiles.sweepRows(v, vAt + xi * vStride, kc, null, 0, 0, cg, m, mAt + xi * mStride + kp * kc, depth,
                                 sums, at + xi * cg * kn + kp, kn, NR, acc, tile);
             }
         }
@@ -170,8 +175,8 @@ final class WinogradWeightGrad {
      * sixteen stores are spelled out: a helper taking vectors made this method small enough for
      * C2 to inline into sumImages, where it risks boxing them (see KernelInliningTest).
      */
-    private static void transformGradient(float[] dy, int q0, int kc, int kn, float[] m, int m0, int s) {
-        for (int p = 0; p < kc; p++)
+    private static void transformGradient(float[] dy, int q0, int count, int kc, int kn, float[] m, int m0, int s) {
+        for (int p = 0; p < count; p++)
             for (int k = 0; k < kn; k += L) {
                 int src = LS + (q0 + p) * 4 * kn + k, o = m0 + (k / NR) * kc * NR + p * NR + k % NR;
                 FloatVector d00 = ld(dy, src), d01 = ld(dy, src + kn), d10 = ld(dy, src + 2 * kn), d11 = ld(dy, src + 3 * kn);
