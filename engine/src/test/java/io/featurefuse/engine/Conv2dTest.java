@@ -326,19 +326,27 @@ class Conv2dTest {
     }
 
     /**
-     * A Winograd forward task runs several 14x14 images as one row of tile panels, 56 tiles each,
-     * so a panel holds the end of one image and the start of the next: with 8-float vectors two
-     * images (7 panels of 16) and the last task of an odd batch one; with 16-float vectors up to
-     * four (7 panels of 32), here three, whose pieces end off a vector. All three images against
-     * the float64 loops.
+     * A Winograd forward task runs several images as one row of tile panels, so a panel holds the
+     * end of one image and the start of the next, their pieces ending off a vector: 14x14 in
+     * F(2x2) and 28x28 in F(4x4), 56 tiles an image (with 8-float vectors two images make 7 panels
+     * of 16, with 16-float vectors four make 7 of 32), and 22x22, in F(4x4) with 16-float vectors
+     * 42 tiles (three make 4 panels of 32, the middle one's last vector past its image's 48), in
+     * F(2x2) with 8-float vectors 132 (four make 33 panels of 16). Enough images that tasks
+     * take that many (a task takes fewer where the threads would go without), an odd count so the
+     * last task is short, and over 64 so the gradients' chunks (whose input gradient runs the
+     * flipped forward) take two. Forward and both gradients against the float64 loops.
      */
     @Test
     void winogradForwardTasksSpanImages() {
         ConvOptions o = ConvOptions.of(1, 1);
-        assertEquals(true, io.featurefuse.engine.cpu.Conv2dKernels.usesWinograd(new ConvGeom(3, 16, 14, 14, 16, 3, 3, 14, 14, 1, 1, 1, 1, 1, 1, 1)));
-        Tensor x = Fixtures.values(31, -1, 1, 3, 16, 14, 14), wt = Fixtures.values(32, -1, 1, 16, 16, 3, 3), b = Fixtures.values(33, -1, 1, 16);
-        Tensor ref = x.conv2d(wt, b, o), fast = x.to(DType.F32).conv2d(wt.to(DType.F32), b.to(DType.F32), o);
-        assertClose("winograd conv2d " + x.shape(), fast, ref, 2e-6 * 16 * 9, 1e-5);
+        int n = Math.max(67, 4 * io.featurefuse.engine.cpu.Parallel.threads() + 3);
+        for (int hw : new int[] {14, 28, 22}) {
+            ConvGeom g = new ConvGeom(n, 16, hw, hw, 16, 3, 3, hw, hw, 1, 1, 1, 1, 1, 1, 1);
+            assertEquals(true, Conv2dKernels.usesWinograd(g));
+            if (hw != 22) assertEquals(hw == 28, Conv2dKernels.usesWinograd4x4(g), "F(4x4) on " + hw + "x" + hw);
+            assertMatchesReference("winograd", Fixtures.values(31 + hw, -1, 1, n, 16, hw, hw), Fixtures.values(32, -1, 1, 16, 16, 3, 3),
+                    Fixtures.values(33, -1, 1, 16), o, 34, 2e-6 * 16 * 9, 2e-6 * 16 * 9);
+        }
     }
 
     @Property(tries = 20)

@@ -144,7 +144,7 @@ final class WinogradConv {
         int groups = g.groups(), cg = g.cg(), kg = g.kg(), kc = Gemm.kBlock(cg);
         int rows = roundUp(kg, Gemm.MR), uXi = rows * cg, uGroup = 16 * uXi; // U's layout, see packedWeights
         int vStride = cg * NR + SKEW, mStride = kg * NR + SKEW;
-        int images = imagesPerTask(t.cols()), tasks = (end - first + images - 1) / images;
+        int images = imagesPerTask(g, t.cols()), tasks = (end - first + images - 1) / images;
         Parallel.forEach(tasks * groups, Conv2dKernels.thenWritten(task -> {
             int n0 = first + task / groups * images, grp = task % groups, count = Math.min(images, end - n0);
             int plane4 = 4 * t.planeStride(), cols = t.cols(), os = t.outStride(), total = count * cols;
@@ -195,8 +195,8 @@ final class WinogradConv {
     }
 
     /**
-     * Images a forward task takes: enough that their tiles (cols each) fill whole NR-wide panels.
-     * One 14x14 image has 56 tiles (49 real): with 8-float vectors (NR = 16) alone 3.5 panels, and
+     * Images a forward task takes: of 1 to MAX_IMAGES, the fewest whose tiles (cols each) leave
+     * the least of their last NR-wide panel empty. One 14x14 image has 56 tiles (49 real): with 8-float vectors (NR = 16) alone 3.5 panels, and
      * the GEMM computes the half panel in full; two images make 7 panels. Measured (one thread,
      * b128, jars alternating 3 times, GFLOP/s of the direct count): 3x3 64->64 14x14 forward ~105
      * -> ~115, forward+backward ~96 -> ~100; 32->32 28x28 (216 tiles, 14 panels -> 27 per 2) within
@@ -208,14 +208,27 @@ final class WinogradConv {
      * 4.46-4.66 -> 4.10-4.24, forward+backward 15.5-15.8 -> 14.4-15.1.
      */
     static int imagesPerTask(int cols) {
-        int images = 1;
-        while (images * cols % NR != 0) images++;
-        return images;
+        int best = 1; // the fewest images of those that compute the fewest columns an image
+        for (int images = 2; images <= MAX_IMAGES; images++)
+            if ((long) roundUp(images * cols, NR) * best < (long) roundUp(best * cols, NR) * images) best = images;
+        return best;
+    }
+
+    /** Images a forward task takes at most: a task's planes and output planes grow with them (four 64-channel 28x28 images, ~3 MB). */
+    private static final int MAX_IMAGES = 4;
+
+    /**
+     * Images a forward task of layer g takes (cols tiles each): imagesPerTask(cols), but no more
+     * than leave each thread a task of g's batch (on 16 threads a batch of 16 would otherwise run
+     * as 4 tasks). Any count works: a task's last panel, where not full, is zero-filled.
+     */
+    static int imagesPerTask(ConvGeom g, int cols) {
+        return Math.max(1, Math.min(imagesPerTask(cols), g.n() / Parallel.threads()));
     }
 
     /** Images a forward task of layer g takes (imagesPerTask of the tile size g runs with): the least range forwardImages runs whole. */
     static int imagesPerChunk(ConvGeom g) {
-        return imagesPerTask(WinogradF4.better(g) ? WinogradF4.Tiles.of(g).cols() : Tiles.of(g).cols());
+        return imagesPerTask(g, WinogradF4.better(g) ? WinogradF4.Tiles.of(g).cols() : Tiles.of(g).cols());
     }
 
     /** The body of a loop over a layer's output channels: channel k of group grp. */

@@ -69,7 +69,7 @@ final class WinogradF4 {
         int groups = g.groups(), cg = g.cg(), kg = g.kg(), kc = Gemm.kBlock(cg);
         int rows = WinogradConv.roundUp(kg, Gemm.MR), uXi = rows * cg, uGroup = XI * uXi;
         int vStride = cg * NR + SKEW, mStride = kg * NR + SKEW;
-        int images = WinogradConv.imagesPerTask(t.cols()), tasks = (end - first + images - 1) / images;
+        int images = WinogradConv.imagesPerTask(g, t.cols()), tasks = (end - first + images - 1) / images;
         Parallel.forEach(tasks * groups, Conv2dKernels.thenWritten(task -> {
             int n0 = first + task / groups * images, grp = task % groups, count = Math.min(images, end - n0);
             int plane16 = 16 * t.planeStride(), cols = t.cols(), os = t.outStride(), total = count * cols;
