@@ -196,8 +196,9 @@ final class WinogradConv {
 
     /**
      * Images a forward task takes: of 1 to MAX_IMAGES, the fewest whose tiles (cols each) leave
-     * the least of their last NR-wide panel empty. One 14x14 image has 56 tiles (49 real): with 8-float vectors (NR = 16) alone 3.5 panels, and
-     * the GEMM computes the half panel in full; two images make 7 panels. Measured (one thread,
+     * the least of their last NR-wide panel empty. One 14x14 image has 56 tiles (49 real): with
+     * 8-float vectors (NR = 16) alone 3.5 panels, and the GEMM computes the half panel in full;
+     * two images make 7 panels. Measured (one thread,
      * b128, jars alternating 3 times, GFLOP/s of the direct count): 3x3 64->64 14x14 forward ~105
      * -> ~115, forward+backward ~96 -> ~100; 32->32 28x28 (216 tiles, 14 panels -> 27 per 2) within
      * noise. With 16-float vectors (NR = 32) an image's tiles were rounded up to 64, two panels,
@@ -214,7 +215,10 @@ final class WinogradConv {
         return best;
     }
 
-    /** Images a forward task takes at most: a task's planes and output planes grow with them (four 64-channel 28x28 images, ~3 MB). */
+    /**
+     * Images a forward task takes at most: its scratch grows with them (four 32-channel 28x28
+     * images in F(4x4): input phase planes 1 MB, output phase planes 0.6 MB, V and M 0.3 MB).
+     */
     private static final int MAX_IMAGES = 4;
 
     /**
