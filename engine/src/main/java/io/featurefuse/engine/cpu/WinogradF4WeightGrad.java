@@ -52,7 +52,6 @@ final class WinogradF4WeightGrad {
             for (int q0 = 0; q0 < tilesPadded; q0 += step) {
                 int kc = Math.min(step, tilesPadded - q0), vStride = cg * kc + SKEW, mStride = kc * kn + SKEW;
                 int depth = Math.min(kc, t.cols() - q0); // tiles past cols add nothing (see WinogradWeightGrad.sumImages)
-                if (depth <= 0) continue;
                 for (int col = q0; col < q0 + depth; col += NR) {
                     int width = Math.min(NR, t.cols() - col);
                     for (int c = 0; c < cg; c++)

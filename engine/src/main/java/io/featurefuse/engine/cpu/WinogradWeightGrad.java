@@ -75,9 +75,9 @@ final class WinogradWeightGrad {
             for (int q0 = 0; q0 < tilesPadded; q0 += step) {
                 int kc = Math.min(step, tilesPadded - q0), vStride = cg * kc + SKEW, mStride = kc * kn + SKEW;
                 // the product's depth: the tiles past cols (padding to whole vectors and panels) have dY = 0 and
-                // add nothing, so neither transform makes them; a piece's last vector, stored whole, stays in its panel
+                // add nothing, so neither transform makes them; a piece's last vector, stored whole, stays in its panel.
+                // Every step has some: tilesPadded - cols <= (L - 1) + (NR - L) < NR, and a step is NR or more
                 int depth = Math.min(kc, t.cols() - q0);
-                if (depth <= 0) continue;
                 for (int col = q0; col < q0 + depth; col += NR) {
                     int width = Math.min(NR, t.cols() - col);
                     for (int c = 0; c < cg; c++)
