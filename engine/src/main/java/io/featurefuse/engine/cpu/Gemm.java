@@ -3,6 +3,8 @@ package io.featurefuse.engine.cpu;
 import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
 
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import jdk.incubator.vector.FloatVector;
 
 /**
@@ -202,6 +204,14 @@ public final class Gemm {
      */
     static final int TALL_ROW_TASKS_PER_THREAD = TALL_KC < KC ? 2 : 4;
 
+    /**
+     * Multiply-adds of a task's panel sweep (rows x k block x NR) from which threads out of tasks help
+     * the others with their panels (see runShared). Below it a panel takes a few microseconds and the
+     * claims pass cache lines between the cores: square n = 256 (32-row tasks, 0.26M a sweep) measured
+     * 1-6% slower with helping, n = 512 (64 rows, 1M) 1-2% slower; n = 1024 (128 rows, 4M) gains.
+     */
+    private static final long SHARED_SWEEP_MIN_FMA = 1 << 21;
+
     /** Per thread: [0] packed A, [1] a partial tile, [2] the stage, [3] a B micro-panel packed privately; [0], [2] and [3] grow as needed. */
     private static final ThreadLocal<float[][]> SCRATCH =
             ThreadLocal.withInitial(() -> new float[][] {new float[0], new float[MR * NR], new float[0], new float[0]});
@@ -381,19 +391,67 @@ public final class Gemm {
         // (n = 2048 +0.4-2.3%, 1024 +1.9%, 512 +2.1%), it lost on the Xeon: 2 threads, one JVM alternating
         // per call, median ratios, not cut against cut, n = 4096 +0.7%, 2048 +2.4%, +2.5%, 1024 +4.6%,
         // 512 +1.5%, m x n x k 2048x2048x512 +2.8%, 1024x2048x2048 +1.8%, 256x2048x2048 +0.1%,
-        // 2048x256x2048 +1.2%, conv-like 128x784x288 +2.7%, 64x196x576 +0.4%.
-        java.util.function.IntConsumer mul = t -> {
+        // 2048x256x2048 +1.2%, conv-like 128x784x288 +2.7%, 64x196x576 +0.4%. A thread out of tasks
+        // helps with the running tasks' panels instead (runShared), which packs no A again.
+        TaskBody mul = (t, open, slot) -> {
             int cg = t % groups, rest = t / groups;
             int rc = rest % rowChunks, bt = rest / rowChunks;
             int i0 = rc * blocksPerChunk * MR, i1 = Math.min(m, i0 + blocksPerChunk * MR);
             int j0 = cg * blocksPerGroup * NC, j1 = Math.min(n, j0 + blocksPerGroup * NC);
             boolean staged = k > kcBlock && 4L * (i1 - i0) * (j1 - j0) > STAGE_MIN_BYTES;
             block(a, aOff + bt * aBatch, transA, lda, rowStarts, direct, lazy, bt, packed, bOff + bt * packedBatch, panels, c, cOff + bt * cBatch,
-                    ldc, k, kcBlock, i0, i1, j0, j1, staged, parallel ? t % Parallel.threads() : 0);
+                    ldc, k, kcBlock, i0, i1, j0, j1, staged, parallel ? t % Parallel.threads() : 0, open, slot);
         };
         int tasks = batch * rowChunks * groups;
-        if (parallel) Parallel.forEach(tasks, mul);
-        else for (int t = 0; t < tasks; t++) mul.accept(t);
+        if (parallel && tasks > 1 && (long) Math.min(m, blocksPerChunk * MR) * Math.min(k, kcBlock) * NR >= SHARED_SWEEP_MIN_FMA) runShared(tasks, mul);
+        else if (parallel) Parallel.forEach(tasks, t -> mul.run(t, null, 0));
+        else for (int t = 0; t < tasks; t++) mul.run(t, null, 0);
+    }
+
+    /** A task of multiply: task t, publishing each k block's sweep in open[slot] (open null: alone). */
+    @FunctionalInterface
+    private interface TaskBody {
+        void run(int t, AtomicReferenceArray<PanelSweep> open, int slot);
+    }
+
+    /**
+     * Runs the tasks on the pool, each thread taking the next task while any is left, then helping
+     * the tasks still running with their unclaimed panels (see PanelSweep) until all are done.
+     *
+     * <p>Without the help a thread out of tasks waited for the other's last task: timed per task on
+     * Zen 5, square n = 2048, two threads, the threads were busy 99.4% of a call in quiet minutes and
+     * 94.4-94.8% in minutes when one core was also running something else. Measured (jars alternating
+     * in JVMs, median GFLOP/s over 40-150 calls, same bits): quiet, n = 2048 370-386 without against
+     * 377-383 with; a process taking 4 ms in every 16 on one of the two cores, n = 2048 301-310 against
+     * 335-336 (5 pairs; one core short by a quarter leaves 1.75 cores, ~333 at the quiet rate), n = 1024
+     * 355-358 against 370-371.
+     */
+    private static void runShared(int tasks, TaskBody body) {
+        int workers = Parallel.threads();
+        AtomicInteger next = new AtomicInteger(), done = new AtomicInteger();
+        AtomicReferenceArray<PanelSweep> open = new AtomicReferenceArray<>(workers);
+        Parallel.forEach(workers, w -> {
+            for (int t; (t = next.getAndIncrement()) < tasks; ) {
+                try {
+                    body.run(t, open, w);
+                } finally {
+                    done.incrementAndGet();
+                }
+            }
+            while (done.get() < tasks) {
+                boolean helped = false;
+                for (int i = 0; i < workers; i++) {
+                    PanelSweep s = open.get(i);
+                    if (s != null) helped |= s.help();
+                }
+                if (!helped) Thread.onSpinWait();
+            }
+        });
+    }
+
+    /** The calling thread's GEMM scratch (see SCRATCH). */
+    static float[][] scratch() {
+        return SCRATCH.get();
     }
 
     /**
@@ -415,14 +473,13 @@ public final class Gemm {
      */
     private static void block(float[] a, int aOff, boolean transA, int lda, int[] rowStarts, boolean direct, PackedB lazy, int bt, float[] bp,
                               int bBase, int panels, float[] c, int cOff, int ldc, int k, int kcBlock, int i0, int i1, int j0, int j1, boolean staged,
-                              int phase) {
+                              int phase, AtomicReferenceArray<PanelSweep> open, int slot) {
         float[][] scratch = SCRATCH.get();
-        float[] ap = direct ? scratch[0] : Parallel.grow(scratch, 0, (i1 - i0 + MR - 1) / MR * MR * kcBlock), tile = scratch[1];
+        float[] ap = direct ? scratch[0] : Parallel.grow(scratch, 0, (i1 - i0 + MR - 1) / MR * MR * kcBlock);
         int rows = (i1 - i0 + MR - 1) / MR * MR;
         float[] dst = staged ? LineArrays.grow(scratch, 2, rows * ((j1 - j0 + NR - 1) / NR * NR)) : c;
         for (int pc = 0; pc < k; pc += kcBlock) {
             int kc = Math.min(kcBlock, k - pc);
-            boolean acc = pc > 0;
             if (!direct)
                 for (int i = i0, at = 0; i < i1; i += MR, at += kc * MR) PackedA.pack(a, aOff, transA, lda, rowStarts, i, Math.min(MR, i1 - i), pc, kc, ap, at);
             // Each B micro-panel (kc x NR) stays in cache (L2; see KC) while the micro-kernel
@@ -434,21 +491,18 @@ public final class Gemm {
             // sums do not depend on the order of the panels. Measured with lazy packing, square
             // SGEMM n = 2048, 2 threads, one JVM alternating 6 times: starting all tasks at panel
             // 0 was ~2% slower, no faster than packing all of B before the multiply.
-            int groupPanels = (j1 - j0 + NR - 1) / NR, first = phase * groupPanels / Parallel.threads();
-            for (int g = 0; g < groupPanels; g++) {
-                int j = j0 + (g + first) % groupPanels * NR;
-                float[] bpanel = bp;
-                int bo = bBase + pc * panels * NR + (j / NR) * kc * NR;
-                if (lazy != null) {
-                    bpanel = lazy.microPanel(bt, pc, j / NR, Parallel.grow(scratch, 3, kc * NR));
-                    if (bpanel != bp) bo = 0;
+            int first = phase * ((j1 - j0 + NR - 1) / NR) / Parallel.threads();
+            PanelSweep sweep = new PanelSweep(a, aOff, lda, rowStarts, direct, ap, lazy, bt, bp, bBase, panels, pc, kc, dst, cOff,
+                    ldc, staged, rows, i0, i1, j0, j1, first);
+            if (open == null) sweep.run();
+            else {
+                open.set(slot, sweep);
+                try {
+                    sweep.run();
+                } finally {
+                    open.set(slot, null);
+                    sweep.awaitHelpers();
                 }
-                // staged: panel (j - j0) / NR holds rows i0.. NR apart; the padded columns are
-                // computed (B's panels are zero there) and never copied out
-                int nr = staged ? NR : Math.min(NR, j1 - j);
-                int co = staged ? Simd.LINE_START + (j - j0) * rows - i0 * NR : cOff + j, ld = staged ? NR : ldc;
-                if (direct) GemmTiles.sweepRows(a, aOff, lda, rowStarts, pc, i0, i1, bpanel, bo, kc, dst, co, ld, nr, acc, tile);
-                else GemmTiles.sweep(ap, 0, i0, i1, bpanel, bo, kc, dst, co, ld, nr, acc, tile);
             }
         }
         if (staged) unstage(dst, rows, c, cOff, ldc, i0, i1, j0, j1);
