@@ -46,6 +46,35 @@ class InferenceTest {
         assertArrayEquals(whole, Inference.run(m, x).toFloatArray(), preset + " through run");
     }
 
+    /** Two full chunks and a last round of small ones, one a thread (Inference.chunkBounds), still give the one call's bits. */
+    @Test
+    void tailChunksGiveTheOneCallsResultBitForBit() {
+        Classifier m = trained("resnet_a", 8);
+        int threads = Parallel.threads(), tail = Math.max(threads, Inference.TAIL_CHUNK), n = tail * threads + 2 * (tail + 1) + 1;
+        assertEquals(2 + 1 + (threads > 1 ? threads : 0), Inference.chunkBounds(n, 2, threads).length, "chunk starts for " + n + " images");
+        Tensor x = Tensor.randn(new SplittableRandom(5), n, 1, 20, 20);
+        float[] whole;
+        try (var off = GradMode.off()) {
+            whole = m.call(x).toFloatArray();
+        }
+        assertArrayEquals(whole, Inference.run(m, x, 2).toFloatArray(), "resnet_a in 2 chunks and a tail round");
+    }
+
+    @Test
+    void chunkBoundsEndInARoundOfSmallChunksWhereTheFullOnesStayBigger() {
+        assertArrayEquals(new int[] {0, 60, 120, 180, 240, 248, 256}, Inference.chunkBounds(256, 4, 2));
+        assertArrayEquals(new int[] {0, 9, 18, 26, 34}, Inference.chunkBounds(34, 2, 2), "34 - 16 leaves 18: two full chunks of 9");
+        assertArrayEquals(new int[] {0, 16, 33}, Inference.chunkBounds(33, 2, 2), "33 - 16 leaves 17: full chunks of 8 would not be bigger than the tail");
+        assertArrayEquals(new int[] {0, 2, 5, 8, 11}, Inference.chunkBounds(11, 4, 2));
+        assertArrayEquals(new int[] {0, 1, 2, 3}, Inference.chunkBounds(3, 4, 2));
+        assertArrayEquals(new int[] {0, 64, 128, 192, 256}, Inference.chunkBounds(256, 4, 1), "one thread: no tail round");
+        assertArrayEquals(new int[] {0, 71, 142, 213, 284, 292, 300}, Inference.chunkBounds(300, 4, 2));
+        int[] wide = Inference.chunkBounds(1024, 16, 16);
+        assertEquals(33, wide.length, "16 threads, 1024 images: 16 full chunks of 48, then 16 of 16");
+        assertEquals(48, wide[1]);
+        assertEquals(768 + 16, wide[17]);
+    }
+
     @Test
     void trainingModeRunsAsOneCallWithoutRecording() {
         Classifier m = trained("vgg_b", 9);
