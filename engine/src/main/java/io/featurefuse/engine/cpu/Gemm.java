@@ -3,7 +3,6 @@ package io.featurefuse.engine.cpu;
 import static io.featurefuse.engine.cpu.Simd.F;
 import static io.featurefuse.engine.cpu.Simd.L;
 
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import jdk.incubator.vector.FloatVector;
 
@@ -393,30 +392,30 @@ public final class Gemm {
         // 512 +1.5%, m x n x k 2048x2048x512 +2.8%, 1024x2048x2048 +1.8%, 256x2048x2048 +0.1%,
         // 2048x256x2048 +1.2%, conv-like 128x784x288 +2.7%, 64x196x576 +0.4%. A thread out of tasks
         // helps with the running tasks' panels instead (runShared), which packs no A again.
-        TaskBody mul = (t, open, slot) -> {
+        TaskBody mul = (t, open) -> {
             int cg = t % groups, rest = t / groups;
             int rc = rest % rowChunks, bt = rest / rowChunks;
             int i0 = rc * blocksPerChunk * MR, i1 = Math.min(m, i0 + blocksPerChunk * MR);
             int j0 = cg * blocksPerGroup * NC, j1 = Math.min(n, j0 + blocksPerGroup * NC);
             boolean staged = k > kcBlock && 4L * (i1 - i0) * (j1 - j0) > STAGE_MIN_BYTES;
             block(a, aOff + bt * aBatch, transA, lda, rowStarts, direct, lazy, bt, packed, bOff + bt * packedBatch, panels, c, cOff + bt * cBatch,
-                    ldc, k, kcBlock, i0, i1, j0, j1, staged, parallel ? t % Parallel.threads() : 0, open, slot);
+                    ldc, k, kcBlock, i0, i1, j0, j1, staged, parallel ? t % Parallel.threads() : 0, open, t);
         };
         int tasks = batch * rowChunks * groups;
         if (parallel && tasks > 1 && (long) Math.min(m, blocksPerChunk * MR) * Math.min(k, kcBlock) * NR >= SHARED_SWEEP_MIN_FMA) runShared(tasks, mul);
-        else if (parallel) Parallel.forEach(tasks, t -> mul.run(t, null, 0));
-        else for (int t = 0; t < tasks; t++) mul.run(t, null, 0);
+        else if (parallel) Parallel.forEach(tasks, t -> mul.run(t, null));
+        else for (int t = 0; t < tasks; t++) mul.run(t, null);
     }
 
-    /** A task of multiply: task t, publishing each k block's sweep in open[slot] (open null: alone). */
+    /** A task of multiply: task t, publishing each k block's sweep in open[t] (open null: alone). */
     @FunctionalInterface
     private interface TaskBody {
-        void run(int t, AtomicReferenceArray<PanelSweep> open, int slot);
+        void run(int t, AtomicReferenceArray<PanelSweep> open);
     }
 
     /**
-     * Runs the tasks on the pool, each thread taking the next task while any is left, then helping
-     * the tasks still running with their unclaimed panels (see PanelSweep) until all are done.
+     * Runs the tasks on the pool, a thread out of tasks helping those still running with their
+     * unclaimed panels (see PanelSweep) until all are done.
      *
      * <p>Without the help a thread out of tasks waited for the other's last task: timed per task on
      * Zen 5, square n = 2048, two threads, the threads were busy 99.4% of a call in quiet minutes and
@@ -427,25 +426,14 @@ public final class Gemm {
      * 355-358 against 370-371.
      */
     private static void runShared(int tasks, TaskBody body) {
-        int workers = Parallel.threads();
-        AtomicInteger next = new AtomicInteger(), done = new AtomicInteger();
-        AtomicReferenceArray<PanelSweep> open = new AtomicReferenceArray<>(workers);
-        Parallel.forEach(workers, w -> {
-            for (int t; (t = next.getAndIncrement()) < tasks; ) {
-                try {
-                    body.run(t, open, w);
-                } finally {
-                    done.incrementAndGet();
-                }
+        AtomicReferenceArray<PanelSweep> open = new AtomicReferenceArray<>(tasks);
+        Parallel.forEach(tasks, t -> body.run(t, open), () -> {
+            boolean helped = false;
+            for (int t = 0; t < tasks; t++) {
+                PanelSweep s = open.get(t);
+                if (s != null) helped |= s.help();
             }
-            while (done.get() < tasks) {
-                boolean helped = false;
-                for (int i = 0; i < workers; i++) {
-                    PanelSweep s = open.get(i);
-                    if (s != null) helped |= s.help();
-                }
-                if (!helped) Thread.onSpinWait();
-            }
+            return helped;
         });
     }
 

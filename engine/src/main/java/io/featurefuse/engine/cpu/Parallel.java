@@ -3,6 +3,7 @@ package io.featurefuse.engine.cpu;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.BooleanSupplier;
 import java.util.function.IntConsumer;
 
 /**
@@ -47,13 +48,23 @@ public final class Parallel {
      * when all are done. The first exception thrown by a task is rethrown here.
      */
     public static void forEach(int tasks, IntConsumer body) {
+        forEach(tasks, body, null);
+    }
+
+    /**
+     * As {@link #forEach(int, IntConsumer)}, and a thread that finds no task left to start calls
+     * {@code whileWaiting} (when not null) until every task is done: for tasks that hand parts of
+     * their work to such threads (Gemm's panel sweeps). It returns whether it found work; when it
+     * did not, the thread pauses a moment before asking again.
+     */
+    public static void forEach(int tasks, IntConsumer body, BooleanSupplier whileWaiting) {
         if (tasks <= 0) return;
         if (tasks == 1 || THREADS == 1 || IN_WORKER.get() || !CALLER.tryLock()) {
             for (int i = 0; i < tasks; i++) body.accept(i);
             return;
         }
         try {
-            Job job = new Job(body, tasks);
+            Job job = new Job(body, tasks, whileWaiting);
             IN_WORKER.set(true);
             current = job;
             generation++;
@@ -139,13 +150,15 @@ public final class Parallel {
     private static final class Job {
         final IntConsumer body;
         final int tasks;
+        final BooleanSupplier whileWaiting;
         final AtomicInteger next = new AtomicInteger();
         final AtomicInteger done = new AtomicInteger();
         volatile Throwable failure;
 
-        Job(IntConsumer body, int tasks) {
+        Job(IntConsumer body, int tasks, BooleanSupplier whileWaiting) {
             this.body = body;
             this.tasks = tasks;
+            this.whileWaiting = whileWaiting;
         }
 
         void work() {
@@ -159,6 +172,9 @@ public final class Parallel {
                     done.incrementAndGet();
                 }
             }
+            if (whileWaiting != null)
+                while (done.get() < tasks && failure == null)
+                    if (!whileWaiting.getAsBoolean()) Thread.onSpinWait();
         }
 
         void awaitDone() {

@@ -3,6 +3,7 @@ package io.featurefuse.engine.cpu;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
@@ -29,6 +30,26 @@ class ParallelTest {
         AtomicIntegerArray hits = new AtomicIntegerArray(8);
         Parallel.forEach(8, hits::incrementAndGet); // the pool still works afterwards
         for (int i = 0; i < 8; i++) assertEquals(1, hits.get(i));
+    }
+
+    /**
+     * A thread that finds no task left calls whileWaiting while a task still runs: task 0 holds on
+     * until a waiting thread has been there (as a Gemm task whose panels a helper finishes).
+     */
+    @Test
+    void aThreadOutOfTasksCallsWhileWaitingUntilTheLastTaskEnds() {
+        assumeTrue(Parallel.threads() > 1, "one thread: no thread is ever out of tasks while another runs");
+        for (int round = 0; round < 20; round++) {
+            AtomicInteger waited = new AtomicInteger();
+            AtomicIntegerArray hits = new AtomicIntegerArray(4);
+            Parallel.forEach(4, i -> {
+                hits.incrementAndGet(i);
+                long give = System.nanoTime() + 10_000_000_000L;
+                if (i == 0) while (waited.get() == 0) if (System.nanoTime() > give) throw new AssertionError("no thread waited while task 0 ran");
+            }, () -> waited.incrementAndGet() < 0);
+            for (int i = 0; i < 4; i++) assertEquals(1, hits.get(i));
+            assertTrue(waited.get() > 0);
+        }
     }
 
     @Test
