@@ -78,9 +78,9 @@ public final class Inference {
     /**
      * As {@link #run(Module, Tensor)}, in the given number of chunks and a last round of small ones
      * (see chunkBounds), whatever the mode. Chunks hold at least as many images as the pool has
-     * threads (callers see to it for the full ones): a kernel that
-     * picks its route by whether it has a task per thread (ImplicitConv: images x groups) then
-     * picks the same one for a chunk as for the whole batch, and sums in the same order.
+     * threads (callers see to it for the full ones; the small ones are made so): a kernel that picks
+     * its route by whether it has a task per thread (ImplicitConv: images x groups) then picks the
+     * same one for a chunk as for the whole batch, and sums in the same order.
      */
     static Tensor run(Module model, Tensor x, int chunks) {
         int n = x.size(0);

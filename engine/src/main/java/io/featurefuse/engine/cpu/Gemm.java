@@ -479,9 +479,8 @@ public final class Gemm {
             // sums do not depend on the order of the panels. Measured with lazy packing, square
             // SGEMM n = 2048, 2 threads, one JVM alternating 6 times: starting all tasks at panel
             // 0 was ~2% slower, no faster than packing all of B before the multiply.
-            int first = phase * ((j1 - j0 + NR - 1) / NR) / Parallel.threads();
             PanelSweep sweep = new PanelSweep(a, aOff, lda, rowStarts, direct, ap, lazy, bt, bp, bBase, panels, pc, kc, dst, cOff,
-                    ldc, staged, rows, i0, i1, j0, j1, first);
+                    ldc, staged, rows, i0, i1, j0, j1, phase);
             if (open == null) sweep.run();
             else {
                 open.set(slot, sweep);

@@ -7,7 +7,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * One k block of one Gemm task: its B micro-panels, each swept down the task's rows, handed out one
  * at a time. The task's own thread claims them in order, and a thread that has run out of tasks may
- * claim the rest beside it (see Gemm.multiply), so that a call's threads finish together instead of
+ * claim the rest beside it (see Gemm.runShared), so that a call's threads finish together instead of
  * one waiting out the other's last task. Every C tile is still computed whole by one thread with the
  * same kernel over the same k order, so who sweeps a panel changes no result.
  *
@@ -31,10 +31,10 @@ final class PanelSweep {
      * The k block [pc, pc + kc) of C rows [i0, i1) x columns [j0, j1): A packed in ap (or read where
      * it lies when direct), B's micro-panels from lazy (packed on first use) or bp from bBase, C in c
      * at cOff (ldc), or, when staged, in the panel-major stage c (see Gemm.block); the walk over the
-     * panels starts at panel {@code first}.
+     * panels starts phase / threads of the way along (see the walk's comment in Gemm.block).
      */
     PanelSweep(float[] a, int aOff, int lda, int[] rowStarts, boolean direct, float[] ap, PackedB lazy, int bt, float[] bp, int bBase,
-               int panels, int pc, int kc, float[] c, int cOff, int ldc, boolean staged, int rows, int i0, int i1, int j0, int j1, int first) {
+               int panels, int pc, int kc, float[] c, int cOff, int ldc, boolean staged, int rows, int i0, int i1, int j0, int j1, int phase) {
         this.a = a;
         this.aOff = aOff;
         this.lda = lda;
@@ -58,7 +58,7 @@ final class PanelSweep {
         this.j0 = j0;
         this.j1 = j1;
         this.groupPanels = (j1 - j0 + NR - 1) / NR;
-        this.first = first;
+        this.first = phase * groupPanels / Parallel.threads();
     }
 
     /** The owner's part: sweeps panels as long as any is left to claim. */

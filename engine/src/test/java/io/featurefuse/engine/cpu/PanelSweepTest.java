@@ -38,7 +38,7 @@ class PanelSweepTest {
 
         PanelSweep sweep() {
             int panels = (N + Gemm.NR - 1) / Gemm.NR;
-            return new PanelSweep(a, 0, K, null, false, ap, lazy, 0, lazy.packed, lazy.start, panels, KC, KC, c, 0, LDC, false, 0, 0, M, 0, N, 3);
+            return new PanelSweep(a, 0, K, null, false, ap, lazy, 0, lazy.packed, lazy.start, panels, KC, KC, c, 0, LDC, false, 0, 0, M, 0, N, 1);
         }
 
         /** Every entry of {@code got} (C as it was when taken) against the chain from C's value before. */
