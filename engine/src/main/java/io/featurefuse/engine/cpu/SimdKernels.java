@@ -9,9 +9,9 @@ import jdk.incubator.vector.VectorOperators;
 
 /**
  * Fast float32 element-wise kernels on the Vector API. Same signatures as {@link ScalarKernels};
- * runs with unit or zero (broadcast) strides take the vector path, and the tail and any other
- * stride fall back to the float64 definition rounded to float (which for + - * / gives the
- * same correctly rounded result as float arithmetic).
+ * runs with unit or zero (broadcast) strides take the vector path, and the tail, a long run's
+ * head (see lineHead) and any other stride fall back to the float64 definition rounded to float
+ * (which for + - * / gives the same correctly rounded result as float arithmetic).
  * Each op has its own loop: the vector operator must be a compile-time constant for C2 to
  * turn it into instructions.
  */

@@ -67,6 +67,24 @@ class LineHeadTest {
     }
 
     @Test
+    void runsWhoseScalarFormRoundsOtherwiseStayOnTheVectorPath() {
+        // n a multiple of L: no tail, so every element must get the vector's bits at every offset
+        Random r = new Random(7);
+        int n = SimdKernels.LINE_HEAD_MIN + 4 * L;
+        float[] x = random(r, n + 3 * L), zeros = new float[n + 3 * L], out = new float[n + 3 * L];
+        java.util.Arrays.fill(zeros, -0f);
+        for (int oo = 0; oo < L; oo++) {
+            // leaky_relu's slope 0.01 is not a float: x * 0.01f, not (float) (x * 0.01)
+            SimdKernels.unary(UnaryOp.LEAKY_RELU, x, oo, 1, out, oo, 1, n, 0.01, 0);
+            for (int i = 0; i < n; i++)
+                assertEquals(x[oo + i] > 0 ? x[oo + i] : x[oo + i] * 0.01f, out[oo + i], "leaky_relu(0.01), element " + i + " at offset " + oo);
+            // pow(x, 0.5) runs as sqrt, which keeps -0; Math.pow(-0.0, 0.5) is +0
+            SimdKernels.unary(UnaryOp.POW_SCALAR, zeros, oo, 1, out, oo, 1, n, 0.5, 0);
+            for (int i = 0; i < n; i++) assertEquals(-0f, out[oo + i], "pow(-0, 0.5), element " + i + " at offset " + oo);
+        }
+    }
+
+    @Test
     void signKeepsTheSignOfZeroOnTheVectorPath() {
         float[] x = new float[2 * L], out = new float[2 * L];
         for (int i = 0; i < x.length; i++) x[i] = i % 2 == 0 ? -0f : 0f;
