@@ -44,6 +44,11 @@ final class LineArrays {
         return Humongous.FLOATS;
     }
 
+    /** Whether G1 placed {@code a} at a region start, so that its index Simd.LINE_START begins a line: an array of the humongous length or more. */
+    static boolean placedOnLines(float[] a) {
+        return Humongous.FLOATS > 0 && a.length >= Humongous.FLOATS;
+    }
+
     /** A zeroed array holding {@code floats} floats from index Simd.LINE_START, inflated to a humongous length where that places it on a line. */
     static float[] of(int floats) {
         long length = (long) Simd.LINE_START + floats;

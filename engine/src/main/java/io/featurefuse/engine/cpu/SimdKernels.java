@@ -9,9 +9,10 @@ import jdk.incubator.vector.VectorOperators;
 
 /**
  * Fast float32 element-wise kernels on the Vector API. Same signatures as {@link ScalarKernels};
- * runs with unit or zero (broadcast) strides take the vector path, and the tail, a long run's
- * head (see lineHead) and any other stride fall back to the float64 definition rounded to float
- * (which for + - * / gives the same correctly rounded result as float arithmetic).
+ * runs with unit or zero (broadcast) strides take the vector path; a unary run's tail, an in-place
+ * binary run's head and tail (see binary) and any other stride fall back to the float64
+ * definition rounded to float (which for + - * / gives the same correctly rounded result as float
+ * arithmetic).
  * Each op has its own loop: the vector operator must be a compile-time constant for C2 to
  * turn it into instructions.
  */
@@ -22,8 +23,8 @@ public final class SimdKernels {
     // from step to step of the JIT. HotSpot's Math intrinsics agree across tiers.
     private SimdKernels() {}
 
-    /** Runs from this length take their first elements one at a time so that the vector stores start on a line (see lineHead). */
-    static final int LINE_HEAD_MIN = 1024;
+    /** Runs from this length into a line-placed output start their vector loop on a line (see lineHead). */
+    static final int LINE_HEAD_MIN = 2048;
 
     private static final FloatVector ZERO = FloatVector.zero(F);
     private static final FloatVector ONE = FloatVector.broadcast(F, 1f);
@@ -35,19 +36,19 @@ public final class SimdKernels {
     }
 
     /**
-     * Elements of a run of n written from out[oo] to take one at a time before the vector loop, so
-     * that its stores begin at an index congruent to Simd.LINE_START: on a 64-byte line where out
-     * is a large array (G1 starts those on a region, see LineArrays), one line a store instead of
-     * two. The scalar forms give the same bits as the vector ones wherever a kernel uses this
-     * (float arithmetic, or float64 rounded once to float for + - * / and sqrt), so which elements
-     * take which path changes no result. Measured, c = a + b over 16M floats (fuse bench's add
-     * rows; one JVM alternating per call, median of per-call ratios): 2 threads +4.0% to +5.4%
-     * (five runs), row broadcast +0.5% to +6.3%; 1 thread +5.1%, row broadcast +5.6%. The model's
-     * train step and inference, the same way: +1.1%, -0.8% (within their noise). Shorter runs sit in
-     * cache, where a straddling vector costs little, and the scalar head would cost more than it saves.
+     * Elements of a run of n written from out[oo] to leave to a head before the vector loop, so
+     * that the loop's stores begin at an index congruent to Simd.LINE_START, on a 64-byte line: one
+     * line a store instead of two. Only where out's placement is known (a large array, which G1
+     * starts on a region, see LineArrays) and the run is long enough to pay for the head (and, in
+     * place, the tail it brings). Measured with binary's head and tail as they are, against neither
+     * (one JVM alternating per call, median of per-call ratios): c = a + b over 16M floats (fuse
+     * bench's add rows) +3.4%, row broadcast +3.3% on 2 threads, +3.5% / +3.6% on one; in L2, runs
+     * over 1 MB arrays, 2048 floats +6.7% (+7.2% at another offset), 4096 +9.9%, in place 2048
+     * +2.9%, 4096 +8.2%. Heads and tails one float at a time cost more than they gained on 1024
+     * (-12%) and mostly on 2048 (-0.4%, -5%; in place +9%).
      */
-    static int lineHead(int oo, int n) {
-        return n >= LINE_HEAD_MIN ? Math.floorMod(Simd.LINE_START - oo, L) : 0;
+    static int lineHead(float[] out, int oo, int n) {
+        return n >= LINE_HEAD_MIN && LineArrays.placedOnLines(out) ? Math.floorMod(Simd.LINE_START - oo, L) : 0;
     }
 
     /** out[oo + i] = op(a[ao + i*as], b[bo + i*bs]) for i in [0, n); output stride 1. */
@@ -62,26 +63,39 @@ public final class SimdKernels {
             int ab = ao, bb = bo;
             if (as == 0) { av = new float[L]; java.util.Arrays.fill(av, a[ao]); ab = 0; }
             if (bs == 0) { bv = new float[L]; java.util.Arrays.fill(bv, b[bo]); bb = 0; }
-            int head = op == BinaryOp.POW ? 0 : lineHead(oo, n);
-            for (; i < head; i++) out[oo + i] = (float) op.apply(a[ao + i * as], b[bo + i * bs]);
-            ab += head * as;
-            bb += head * bs;
-            int o = oo + head, bound = F.loopBound(n - head);
-            i = head + switch (op) {
-                case ADD -> add(av, ab, as, bv, bb, bs, out, o, bound);
-                case SUB -> sub(av, ab, as, bv, bb, bs, out, o, bound);
-                case MUL -> mul(av, ab, as, bv, bb, bs, out, o, bound);
-                case DIV -> div(av, ab, as, bv, bb, bs, out, o, bound);
-                case MAX -> max(av, ab, as, bv, bb, bs, out, o, bound);
-                case MIN -> min(av, ab, as, bv, bb, bs, out, o, bound);
-                case MAX_MASK -> maxMask(av, ab, as, bv, bb, bs, out, o, bound);
-                case EQ_MASK -> eqMask(av, ab, as, bv, bb, bs, out, o, bound);
-                case RELU_GRAD -> reluGrad(av, ab, as, bv, bb, bs, out, o, bound);
-                case ADD_RELU -> addRelu(av, ab, as, bv, bb, bs, out, o, bound);
-                case POW -> 0; // the scalar loop below (see the note on transcendental functions)
-            };
+            // Where out is neither operand, the head and the tail are one vector each, overlapping the
+            // loop's: an element stored twice gets the same value twice. In place, they go one element
+            // at a time (the float64 form gives the vector's bits for every op here but pow). Against
+            // a tail one float at a time, same runs in one JVM: 1000-float runs +24%, 196 (a 14 x 14
+            // plane, per-channel broadcasts) +15% in L1 and +3.1% in L2.
+            boolean overlap = out != a && out != b;
+            int head = op == BinaryOp.POW ? 0 : lineHead(out, oo, n);
+            if (head > 0 && overlap) vectors(op, av, ab, as, bv, bb, bs, out, oo, L);
+            else for (; i < head; i++) out[oo + i] = (float) op.apply(a[ao + i * as], b[bo + i * bs]);
+            i = head + vectors(op, av, ab + head * as, as, bv, bb + head * bs, bs, out, oo + head, F.loopBound(n - head));
+            if (overlap && op != BinaryOp.POW && i < n) {
+                vectors(op, av, ab + (n - L) * as, as, bv, bb + (n - L) * bs, bs, out, oo + n - L, L);
+                i = n;
+            }
         }
         for (; i < n; i++) out[oo + i] = (float) op.apply(a[ao + i * as], b[bo + i * bs]);
+    }
+
+    /** binary's vector loop for op over elements [0, bound), bound a multiple of L: how many it did (0 for pow, which has none). */
+    private static int vectors(BinaryOp op, float[] av, int ab, int as, float[] bv, int bb, int bs, float[] out, int o, int bound) {
+        return switch (op) {
+            case ADD -> add(av, ab, as, bv, bb, bs, out, o, bound);
+            case SUB -> sub(av, ab, as, bv, bb, bs, out, o, bound);
+            case MUL -> mul(av, ab, as, bv, bb, bs, out, o, bound);
+            case DIV -> div(av, ab, as, bv, bb, bs, out, o, bound);
+            case MAX -> max(av, ab, as, bv, bb, bs, out, o, bound);
+            case MIN -> min(av, ab, as, bv, bb, bs, out, o, bound);
+            case MAX_MASK -> maxMask(av, ab, as, bv, bb, bs, out, o, bound);
+            case EQ_MASK -> eqMask(av, ab, as, bv, bb, bs, out, o, bound);
+            case RELU_GRAD -> reluGrad(av, ab, as, bv, bb, bs, out, o, bound);
+            case ADD_RELU -> addRelu(av, ab, as, bv, bb, bs, out, o, bound);
+            case POW -> 0; // the scalar loop (see the note on transcendental functions)
+        };
     }
 
     // binary's loops, one method each over elements [0, bound) (a multiple of L, returned), each with
@@ -148,8 +162,7 @@ public final class SimdKernels {
     public static void scaleAndAdd(float a, float[] y, int yo, int ys, float b, float[] x, int xo, int xs, int n) {
         int i = 0;
         if (ys == 1 && xs == 1 && n >= L) {
-            for (int head = lineHead(yo, n); i < head; i++) y[yo + i] = a * y[yo + i] + b * x[xo + i];
-            for (int bound = i + F.loopBound(n - i); i < bound; i += L)
+            for (int bound = F.loopBound(n); i < bound; i += L)
                 FloatVector.fromArray(F, y, yo + i).mul(a).add(FloatVector.fromArray(F, x, xo + i).mul(b)).intoArray(y, yo + i);
         }
         for (; i < n; i++) y[yo + i * ys] = a * y[yo + i * ys] + b * x[xo + i * xs];
@@ -160,13 +173,8 @@ public final class SimdKernels {
                              double p, double q) {
         int i = 0;
         if (xs == 1 && os == 1 && n >= L) {
+            int bound = F.loopBound(n);
             float pf = (float) p, qf = (float) q;
-            // With p or q between floats (leaky_relu's slope 0.01, say) the float64 form can round
-            // otherwise than the vector's float one, and pow(-0, 0.5) is +0 where sqrt gives -0: such
-            // a run keeps all its elements on one path.
-            boolean sameBits = pf == p && qf == q && op != UnaryOp.POW_SCALAR;
-            for (int head = sameBits ? lineHead(oo, n) : 0; i < head; i++) out[oo + i] = (float) op.apply(x[xo + i], p, q);
-            int bound = i + F.loopBound(n - i);
             switch (op) {
                 case COPY -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).intoArray(out, oo + i); }
                 case NEG -> { for (; i < bound; i += L) FloatVector.fromArray(F, x, xo + i).neg().intoArray(out, oo + i); }

@@ -1,87 +1,71 @@
 package io.featurefuse.engine.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * The element-wise kernels' scalar head (SimdKernels.lineHead): long runs take their first
- * elements one at a time so that the vector stores start at an index congruent to
- * Simd.LINE_START. Whichever path an element takes, it must get the bits float arithmetic gives,
- * at every output offset, with broadcast operands and in place, and nothing outside the run may
- * be written.
+ * binary's run ends (SimdKernels.lineHead and the overlapping tail): long runs into a line-placed
+ * output start their vector loop on the line index, with a head before it, and a run whose length
+ * is not a multiple of the vector ends in one vector overlapping the loop's where out is neither
+ * operand. Whichever path an element takes, it must get float arithmetic's bits, at every offset,
+ * with broadcast operands and in place, and nothing outside the run may be written.
  */
 class LineHeadTest {
     private static final int L = Simd.L;
     private static final float UNTOUCHED = -12345f;
+    /** Long enough for G1 to start it on a region (the tests run 1 MB regions, as fuse does). */
+    private static final int PLACED = Math.max(LineArrays.humongousFloats(), 1 << 18);
 
     @Test
-    void theVectorLoopStartsOnTheLineIndex() {
+    void theVectorLoopStartsOnTheLineIndexOfALinePlacedOutput() {
+        assertTrue(LineArrays.humongousFloats() > 0, "the tests run G1 with small regions");
+        float[] placed = new float[PLACED], small = new float[SimdKernels.LINE_HEAD_MIN + 64];
         for (int oo = 0; oo < 3 * L; oo++) {
-            int head = SimdKernels.lineHead(oo, SimdKernels.LINE_HEAD_MIN);
-            assertEquals(true, head >= 0 && head < L, "head " + head + " at " + oo);
+            int head = SimdKernels.lineHead(placed, oo, SimdKernels.LINE_HEAD_MIN);
+            assertTrue(head >= 0 && head < L, "head " + head + " at " + oo);
             assertEquals(Math.floorMod(Simd.LINE_START, L), (oo + head) % L, "vector loop start at offset " + oo);
-            assertEquals(0, SimdKernels.lineHead(oo, SimdKernels.LINE_HEAD_MIN - 1), "short run at " + oo);
+            assertEquals(0, SimdKernels.lineHead(placed, oo, SimdKernels.LINE_HEAD_MIN - 1), "short run at " + oo);
+            assertEquals(0, SimdKernels.lineHead(small, oo, SimdKernels.LINE_HEAD_MIN), "array of unknown placement, offset " + oo);
         }
     }
 
     @Test
-    void binaryRunsGiveFloatArithmeticsBitsAtEveryOffset() {
+    void longRunsGiveFloatArithmeticsBitsAtEveryOffset() {
         Random r = new Random(5);
         int n = SimdKernels.LINE_HEAD_MIN + 37;
         float[] a = random(r, n + 3 * L), b = random(r, n + 3 * L);
         for (int oo = 0; oo < 2 * L; oo++) {
             int ao = (oo * 7) % L, bo = (oo * 3 + 1) % L;
-            // plain, a broadcast b (stride 0), and in place over a copy of a
-            check(BinaryOp.ADD, a, ao, 1, b, bo, 1, oo, n, (x, y) -> x + y);
-            check(BinaryOp.MUL, a, ao, 1, b, bo, 0, oo, n, (x, y) -> x * y);
-            check(BinaryOp.DIV, a, ao, 0, b, bo, 1, oo, n, (x, y) -> x / y);
-            float[] in = a.clone();
-            float[] want = new float[in.length];
+            // vector head and tail: plain, b broadcast (stride 0), a broadcast
+            check(BinaryOp.ADD, a, ao, 1, b, bo, 1, filled(PLACED), oo, n, (x, y) -> x + y);
+            check(BinaryOp.MUL, a, ao, 1, b, bo, 0, filled(PLACED), oo, n, (x, y) -> x * y);
+            check(BinaryOp.DIV, a, ao, 0, b, bo, 1, filled(PLACED), oo, n, (x, y) -> x / y);
+            // in place, out the first operand or the second: head and tail one element at a time
+            float[] in = placedCopy(a);
+            float[] want = in.clone();
             for (int i = 0; i < n; i++) want[oo + i] = in[oo + i] - b[bo + i];
             SimdKernels.binary(BinaryOp.SUB, in, oo, 1, b, bo, 1, in, oo, n);
-            for (int i = 0; i < n; i++) assertEquals(want[oo + i], in[oo + i], "in place sub, element " + i + " at offset " + oo);
+            assertArrayBits(want, in, "in place sub at offset " + oo);
+            in = placedCopy(b);
+            want = in.clone();
+            for (int i = 0; i < n; i++) want[oo + i] = Math.max(a[ao + i] + in[oo + i], 0f);
+            SimdKernels.binary(BinaryOp.ADD_RELU, a, ao, 1, in, oo, 1, in, oo, n);
+            assertArrayBits(want, in, "in place add_relu into the second operand at offset " + oo);
         }
     }
 
     @Test
-    void unaryAndScaleAndAddRunsGiveFloatArithmeticsBitsAtEveryOffset() {
+    void shortRunsEndInAnOverlappingVectorWithFloatArithmeticsBits() {
         Random r = new Random(6);
-        int n = SimdKernels.LINE_HEAD_MIN + 21;
-        float[] x = random(r, n + 3 * L);
-        for (int oo = 0; oo < 2 * L; oo++) {
-            int xo = (oo * 5 + 2) % L;
-            float[] out = filled(n + 3 * L);
-            SimdKernels.unary(UnaryOp.LEAKY_RELU, x, xo, 1, out, oo, 1, n, 0.25, 0);
-            for (int i = 0; i < out.length; i++) {
-                int k = i - oo;
-                float v = k < 0 || k >= n ? UNTOUCHED : x[xo + k] > 0 ? x[xo + k] : x[xo + k] * 0.25f;
-                assertEquals(v, out[i], "leaky_relu, index " + i + " at offset " + oo);
+        float[] a = random(r, 8 * L), b = random(r, 8 * L);
+        for (int n = L; n <= 4 * L + 3; n += 3)
+            for (int oo = 0; oo < L; oo++) {
+                check(BinaryOp.SUB, a, oo + 1, 1, b, 2 * oo % L, 1, filled(6 * L), oo, n, (x, y) -> x - y);
+                check(BinaryOp.MAX, a, oo, 1, b, 5, 0, filled(6 * L), oo, n, Math::max);
             }
-            float[] y = x.clone(), want = x.clone();
-            for (int i = 0; i < n; i++) want[oo + i] = 0.9f * y[oo + i] + -0.3f * x[xo + i];
-            SimdKernels.scaleAndAdd(0.9f, y, oo, 1, -0.3f, x, xo, 1, n);
-            for (int i = 0; i < y.length; i++) assertEquals(want[i], y[i], "scaleAndAdd, index " + i + " at offset " + oo);
-        }
-    }
-
-    @Test
-    void runsWhoseScalarFormRoundsOtherwiseStayOnTheVectorPath() {
-        // n a multiple of L: no tail, so every element must get the vector's bits at every offset
-        Random r = new Random(7);
-        int n = SimdKernels.LINE_HEAD_MIN + 4 * L;
-        float[] x = random(r, n + 3 * L), zeros = new float[n + 3 * L], out = new float[n + 3 * L];
-        java.util.Arrays.fill(zeros, -0f);
-        for (int oo = 0; oo < L; oo++) {
-            // leaky_relu's slope 0.01 is not a float: x * 0.01f, not (float) (x * 0.01)
-            SimdKernels.unary(UnaryOp.LEAKY_RELU, x, oo, 1, out, oo, 1, n, 0.01, 0);
-            for (int i = 0; i < n; i++)
-                assertEquals(x[oo + i] > 0 ? x[oo + i] : x[oo + i] * 0.01f, out[oo + i], "leaky_relu(0.01), element " + i + " at offset " + oo);
-            // pow(x, 0.5) runs as sqrt, which keeps -0; Math.pow(-0.0, 0.5) is +0
-            SimdKernels.unary(UnaryOp.POW_SCALAR, zeros, oo, 1, out, oo, 1, n, 0.5, 0);
-            for (int i = 0; i < n; i++) assertEquals(-0f, out[oo + i], "pow(-0, 0.5), element " + i + " at offset " + oo);
-        }
     }
 
     @Test
@@ -96,20 +80,29 @@ class LineHeadTest {
         float apply(float x, float y);
     }
 
-    private static void check(BinaryOp op, float[] a, int ao, int as, float[] b, int bo, int bs, int oo, int n, FloatOp f) {
-        float[] out = filled(n + 3 * L);
+    private static void check(BinaryOp op, float[] a, int ao, int as, float[] b, int bo, int bs, float[] out, int oo, int n, FloatOp f) {
         SimdKernels.binary(op, a, ao, as, b, bo, bs, out, oo, n);
-        for (int i = 0; i < out.length; i++) {
+        for (int i = 0; i < Math.min(out.length, oo + n + 2 * L); i++) {
             int k = i - oo;
             float want = k < 0 || k >= n ? UNTOUCHED : f.apply(a[ao + k * as], b[bo + k * bs]);
-            assertEquals(want, out[i], op + " strides " + as + "," + bs + ", index " + i + " at offset " + oo);
+            assertEquals(want, out[i], op + " strides " + as + "," + bs + ", n " + n + ", index " + i + " at offset " + oo);
         }
+    }
+
+    private static void assertArrayBits(float[] want, float[] got, String what) {
+        for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], what + ", index " + i);
     }
 
     private static float[] random(Random r, int n) {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) v[i] = (float) (r.nextGaussian() + (i % 3 == 0 ? 0.5 : 0));
         return v;
+    }
+
+    private static float[] placedCopy(float[] v) {
+        float[] p = new float[PLACED];
+        System.arraycopy(v, 0, p, 0, v.length);
+        return p;
     }
 
     private static float[] filled(int n) {
