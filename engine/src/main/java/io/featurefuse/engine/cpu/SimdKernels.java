@@ -55,7 +55,8 @@ public final class SimdKernels {
     public static void binary(BinaryOp op, float[] a, int ao, int as, float[] b, int bo, int bs,
                               float[] out, int oo, int n) {
         int i = 0;
-        if (as <= 1 && bs <= 1 && n >= L) {
+        // pow takes the scalar loop below (see the note on transcendental functions)
+        if (op != BinaryOp.POW && as <= 1 && bs <= 1 && n >= L) {
             // A broadcast operand (stride 0) is read from a lane-wide copy of its one value at a fixed
             // offset, so that both operands are plain loads: choosing between a broadcast vector and a
             // load inside the loop made C2 box every vector (measured: gigabytes of garbage a second).
@@ -69,11 +70,11 @@ public final class SimdKernels {
             // a tail one float at a time, same runs in one JVM: 1000-float runs +24%, 196 (a 14 x 14
             // plane, per-channel broadcasts) +15% in L1 and +3.1% in L2.
             boolean overlap = out != a && out != b;
-            int head = op == BinaryOp.POW ? 0 : lineHead(out, oo, n);
+            int head = lineHead(out, oo, n);
             if (head > 0 && overlap) vectors(op, av, ab, as, bv, bb, bs, out, oo, L);
             else for (; i < head; i++) out[oo + i] = (float) op.apply(a[ao + i * as], b[bo + i * bs]);
             i = head + vectors(op, av, ab + head * as, as, bv, bb + head * bs, bs, out, oo + head, F.loopBound(n - head));
-            if (overlap && op != BinaryOp.POW && i < n) {
+            if (overlap && i < n) {
                 vectors(op, av, ab + (n - L) * as, as, bv, bb + (n - L) * bs, bs, out, oo + n - L, L);
                 i = n;
             }
@@ -81,7 +82,7 @@ public final class SimdKernels {
         for (; i < n; i++) out[oo + i] = (float) op.apply(a[ao + i * as], b[bo + i * bs]);
     }
 
-    /** binary's vector loop for op over elements [0, bound), bound a multiple of L: how many it did (0 for pow, which has none). */
+    /** binary's vector loop for op over elements [0, bound), bound a multiple of L; returns bound. */
     private static int vectors(BinaryOp op, float[] av, int ab, int as, float[] bv, int bb, int bs, float[] out, int o, int bound) {
         return switch (op) {
             case ADD -> add(av, ab, as, bv, bb, bs, out, o, bound);
@@ -94,7 +95,7 @@ public final class SimdKernels {
             case EQ_MASK -> eqMask(av, ab, as, bv, bb, bs, out, o, bound);
             case RELU_GRAD -> reluGrad(av, ab, as, bv, bb, bs, out, o, bound);
             case ADD_RELU -> addRelu(av, ab, as, bv, bb, bs, out, o, bound);
-            case POW -> 0; // the scalar loop (see the note on transcendental functions)
+            case POW -> throw new IllegalArgumentException("pow has no vector loop");
         };
     }
 
