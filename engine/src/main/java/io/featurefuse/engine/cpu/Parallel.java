@@ -55,7 +55,8 @@ public final class Parallel {
      * As {@link #forEach(int, IntConsumer)}, and a thread that finds no task left to start calls
      * {@code whileWaiting} (when not null) until every task is done: for tasks that hand parts of
      * their work to such threads (Gemm's panel sweeps). It returns whether it found work; when it
-     * did not, the thread pauses a moment before asking again.
+     * did not, the thread pauses a moment before asking again. What it throws is rethrown here, as
+     * a task's failure is.
      */
     public static void forEach(int tasks, IntConsumer body, BooleanSupplier whileWaiting) {
         if (tasks <= 0) return;
@@ -153,6 +154,8 @@ public final class Parallel {
         final BooleanSupplier whileWaiting;
         final AtomicInteger next = new AtomicInteger();
         final AtomicInteger done = new AtomicInteger();
+        /** Threads inside the whileWaiting loop. */
+        final AtomicInteger waiting = new AtomicInteger();
         volatile Throwable failure;
 
         Job(IntConsumer body, int tasks, BooleanSupplier whileWaiting) {
@@ -172,14 +175,26 @@ public final class Parallel {
                     done.incrementAndGet();
                 }
             }
-            if (whileWaiting != null)
+            if (whileWaiting == null) return;
+            // A failure here is the job's failure too: escaping, it would end a worker thread (the
+            // pool one short for the rest of the run) and the call would return as if all its work
+            // were done, though a Gemm panel the helper held was never finished. The caller waits
+            // for the waiting threads as well as the tasks, because the task a helper worked for
+            // can end before the helper's failure is recorded.
+            waiting.incrementAndGet();
+            try {
                 while (done.get() < tasks && failure == null)
                     if (!whileWaiting.getAsBoolean()) Thread.onSpinWait();
+            } catch (Throwable t) {
+                if (failure == null) failure = t;
+            } finally {
+                waiting.decrementAndGet();
+            }
         }
 
         void awaitDone() {
             int spins = 0;
-            while (done.get() < tasks) {
+            while (done.get() < tasks || waiting.get() > 0) {
                 if (spins++ < SPIN) Thread.onSpinWait();
                 else Thread.yield();
             }

@@ -5,8 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 
 /** The pool runs every task exactly once, propagates failures, and never nests. */
@@ -50,6 +53,51 @@ class ParallelTest {
             for (int i = 0; i < 4; i++) assertEquals(1, hits.get(i));
             assertTrue(waited.get() > 0);
         }
+    }
+
+    /**
+     * A failure while helping (whileWaiting) on a pool thread reaches the caller as a task's does,
+     * and the pool keeps all its threads: escaping, it ended the worker and the call returned as if
+     * all were done (in Gemm, with the helper's panel never finished).
+     */
+    @Test
+    void aFailureWhileWaitingIsRethrownAndThePoolKeepsItsThreads() {
+        assumeTrue(Parallel.threads() > 1, "one thread: no thread is ever out of tasks while another runs");
+        Thread caller = Thread.currentThread();
+        for (int round = 0; round < 5; round++) {
+            AtomicInteger asked = new AtomicInteger(), callerIn = new AtomicInteger();
+            var e = assertThrows(IllegalStateException.class, () -> Parallel.forEach(Parallel.threads(), i -> {
+                // the caller's task holds on until a pool thread, out of tasks, has been to whileWaiting;
+                // the pool's tasks hold on until the caller has one, so that they cannot take them all
+                long give = System.nanoTime() + 10_000_000_000L;
+                if (Thread.currentThread() == caller) {
+                    callerIn.set(1);
+                    while (asked.get() == 0) if (System.nanoTime() > give) throw new AssertionError("no pool thread waited");
+                } else {
+                    while (callerIn.get() == 0) if (System.nanoTime() > give) throw new AssertionError("the caller took no task");
+                }
+            }, () -> {
+                if (Thread.currentThread() == caller) return false;
+                asked.incrementAndGet();
+                // the caller's task ends now; the failure comes later, as a helper's would after its
+                // sweep's finally let the owner's task finish
+                LockSupport.parkNanos(50_000_000L);
+                throw new IllegalStateException("helping failed");
+            }));
+            assertEquals("helping failed", e.getMessage());
+        }
+        // every pool thread is still there: as many tasks as threads, each waiting until all have started
+        CountDownLatch started = new CountDownLatch(Parallel.threads());
+        AtomicInteger alone = new AtomicInteger();
+        Parallel.forEach(Parallel.threads(), i -> {
+            started.countDown();
+            try {
+                if (!started.await(10, TimeUnit.SECONDS)) alone.incrementAndGet();
+            } catch (InterruptedException ex) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        assertEquals(0, alone.get(), "a pool thread is gone: its task never started beside the others");
     }
 
     @Test
