@@ -6,7 +6,8 @@
 # floats of `fuse bench --only add` (same shape, and a row broadcast) and the reference two-stream
 # model (concat: a training step at batch 128, inference at batch 256, each in images/s; the peak
 # RSS of 20 training steps and the time from process start to the first finished step, each in a
-# fresh process) against PyTorch on the CPU, plus this machine's FMA peak through the Vector API so
+# fresh process) against PyTorch on the CPU, the longest GC pause in 10 s of steady training (the
+# worst over the rounds; featurefuse alone), plus this machine's FMA peak through the Vector API so
 # that every GFLOP/s figure is also a fraction of peak. The sides take turns for several rounds,
 # because this machine's second core is often busy elsewhere; the table shows the best and the
 # median of each side and their ratio (>1 means featurefuse is better: faster, or smaller where
@@ -196,6 +197,7 @@ for r in $(seq "$rounds"); do
     "$root/fuse" bench --only peak --threads "$threads" --samples 3 --seconds 0.3 --json >> "$work/java.jsonl"
     "$root/fuse" bench --only first-step --threads "$threads" --json >> "$work/java.jsonl"
     "$root/fuse" bench --only train-rss --threads "$threads" --samples 20 --json >> "$work/java.jsonl"
+    "$root/fuse" bench --only gc-pauses --threads "$threads" --seconds 10 --json >> "$work/java.jsonl"
     if have_torch; then
       echo "  round $r/$rounds: pytorch model..." >&2
       for w in model first-step train-rss; do
@@ -218,7 +220,9 @@ done
 mkdir -p "$root/benchmarks/results"
 "$py" - "$work/java.jsonl" "$work/ref.jsonl" "$work/numpy.jsonl" "$threads" "$root/benchmarks/results/latest.json" <<'PY'
 import json, statistics, sys
-LOWER_IS_BETTER = {"s", "MB"}
+LOWER_IS_BETTER = {"s", "MB", "ms"}
+# Rows whose figure over the rounds is the worst, not the best: a limit that must hold every time
+WORST_OVER_ROUNDS = {"longest GC pause, steady training b128"}
 def load(path):
     rows = {}
     for line in open(path):
@@ -253,8 +257,10 @@ for name, js in java.items():
     ns = ref.get(name, [])
     low = js[0]["unit"] in LOWER_IS_BETTER
     best = min if low else max
-    jb, jm = best(r["best"] for r in js), statistics.median(r["median"] for r in js)
+    jb, jm = (max if name in WORST_OVER_ROUNDS else best)(r["best"] for r in js), statistics.median(r["median"] for r in js)
     row = {"name": name, "unit": js[0]["unit"], "featurefuse": jb, "featurefuse_median": jm, "lower_is_better": low}
+    if name in WORST_OVER_ROUNDS:
+        row["worst_over_rounds"] = True
     if peak and js[0]["unit"] == "GFLOP/s" and name != "FMA peak (Vector API)":
         row["featurefuse_fraction_of_peak"] = jb / peak
     if ns:
@@ -280,6 +286,9 @@ for name, js in java.items():
 print("threads: %d (both sides); reference: %s; ratio > 1: featurefuse better (rate / rate, or cost / cost for s and MB),"
       " best of best and median of medians over the rounds" % (threads, ", ".join(kernels) if kernels else "not installed"))
 print("cpu: " + machine)
+for name in WORST_OVER_ROUNDS & java.keys():
+    print("%s: the longest over %d rounds of 10 s of steady training (the issue's limit: 10 ms; PyTorch has no collector)"
+          % (name, len(java[name])))
 if peak:
     print("FMA peak (Vector API, %d threads): %.1f GFLOP/s; as a fraction of it:" % (threads, peak))
     for row in results:

@@ -36,8 +36,9 @@ final class BenchCommand {
         }
         Options o = Options.parse("bench", args, Set.of("--sizes", "--threads", "--samples", "--seconds", "--only"), Set.of("--json"));
         String only = o.string("--only", "all");
-        if (!Set.of("all", "sgemm", "add", "ops", "model", "train-step", "inference", "peak", "first-step", "train-rss").contains(only))
-            throw new UsageException("bench: --only takes sgemm, add, ops, model, train-step, inference, peak, first-step or train-rss, not '" + only + "'");
+        if (!Set.of("all", "sgemm", "add", "ops", "model", "train-step", "inference", "peak", "first-step", "train-rss", "gc-pauses").contains(only))
+            throw new UsageException("bench: --only takes sgemm, add, ops, model, train-step, inference, peak, first-step, train-rss or gc-pauses, not '"
+                    + only + "'");
         int[] sizes = o.integers("--sizes", new int[] {256, 1024, 2048}, 1, 8192);
         int samples = o.integer("--samples", 5, 1, 1000);
         double seconds = o.decimal("--seconds", 0.4, 0.01, 600);
@@ -46,7 +47,7 @@ final class BenchCommand {
             System.setProperty("featurefuse.threads", String.valueOf(o.integer("--threads", 0, 1, 1024)));
         }
         boolean json = o.flag("--json");
-        // These two measure a fresh process, so they run first and alone.
+        // These three measure a fresh process, so they run first and alone.
         if (only.equals("first-step")) {
             double s = ModelBenchmarks.secondsToFirstStep();
             report(out, json, Parallel.threads(), new ArrayList<>(), new Row("JVM start to first train step b128", "s", s, s));
@@ -55,6 +56,16 @@ final class BenchCommand {
         if (only.equals("train-rss")) {
             double mb = ModelBenchmarks.peakRssAfterTraining(o.integer("--samples", 20, 1, 1000));
             report(out, json, Parallel.threads(), new ArrayList<>(), new Row("peak RSS of training b128", "MB", mb, mb));
+            return 0;
+        }
+        if (only.equals("gc-pauses")) {
+            // the window is --seconds of steady training, 10 unless given
+            double window = o.string("--seconds", null) == null ? GC_WINDOW_SECONDS : seconds;
+            GcPauses.Summary s = gcPausesInSteadyTraining(window);
+            if (!json)
+                out.printf(Locale.ROOT, "featurefuse bench: %d collections in %.0f s of steady training b128, %.2f ms of pauses in all%n",
+                        s.collections(), window, s.totalMs());
+            report(out, json, Parallel.threads(), new ArrayList<>(), new Row(GC_PAUSE_ROW, "ms", s.longestMs(), s.longestMs()));
             return 0;
         }
         int threads = Parallel.threads();
@@ -86,6 +97,26 @@ final class BenchCommand {
             report(out, json, threads, rows, measure("FMA peak (Vector API)", "GFLOP/s", ModelBenchmarks.peakFlops(2_000_000) / 1e9,
                     ModelBenchmarks.fmaPeak(2_000_000), samples, seconds));
         return 0;
+    }
+
+    /** The GC row's name; benchmarks/side-by-side.sh takes its worst over the rounds. */
+    static final String GC_PAUSE_ROW = "longest GC pause, steady training b128";
+    private static final double GC_WINDOW_SECONDS = 10;
+
+    /**
+     * The GC pauses of `seconds` of training steps of the reference model at batch 128, after the
+     * model rows' warm-up (MODEL_WARM_UP_SECONDS of steps, so that C2 has compiled the kernels and
+     * the engine's buffer pool holds a step's tensors): the issue's "no GC pauses over 10 ms in
+     * steady-state training", measured with the launcher's heap flags when run through ./fuse.
+     */
+    static GcPauses.Summary gcPausesInSteadyTraining(double seconds) throws java.io.IOException {
+        Runnable step = ModelBenchmarks.trainStep(ModelBenchmarks.twoStream(), 128);
+        try (GcPauses pauses = new GcPauses()) {
+            timePerCall(step, MODEL_WARM_UP_SECONDS);
+            java.time.Instant from = java.time.Instant.now();
+            timePerCall(step, seconds);
+            return pauses.since(from);
+        }
     }
 
     private static void report(PrintStream out, boolean json, int threads, List<Row> rows, Row r) {
