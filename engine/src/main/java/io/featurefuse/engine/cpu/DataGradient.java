@@ -98,7 +98,7 @@ final class DataGradient {
                     spreadStrideTwo(col, g, dIn, inBase);
                 } else {
                     java.util.Arrays.fill(dIn, inBase, inBase + g.cg() * hw, 0f);
-                    Conv2dKernels.col2im(col, g, dIn, inBase);
+                    Im2col.col2im(col, g, dIn, inBase);
                 }
             }
         });

@@ -111,7 +111,7 @@ final class WeightGradient {
                 if (!Conv2dKernels.direct(g)) { // else the input itself is the im2col matrix
                     col = Parallel.grow(scratch, 0, crs * ohw);
                     colOff = 0;
-                    Conv2dKernels.im2col(in, inBase, g, col);
+                    Im2col.matrix(in, inBase, g, col);
                 }
                 // tmp (crs x kg) = col (crs x ohw) . dOut_n,g^T (ohw x kg)
                 Gemm.sgemm(1, crs, kg, ohw, col, colOff, 0, false, ohw, dOut, dOff + (n * g.k() + grp * kg) * ohw, 0, true, ohw, tmp, 0, 0, kg);
