@@ -61,11 +61,14 @@ final class BenchCommand {
         if (only.equals("gc-pauses")) {
             // the window is --seconds of steady training, 10 unless given
             double window = o.string("--seconds", null) == null ? GC_WINDOW_SECONDS : seconds;
-            GcPauses.Summary s = gcPausesInSteadyTraining(window);
+            ModelBenchmarks.SteadyPauses s = ModelBenchmarks.gcPausesInSteadyTraining(MODEL_WARM_UP_SECONDS, window);
+            if (!s.settled())
+                System.err.printf(Locale.ROOT, "fuse bench: training steps still allocated over %d MB each after %.0f s of warm-up (a kernel "
+                        + "not compiled yet); the pauses below are of unsteady training%n", ModelBenchmarks.STEADY_STEP_BYTES >> 20, s.warmUpSeconds());
             if (!json)
-                out.printf(Locale.ROOT, "featurefuse bench: %d collections in %.0f s of steady training b128, %.2f ms of pauses in all%n",
-                        s.collections(), window, s.totalMs());
-            report(out, json, Parallel.threads(), new ArrayList<>(), new Row(GC_PAUSE_ROW, "ms", s.longestMs(), s.longestMs()));
+                out.printf(Locale.ROOT, "featurefuse bench: after %.1f s of warm-up, %d collections in %.0f s of steady training b128, %.2f ms of pauses in all%n",
+                        s.warmUpSeconds(), s.pauses().collections(), window, s.pauses().totalMs());
+            report(out, json, Parallel.threads(), new ArrayList<>(), new Row(GC_PAUSE_ROW, "ms", s.pauses().longestMs(), s.pauses().longestMs()));
             return 0;
         }
         int threads = Parallel.threads();
@@ -102,22 +105,6 @@ final class BenchCommand {
     /** The GC row's name; benchmarks/side-by-side.sh takes its worst over the rounds. */
     static final String GC_PAUSE_ROW = "longest GC pause, steady training b128";
     private static final double GC_WINDOW_SECONDS = 10;
-
-    /**
-     * The GC pauses of `seconds` of training steps of the reference model at batch 128, after the
-     * model rows' warm-up (MODEL_WARM_UP_SECONDS of steps, so that C2 has compiled the kernels and
-     * the engine's buffer pool holds a step's tensors): the issue's "no GC pauses over 10 ms in
-     * steady-state training", measured with the launcher's heap flags when run through ./fuse.
-     */
-    static GcPauses.Summary gcPausesInSteadyTraining(double seconds) throws java.io.IOException {
-        Runnable step = ModelBenchmarks.trainStep(ModelBenchmarks.twoStream(), 128);
-        try (GcPauses pauses = new GcPauses()) {
-            timePerCall(step, MODEL_WARM_UP_SECONDS);
-            java.time.Instant from = java.time.Instant.now();
-            timePerCall(step, seconds);
-            return pauses.since(from);
-        }
-    }
 
     private static void report(PrintStream out, boolean json, int threads, List<Row> rows, Row r) {
         rows.add(r);
