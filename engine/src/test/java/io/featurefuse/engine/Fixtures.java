@@ -44,6 +44,25 @@ final class Fixtures {
         return Tensor.of(v, dims);
     }
 
+    /**
+     * n evenly spaced values in [lo, hi) in a random order: all distinct, (hi - lo) / n apart, so
+     * that a finite-difference step (GradCheck's 1e-6) never crosses a max's kink between two
+     * nearly equal inputs (random values once came 1.2e-7 apart in one max-pool window).
+     */
+    static Tensor distinct(long seed, double lo, double hi, int... dims) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int n = Shape.of(dims).numel();
+        double[] v = new double[n];
+        for (int i = 0; i < n; i++) v[i] = lo + (hi - lo) * i / n;
+        for (int i = n - 1; i > 0; i--) {
+            int j = r.nextInt(i + 1);
+            double t = v[i];
+            v[i] = v[j];
+            v[j] = t;
+        }
+        return Tensor.of(v, dims);
+    }
+
     /** Values with |x| in [minAbs, maxAbs] and random sign: away from kinks at 0. */
     static Tensor awayFromZero(long seed, double minAbs, double maxAbs, int... dims) {
         SplittableRandom r = new SplittableRandom(seed);

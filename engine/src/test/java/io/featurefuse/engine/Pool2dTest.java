@@ -111,7 +111,7 @@ class Pool2dTest {
     @Property(tries = 20)
     void gradients(@ForAll long seed) {
         Case c = Case.random(seed, 7);
-        Tensor x = Fixtures.values(seed, -1, 1, c.shape);
+        Tensor x = Fixtures.distinct(seed, -1, 1, c.shape); // the max ops' gradient needs no near-ties
         Function<Tensor, Tensor>[] ops = c.ops();
         for (int i = 0; i < ops.length; i++) {
             Function<Tensor, Tensor> op = ops[i];
