@@ -81,10 +81,19 @@ final class DepthwiseSameWidth {
         }
     }
 
-    /** v with the lanes cleared whose tap, dx columns from the lane's column (col), lies outside the row [0, w); dx != 0. */
-    private static FloatVector inRow(FloatVector v, IntVector col, int dx, int w) {
-        var outside = dx < 0 ? col.compare(VectorOperators.LT, -dx) : col.compare(VectorOperators.GE, w - dx);
-        return v.reinterpretAsInts().blend(0, outside).reinterpretAsFloats();
+    /**
+     * v with the lanes cleared whose column (col) is below lo: their tap, lo columns to the left,
+     * lies before the row. (Two helpers, not one taking the tap's offset: each stays under 35
+     * bytes of bytecode, so C2 inlines it at any call, and no vector crosses a call; see
+     * KernelInliningTest.)
+     */
+    private static FloatVector clearBelow(FloatVector v, IntVector col, int lo) {
+        return v.reinterpretAsInts().blend(0, col.compare(VectorOperators.LT, lo)).reinterpretAsFloats();
+    }
+
+    /** v with the lanes cleared whose column (col) is hi or more: their tap, w - hi columns to the right, lies past the row's end. */
+    private static FloatVector clearFrom(FloatVector v, IntVector col, int hi) {
+        return v.reinterpretAsInts().blend(0, col.compare(VectorOperators.GE, hi)).reinterpretAsFloats();
     }
 
     /** The lanes' columns one vector on: col + step (L mod w), less w where that reaches w. */
@@ -131,7 +140,7 @@ final class DepthwiseSameWidth {
             FloatVector m = ld(p, c2 + cs).fma(w7, ld(p, c1 + cs).fma(w4, ld(p, c0 + cs).fma(w1, bias)));
             FloatVector r = ld(p, c2 + 2 * cs).fma(w8, ld(p, c1 + 2 * cs).fma(w5, ld(p, c0 + 2 * cs).mul(w2)));
             // same width: pw = dw, so the outer columns reach dw to either side
-            m.add(inRow(l, col, -cs, width)).add(inRow(r, col, cs, width)).intoArray(out, o + q);
+            m.add(clearBelow(l, col, cs)).add(clearFrom(r, col, width - cs)).intoArray(out, o + q);
             col = nextColumns(col, step, width);
         }
     }
@@ -146,7 +155,7 @@ final class DepthwiseSameWidth {
                 FloatVector sum = FloatVector.zero(F);
                 for (int i = 0; i < g.r(); i++) sum = ld(p, q + i * rs + j * cs).fma(bc(w[wk + i * g.s() + j]), sum);
                 int dx = j * cs - g.pw();
-                acc = acc.add(dx == 0 ? sum : inRow(sum, cols, dx, width));
+                acc = acc.add(dx == 0 ? sum : dx < 0 ? clearBelow(sum, cols, -dx) : clearFrom(sum, cols, width - dx));
             }
             acc.intoArray(out, o + q);
             cols = nextColumns(cols, step, width);
@@ -184,7 +193,7 @@ final class DepthwiseSameWidth {
             for (int q = 0; q < span; q += L) {
                 FloatVector raw = ld(d, go + q);
                 FloatVector dm = raw.reinterpretAsInts().blend(0, lanes.compare(VectorOperators.GE, ohw - q)).reinterpretAsFloats();
-                FloatVector dl = inRow(dm, col, -cs, width), dr = inRow(dm, col, cs, width);
+                FloatVector dl = clearBelow(dm, col, cs), dr = clearFrom(dm, col, width - cs);
                 col = nextColumns(col, step, width);
                 int c0 = q, c1 = c0 + rs, c2 = c1 + rs;
                 a0 = ld(p, c0).fma(dl, a0);

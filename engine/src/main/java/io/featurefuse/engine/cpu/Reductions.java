@@ -83,50 +83,75 @@ public final class Reductions {
         };
     }
 
-    /** The reduction of x[off .. off+n), with 4 independent vector accumulators. */
+    /**
+     * The reduction of x[off .. off+n), with 4 independent vector accumulators: four vectors a step,
+     * then single vectors, so only the last n mod L values go one by one (a 7x7 plane had all its
+     * 49, a 28x28 one its last 16, in the scalar loop).
+     *
+     * <p>One method per kind, each with its own vectors and profile: as one method with a switch
+     * around the three loops, C2 compiled it in the cli tests' JVM (whose earlier tests reduce in
+     * other ways) with the starting vector boxed, ~50 MB/s of garbage in the reference training
+     * step's batch-norm sums (JFR), about half of what a steady step allocated there.
+     */
     static float horizontal(Kind kind, float[] x, int off, int n) {
+        return switch (kind) {
+            case SUM -> sum(x, off, n);
+            case MAX -> max(x, off, n);
+            case MIN -> min(x, off, n);
+        };
+    }
+
+    private static float sum(float[] x, int off, int n) {
         int i = 0;
-        float r = (float) kind.identity();
+        float r = 0;
         if (n >= L) {
-            FloatVector id = FloatVector.broadcast(F, r);
-            FloatVector a0 = id, a1 = id, a2 = id, a3 = id;
-            // four vectors a step, then single vectors: only the last n mod L values go one by one
-            // (a 7x7 plane had all its 49, a 28x28 one its last 16, in the scalar loop)
-            int bound4 = n - n % (4 * L), bound = F.loopBound(n);
-            switch (kind) {
-                case SUM -> {
-                    for (; i < bound4; i += 4 * L) {
-                        a0 = a0.add(FloatVector.fromArray(F, x, off + i));
-                        a1 = a1.add(FloatVector.fromArray(F, x, off + i + L));
-                        a2 = a2.add(FloatVector.fromArray(F, x, off + i + 2 * L));
-                        a3 = a3.add(FloatVector.fromArray(F, x, off + i + 3 * L));
-                    }
-                    for (; i < bound; i += L) a0 = a0.add(FloatVector.fromArray(F, x, off + i));
-                    r = Simd.sumLanes(a0.add(a1).add(a2.add(a3)));
-                }
-                case MAX -> {
-                    for (; i < bound4; i += 4 * L) {
-                        a0 = a0.max(FloatVector.fromArray(F, x, off + i));
-                        a1 = a1.max(FloatVector.fromArray(F, x, off + i + L));
-                        a2 = a2.max(FloatVector.fromArray(F, x, off + i + 2 * L));
-                        a3 = a3.max(FloatVector.fromArray(F, x, off + i + 3 * L));
-                    }
-                    for (; i < bound; i += L) a0 = a0.max(FloatVector.fromArray(F, x, off + i));
-                    r = a0.max(a1).max(a2.max(a3)).reduceLanes(VectorOperators.MAX);
-                }
-                case MIN -> {
-                    for (; i < bound4; i += 4 * L) {
-                        a0 = a0.min(FloatVector.fromArray(F, x, off + i));
-                        a1 = a1.min(FloatVector.fromArray(F, x, off + i + L));
-                        a2 = a2.min(FloatVector.fromArray(F, x, off + i + 2 * L));
-                        a3 = a3.min(FloatVector.fromArray(F, x, off + i + 3 * L));
-                    }
-                    for (; i < bound; i += L) a0 = a0.min(FloatVector.fromArray(F, x, off + i));
-                    r = a0.min(a1).min(a2.min(a3)).reduceLanes(VectorOperators.MIN);
-                }
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int bound4 = n - n % (4 * L); i < bound4; i += 4 * L) {
+                a0 = a0.add(FloatVector.fromArray(F, x, off + i));
+                a1 = a1.add(FloatVector.fromArray(F, x, off + i + L));
+                a2 = a2.add(FloatVector.fromArray(F, x, off + i + 2 * L));
+                a3 = a3.add(FloatVector.fromArray(F, x, off + i + 3 * L));
             }
+            for (int bound = F.loopBound(n); i < bound; i += L) a0 = a0.add(FloatVector.fromArray(F, x, off + i));
+            r = Simd.sumLanes(a0.add(a1).add(a2.add(a3)));
         }
-        for (; i < n; i++) r = combine(kind, r, x[off + i]);
+        for (; i < n; i++) r += x[off + i];
+        return r;
+    }
+
+    private static float max(float[] x, int off, int n) {
+        int i = 0;
+        float r = Float.NEGATIVE_INFINITY;
+        if (n >= L) {
+            FloatVector a0 = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY), a1 = a0, a2 = a0, a3 = a0;
+            for (int bound4 = n - n % (4 * L); i < bound4; i += 4 * L) {
+                a0 = a0.max(FloatVector.fromArray(F, x, off + i));
+                a1 = a1.max(FloatVector.fromArray(F, x, off + i + L));
+                a2 = a2.max(FloatVector.fromArray(F, x, off + i + 2 * L));
+                a3 = a3.max(FloatVector.fromArray(F, x, off + i + 3 * L));
+            }
+            for (int bound = F.loopBound(n); i < bound; i += L) a0 = a0.max(FloatVector.fromArray(F, x, off + i));
+            r = a0.max(a1).max(a2.max(a3)).reduceLanes(VectorOperators.MAX);
+        }
+        for (; i < n; i++) r = combine(Kind.MAX, r, x[off + i]);
+        return r;
+    }
+
+    private static float min(float[] x, int off, int n) {
+        int i = 0;
+        float r = Float.POSITIVE_INFINITY;
+        if (n >= L) {
+            FloatVector a0 = FloatVector.broadcast(F, Float.POSITIVE_INFINITY), a1 = a0, a2 = a0, a3 = a0;
+            for (int bound4 = n - n % (4 * L); i < bound4; i += 4 * L) {
+                a0 = a0.min(FloatVector.fromArray(F, x, off + i));
+                a1 = a1.min(FloatVector.fromArray(F, x, off + i + L));
+                a2 = a2.min(FloatVector.fromArray(F, x, off + i + 2 * L));
+                a3 = a3.min(FloatVector.fromArray(F, x, off + i + 3 * L));
+            }
+            for (int bound = F.loopBound(n); i < bound; i += L) a0 = a0.min(FloatVector.fromArray(F, x, off + i));
+            r = a0.min(a1).min(a2.min(a3)).reduceLanes(VectorOperators.MIN);
+        }
+        for (; i < n; i++) r = combine(Kind.MIN, r, x[off + i]);
         return r;
     }
 
