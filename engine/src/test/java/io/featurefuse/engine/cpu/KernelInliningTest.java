@@ -49,7 +49,7 @@ class KernelInliningTest {
      * once compiled on its own). C2 inlines a callee of more than MaxInlineSize (35) bytes only
      * where the call is frequent in the caller's profile, and whether it is depends on what the
      * JVM ran before: Simd.sumLanes (42 bytes) was left out of line in Reductions.horizontal's sum
-     * branch in 2 of ~46 runs of the cli tests, whose earlier tests call horizontal in other ways,
+     * branch in 3 of ~47 runs of the cli tests, whose earlier tests call horizontal in other ways,
      * and the reference training step then made ~300 MB/s of boxed vectors (JFR) for good. Larger
      * helpers take arrays and offsets. (Arrays of vectors, built once, do not count.)
      */
