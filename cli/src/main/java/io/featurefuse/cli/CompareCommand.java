@@ -94,6 +94,7 @@ final class CompareCommand {
         Experiment experiment;
         try {
             experiment = new Experiment(train, data.test(), data.mean(), data.std(), settings, dir, System.err).resume(resume);
+            experiment.plan(); // the weights files fit their models, before the run's header names a folder
         } catch (IllegalArgumentException e) {
             throw new UsageException("compare: " + e.getMessage());
         }

@@ -2,6 +2,7 @@ package io.featurefuse.cli;
 
 import static io.featurefuse.cli.TrainEvalCommandTest.fuse;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.featurefuse.engine.io.Json;
@@ -36,6 +37,11 @@ class CompareInspectCommandTest {
         assertEquals("concat", concat.get("strategy"));
         assertTrue(((Number) concat.get("trainable_params")).longValue() < ((Number) concat.get("params")).longValue(), "frozen backbones do not train");
         assertTrue(Files.exists(dir.resolve("run").resolve("report.html")));
+        // Weights that do not fit their model: one sentence, and no run folder left behind.
+        var misfit = fuse("compare", "--a", "mobilenet:8,16:" + wa, "--b", "mobilenet:8,16:" + wb, "--out", dir.resolve("misfit").toString());
+        assertEquals(2, misfit.status());
+        assertTrue(misfit.err().startsWith("fuse: " + wa + " does not fit model mobilenet:8,16: ") && misfit.err().lines().count() == 1, misfit.err());
+        assertFalse(Files.exists(dir.resolve("misfit")), "a run that cannot start writes no folder");
         var again = fuse("compare", "--out", dir.resolve("run").toString());
         assertEquals(2, again.status());
         assertEquals("fuse: compare: " + dir.resolve("run") + " already holds results.json; name another --out (or continue it with --resume)\n", again.err());
@@ -72,6 +78,16 @@ class CompareInspectCommandTest {
         assertEquals("fuse: compare: --resume continues an earlier run: name its folder with --out DIR\n", fuse("compare", "--resume").err());
         assertEquals("fuse: compare: --resume: " + dir.resolve("nothing") + " holds no checkpoints/ of an earlier compare run\n",
                 fuse("compare", "--resume", "--out", dir.resolve("nothing").toString()).err());
+    }
+
+    @Test
+    void aBrokenWeightsFileFailsBeforeAnythingIsWritten(@TempDir Path dir) throws Exception {
+        Path broken = dir.resolve("broken.safetensors");
+        Files.write(broken, new byte[] {8, 0, 0, 0, 0, 0, 0, 0, '{', '}'});
+        var r = fuse("compare", "--a", "vgg:8:" + broken, "--b", "mobilenet:8", "--out", dir.resolve("run").toString());
+        assertEquals(2, r.status());
+        assertTrue(r.err().startsWith("fuse: " + broken + ": not a valid safetensors file") && r.err().lines().count() == 1, r.err());
+        assertFalse(Files.exists(dir.resolve("run")), "a run that cannot start writes no folder");
     }
 
     static String[] concat(String[] a, String... b) {

@@ -87,11 +87,19 @@ public final class Experiment {
         return this;
     }
 
+    /**
+     * The alignment plan of the two taps. Building it loads both models' weights, so a file that does
+     * not fit its model fails here, before run() writes anything (a failed run left empty folders).
+     */
+    public String plan() throws IOException {
+        return buildCandidate(s.candidates().stream().filter(c -> !c.equals(A_ONLY) && !c.equals(B_ONLY) && !c.equals(LATE))
+                .findFirst().orElse("add"), s.recipe().seed()).plan;
+    }
+
     public Result run() throws IOException {
+        String plan = plan();
         Files.createDirectories(out.resolve("checkpoints"));
         Files.createDirectories(out.resolve("metrics"));
-        String plan = buildCandidate(s.candidates().stream().filter(c -> !c.equals(A_ONLY) && !c.equals(B_ONLY) && !c.equals(LATE))
-                .findFirst().orElse("add"), s.recipe().seed()).plan;
         log.println("compare: alignment for " + s.a().spec() + "." + s.tapA() + " and " + s.b().spec() + "." + s.tapB() + ": " + plan);
         List<Outcome> outcomes = new ArrayList<>();
         Map<String, Module> trainedSeed0 = new LinkedHashMap<>();
