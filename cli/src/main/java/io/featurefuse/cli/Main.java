@@ -67,13 +67,29 @@ public final class Main {
             err.println("fuse: " + e.getMessage());
             return 2;
         } catch (java.io.IOException e) {
-            err.println("fuse: " + e.getMessage());
+            err.println("fuse: " + sentence(e));
             return 2;
         } catch (OutOfMemoryError e) {
             err.println("fuse: out of memory: the Java heap (" + Runtime.getRuntime().maxMemory() / (1 << 20)
                     + " MB) is too small for this model, batch and data; give it more with FEATUREFUSE_JAVA_OPTS=-Xmx4g");
             return 1;
         }
+    }
+
+    /** An I/O failure as a sentence: the file system's own exceptions carry only the path as their message. */
+    static String sentence(java.io.IOException e) {
+        if (e instanceof java.nio.file.FileSystemException f && f.getReason() == null) {
+            String what = switch (f) {
+                case java.nio.file.NoSuchFileException x -> "no such file or folder";
+                case java.nio.file.AccessDeniedException x -> "permission denied";
+                case java.nio.file.FileAlreadyExistsException x -> "already exists";
+                case java.nio.file.NotDirectoryException x -> "not a folder";
+                case java.nio.file.DirectoryNotEmptyException x -> "a folder that is not empty";
+                default -> "cannot be read or written (" + f.getClass().getSimpleName() + ")";
+            };
+            return f.getFile() + (f.getOtherFile() == null ? "" : " -> " + f.getOtherFile()) + ": " + what;
+        }
+        return e.getMessage();
     }
 
     static String version() {

@@ -22,15 +22,22 @@ final class TrainCommand {
             "--weight-decay", "--schedule", "--warmup", "--clip-norm", "--label-smoothing", "--crop-padding", "--flip", "--seed",
             "--save", "--threads", "--limit", "--metrics");
 
+    /** The file an option names, checked before training: a missing folder found after the first epoch cost that epoch. */
+    private static Path inExistingFolder(String option, String file) {
+        Path folder = Path.of(file).toAbsolutePath().getParent();
+        if (folder != null && !Files.isDirectory(folder)) throw new UsageException("train: the folder of " + option + " " + file + " does not exist");
+        return Path.of(file);
+    }
+
     static int run(List<String> args, PrintStream out) throws IOException {
         Options o = Options.parse("train", args, VALUES, Set.of("--resume", "--json", "--summary"));
         Common.threads(o);
         String spec = o.string("--model", "resnet_a");
         String save = o.string("--save", null);
         if (save == null) throw new UsageException("train: --save F is required: the file the trained weights go to");
-        Path savePath = Path.of(save);
-        if (savePath.toAbsolutePath().getParent() != null && !Files.isDirectory(savePath.toAbsolutePath().getParent()))
-            throw new UsageException("train: the folder of --save " + save + " does not exist");
+        Path savePath = inExistingFolder("--save", save);
+        String metrics = o.string("--metrics", null);
+        Path metricsPath = metrics == null ? null : inExistingFolder("--metrics", metrics);
         TrainConfig config;
         try {
             config = new TrainConfig(o.integer("--epochs", 10, 1, 100_000), o.integer("--batch", 128, 1, 65_536),
@@ -51,7 +58,7 @@ final class TrainCommand {
                 io.featurefuse.engine.cpu.Parallel.threads(), io.featurefuse.engine.cpu.Parallel.threads() == 1 ? "" : "s");
         if (o.flag("--summary")) System.err.print(model.summary(train.channels(), train.height(), train.width()));
         Trainer trainer = new Trainer(model, config, trainLoader, testLoader).modelMetadata(Map.of("model", spec));
-        if (o.string("--metrics", null) != null) trainer.metricsFile(Path.of(o.string("--metrics", null)));
+        if (metricsPath != null) trainer.metricsFile(metricsPath);
         List<Trainer.EpochResult> results;
         try {
             results = trainer.fit(savePath, o.flag("--resume"));

@@ -72,12 +72,24 @@ class TrainEvalCommandTest {
                 new String[] {"train", "--optimizer", "lbfgs", "--save", w}, "fuse: train: optimizer 'lbfgs' is not one of sgd, adam, adamw\n",
                 new String[] {"train", "--data", dir.toString(), "--save", w}, "fuse: train: --data " + dir + " holds no IDX files (train-images-idx3-ubyte[.gz] ...), no CIFAR binary batches and no train/ and test/ image folders\n",
                 new String[] {"train", "--resume", "--save", w}, "fuse: cannot resume: " + w + ".ckpt does not exist\n",
+                new String[] {"train", "--epochs", "1", "--limit", "64", "--save", dir.resolve("no").resolve("m.safetensors").toString()},
+                "fuse: train: the folder of --save " + dir.resolve("no").resolve("m.safetensors") + " does not exist\n",
+                new String[] {"train", "--epochs", "1", "--limit", "64", "--save", w, "--metrics", dir.resolve("no").resolve("m.jsonl").toString()},
+                "fuse: train: the folder of --metrics " + dir.resolve("no").resolve("m.jsonl") + " does not exist\n",
                 new String[] {"eval", "--weights", w}, "fuse: eval: --weights " + w + " does not exist\n");
         for (var c : cases.entrySet()) {
             Result r = fuse(c.getKey());
             assertEquals(2, r.status(), String.join(" ", c.getKey()) + ": " + r.err());
             assertEquals(c.getValue(), r.err());
         }
+    }
+
+    @Test
+    void fileSystemFailuresReadAsSentences() {
+        assertEquals("/x/m.jsonl: no such file or folder", Main.sentence(new java.nio.file.NoSuchFileException("/x/m.jsonl")));
+        assertEquals("/x: permission denied", Main.sentence(new java.nio.file.AccessDeniedException("/x")));
+        assertEquals("/x: disk full", Main.sentence(new java.nio.file.FileSystemException("/x", null, "disk full")));
+        assertEquals("truncated", Main.sentence(new java.io.IOException("truncated")));
     }
 
     @Test
