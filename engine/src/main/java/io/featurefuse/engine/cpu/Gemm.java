@@ -478,7 +478,14 @@ public final class Gemm {
             // later reads the others' share soon after it was packed, from cache. A column's
             // sums do not depend on the order of the panels. Measured with lazy packing, square
             // SGEMM n = 2048, 2 threads, one JVM alternating 6 times: starting all tasks at panel
-            // 0 was ~2% slower, no faster than packing all of B before the multiply.
+            // 0 was ~2% slower, no faster than packing all of B before the multiply. Not kept (same bits,
+            // one JVM alternating per call, median of per-call ratios, n = 2048, two threads unless said):
+            // every other task walking its panels backwards, so that it starts on those touched last,
+            // +0.4%, +0.1%, +0.6%, +0.2%, 0.0%, one thread 0.0% twice; all threads sweeping one row chunk together
+            // (A packed by both, panels claimed from one counter), chunks of 256, 512 or 1024 rows,
+            // -6.2%, -6.2%, -6.5%. And through fuse bench (JVMs alternating, 10 pairs), huge pages for
+            // the heap (-XX:+UseTransparentHugePages; B's packing gathers rows 8 KB apart) -2.0% to +3.5%,
+            // mean ~+1%, n = 256 ~-1%.
             PanelSweep sweep = new PanelSweep(a, aOff, lda, rowStarts, direct, ap, lazy, bt, bp, bBase, panels, pc, kc, dst, cOff,
                     ldc, staged, rows, i0, i1, j0, j1, phase);
             if (open == null) sweep.run();
