@@ -40,7 +40,7 @@ final class PackedB {
      * Where problem 0's packed B starts in {@link #packed}. forCall's buffer starts it at
      * Simd.LINE_START, so that the micro-panels' vector loads do not straddle cache lines.
      * Measured, square SGEMM n = 2048, one JVM alternating per call with a temporary switch
-     * (median of per-call ratios): with the stage (Gemm.block) likewise at Simd.LINE_START,
+     * (median of per-call ratios): with the stage (GemmTask.compute) likewise at Simd.LINE_START,
      * +1.8% on two threads, +2.4% on one, n = 1024 +1.8%; B's panels alone +1.4%. fuse bench, jars
      * alternating 5 times, 2 threads: n = 2048 332-361 -> 339-371 GFLOP/s, higher in each pair.
      */

@@ -30,8 +30,8 @@ final class PanelSweep {
     /**
      * The k block [pc, pc + kc) of C rows [i0, i1) x columns [j0, j1): A packed in ap (or read where
      * it lies when direct), B's micro-panels from lazy (packed on first use) or bp from bBase, C in c
-     * at cOff (ldc), or, when staged, in the panel-major stage c (see Gemm.block); the walk over the
-     * panels starts phase / threads of the way along (see the walk's comment in Gemm.block).
+     * at cOff (ldc), or, when staged, in the panel-major stage c (see GemmTask.compute); the walk over the
+     * panels starts phase / threads of the way along (see the walk's comment in GemmTask.compute).
      */
     PanelSweep(float[] a, int aOff, int lda, int[] rowStarts, boolean direct, float[] ap, PackedB lazy, int bt, float[] bp, int bBase,
                int panels, int pc, int kc, float[] c, int cOff, int ldc, boolean staged, int rows, int i0, int i1, int j0, int j1, int phase) {
@@ -63,7 +63,7 @@ final class PanelSweep {
 
     /** The owner's part: sweeps panels as long as any is left to claim. */
     void run() {
-        float[][] scratch = Gemm.scratch();
+        float[][] scratch = GemmTask.scratch();
         for (int g; (g = next.getAndIncrement()) < groupPanels; ) sweep(g, scratch);
     }
 
@@ -73,7 +73,7 @@ final class PanelSweep {
         helpers.incrementAndGet();
         try {
             boolean swept = false;
-            float[][] scratch = Gemm.scratch();
+            float[][] scratch = GemmTask.scratch();
             for (int g; (g = next.getAndIncrement()) < groupPanels; swept = true) sweep(g, scratch);
             return swept;
         } finally {

@@ -10,7 +10,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Products big enough that a task's C region is accumulated in a stage over several k blocks
- * (Gemm.block): 2047 rows make 512-row tasks on two threads where tall tasks take shallow k blocks
+ * (GemmTask.compute): 2047 rows make 512-row tasks on two threads where tall tasks take shallow k blocks
  * (Gemm.MAX_CHUNK_BLOCKS), else 256-row tasks (64 rows on eight threads, still over the stage
  * threshold), 601 columns end in a partial panel, and k just over Gemm.KC is two k
  * blocks (2100: two of 1050) or, where tall tasks take Gemm.TALL_KC, more (9 of 234 at 256; the
