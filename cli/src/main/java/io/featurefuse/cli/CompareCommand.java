@@ -84,6 +84,7 @@ final class CompareCommand {
                 o.flag("--freeze"), o.decimal("--backbone-lr", 0.1, 0, 10), o.integer("--channels", 128, 0, 4096), o.string("--align", "to-larger"),
                 up, down, o.integer("--cka-samples", 512, 8, 100_000));
         Path dir = Path.of(o.string("--out", "runs/compare-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))));
+        if (Files.exists(dir) && !Files.isDirectory(dir)) throw new UsageException("compare: --out " + dir + " is a file, not a folder");
         boolean resume = o.flag("--resume");
         if (resume && o.string("--out", null) == null)
             throw new UsageException("compare: --resume continues an earlier run: name its folder with --out DIR");

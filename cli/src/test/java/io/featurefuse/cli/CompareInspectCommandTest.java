@@ -88,6 +88,7 @@ class CompareInspectCommandTest {
         assertEquals(2, r.status());
         assertTrue(r.err().startsWith("fuse: " + broken + ": not a valid safetensors file") && r.err().lines().count() == 1, r.err());
         assertFalse(Files.exists(dir.resolve("run")), "a run that cannot start writes no folder");
+        assertEquals("fuse: compare: --out " + broken + " is a file, not a folder\n", fuse("compare", "--out", broken.toString()).err());
     }
 
     static String[] concat(String[] a, String... b) {
