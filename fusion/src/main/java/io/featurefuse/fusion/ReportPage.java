@@ -47,11 +47,15 @@ public final class ReportPage {
         Files.writeString(file, h.toString());
     }
 
+    /** The results table; the spread over seeds only where there are several (one seed has none, not a spread of 0). */
     private static void table(StringBuilder h, Experiment.Result r) {
-        h.append("<table><tr><th>strategy</th><th>test acc</th><th>± std</th><th>params</th><th>MFLOP/img</th><th>train img/s</th><th>time (s)</th></tr>\n");
+        boolean spread = r.settings().seeds() > 1;
+        h.append("<table><tr><th>strategy</th><th>test acc</th>").append(spread ? "<th>± std</th>" : "")
+                .append("<th>params</th><th>MFLOP/img</th><th>train img/s</th><th>time (s)</th></tr>\n");
         for (Experiment.Outcome o : r.outcomes())
-            h.append(String.format(Locale.ROOT, "<tr%s><td>%s</td><td>%.4f</td><td>%.4f</td><td>%,d</td><td>%.1f</td><td>%.0f</td><td>%.0f</td></tr>%n",
-                    o == r.best() ? " class=\"best\"" : "", esc(o.label()), o.testAcc(), o.testAccStd(), o.params(), o.flops() / 1e6, o.trainImgPerS(), o.seconds()));
+            h.append(String.format(Locale.ROOT, "<tr%s><td>%s</td><td>%.4f</td>%s<td>%,d</td><td>%.1f</td><td>%.0f</td><td>%.0f</td></tr>%n",
+                    o == r.best() ? " class=\"best\"" : "", esc(o.label()), o.testAcc(),
+                    spread ? String.format(Locale.ROOT, "<td>%.4f</td>", o.testAccStd()) : "", o.params(), o.flops() / 1e6, o.trainImgPerS(), o.seconds()));
         h.append("</table>\n");
     }
 

@@ -54,6 +54,21 @@ class ExperimentTest {
         assertTrue(html.contains("weighted-channel</b>, w (weight of A)"), "learned weights are shown");
         String table = ResultsFiles.table(r);
         assertTrue(table.contains("± ") && table.contains("<- best"), table);
+        assertTrue(html.contains("<th>± std</th>"), "two seeds have a spread");
+    }
+
+    @Test
+    void oneSeedShowsNoSpread(@TempDir Path dir) throws Exception {
+        Experiment.Settings s = new Experiment.Settings(new Experiment.ModelRef("vgg:4,8", null), new Experiment.ModelRef("mobilenet:8", null),
+                "stage2", "stage1", List.of("add"), 1, TrainConfig.reference(), false, 0.1, 8, "to-larger", Aligner.Up.BILINEAR,
+                Aligner.Down.AVGPOOL, 64);
+        var curve = List.of(new io.featurefuse.nn.train.Trainer.EpochResult(1, 10, 0.5, 0.8, 0.4, 0.9, 0.05, 50, 2));
+        var add = new Experiment.Outcome("add", "add", List.of(0.9), 0.9, 0, 1234, 1234, 5_000_000, 50, 2, curve, Map.of());
+        ReportPage.write(new Experiment.Result(s, "none needed", List.of(add), List.of("stage1", "stage2"), List.of("stage1"),
+                new double[][] {{0.5}, {0.6}}), dir.resolve("report.html"));
+        String html = Files.readString(dir.resolve("report.html"));
+        assertFalse(html.contains("std"), "one seed has no spread to show, not a spread of 0");
+        assertTrue(html.contains("<td>0.9000</td><td>1,234</td>"), "accuracy, then params");
     }
 
     @Test
