@@ -31,8 +31,18 @@ final class Common {
         if (both != null) {
             // split at the comma that starts the second model (specs such as vgg:32,64 hold commas themselves)
             String[] ab = both.split(",(?=(resnet_a|vgg_b|resnet:|vgg:|mobilenet:))");
-            if (ab.length != 2)
+            if (ab.length != 2) {
+                // after the last comma either a stage of the first spec (vgg:32,64) or a second model no spec starts with
+                String last = both.substring(both.lastIndexOf(',') + 1).strip();
+                if (both.contains(",") && !last.matches("[0-9x]*")) {
+                    try {
+                        Backbones.create(last, 1, new SplittableRandom(0));
+                    } catch (IllegalArgumentException e) {
+                        throw new UsageException(command + ": --models " + both + ": " + e.getMessage());
+                    }
+                }
                 throw new UsageException(command + ": --models takes two models separated by a comma, e.g. resnet_a,vgg_b, not '" + both + "'");
+            }
             a = ab[0].strip();
             b = ab[1].strip();
         }

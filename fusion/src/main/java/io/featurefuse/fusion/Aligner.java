@@ -76,14 +76,17 @@ public final class Aligner {
             case "to-smaller" -> new int[] {Math.min(a.h(), b.h()), Math.min(a.w(), b.w())};
             default -> {
                 String[] hw = policy.toLowerCase(Locale.ROOT).split("x");
+                int h, w;
                 try {
                     if (hw.length != 2) throw new NumberFormatException();
-                    int h = Integer.parseInt(hw[0].strip()), w = Integer.parseInt(hw[1].strip());
-                    if (h <= 0 || w <= 0 || h > 4096 || w > 4096) throw new NumberFormatException();
-                    yield new int[] {h, w};
+                    h = Integer.parseInt(hw[0].strip());
+                    w = Integer.parseInt(hw[1].strip());
                 } catch (NumberFormatException e) {
                     throw new IllegalArgumentException("alignment policy '" + policy + "' is not to-larger, to-smaller or a size such as 14x14");
                 }
+                if (h <= 0 || w <= 0 || h > 4096 || w > 4096)
+                    throw new IllegalArgumentException("alignment size " + policy + " is out of range: height and width from 1 to 4096");
+                yield new int[] {h, w};
             }
         };
     }
