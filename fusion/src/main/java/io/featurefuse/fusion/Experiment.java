@@ -68,6 +68,8 @@ public final class Experiment {
     private final Path out;
     private final PrintStream log;
     private boolean resume;
+    /** Built once, by the first call of plan(). */
+    private String plan;
 
     public Experiment(Dataset train, Dataset test, double[] mean, double[] std, Settings settings, Path out, PrintStream log) {
         this.train = train;
@@ -92,8 +94,10 @@ public final class Experiment {
      * not fit its model fails here, before run() writes anything (a failed run left empty folders).
      */
     public String plan() throws IOException {
-        return buildCandidate(s.candidates().stream().filter(c -> !c.equals(A_ONLY) && !c.equals(B_ONLY) && !c.equals(LATE))
-                .findFirst().orElse("add"), s.recipe().seed()).plan;
+        if (plan == null)
+            plan = buildCandidate(s.candidates().stream().filter(c -> !c.equals(A_ONLY) && !c.equals(B_ONLY) && !c.equals(LATE))
+                    .findFirst().orElse("add"), s.recipe().seed()).plan;
+        return plan;
     }
 
     public Result run() throws IOException {
