@@ -67,7 +67,7 @@ final class GemmTask {
             // +0.4%, +0.1%, +0.6%, +0.2%, 0.0%, one thread 0.0% twice; all threads sweeping one row chunk together
             // (A packed by both, panels claimed from one counter), chunks of 256, 512 or 1024 rows,
             // -6.2%, -6.2%, -6.5%. Huge pages for the heap (-XX:+UseTransparentHugePages; B's packing
-            // gathers rows 8 KB apart), through fuse bench, JVMs alternating, 18 pairs over two days:
+            // gathers rows 8 KB apart), through fuse bench, JVMs alternating, 18 pairs in two sessions:
             // n = 2048 -2.0% to +3.7%, mean ~+1%, n = 256 ~-1%; and the flag is heap-wide: add 16M
             // -6% to -14%, inference -0.5% to -6.6%, peak RSS of training +50-90 MB.
             PanelSweep sweep = new PanelSweep(a, aOff, lda, rowStarts, direct, ap, lazy, bt, bp, bBase, panels, pc, kc, dst, cOff,
