@@ -27,6 +27,9 @@ final class BenchCommand {
 
     record Row(String name, String unit, double best, double median) {}
 
+    /** What --only takes (besides the default, all): one group of rows each; fuse help lists them. */
+    static final List<String> ONLY =
+            List.of("sgemm", "add", "ops", "model", "train-step", "inference", "peak", "first-step", "train-rss", "gc-pauses");
 
     static int run(List<String> args, PrintStream out) throws java.io.IOException {
         if (args.contains("--vs-torch")) {
@@ -36,9 +39,9 @@ final class BenchCommand {
         }
         Options o = Options.parse("bench", args, Set.of("--sizes", "--threads", "--samples", "--seconds", "--only"), Set.of("--json"));
         String only = o.string("--only", "all");
-        if (!Set.of("all", "sgemm", "add", "ops", "model", "train-step", "inference", "peak", "first-step", "train-rss", "gc-pauses").contains(only))
-            throw new UsageException("bench: --only takes sgemm, add, ops, model, train-step, inference, peak, first-step, train-rss or gc-pauses, not '"
-                    + only + "'");
+        if (!only.equals("all") && !ONLY.contains(only))
+            throw new UsageException("bench: --only takes " + String.join(", ", ONLY.subList(0, ONLY.size() - 1)) + " or " + ONLY.getLast()
+                    + ", not '" + only + "'");
         int[] sizes = o.integers("--sizes", new int[] {256, 1024, 2048}, 1, 8192);
         int samples = o.integer("--samples", 5, 1, 1000);
         double seconds = o.decimal("--seconds", 0.4, 0.01, 600);

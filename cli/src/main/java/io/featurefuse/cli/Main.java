@@ -22,7 +22,7 @@ public final class Main {
                          --batch B  --lr X  --seed S  --threads N  --cka-samples N  --no-singles)
               bench     measure this machine: GEMM and conv GFLOP/s, element-wise and pooling GB/s
                         (--sizes 256,1024,2048  --threads N  --samples K  --seconds S
-                         --only sgemm|add|ops|model|peak|first-step|train-rss|gc-pauses  --json)
+                         --only sgemm|add|ops|model|train-step|inference|peak|first-step|train-rss|gc-pauses  --json)
                         --vs-torch: the same side by side with PyTorch and NumPy, as benchmarks/side-by-side.sh
                         (--threads N  --rounds R  --sizes 256,1024,2048  --only sgemm|ops|model)
               inspect   how two models' feature maps compare: taps and shapes, the alignment plan, params and
