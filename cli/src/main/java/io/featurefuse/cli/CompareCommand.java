@@ -37,6 +37,8 @@ final class CompareCommand {
         Experiment.ModelRef ra = Experiment.ModelRef.parse(a), rb = Experiment.ModelRef.parse(b);
         for (Experiment.ModelRef r : List.of(ra, rb))
             if (r.weights() != null && !Files.isRegularFile(r.weights())) throw new UsageException("compare: weights file " + r.weights() + " does not exist");
+        if (o.flag("--all") && o.string("--strategies", null) != null)
+            throw new UsageException("compare: --all runs every strategy; give it or --strategies, not both");
         List<String> strategies = o.flag("--all") ? Strategies.names()
                 : o.string("--strategies", null) == null ? Strategies.CORE : Arrays.stream(o.string("--strategies", null).split(",")).map(String::strip).toList();
         List<String> candidates = new ArrayList<>();
@@ -45,7 +47,10 @@ final class CompareCommand {
             candidates.add(Experiment.B_ONLY);
         }
         if (o.flag("--all")) candidates.add(Experiment.LATE);
+        var named = new java.util.HashSet<String>();
         for (String s : strategies) {
+            // each candidate's checkpoint and metrics file are named after it, so a second run of one would overwrite the first
+            if (!named.add(s)) throw new UsageException("compare: --strategies names '" + s + "' twice");
             if (s.equals(Experiment.LATE)) candidates.add(s);
             else {
                 try {

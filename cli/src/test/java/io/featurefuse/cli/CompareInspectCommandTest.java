@@ -114,16 +114,18 @@ class CompareInspectCommandTest {
 
     @Test
     void badInputGetsOneSentence() {
-        Map<String[], String> cases = Map.of(
-                new String[] {"compare", "--strategies", "add,sum"}, "fuse: compare: unknown fusion strategy 'sum'; the strategies are add, sub, absdiff, mul, div, max, concat, weighted, weighted-channel, weighted-pixel, softmax, bifpn, gated, film, attention, cbam, aff, iaff, cross-attention\n",
-                new String[] {"compare", "--up", "cubic"}, "fuse: compare: --up must be one of bilinear, bilinear-corners, nearest, deconv, not 'cubic'\n",
-                new String[] {"compare", "--tap-a", "conv9"}, "fuse: compare: backbone has no feature tap 'conv9'; it has stem, block1, block2\n",
-                new String[] {"compare", "--models", "resnet_a"}, "fuse: compare: --models takes two models separated by a comma, e.g. resnet_a,vgg_b, not 'resnet_a'\n",
-                new String[] {"compare", "--a", "resnet_a:nope.safetensors"}, "fuse: compare: weights file nope.safetensors does not exist\n",
-                new String[] {"compare", "--models", "resnet_a,nope"}, "fuse: compare: --models resnet_a,nope: unknown model 'nope'; use resnet_a, vgg_b, resnet:32x2,64x2, vgg:32,64 or mobilenet:32,64\n",
-                new String[] {"inspect", "--models", "vgg:32,64"}, "fuse: inspect: --models takes two models separated by a comma, e.g. resnet_a,vgg_b, not 'vgg:32,64'\n",
-                new String[] {"inspect", "--align", "5000x14"}, "fuse: inspect: alignment size 5000x14 is out of range: height and width from 1 to 4096\n",
-                new String[] {"inspect", "--align", "huge"}, "fuse: inspect: alignment policy 'huge' is not to-larger, to-smaller or a size such as 14x14\n");
+        Map<String[], String> cases = Map.ofEntries(
+                Map.entry(new String[] {"compare", "--strategies", "add,sum"}, "fuse: compare: unknown fusion strategy 'sum'; the strategies are add, sub, absdiff, mul, div, max, concat, weighted, weighted-channel, weighted-pixel, softmax, bifpn, gated, film, attention, cbam, aff, iaff, cross-attention\n"),
+                Map.entry(new String[] {"compare", "--strategies", "add,concat,add"}, "fuse: compare: --strategies names 'add' twice\n"),
+                Map.entry(new String[] {"compare", "--all", "--strategies", "add"}, "fuse: compare: --all runs every strategy; give it or --strategies, not both\n"),
+                Map.entry(new String[] {"compare", "--up", "cubic"}, "fuse: compare: --up must be one of bilinear, bilinear-corners, nearest, deconv, not 'cubic'\n"),
+                Map.entry(new String[] {"compare", "--tap-a", "conv9"}, "fuse: compare: backbone has no feature tap 'conv9'; it has stem, block1, block2\n"),
+                Map.entry(new String[] {"compare", "--models", "resnet_a"}, "fuse: compare: --models takes two models separated by a comma, e.g. resnet_a,vgg_b, not 'resnet_a'\n"),
+                Map.entry(new String[] {"compare", "--a", "resnet_a:nope.safetensors"}, "fuse: compare: weights file nope.safetensors does not exist\n"),
+                Map.entry(new String[] {"compare", "--models", "resnet_a,nope"}, "fuse: compare: --models resnet_a,nope: unknown model 'nope'; use resnet_a, vgg_b, resnet:32x2,64x2, vgg:32,64 or mobilenet:32,64\n"),
+                Map.entry(new String[] {"inspect", "--models", "vgg:32,64"}, "fuse: inspect: --models takes two models separated by a comma, e.g. resnet_a,vgg_b, not 'vgg:32,64'\n"),
+                Map.entry(new String[] {"inspect", "--align", "5000x14"}, "fuse: inspect: alignment size 5000x14 is out of range: height and width from 1 to 4096\n"),
+                Map.entry(new String[] {"inspect", "--align", "huge"}, "fuse: inspect: alignment policy 'huge' is not to-larger, to-smaller or a size such as 14x14\n"));
         for (var c : cases.entrySet()) {
             var r = fuse(c.getKey());
             assertEquals(2, r.status(), String.join(" ", c.getKey()) + ": " + r.err());
