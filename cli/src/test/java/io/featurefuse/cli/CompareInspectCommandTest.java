@@ -75,6 +75,14 @@ class CompareInspectCommandTest {
         var otherLr = fuse(concat(common, "--epochs", "2", "--resume", "--lr", "0.1"));
         assertEquals(2, otherLr.status());
         assertTrue(otherLr.err().startsWith("fuse: compare: cannot resume ") && otherLr.err().contains("lr="), otherLr.err());
+        var frozen = fuse(concat(common, "--epochs", "3", "--resume", "--freeze"));
+        assertEquals(2, frozen.status());
+        assertTrue(frozen.err().endsWith("it was trained with freeze=false, not true\n"), frozen.err());
+        var nearest = fuse(concat(common, "--epochs", "3", "--resume", "--up", "bilinear-corners"));
+        assertTrue(nearest.err().endsWith("it was trained with up=bilinear, not bilinear-corners\n"), nearest.err());
+        var moreImages = fuse(concat(common, "--epochs", "3", "--resume", "--limit", "256"));
+        assertTrue(moreImages.err().contains("it was trained with train_data=128 images"), moreImages.err());
+        assertEquals(2, Files.readAllLines(run.resolve("metrics").resolve("add-seed0.jsonl")).size(), "no refused run trained an epoch");
         assertEquals("fuse: compare: --resume continues an earlier run: name its folder with --out DIR\n", fuse("compare", "--resume").err());
         assertEquals("fuse: compare: --resume: " + dir.resolve("nothing") + " holds no checkpoints/ of an earlier compare run\n",
                 fuse("compare", "--resume", "--out", dir.resolve("nothing").toString()).err());

@@ -100,6 +100,27 @@ public final class Experiment {
         return plan;
     }
 
+    /**
+     * What a candidate's checkpoints record of the run besides the recipe and the data (Trainer adds
+     * those), so that --resume with other settings is refused rather than finishing a run begun under
+     * them. Every setting is recorded for every candidate: the run is one experiment.
+     */
+    private Map<String, String> runMetadata(String candidate) {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("candidate", candidate);
+        m.put("a", s.a().spec());
+        m.put("b", s.b().spec());
+        m.put("tap_a", s.tapA());
+        m.put("tap_b", s.tapB());
+        m.put("freeze", Boolean.toString(s.freeze()));
+        m.put("backbone_lr", Double.toString(s.backboneLrScale()));
+        m.put("channels", Integer.toString(s.channels()));
+        m.put("align", s.policy());
+        m.put("up", s.up().name().replace('_', '-').toLowerCase(Locale.ROOT));
+        m.put("down", s.down().name().replace('_', '-').toLowerCase(Locale.ROOT));
+        return m;
+    }
+
     public Result run() throws IOException {
         String plan = plan();
         Files.createDirectories(out.resolve("checkpoints"));
@@ -124,7 +145,7 @@ public final class Experiment {
                 DataLoader te = new DataLoader(test, 500, false, 0, mean, std, Augment.NONE);
                 Trainer trainer = new Trainer(built.model, recipe, tr, te, groups(built, recipe)).progress(Progress.stderr())
                         .metricsFile(out.resolve("metrics").resolve(c + "-seed" + seed + ".jsonl"))
-                        .modelMetadata(Map.of("candidate", c, "a", s.a().spec(), "b", s.b().spec()));
+                        .modelMetadata(runMetadata(c));
                 Path weights = out.resolve("checkpoints").resolve(c + "-seed" + seed + ".safetensors");
                 Path metrics = out.resolve("metrics").resolve(c + "-seed" + seed + ".jsonl");
                 boolean resumed = resume && Files.exists(Checkpoint.resumeFile(weights));

@@ -94,6 +94,36 @@ class TrainerTest {
     }
 
     @Test
+    void resumeRefusesOtherTrainingData(@TempDir Path dir) throws IOException {
+        Path save = dir.resolve("m.safetensors");
+        trainer(model(1), RECIPE.withEpochs(1), new ArrayList<>()).fit(save, false);
+        String stored = "cannot resume " + Checkpoint.resumeFile(save) + ": it was trained with train_data=640 images 1x28x28 in 10 classes, crc32c ";
+        // fewer images (another --limit)
+        var fewer = assertThrows(IllegalArgumentException.class, () -> trainerOn(train.head(576), save));
+        assertTrue(fewer.getMessage().startsWith(stored) && fewer.getMessage().contains(", not 576 images 1x28x28 in 10 classes, crc32c "),
+                fewer.getMessage());
+        // as many images, one pixel different (another folder of the same size)
+        byte[] pixels = train.pixels().clone();
+        pixels[1000] ^= 1;
+        Dataset other = new Dataset(train.name(), pixels, train.labels(), 1, 28, 28, train.classes());
+        var changed = assertThrows(IllegalArgumentException.class, () -> trainerOn(other, save));
+        assertTrue(changed.getMessage().startsWith(stored) && changed.getMessage().contains(", not 640 images"), changed.getMessage());
+        // a checkpoint written before the data was recorded resumes on whatever data it is given
+        Classifier m = model(1);
+        Trainer t = trainer(m, RECIPE.withEpochs(1), new ArrayList<>());
+        t.fit(save, false);
+        Checkpoint.save(save, m, t.optimizer(), 1, RECIPE.withEpochs(1).toMetadata());
+        assertEquals(1, trainerOn(train.head(576), save).size());
+    }
+
+    /** RECIPE's second epoch on the given training images, resumed from save. */
+    private static List<Trainer.EpochResult> trainerOn(Dataset images, Path save) throws IOException {
+        DataLoader tr = new DataLoader(images, RECIPE.batch(), true, RECIPE.seed(), MEAN, STD, RECIPE.augment());
+        DataLoader te = new DataLoader(test, 128, false, 0, MEAN, STD, Augment.NONE);
+        return new Trainer(model(1), RECIPE, tr, te).progress(Progress.silent()).fit(save, true);
+    }
+
+    @Test
     void divergenceStopsWithOneSentenceAndKeepsTheLastCheckpoint(@TempDir Path dir) throws IOException {
         Path save = dir.resolve("m.safetensors");
         Classifier m = model(1);

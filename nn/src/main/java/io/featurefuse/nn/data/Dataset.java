@@ -33,6 +33,20 @@ public record Dataset(String name, byte[] pixels, int[] labels, int channels, in
         return new Dataset(name, p, java.util.Arrays.copyOf(labels, n), channels, height, width, classes);
     }
 
+    /**
+     * What a checkpoint records of the data it was trained on, so that resuming on other data (another
+     * folder, another --limit) is refused: the count, the image size and a CRC-32C of labels and pixels.
+     */
+    public String fingerprint() {
+        var crc = new java.util.zip.CRC32C();
+        var labelBytes = java.nio.ByteBuffer.allocate(4 * labels.length);
+        labelBytes.asIntBuffer().put(labels);
+        crc.update(labelBytes);
+        crc.update(pixels);
+        return String.format(java.util.Locale.ROOT, "%d images %dx%dx%d in %d classes, crc32c %08x", size(), channels, height, width, classes.size(),
+                crc.getValue());
+    }
+
     /** Per-channel mean and standard deviation of the pixels scaled to [0, 1]. */
     public double[][] channelStats() {
         double[] sum = new double[channels], sq = new double[channels];

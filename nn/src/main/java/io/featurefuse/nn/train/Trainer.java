@@ -119,12 +119,14 @@ public final class Trainer {
         int firstEpoch = 0;
         Map<String, String> meta = new LinkedHashMap<>(modelMetadata);
         config.toMetadata().forEach(meta::put);
+        meta.put("train_data", train.data().fingerprint());
         if (resume) {
             if (save == null) throw new IllegalArgumentException("--resume needs --save: the checkpoint to continue is the one beside the saved weights");
             if (!Files.exists(Checkpoint.resumeFile(save))) throw new IOException("cannot resume: " + Checkpoint.resumeFile(save) + " does not exist");
             Checkpoint.State st = Checkpoint.load(save, model, optimizer);
+            // a key the checkpoint lacks was not yet recorded by the featurefuse that wrote it
             for (var e : meta.entrySet())
-                if (!e.getKey().equals("epochs") && !e.getValue().equals(st.metadata().get(e.getKey())))
+                if (!e.getKey().equals("epochs") && st.metadata().containsKey(e.getKey()) && !e.getValue().equals(st.metadata().get(e.getKey())))
                     throw new IllegalArgumentException("cannot resume " + Checkpoint.resumeFile(save) + ": it was trained with " + e.getKey() + "="
                             + st.metadata().get(e.getKey()) + ", not " + e.getValue());
             firstEpoch = st.epochsDone();
