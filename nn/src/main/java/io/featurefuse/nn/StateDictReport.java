@@ -18,16 +18,18 @@ public record StateDictReport(List<String> missing, List<String> unexpected, Lis
     public String describe() {
         if (clean()) return "every key matched";
         StringBuilder s = new StringBuilder();
-        part(s, "missing keys", missing);
-        part(s, "unexpected keys", unexpected);
-        part(s, "keys with the wrong shape", misShaped);
+        part(s, "missing", "", missing);
+        part(s, "unexpected", "", unexpected);
+        part(s, "", " with the wrong shape", misShaped);
         return s.toString();
     }
 
-    private static void part(StringBuilder s, String what, List<String> names) {
+    /** "3 missing keys: a, b, c" or "1 key with the wrong shape: a (...)". */
+    private static void part(StringBuilder s, String adjective, String qualifier, List<String> names) {
         if (names.isEmpty()) return;
         if (!s.isEmpty()) s.append("; ");
-        s.append(names.size()).append(' ').append(what).append(": ");
+        s.append(names.size()).append(' ').append(adjective.isEmpty() ? "" : adjective + " ").append(names.size() == 1 ? "key" : "keys")
+                .append(qualifier).append(": ");
         s.append(String.join(", ", names.subList(0, Math.min(5, names.size()))));
         if (names.size() > 5) s.append(", ...");
     }

@@ -50,7 +50,9 @@ class ModuleTest {
         state.remove("fc.bias");
         state.put("extra.weight", Tensor.zeros(2));
         var e = assertThrows(IllegalArgumentException.class, () -> m.loadStateDict(state, true));
-        assertEquals("loadStateDict: 1 missing keys: fc.bias; 1 unexpected keys: extra.weight", e.getMessage());
+        assertEquals("loadStateDict: 1 missing key: fc.bias; 1 unexpected key: extra.weight", e.getMessage());
+        assertEquals("2 missing keys: a, b; 1 key with the wrong shape: c (file [1], model [2])",
+                new StateDictReport(List.of("a", "b"), List.of(), List.of("c (file [1], model [2])")).describe());
         Tensor before = m.namedParameters().get("fc.bias");
         double[] kept = before.toArray();
         StateDictReport r = m.loadStateDict(state, false);
