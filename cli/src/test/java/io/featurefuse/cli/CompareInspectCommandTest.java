@@ -48,8 +48,13 @@ class CompareInspectCommandTest {
     }
 
     static double testAcc(Path run, int index) throws Exception {
+        return result(run, index, "test_acc");
+    }
+
+    /** A number of results.json's index-th candidate. */
+    static double result(Path run, int index, String key) throws Exception {
         Map<?, ?> json = (Map<?, ?>) Json.parse(Files.readString(run.resolve("results.json")));
-        return ((Number) ((Map<?, ?>) ((List<?>) json.get("results")).get(index)).get("test_acc")).doubleValue();
+        return ((Number) ((Map<?, ?>) ((List<?>) json.get("results")).get(index)).get(key)).doubleValue();
     }
 
     @Test
@@ -59,10 +64,13 @@ class CompareInspectCommandTest {
                 "--out", run.toString()};
         var first = fuse(concat(common, "--epochs", "1"));
         assertEquals(0, first.status(), first.err());
-        double acc = testAcc(run, 2);
+        double acc = testAcc(run, 2), seconds = result(run, 2, "seconds"), rate = result(run, 2, "train_img_per_s");
         // A finished run: nothing to train, the same answer from its checkpoints and metrics.
         var again = fuse(concat(common, "--epochs", "1", "--resume"));
         assertEquals(0, again.status(), again.err());
+        assertTrue(seconds > 0, "seconds " + seconds);
+        assertEquals(seconds, result(run, 2, "seconds"), 0.1, "the training time of the epoch run before");
+        assertEquals(rate, result(run, 2, "train_img_per_s"), 0.1);
         assertEquals(1, Files.readAllLines(run.resolve("metrics").resolve("add-seed0.jsonl")).size(), "no epoch was trained again");
         assertEquals(acc, testAcc(run, 2), 0.0);
         // More epochs: each candidate goes on from its checkpoint, and its curve holds every epoch.

@@ -151,17 +151,17 @@ public final class Experiment {
                 boolean resumed = resume && Files.exists(Checkpoint.resumeFile(weights));
                 if (!resumed) Files.deleteIfExists(metrics); // a fresh start writes a fresh curve
                 else log.printf(Locale.ROOT, "compare: continuing %s, seed %d from %s%n", label(c), seed + 1, Checkpoint.resumeFile(weights));
-                long t0 = System.nanoTime();
                 List<Trainer.EpochResult> r = trainer.fit(weights, resumed);
-                seconds += (System.nanoTime() - t0) / 1e9;
                 if (resumed) r = curve(metrics); // the earlier run's epochs and this one's
                 accs.add(r.getLast().testAcc());
+                // time and rate from the curve's training seconds, so that a resumed candidate counts the epochs run before too
                 double images = 0, trainSeconds = 0;
                 for (Trainer.EpochResult e : r) {
                     images += e.imagesPerSecond() * e.seconds();
                     trainSeconds += e.seconds();
                 }
                 imagesPerS += images / trainSeconds;
+                seconds += trainSeconds;
                 if (seed == 0) {
                     curve = r;
                     if (c.equals(A_ONLY) || c.equals(B_ONLY)) trainedSeed0.put(c, built.model); // for CKA; others may go
