@@ -3,9 +3,9 @@ package io.featurefuse.cli;
 import io.featurefuse.engine.io.SafeTensors;
 import io.featurefuse.nn.data.Augment;
 import io.featurefuse.nn.data.DataLoader;
-import io.featurefuse.nn.data.Dataset;
 import io.featurefuse.nn.models.Classifier;
 import io.featurefuse.nn.train.Evaluation;
+import io.featurefuse.nn.train.TrainedWith;
 import io.featurefuse.nn.train.Trainer;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -13,28 +13,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Set;
 
 /** fuse eval: accuracy, loss, per-class accuracy and confusion of saved weights on the test split. */
 final class EvalCommand {
     private EvalCommand() {}
-
-    /**
-     * What a file fuse train saved says of its model and data, where that explains the misfit: another
-     * model, or images of another size or in another number of classes than the test data here.
-     * Nothing for files without that record (PyTorch's, or older ones).
-     */
-    static String recorded(Map<String, String> meta, String spec, Dataset test) {
-        String model = meta.get("model"), data = meta.get("train_data");
-        String here = test.channels() + "x" + test.height() + "x" + test.width() + " images in " + test.classes().size() + " classes";
-        // train_data reads "N images CxHxW in K classes, crc32c X"
-        String trained = data == null ? null : data.replaceFirst("^\\d+ images (\\S+) in (\\d+) classes.*$", "$1 images in $2 classes");
-        boolean otherModel = model != null && !model.equals(spec), otherData = trained != null && !trained.equals(here);
-        if (!otherModel && !otherData) return "";
-        return " (fuse train saved it from " + (otherModel ? "a " + model : "this model") + (otherData ? " trained on " + trained
-                + ", and the test data here has " + here : "") + ")";
-    }
 
     static int run(List<String> args, PrintStream out) throws IOException {
         Options o = Options.parse("eval", args, Set.of("--model", "--weights", "--data", "--batch", "--threads"), Set.of("--json"));
@@ -48,7 +31,7 @@ final class EvalCommand {
         try {
             model.loadStateDict(file.tensors(), true);
         } catch (IllegalArgumentException e) {
-            throw new UsageException("eval: " + weights + " does not fit --model " + spec + recorded(file.metadata(), spec, data.test()) + ": "
+            throw new UsageException("eval: " + weights + " does not fit --model " + spec + TrainedWith.misfit(file.metadata(), spec, data.test().channels(), data.test().classes().size()) + ": "
                     + e.getMessage().replace("loadStateDict: ", ""));
         }
         DataLoader loader = new DataLoader(data.test(), o.integer("--batch", 500, 1, 65_536), false, 0, data.mean(), data.std(), Augment.NONE);

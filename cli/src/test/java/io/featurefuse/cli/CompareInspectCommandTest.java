@@ -40,7 +40,7 @@ class CompareInspectCommandTest {
         // Weights that do not fit their model: one sentence, and no run folder left behind.
         var misfit = fuse("compare", "--a", "mobilenet:8,16:" + wa, "--b", "mobilenet:8,16:" + wb, "--out", dir.resolve("misfit").toString());
         assertEquals(2, misfit.status());
-        assertTrue(misfit.err().startsWith("fuse: " + wa + " does not fit model mobilenet:8,16: ") && misfit.err().lines().count() == 1, misfit.err());
+        assertTrue(misfit.err().startsWith("fuse: " + wa + " does not fit model mobilenet:8,16 (fuse train saved it from a vgg:8,16): ") && misfit.err().lines().count() == 1, misfit.err());
         assertFalse(Files.exists(dir.resolve("misfit")), "a run that cannot start writes no folder");
         var again = fuse("compare", "--out", dir.resolve("run").toString());
         assertEquals(2, again.status());

@@ -57,18 +57,12 @@ class TrainEvalCommandTest {
     }
 
     @Test
-    void evalOfAnotherModelOrDataSaysWhatTheFileWasTrainedOn(@TempDir Path dir) throws Exception {
+    void evalOfAnotherModelSaysWhatTheFileWasSavedFrom(@TempDir Path dir) throws Exception {
         Path w = dir.resolve("m.safetensors");
         assertEquals(0, fuse("train", "--model", "vgg:8,16", "--epochs", "1", "--limit", "64", "--batch", "64", "--save", w.toString()).status());
         Result other = fuse("eval", "--model", "vgg:8,32", "--weights", w.toString());
         assertEquals(2, other.status());
         assertTrue(other.err().startsWith("fuse: eval: " + w + " does not fit --model vgg:8,32 (fuse train saved it from a vgg:8,16): "), other.err());
-        // what the file records of its data, against test data of another size and class count
-        var meta = io.featurefuse.engine.io.SafeTensors.read(w).metadata();
-        var rgb = new io.featurefuse.nn.data.Dataset("rgb", new byte[2 * 3 * 4 * 4], new int[2], 3, 4, 4, List.of("a", "b", "c"));
-        assertEquals(" (fuse train saved it from this model trained on 1x28x28 images in 10 classes, and the test data here has 3x4x4 images in 3 classes)",
-                EvalCommand.recorded(meta, "vgg:8,16", rgb));
-        assertEquals("", EvalCommand.recorded(Map.of(), "vgg:8,16", rgb), "a file without fuse train's record (PyTorch's)");
     }
 
     @Test

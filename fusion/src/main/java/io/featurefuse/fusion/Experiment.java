@@ -13,6 +13,7 @@ import io.featurefuse.nn.optim.ParamGroup;
 import io.featurefuse.nn.train.Checkpoint;
 import io.featurefuse.nn.train.Progress;
 import io.featurefuse.nn.train.TrainConfig;
+import io.featurefuse.nn.train.TrainedWith;
 import io.featurefuse.nn.train.Trainer;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -241,13 +242,15 @@ public final class Experiment {
         Backbone b = Backbones.create(ref.spec(), channels, rng);
         if (ref.weights() != null) {
             Map<String, Tensor> body = new LinkedHashMap<>();
-            SafeTensors.read(ref.weights()).tensors().forEach((k, v) -> {
+            SafeTensors.Contents file = SafeTensors.read(ref.weights());
+            file.tensors().forEach((k, v) -> {
                 if (k.startsWith("body.")) body.put(k.substring(5), v);
             });
             try {
                 b.loadStateDict(body, true);
             } catch (IllegalArgumentException e) {
-                throw new IOException(ref.weights() + " does not fit model " + ref.spec() + ": " + e.getMessage().replace("loadStateDict: ", ""));
+                throw new IOException(ref.weights() + " does not fit model " + ref.spec() + TrainedWith.misfit(file.metadata(), ref.spec(), channels, -1) + ": "
+                        + e.getMessage().replace("loadStateDict: ", ""));
             }
         }
         return b;
