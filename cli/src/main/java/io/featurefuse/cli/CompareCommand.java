@@ -121,8 +121,8 @@ final class CompareCommand {
     }
 
     static <E extends Enum<E>> E choice(String command, String option, String value, Class<E> type) {
-        for (E e : type.getEnumConstants()) if (e.name().replace('_', '-').equalsIgnoreCase(value)) return e;
+        for (E e : type.getEnumConstants()) if (Aligner.optionName(e).equalsIgnoreCase(value)) return e;
         throw new UsageException(command + ": " + option + " must be one of " + String.join(", ",
-                Arrays.stream(type.getEnumConstants()).map(e -> e.name().replace('_', '-').toLowerCase()).toList()) + ", not '" + value + "'");
+                Arrays.stream(type.getEnumConstants()).map(Aligner::optionName).toList()) + ", not '" + value + "'");
     }
 }

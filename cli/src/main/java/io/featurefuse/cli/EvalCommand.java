@@ -31,8 +31,8 @@ final class EvalCommand {
         try {
             model.loadStateDict(file.tensors(), true);
         } catch (IllegalArgumentException e) {
-            throw new UsageException("eval: " + weights + " does not fit --model " + spec + TrainedWith.misfit(file.metadata(), spec, data.test().channels(), data.test().classes().size()) + ": "
-                    + e.getMessage().replace("loadStateDict: ", ""));
+            String record = TrainedWith.misfit(file.metadata(), spec, data.test().channels(), data.test().classes().size());
+            throw new UsageException("eval: " + weights + " does not fit --model " + spec + record + ": " + e.getMessage().replace("loadStateDict: ", ""));
         }
         DataLoader loader = new DataLoader(data.test(), o.integer("--batch", 500, 1, 65_536), false, 0, data.mean(), data.std(), Augment.NONE);
         Evaluation ev = Trainer.evaluate(model, loader);

@@ -26,6 +26,11 @@ public final class Aligner {
 
     public enum Down { AVGPOOL, MAXPOOL, STRIDED_CONV, AREA, BILINEAR }
 
+    /** An Up or Down as the --up / --down options spell it: bilinear-corners, strided-conv. */
+    public static String optionName(Enum<?> e) {
+        return e.name().replace('_', '-').toLowerCase(Locale.ROOT);
+    }
+
     /** The two alignment modules, the aligned shapes, and the plan in words. */
     public record Plan(Module alignA, Module alignB, MapShape a, MapShape b, String description) {}
 

@@ -117,8 +117,8 @@ public final class Experiment {
         m.put("backbone_lr", Double.toString(s.backboneLrScale()));
         m.put("channels", Integer.toString(s.channels()));
         m.put("align", s.policy());
-        m.put("up", s.up().name().replace('_', '-').toLowerCase(Locale.ROOT));
-        m.put("down", s.down().name().replace('_', '-').toLowerCase(Locale.ROOT));
+        m.put("up", Aligner.optionName(s.up()));
+        m.put("down", Aligner.optionName(s.down()));
         return m;
     }
 
@@ -249,8 +249,8 @@ public final class Experiment {
             try {
                 b.loadStateDict(body, true);
             } catch (IllegalArgumentException e) {
-                throw new IOException(ref.weights() + " does not fit model " + ref.spec() + TrainedWith.misfit(file.metadata(), ref.spec(), channels, -1) + ": "
-                        + e.getMessage().replace("loadStateDict: ", ""));
+                String record = TrainedWith.misfit(file.metadata(), ref.spec(), channels, -1);
+                throw new IOException(ref.weights() + " does not fit model " + ref.spec() + record + ": " + e.getMessage().replace("loadStateDict: ", ""));
             }
         }
         return b;
