@@ -51,7 +51,7 @@ public final class ReportPage {
     private static void table(StringBuilder h, Experiment.Result r) {
         boolean spread = r.settings().seeds() > 1;
         h.append("<table><tr><th>strategy</th><th>test acc</th>").append(spread ? "<th>± std</th>" : "")
-                .append("<th>params</th><th>MFLOP/img</th><th>train img/s</th><th>time (s)</th></tr>\n");
+                .append("<th>params</th><th>MFLOP/img</th><th>train img/s</th><th>train time (s)</th></tr>\n");
         for (Experiment.Outcome o : r.outcomes())
             h.append(String.format(Locale.ROOT, "<tr%s><td>%s</td><td>%.4f</td>%s<td>%,d</td><td>%.1f</td><td>%.0f</td><td>%.0f</td></tr>%n",
                     o == r.best() ? " class=\"best\"" : "", esc(o.label()), o.testAcc(),

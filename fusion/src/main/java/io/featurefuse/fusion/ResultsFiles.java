@@ -16,12 +16,12 @@ public final class ResultsFiles {
     public static String table(Experiment.Result r) {
         StringBuilder s = new StringBuilder();
         int seeds = r.settings().seeds();
-        s.append(String.format(Locale.ROOT, "%-30s %-17s %10s %12s %12s %9s%n", "strategy", seeds > 1 ? "test acc (± std)" : "test acc",
-                "params", "MFLOP/img", "train img/s", "time"));
+        s.append(String.format(Locale.ROOT, "%-30s %-17s %10s %12s %12s %11s%n", "strategy", seeds > 1 ? "test acc (± std)" : "test acc",
+                "params", "MFLOP/img", "train img/s", "train time"));
         Experiment.Outcome best = r.best();
         for (Experiment.Outcome o : r.outcomes()) {
             String acc = seeds > 1 ? String.format(Locale.ROOT, "%.4f ± %.4f", o.testAcc(), o.testAccStd()) : String.format(Locale.ROOT, "%.4f", o.testAcc());
-            s.append(String.format(Locale.ROOT, "%-30s %-17s %,10d %12.1f %12.0f %8.0fs%s%n", o.label(), acc, o.params(), o.flops() / 1e6,
+            s.append(String.format(Locale.ROOT, "%-30s %-17s %,10d %12.1f %12.0f %10.0fs%s%n", o.label(), acc, o.params(), o.flops() / 1e6,
                     o.trainImgPerS(), o.seconds(), o == best ? "  <- best" : ""));
         }
         return s.toString();

@@ -54,6 +54,7 @@ class ExperimentTest {
         assertTrue(html.contains("weighted-channel</b>, w (weight of A)"), "learned weights are shown");
         String table = ResultsFiles.table(r);
         assertTrue(table.contains("± ") && table.contains("<- best"), table);
+        assertTrue(table.lines().findFirst().orElseThrow().endsWith("train img/s  train time"), "time is training time (resumed runs count earlier epochs): " + table);
         assertTrue(html.contains("<th>± std</th>"), "two seeds have a spread");
     }
 
