@@ -251,7 +251,7 @@ public final class Gemm {
         boolean parallel = (long) batch * m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
         int kcBlock = kBlock(k, depth(batch, m, parallel));
         // B is packed by the tasks themselves, each micro-panel when first needed (see PackedB).
-        PackedB lazy = PackedB.forCall(b, bOff, bBatch, bBatch == 0 ? 1 : batch, transB, ldb, k, kcBlock, n);
+        PackedB lazy = PackedB.forCall(b, bOff, bBatch, bBatch == 0 ? 1 : batch, transB, ldb, k, kcBlock, n, m, parallel);
         multiply(batch, m, n, k, kcBlock, a, aOff, aBatch, transA, lda, null, lazy, lazy.packed, lazy.start,
                 bBatch == 0 ? 0 : packedSize(k, n), c, cOff, cBatch, ldc, parallel);
     }
@@ -271,7 +271,7 @@ public final class Gemm {
         }
         boolean parallel = (long) m * n * k >= PARALLEL_MIN_FMA && Parallel.threads() > 1;
         int kcBlock = kBlock(k, depth(1, m, parallel));
-        PackedB lazy = PackedB.forCall(b, bOff, 0, 1, transB, ldb, k, kcBlock, n);
+        PackedB lazy = PackedB.forCall(b, bOff, 0, 1, transB, ldb, k, kcBlock, n, m, parallel);
         multiply(1, m, n, k, kcBlock, a, aOff, 0, false, 0, rowStarts, lazy, lazy.packed, lazy.start, 0, c, cOff, 0, ldc, parallel);
     }
 

@@ -6,6 +6,7 @@ import static io.featurefuse.engine.cpu.Simd.L;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.concurrent.atomic.AtomicLong;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 
@@ -23,7 +24,8 @@ import jdk.incubator.vector.VectorMask;
  * multiply needs, were the ones left in cache. A task that finds a micro-panel claimed but not
  * yet packed packs its own copy into scratch instead of waiting: a waiter would spin for a whole
  * time slice if the packing thread were descheduled, which on a shared machine happens. Either
- * way the values are the same, so the results do not depend on who packed what.
+ * way the values are the same, so the results do not depend on who packed what. A small B in a
+ * call of many rows is packed by every thread into a buffer of its own instead (perThread).
  */
 final class PackedB {
     private static final VarHandle STATE = MethodHandles.arrayElementVarHandle(long[].class);
@@ -34,6 +36,26 @@ final class PackedB {
      */
     private static final ThreadLocal<long[]> STATES = ThreadLocal.withInitial(() -> new long[1]);
     private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[0]);
+    /** Per thread, for calls packed per thread: the call whose copy of micro-panel i is in the thread's BUFFER (see callId). */
+    private static final ThreadLocal<long[]> OWN_COPIES = ThreadLocal.withInitial(() -> new long[0]);
+    private static final AtomicLong CALLS = new AtomicLong();
+    /**
+     * A parallel call packs B once per thread (see perThread) when B is up to this many floats
+     * packed (1 MB) and op(A) has PER_THREAD_MIN_ROWS rows or more. Measured on Zen 5, two
+     * threads, each way in its own JVM (jars or JVMs alternating, median GFLOP/s, same bits): in
+     * some hours the vCPUs sat where a line written by one core was slow for the other to read
+     * (shared packing then ran square n = 256 at 230-240 GFLOP/s, m x n x k = 64 x 196 x 576 at
+     * 134-139, 128 x 784 x 288 at 212-221), and packing per thread measured 284-292 (+22%), 237-242
+     * (+75%) and 290-314 (+38%), n = 512 +9%; in other hours shared packing was fast (n = 256
+     * 353-375) and packing per thread cost n = 256 1-2%, 512 1-2%, 128 x 784 x 288 3-5%, 64 x 196
+     * x 576 15%. The extra packing, B once more per thread, is against work of m rows, hence the
+     * floor on m; and B must stay in cache twice over: 256 x 2048 x 256 (B 2 MB) lost 7%, square
+     * 1024 (4 MB) 5%. As adopted, fuse bench, jars alternating 4 times: n = 256 234-327 -> 273-336
+     * GFLOP/s (+3% to +19% a pair), 512 290-369 -> 322-368 (0 to +11%), 1024 and 2048 within noise.
+     */
+    static final long PER_THREAD_MAX_FLOATS = 1 << 18;
+    /** See PER_THREAD_MAX_FLOATS. */
+    static final int PER_THREAD_MIN_ROWS = 256;
 
     final float[] packed;
     /**
@@ -46,20 +68,41 @@ final class PackedB {
      */
     final int start;
     private final float[] b;
-    private final int bOff, bBatch, ldb, k, kcBlock, n, panels, kBlocks;
+    private final int bOff, bBatch, bBatches, ldb, k, kcBlock, n, panels, kBlocks;
     private final boolean transB;
     private final long panelSize;
     private final long[] state;
     private final long claimed;
+    /**
+     * Whether each thread packs the micro-panels it uses into its own buffer (BUFFER), once a call,
+     * instead of all threads sharing one copy. A shared micro-panel is written by one core and then
+     * read by the other out of the first one's cache, every call anew: at square n = 256 on two
+     * threads, in an hour when that was slow, it cost ~30 us of a ~120 us call (with B packed
+     * before the call, the same product took ~92 us), more than packing every panel twice.
+     */
+    private final boolean perThread;
+    /** This call, unique in the process: what OWN_COPIES holds for the micro-panels a thread has packed for it. */
+    private final long callId;
 
-    /** A PackedB for one call, packing into the calling thread's buffer (grown as needed), in k blocks of kcBlock. */
-    static PackedB forCall(float[] b, int bOff, int bBatch, int bBatches, boolean transB, int ldb, int k, int kcBlock, int n) {
+    /**
+     * A PackedB for one call, packing into the calling thread's buffer (grown as needed), in k blocks
+     * of kcBlock; in a parallel call of m rows with B small enough (see PER_THREAD_MAX_FLOATS), each
+     * thread into its own.
+     */
+    static PackedB forCall(float[] b, int bOff, int bBatch, int bBatches, boolean transB, int ldb, int k, int kcBlock, int n,
+                           int m, boolean parallel) {
         long size = (long) k * ((n + NR - 1) / NR) * NR * bBatches;
         if (size > Integer.MAX_VALUE - 16 - Simd.LINE_START)
             throw new IllegalArgumentException("matmul: operand B of " + bBatches + " x " + k + " x " + n + " is too large to pack");
+        return new PackedB(b, bOff, bBatch, bBatches, transB, ldb, k, kcBlock, n, buffer((int) size), Simd.LINE_START,
+                parallel && m >= PER_THREAD_MIN_ROWS && size <= PER_THREAD_MAX_FLOATS);
+    }
+
+    /** The calling thread's packing buffer, grown to hold size floats from Simd.LINE_START. */
+    private static float[] buffer(int size) {
         float[] buffer = BUFFER.get();
-        if (buffer.length < Simd.LINE_START + size) BUFFER.set(buffer = LineArrays.of((int) size));
-        return new PackedB(b, bOff, bBatch, bBatches, transB, ldb, k, kcBlock, n, buffer, Simd.LINE_START);
+        if (buffer.length < Simd.LINE_START + size) BUFFER.set(buffer = LineArrays.of(size));
+        return buffer;
     }
 
     /**
@@ -68,6 +111,12 @@ final class PackedB {
      * floats. Only threads working for this call may use it, and only until the call returns.
      */
     PackedB(float[] b, int bOff, int bBatch, int bBatches, boolean transB, int ldb, int k, int kcBlock, int n, float[] packed, int start) {
+        this(b, bOff, bBatch, bBatches, transB, ldb, k, kcBlock, n, packed, start, false);
+    }
+
+    /** As above; perThread: each thread packs into its own BUFFER instead (packed must then be the caller's, start Simd.LINE_START). */
+    PackedB(float[] b, int bOff, int bBatch, int bBatches, boolean transB, int ldb, int k, int kcBlock, int n, float[] packed, int start,
+            boolean perThread) {
         this.b = b;
         this.bOff = bOff;
         this.bBatch = bBatch;
@@ -89,6 +138,9 @@ final class PackedB {
         }
         this.state = s;
         this.claimed = 3 * ++s[0];
+        this.perThread = perThread;
+        this.callId = CALLS.incrementAndGet();
+        this.bBatches = bBatches;
     }
 
     /** Offset in {@link #packed} of the micro-panel of problem bt, k block starting at row pc, panel q (once packed). */
@@ -103,6 +155,7 @@ final class PackedB {
      */
     float[] microPanel(int bt, int pc, int q, float[] scratch) {
         int idx = index(bt, pc, q);
+        if (perThread) return ownCopy(bt, pc, q, idx);
         long s = (long) STATE.getAcquire(state, idx);
         if (s == claimed + 1) return packed;
         if (s == claimed + 2) throw new IllegalStateException("matmul: packing operand B failed on another thread");
@@ -119,6 +172,22 @@ final class PackedB {
         }
         packMicroPanel(b, src, transB, ldb, pc, kc, n, q * NR, scratch, 0);
         return scratch;
+    }
+
+    /**
+     * The calling thread's copy of a micro-panel, at {@link #offset} in its BUFFER, packed on its
+     * first use in this call. No other thread reads or writes that buffer while the call runs: a
+     * worker's loops do not nest, so its buffer serves no other product meanwhile.
+     */
+    private float[] ownCopy(int bt, int pc, int q, int idx) {
+        float[] own = buffer((int) (panelSize * bBatches));
+        long[] copies = OWN_COPIES.get();
+        if (copies.length < state.length) OWN_COPIES.set(copies = java.util.Arrays.copyOf(copies, state.length));
+        if (copies[idx] != callId) {
+            packMicroPanel(b, bOff + bt * bBatch, transB, ldb, pc, Math.min(kcBlock, k - pc), n, q * NR, own, offset(bt, pc, q));
+            copies[idx] = callId;
+        }
+        return own;
     }
 
     /** Claims a micro-panel for packing; false if a task has claimed it in this call already. Tests use it to hold a claim in progress. */

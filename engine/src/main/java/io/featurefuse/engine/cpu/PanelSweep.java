@@ -92,8 +92,10 @@ final class PanelSweep {
         float[] bpanel = bp;
         int bo = bBase + pc * panels * NR + (j / NR) * kc * NR;
         if (lazy != null) {
-            bpanel = lazy.microPanel(bt, pc, j / NR, Parallel.grow(scratch, 3, kc * NR));
-            if (bpanel != bp) bo = 0;
+            float[] own = Parallel.grow(scratch, 3, kc * NR);
+            bpanel = lazy.microPanel(bt, pc, j / NR, own);
+            if (bpanel == own) bo = 0; // packed here while another thread packs the shared copy
+            else if (bpanel != bp) bo = lazy.offset(bt, pc, j / NR); // this thread's own copy (PackedB.perThread)
         }
         // staged: panel (j - j0) / NR holds rows i0.. NR apart; the padded columns are computed
         // (B's panels are zero there) and never copied out

@@ -78,6 +78,60 @@ class PackedBTest {
         assertTrue(e.getMessage().contains("packing operand B failed"), e.getMessage());
     }
 
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void packedPerThreadEachThreadPacksItsOwnCopyOnceACall(boolean transB) throws Exception {
+        float[] b = random(new SplittableRandom(5), BATCHES * K * N);
+        int ldb = transB ? K : N, panels = (N + Gemm.NR - 1) / Gemm.NR, size = Gemm.packedSize(K, N);
+        // one problem of the two: small enough to be packed per thread
+        assertTrue(size <= PackedB.PER_THREAD_MAX_FLOATS, "packed B of " + size + " floats");
+        int m = PackedB.PER_THREAD_MIN_ROWS;
+        float[] want = layout(b, transB, ldb);
+        float[] scratch = new float[KC * Gemm.NR];
+        PackedB lazy = PackedB.forCall(b, 0, K * N, 1, transB, ldb, K, KC, N, m, true);
+        // each thread: every micro-panel in its own array, where the layout puts it
+        float[] mine = useEvery(lazy, panels, scratch);
+        var theirs = new java.util.concurrent.atomic.AtomicReference<float[]>();
+        Thread other = new Thread(() -> theirs.set(useEvery(lazy, panels, scratch.clone())));
+        other.start();
+        other.join();
+        assertSame(lazy.packed, mine, "the calling thread packs into the call's buffer");
+        assertTrue(theirs.get() != null && theirs.get() != lazy.packed, "another thread packs into its own");
+        float[][] seen = {mine, theirs.get()};
+        for (float[] copy : seen)
+            for (int i = 0; i < size; i++) assertEquals(want[i], copy[Simd.LINE_START + i], "packed float " + i);
+        // once a call: asked again in this call, a thread's copy is not packed anew; the next call packs it again
+        for (int i = 0; i < b.length; i++) b[i] = -b[i];
+        lazy.microPanel(0, 0, 0, scratch);
+        assertEquals(want[Gemm.packedRowStart(K, N, 0)], lazy.packed[Simd.LINE_START + Gemm.packedRowStart(K, N, 0)]);
+        PackedB next = PackedB.forCall(b, 0, K * N, 1, transB, ldb, K, KC, N, m, true);
+        next.microPanel(0, 0, 0, scratch);
+        assertEquals(-want[Gemm.packedRowStart(K, N, 0)], next.packed[Simd.LINE_START + Gemm.packedRowStart(K, N, 0)]);
+        // fewer rows, or a call on one thread: one copy, shared
+        for (PackedB shared : new PackedB[] {PackedB.forCall(b, 0, K * N, 1, transB, ldb, K, KC, N, m - 1, true),
+                                             PackedB.forCall(b, 0, K * N, 1, transB, ldb, K, KC, N, m, false)}) {
+            var got = new java.util.concurrent.atomic.AtomicReference<float[]>();
+            Thread t = new Thread(() -> got.set(shared.microPanel(0, 0, 0, scratch.clone())));
+            t.start();
+            t.join();
+            assertSame(shared.packed, got.get());
+        }
+    }
+
+    /** Asks for every micro-panel of problem 0 twice; returns the one array they all came in. */
+    private static float[] useEvery(PackedB lazy, int panels, float[] scratch) {
+        float[] own = null;
+        for (int bt = 0; bt < 1; bt++)
+            for (int pc = 0; pc < K; pc += KC)
+                for (int q = 0; q < panels; q++)
+                    for (int twice = 0; twice < 2; twice++) {
+                        float[] got = lazy.microPanel(bt, pc, q, scratch);
+                        if (own == null) own = got;
+                        assertSame(own, got, "one array per thread");
+                    }
+        return own;
+    }
+
     /** The packed layout by its definition (Gemm.packedRowStart): op(B_t)[p][j] of problem t, zero in the padding columns. */
     private static float[] layout(float[] b, boolean transB, int ldb) {
         int size = Gemm.packedSize(K, N), padded = (N + Gemm.NR - 1) / Gemm.NR * Gemm.NR;

@@ -33,7 +33,7 @@ class PanelSweepTest {
             for (int i = 0; i < M; i++) java.util.Arrays.fill(c, i * LDC + N, (i + 1) * LDC, Float.NaN);
             ap = new float[(M + MR - 1) / MR * MR * KC];
             for (int i = 0, at = 0; i < M; i += MR, at += KC * MR) PackedA.pack(a, 0, false, K, null, i, Math.min(MR, M - i), KC, KC, ap, at);
-            lazy = PackedB.forCall(b, 0, 0, 1, false, N, K, KC, N);
+            lazy = PackedB.forCall(b, 0, 0, 1, false, N, K, KC, N, M, false);
         }
 
         PanelSweep sweep() {
