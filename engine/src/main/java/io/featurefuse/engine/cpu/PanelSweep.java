@@ -92,10 +92,11 @@ final class PanelSweep {
         float[] bpanel = bp;
         int bo = bBase + pc * panels * NR + (j / NR) * kc * NR;
         if (lazy != null) {
-            float[] own = Parallel.grow(scratch, 3, kc * NR);
-            bpanel = lazy.microPanel(bt, pc, j / NR, own);
-            if (bpanel == own) bo = 0; // packed here while another thread packs the shared copy
-            else if (bpanel != bp) bo = lazy.offset(bt, pc, j / NR); // this thread's own copy (PackedB.perThread)
+            // in spare when another thread was packing the shared copy; else where the layout puts it,
+            // in the shared buffer or in this thread's own (PackedB.perThread)
+            float[] spare = Parallel.grow(scratch, 3, kc * NR);
+            bpanel = lazy.microPanel(bt, pc, j / NR, spare);
+            bo = bpanel == spare ? 0 : lazy.offset(bt, pc, j / NR);
         }
         // staged: panel (j - j0) / NR holds rows i0.. NR apart; the padded columns are computed
         // (B's panels are zero there) and never copied out
