@@ -22,6 +22,15 @@ class TrainedWithTest {
     }
 
     @Test
+    void readsTheRecordDatasetWrites() {
+        var rgb = new io.featurefuse.nn.data.Dataset("rgb", new byte[2 * 3 * 4 * 5], new int[2], 3, 4, 5, java.util.List.of("a", "b", "c"));
+        Map<String, String> saved = Map.of("model", "vgg:8,16", "train_data", rgb.fingerprint());
+        assertEquals("", TrainedWith.misfit(saved, "vgg:8,16", 3, 3));
+        assertEquals(" (fuse train saved it from this model trained on 3-channel images in 3 classes; the data here has 1-channel images in 10 classes)",
+                TrainedWith.misfit(saved, "vgg:8,16", 1, 10));
+    }
+
+    @Test
     void aBackboneIgnoresTheClassCount() {
         assertEquals("", TrainedWith.misfit(SAVED, "vgg:8,16", 1, -1));
         assertEquals(" (fuse train saved it from this model trained on 1-channel images; the data here has 3-channel images)",

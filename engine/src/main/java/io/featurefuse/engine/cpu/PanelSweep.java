@@ -89,9 +89,12 @@ final class PanelSweep {
     /** The g-th panel of the walk, swept down all the task's rows. */
     private void sweep(int g, float[][] scratch) {
         int j = j0 + (g + first) % groupPanels * NR;
-        float[] bpanel = bp;
-        int bo = bBase + pc * panels * NR + (j / NR) * kc * NR;
-        if (lazy != null) {
+        float[] bpanel;
+        int bo;
+        if (lazy == null) {
+            bpanel = bp;
+            bo = bBase + pc * panels * NR + (j / NR) * kc * NR;
+        } else {
             // in spare when another thread was packing the shared copy; else where the layout puts it,
             // in the shared buffer or in this thread's own (PackedB.perThread)
             float[] spare = Parallel.grow(scratch, 3, kc * NR);
