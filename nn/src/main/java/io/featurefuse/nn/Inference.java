@@ -87,7 +87,8 @@ public final class Inference {
         int[] bounds = chunkBounds(n, chunks, Parallel.threads());
         int count = bounds.length - 1;
         Tensor[] outs = new Tensor[count];
-        Parallel.forEach(count, i -> {
+        // in order: the small last chunks must start last, whichever thread is free then
+        Parallel.forEachInOrder(count, i -> {
             int from = bounds[i], to = bounds[i + 1];
             try (var off = GradMode.off()) {
                 Tensor y = model.call(x.narrow(0, from, to - from));

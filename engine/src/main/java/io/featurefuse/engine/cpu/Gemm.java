@@ -387,6 +387,7 @@ public final class Gemm {
         // 512 +1.5%, m x n x k 2048x2048x512 +2.8%, 1024x2048x2048 +1.8%, 256x2048x2048 +0.1%,
         // 2048x256x2048 +1.2%, conv-like 128x784x288 +2.7%, 64x196x576 +0.4%. A thread out of tasks
         // helps with the running tasks' panels instead (runShared), which packs no A again.
+        int tasks = batch * rowChunks * groups;
         TaskBody mul = (t, open) -> {
             int cg = t % groups, rest = t / groups;
             int rc = rest % rowChunks, bt = rest / rowChunks;
@@ -394,9 +395,8 @@ public final class Gemm {
             int j0 = cg * blocksPerGroup * NC, j1 = Math.min(n, j0 + blocksPerGroup * NC);
             boolean staged = k > kcBlock && 4L * (i1 - i0) * (j1 - j0) > STAGE_MIN_BYTES;
             GemmTask.compute(a, aOff + bt * aBatch, transA, lda, rowStarts, direct, lazy, bt, packed, bOff + bt * packedBatch, panels, c, cOff + bt * cBatch,
-                    ldc, k, kcBlock, i0, i1, j0, j1, staged, parallel ? t % Parallel.threads() : 0, open, t);
+                    ldc, k, kcBlock, i0, i1, j0, j1, staged, parallel ? Parallel.shareOf(t, tasks) : 0, open, t);
         };
-        int tasks = batch * rowChunks * groups;
         if (parallel && tasks > 1 && (long) Math.min(m, blocksPerChunk * MR) * Math.min(k, kcBlock) * NR >= SHARED_SWEEP_MIN_FMA) runShared(tasks, mul);
         else if (parallel) Parallel.forEach(tasks, t -> mul.run(t, null));
         else for (int t = 0; t < tasks; t++) mul.run(t, null);

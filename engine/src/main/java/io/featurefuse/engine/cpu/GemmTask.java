@@ -28,7 +28,7 @@ final class GemmTask {
     /**
      * C rows [i0, i1) x columns [j0, j1) of one problem, over all of k, B's micro-panels from
      * {@code lazy} when given (packed on first use) else already packed in bp from bBase; phase
-     * (the task's index modulo the thread count) picks the panel the walk starts at.
+     * (the task's share of the pool's tasks, Parallel.shareOf) picks the panel the walk starts at.
      *
      * <p>When k takes several blocks (k over KC; what follows was measured with k blocks of 256),
      * each block reads and writes the whole C region again. In C itself the sweep down a column panel
@@ -55,10 +55,12 @@ final class GemmTask {
                 for (int i = i0, at = 0; i < i1; i += MR, at += kc * MR) PackedA.pack(a, aOff, transA, lda, rowStarts, i, Math.min(MR, i1 - i), pc, kc, ap, at);
             // Each B micro-panel (kc x NR) stays in cache (L2; see KC) while the micro-kernel
             // sweeps down the task's row blocks, whose packed A streams from L3. Tasks running at
-            // the same time (consecutive, so of different phase) start their walk over the panels
-            // at different places: with lazy packing each then packs its own share of the first
+            // the same time (each from its thread's share, so of different phase) start their walk
+            // over the panels at different places: with lazy packing each then packs its own share of the first
             // micro-panels, rather than finding the one it needs being packed by the other, and
-            // later reads the others' share soon after it was packed, from cache. A column's
+            // later reads the others' share soon after it was packed, from cache (with phases that
+            // were equal for such tasks, threads starting on their own shares measured n = 1024 -2%,
+            // where with distinct phases +0.8%; see Parallel). A column's
             // sums do not depend on the order of the panels. Measured with lazy packing, square
             // SGEMM n = 2048, 2 threads, one JVM alternating 6 times: starting all tasks at panel
             // 0 was ~2% slower, no faster than packing all of B before the multiply. Not kept (same bits,

@@ -5,15 +5,83 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.BrokenBarrierException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 
-/** The pool runs every task exactly once, propagates failures, and never nests. */
+/** The pool runs every task exactly once, each thread starting on its own share, propagates failures, and never nests. */
 class ParallelTest {
+    /** Share s is [shareStart(s), shareStart(s + 1)), and shareOf names the share each task lies in. */
+    @Test
+    void sharesSplitTheTasksIntoContiguousRuns() {
+        for (int threads = 1; threads <= 9; threads++)
+            for (int tasks = 1; tasks <= 60; tasks++) {
+                assertEquals(0, Parallel.shareStart(0, tasks, threads));
+                assertEquals(tasks, Parallel.shareStart(threads, tasks, threads));
+                for (int t = 0; t < tasks; t++) {
+                    int s = Parallel.shareOf(t, tasks, threads);
+                    assertTrue(s >= 0 && s < threads, "task " + t + " of " + tasks + " in share " + s + " of " + threads);
+                    assertTrue(Parallel.shareStart(s, tasks, threads) <= t && t < Parallel.shareStart(s + 1, tasks, threads),
+                            "task " + t + " of " + tasks + " is not in share " + s + " of " + threads);
+                }
+            }
+    }
+
+    /**
+     * The first task each thread runs, when each holds on in it until all threads have one (so none
+     * can take another's): with shares, the first of each share; in order, tasks 0 to threads - 1.
+     */
+    private static Set<Integer> firstTasks(int tasks, boolean inOrder) {
+        int threads = Parallel.threads();
+        CyclicBarrier all = new CyclicBarrier(threads);
+        Map<Thread, Integer> first = new ConcurrentHashMap<>();
+        AtomicIntegerArray hits = new AtomicIntegerArray(tasks);
+        java.util.function.IntConsumer body = i -> {
+            hits.incrementAndGet(i);
+            if (first.putIfAbsent(Thread.currentThread(), i) != null) return;
+            try {
+                all.await(10, TimeUnit.SECONDS);
+            } catch (InterruptedException | BrokenBarrierException | TimeoutException e) {
+                throw new AssertionError("the pool's threads did not each start a task", e);
+            }
+        };
+        if (inOrder) Parallel.forEachInOrder(tasks, body);
+        else Parallel.forEach(tasks, body);
+        for (int i = 0; i < tasks; i++) assertEquals(1, hits.get(i));
+        assertEquals(threads, first.size());
+        return new TreeSet<>(first.values());
+    }
+
+    @Test
+    void eachThreadStartsOnItsOwnShare() {
+        assumeTrue(Parallel.threads() > 1, "one thread: the caller's share is all the tasks");
+        int threads = Parallel.threads();
+        for (int tasks : new int[] {threads, 3 * threads, 3 * threads + 1, 8 * threads - 1}) {
+            Set<Integer> expected = new TreeSet<>();
+            for (int s = 0; s < threads; s++) expected.add(Parallel.shareStart(s, tasks, threads));
+            for (int round = 0; round < 5; round++) assertEquals(expected, firstTasks(tasks, false), tasks + " tasks");
+        }
+    }
+
+    @Test
+    void inOrderTheThreadsStartOnTheFirstTasks() {
+        assumeTrue(Parallel.threads() > 1, "one thread: it runs every task in order anyway");
+        int threads = Parallel.threads();
+        Set<Integer> expected = new TreeSet<>();
+        for (int i = 0; i < threads; i++) expected.add(i);
+        for (int round = 0; round < 5; round++) assertEquals(expected, firstTasks(4 * threads, true));
+    }
+
     @Test
     void everyTaskRunsExactlyOnce() {
         for (int round = 0; round < 200; round++) {
@@ -120,8 +188,8 @@ class ParallelTest {
                     for (int i = from; i < to; i++) hits.incrementAndGet(i);
                 });
                 for (int i = 0; i < count; i++) assertEquals(1, hits.get(i));
-                // each task claims a shared counter: a few ranges a thread, not one per RANGE_WORK
-                // floats (a batch norm pass was ~400 tasks, and slower on two threads than on one)
+                // a few ranges a thread, not one per RANGE_WORK floats: each task is a claim of a counter
+                // (a batch norm pass was ~400 tasks from one counter, and slower on two threads than on one)
                 assertTrue(ranges.get() <= Parallel.RANGES_PER_THREAD * Parallel.threads(), ranges.get() + " ranges for " + count + " items of work " + work);
             }
     }
