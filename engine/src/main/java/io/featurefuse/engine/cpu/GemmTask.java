@@ -56,12 +56,12 @@ final class GemmTask {
             // Each B micro-panel (kc x NR) stays in cache (L2; see KC) while the micro-kernel
             // sweeps down the task's row blocks, whose packed A streams from L3. Tasks running at
             // the same time (each from its thread's share, so of different phase) start their walk
-            // over the panels at different places: with lazy packing each then packs its own share of the first
-            // micro-panels, rather than finding the one it needs being packed by the other, and
-            // later reads the others' share soon after it was packed, from cache (with phases that
-            // were equal for such tasks, threads starting on their own shares measured n = 1024 -2%,
-            // where with distinct phases +0.8%; see Parallel). A column's
-            // sums do not depend on the order of the panels. Measured with lazy packing, square
+            // over the panels at different places: with lazy packing each then packs its own share
+            // of the first micro-panels, rather than finding the one it needs being packed by the
+            // other, and later reads the others' share soon after it was packed, from cache (with
+            // phases equal for such tasks, threads starting on their own shares measured n = 1024
+            // -2%; with distinct phases +0.8%; see Parallel). A column's sums do not depend on the
+            // order of the panels. Measured with lazy packing, square
             // SGEMM n = 2048, 2 threads, one JVM alternating 6 times: starting all tasks at panel
             // 0 was ~2% slower, no faster than packing all of B before the multiply. Not kept (same bits,
             // one JVM alternating per call, median of per-call ratios, n = 2048, two threads unless said):

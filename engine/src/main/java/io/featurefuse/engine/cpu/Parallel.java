@@ -96,7 +96,7 @@ public final class Parallel {
      * different shares run at the same time at the start of a loop; Gemm starts their walks over B
      * at different places by it.
      */
-    public static int shareOf(int task, int tasks) {
+    static int shareOf(int task, int tasks) {
         return shareOf(task, tasks, THREADS);
     }
 
