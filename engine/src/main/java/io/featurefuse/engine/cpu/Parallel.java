@@ -21,9 +21,10 @@ import java.util.function.IntConsumer;
  * the next and finds their activations in its own core's caches. From one shared counter the
  * threads took tasks in turn and the images changed cores from op to op. Measured, reference
  * two-stream model, train step at batch 128, two threads, one JVM alternating the two per 4 steps
- * (median of 40 per-pair ratios): +4.5%, +4.8%, +5.4%; with each thread's own counter but tasks
- * dealt round-robin (thread t: t, t + 2, ...) only +0.9%, +1.1%, so most of it is the locality,
- * not the counter's cache line. Square SGEMM (same way, per call): n = 256 +4.5%, 512 +1.7%,
+ * (median of 40 per-pair ratios): +4.5%, +4.8% (+4.0% to +5.5% in eight runs of the variants on
+ * the way, with Gemm's phase or Inference's order the other way); with each thread's own counter
+ * but tasks dealt round-robin (thread t: t, t + 2, ...) only +0.9%, +1.1%, so most of it is the
+ * locality, not the counter's cache line. Square SGEMM (same way, per call): n = 256 +4.5%, 512 +1.7%,
  * 1024 +0.8%, 2048 -0.2%. Through fuse bench, jars alternating (2 and 4 pairs, best GFLOP/s or
  * images/s): train step 972-1133 -> 1099-1144, conv5x5 1->32 forward 199-204 -> 279-298,
  * depthwise 3x3 forward 72-78 -> 92-93, sgemm 256 313-320 -> 333-343; inference within noise.
