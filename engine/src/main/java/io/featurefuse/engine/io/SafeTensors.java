@@ -44,7 +44,12 @@ public final class SafeTensors {
         long n = all.getLong(0);
         if (n < 2 || n > MAX_HEADER) throw bad(file, "its header length " + Long.toUnsignedString(n) + " is not plausible");
         if (8 + n > size) throw bad(file, "it is truncated: the header needs " + n + " bytes but only " + (size - 8) + " follow");
-        String headerText = new String(all.array(), 8, (int) n, StandardCharsets.UTF_8);
+        String headerText;
+        try { // strictly: a header that is not UTF-8 is refused, not read with replacement characters
+            headerText = StandardCharsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(all.array(), 8, (int) n)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw bad(file, "its header is not valid UTF-8");
+        }
         Object parsed;
         try {
             parsed = Json.parse(headerText.strip());
@@ -84,7 +89,8 @@ public final class SafeTensors {
             }
             int[] offsets = longs(file, name, "data_offsets", info.get("data_offsets"), 2);
             long begin = offsets[0], end = offsets[1];
-            if (begin < 0 || end < begin || end > dataLen)
+            if (end < begin) throw bad(file, "tensor '" + name + "' has data_offsets [" + begin + ", " + end + "], whose end is before its start");
+            if (end > dataLen)
                 throw bad(file, "tensor '" + name + "' claims bytes " + begin + ".." + end + " but the data holds " + dataLen
                         + " (truncated file?)");
             if (end - begin != numel * item)

@@ -68,6 +68,13 @@ class SafeTensorsTest {
         assertTrue(message(file(dir, "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8)).contains("needs 12 bytes but its range holds 8"));
         assertTrue(message(file(dir, "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4)).contains("has dtype BF16"));
         assertTrue(message(file(dir, "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8)).contains("invalid shape"));
+        assertTrue(message(file(dir, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8))
+                .endsWith("not a valid safetensors file: tensor 'a' has data_offsets [8, 0], whose end is before its start"));
+        // a key with a byte that is not UTF-8 (0xFF): refused, not read as a name with a replacement character
+        byte[] latin = "{\"a\u00ff\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}".getBytes(StandardCharsets.ISO_8859_1);
+        Path notUtf8 = dir.resolve("latin1.safetensors");
+        Files.write(notUtf8, ByteBuffer.allocate(8 + latin.length + 8).order(ByteOrder.LITTLE_ENDIAN).putLong(latin.length).put(latin).array());
+        assertTrue(message(notUtf8).endsWith("not a valid safetensors file: its header is not valid UTF-8"));
         assertTrue(message(file(dir, "{\"a\":", 0)).contains("header is not valid JSON"));
         assertTrue(message(file(dir, "[1,2]", 0)).contains("header is not a JSON object"));
         assertTrue(message(file(dir, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
