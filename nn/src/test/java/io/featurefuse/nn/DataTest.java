@@ -73,6 +73,10 @@ class DataTest {
         assertTrue(assertThrows(IOException.class, () -> Idx.loadFolder(dir, false, Idx.FASHION_CLASSES)).getMessage()
                 .endsWith("holds 3 images but " + dir.resolve("t10k-labels-idx1-ubyte") + " holds 2 labels"));
         assertTrue(assertThrows(IOException.class, () -> Idx.loadFolder(dir.resolve("nope"), true, Idx.FASHION_CLASSES)).getMessage().endsWith("is not a folder"));
+        // a labels file with an images header: named for that, not for the sizes its labels make
+        idx(dir.resolve("t10k-labels-idx1-ubyte"), 0x0803, new int[] {3}, new byte[] {1, 2, 3, (byte) 200, (byte) 200, (byte) 200, (byte) 200, 0, 0}, false);
+        assertEquals(dir.resolve("t10k-labels-idx1-ubyte") + ": not a valid IDX file: it holds 3-d data, not labels [N]",
+                assertThrows(IOException.class, () -> Idx.loadFolder(dir, false, Idx.FASHION_CLASSES)).getMessage());
     }
 
     @Test

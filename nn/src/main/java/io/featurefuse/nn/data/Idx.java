@@ -24,6 +24,15 @@ public final class Idx {
     public record Array(int[] dims, byte[] data) {}
 
     public static Array read(Path file) throws IOException {
+        return read(file, 0, null);
+    }
+
+    /**
+     * As {@link #read(Path)}; a file whose header gives other than {@code rank} dimensions (when
+     * rank is above 0) is refused before its sizes are read, as not holding {@code what}: a labels
+     * file with an images header would otherwise be refused for the sizes that its labels make.
+     */
+    private static Array read(Path file, int rank, String what) throws IOException {
         // Streamed into one array of the exact size: a 47 MB image file costs 47 MB, not the
         // several copies that reading it whole and then decompressing would.
         try (InputStream in = open(file)) {
@@ -31,13 +40,14 @@ public final class Idx {
             if (head.length < 4) throw bad(file, "it is truncated: " + head.length + " bytes, but an IDX header needs 4");
             if (head[0] != 0 || head[1] != 0) throw bad(file, String.format("its magic number 0x%02x%02x%02x%02x does not start with two zero bytes", head[0], head[1], head[2], head[3]));
             if (head[2] != 0x08) throw bad(file, String.format("its data type 0x%02x is not unsigned byte (0x08)", head[2]));
-            int rank = head[3] & 0xFF;
-            if (rank < 1 || rank > 4) throw bad(file, "it claims " + rank + " dimensions");
-            byte[] sizes = in.readNBytes(4 * rank);
-            if (sizes.length < 4 * rank) throw bad(file, "it is truncated inside its " + rank + " dimension sizes");
-            int[] dims = new int[rank];
+            int dimensions = head[3] & 0xFF;
+            if (dimensions < 1 || dimensions > 4) throw bad(file, "it claims " + dimensions + " dimensions");
+            if (rank > 0 && dimensions != rank) throw bad(file, "it holds " + dimensions + "-d data, not " + what);
+            byte[] sizes = in.readNBytes(4 * dimensions);
+            if (sizes.length < 4 * dimensions) throw bad(file, "it is truncated inside its " + dimensions + " dimension sizes");
+            int[] dims = new int[dimensions];
             long count = 1;
-            for (int i = 0; i < rank; i++) {
+            for (int i = 0; i < dimensions; i++) {
                 int at = 4 * i;
                 long d = ((sizes[at] & 0xFFL) << 24) | ((sizes[at + 1] & 0xFF) << 16) | ((sizes[at + 2] & 0xFF) << 8) | (sizes[at + 3] & 0xFF);
                 if (d <= 0 || d > Integer.MAX_VALUE) throw bad(file, "dimension " + i + " has size " + d);
@@ -62,9 +72,7 @@ public final class Idx {
 
     /** A data set from an images file [N, H, W] and a labels file [N]. */
     public static Dataset load(String name, Path images, Path labels, List<String> classes) throws IOException {
-        Array im = read(images), lb = read(labels);
-        if (im.dims().length != 3) throw bad(images, "it holds " + im.dims().length + "-d data, not images [N, H, W]");
-        if (lb.dims().length != 1) throw bad(labels, "it holds " + lb.dims().length + "-d data, not labels [N]");
+        Array im = read(images, 3, "images [N, H, W]"), lb = read(labels, 1, "labels [N]");
         if (im.dims()[0] != lb.dims()[0])
             throw new IOException(images + " holds " + im.dims()[0] + " images but " + labels + " holds " + lb.dims()[0] + " labels");
         int[] y = new int[lb.data().length];
