@@ -74,8 +74,8 @@ final class TrainCommand {
         }
         Trainer.EpochResult last = results.getLast();
         if (o.flag("--json")) out.println(last.toJson().replace("{", "{\"model\":\"" + spec + "\","));
-        else out.printf(Locale.ROOT, "%s: test accuracy %.4f, test loss %.4f after %d epochs; weights in %s%n", spec, last.testAcc(),
-                last.testLoss(), last.epoch(), save);
+        else out.printf(Locale.ROOT, "%s: test accuracy %.4f, test loss %.4f after %d epoch%s; weights in %s%n", spec, last.testAcc(),
+                last.testLoss(), last.epoch(), last.epoch() == 1 ? "" : "s", save);
         return 0;
     }
 }

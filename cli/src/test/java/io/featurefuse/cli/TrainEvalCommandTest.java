@@ -59,7 +59,9 @@ class TrainEvalCommandTest {
     @Test
     void evalOfAnotherModelSaysWhatTheFileWasSavedFrom(@TempDir Path dir) throws Exception {
         Path w = dir.resolve("m.safetensors");
-        assertEquals(0, fuse("train", "--model", "vgg:8,16", "--epochs", "1", "--limit", "64", "--batch", "64", "--save", w.toString()).status());
+        Result t = fuse("train", "--model", "vgg:8,16", "--epochs", "1", "--limit", "64", "--batch", "64", "--save", w.toString());
+        assertEquals(0, t.status(), t.err());
+        assertTrue(t.out().strip().endsWith(" after 1 epoch; weights in " + w), t.out());
         Result other = fuse("eval", "--model", "vgg:8,32", "--weights", w.toString());
         assertEquals(2, other.status());
         assertTrue(other.err().startsWith("fuse: eval: " + w + " does not fit --model vgg:8,32 (fuse train saved it from a vgg:8,16): "), other.err());
