@@ -76,7 +76,7 @@ final class BenchCommand {
         }
         int threads = Parallel.threads();
         if (!json) {
-            out.printf(Locale.ROOT, "featurefuse bench: %d thread%s, %s, JDK %s%n", threads, threads == 1 ? "" : "s",
+            out.printf(Locale.ROOT, "featurefuse bench: %s, %s, JDK %s%n", Common.count(threads, "thread"),
                     Simd.describe(), Runtime.version());
             out.printf(Locale.ROOT, "  %-38s %10s %10s  %s%n", "work", "best", "median", "unit");
         }

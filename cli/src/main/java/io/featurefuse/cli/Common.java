@@ -4,9 +4,19 @@ import io.featurefuse.nn.models.Backbones;
 import io.featurefuse.nn.models.Classifier;
 import java.util.SplittableRandom;
 
-/** Option handling the commands share. */
+/** Option handling and wording the commands share. */
 final class Common {
     private Common() {}
+
+    /** "1 epoch", "2 epochs": n and the noun, plural (with an s) unless n is 1. */
+    static String count(long n, String noun) {
+        return count(n, noun, noun + "s");
+    }
+
+    /** "1 batch", "2 batches": n and the noun, the plural given. */
+    static String count(long n, String one, String many) {
+        return n + " " + (n == 1 ? one : many);
+    }
 
     /** --threads N sets the pool size; it must run before the first kernel starts the pool. */
     static void threads(Options o) {

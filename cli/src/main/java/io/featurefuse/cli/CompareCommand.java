@@ -104,9 +104,9 @@ final class CompareCommand {
         } catch (IllegalArgumentException e) {
             throw new UsageException("compare: " + e.getMessage());
         }
-        System.err.printf(Locale.ROOT, "fuse compare: %s + %s, %d candidates x %d seed%s, %d epochs on %,d training / %,d test images, %d threads; results in %s%n",
-                ra, rb, candidates.size(), settings.seeds(), settings.seeds() == 1 ? "" : "s", epochs, train.size(), data.test().size(),
-                io.featurefuse.engine.cpu.Parallel.threads(), dir);
+        System.err.printf(Locale.ROOT, "fuse compare: %s + %s, %s x %s, %s on %,d training / %,d test images, %s; results in %s%n",
+                ra, rb, Common.count(candidates.size(), "candidate"), Common.count(settings.seeds(), "seed"), Common.count(epochs, "epoch"),
+                train.size(), data.test().size(), Common.count(io.featurefuse.engine.cpu.Parallel.threads(), "thread"), dir);
         Experiment.Result r;
         try {
             r = experiment.run();

@@ -53,9 +53,9 @@ final class TrainCommand {
         Classifier model = Common.model(spec, train.channels(), train.classes().size(), config.seed(), "train");
         DataLoader trainLoader = new DataLoader(train, config.batch(), true, config.seed(), data.mean(), data.std(), config.augment());
         DataLoader testLoader = new DataLoader(data.test(), 500, false, 0, data.mean(), data.std(), Augment.NONE);
-        System.err.printf(Locale.ROOT, "fuse train: %s, %,d parameters, %,d training / %,d test images, %d epoch(s) of %d batches, %d thread%s%n",
-                spec, model.parameterCount(true), train.size(), data.test().size(), config.epochs(), trainLoader.batchesPerEpoch(),
-                io.featurefuse.engine.cpu.Parallel.threads(), io.featurefuse.engine.cpu.Parallel.threads() == 1 ? "" : "s");
+        System.err.printf(Locale.ROOT, "fuse train: %s, %,d parameters, %,d training / %,d test images, %s of %s, %s%n",
+                spec, model.parameterCount(true), train.size(), data.test().size(), Common.count(config.epochs(), "epoch"),
+                Common.count(trainLoader.batchesPerEpoch(), "batch", "batches"), Common.count(io.featurefuse.engine.cpu.Parallel.threads(), "thread"));
         if (o.flag("--summary")) System.err.print(model.summary(train.channels(), train.height(), train.width()));
         Trainer trainer = new Trainer(model, config, trainLoader, testLoader).modelMetadata(Map.of("model", spec));
         if (metricsPath != null) trainer.metricsFile(metricsPath);
@@ -69,13 +69,13 @@ final class TrainCommand {
             throw new UsageException("train: " + e.getMessage());
         }
         if (results.isEmpty()) {
-            System.err.println("fuse train: " + Path.of(save) + ".ckpt has all " + config.epochs() + " epochs already; nothing to do");
+            System.err.println("fuse train: " + Path.of(save) + ".ckpt has all " + Common.count(config.epochs(), "epoch") + " already; nothing to do");
             return 0;
         }
         Trainer.EpochResult last = results.getLast();
         if (o.flag("--json")) out.println(last.toJson().replace("{", "{\"model\":\"" + spec + "\","));
-        else out.printf(Locale.ROOT, "%s: test accuracy %.4f, test loss %.4f after %d epoch%s; weights in %s%n", spec, last.testAcc(),
-                last.testLoss(), last.epoch(), last.epoch() == 1 ? "" : "s", save);
+        else out.printf(Locale.ROOT, "%s: test accuracy %.4f, test loss %.4f after %s; weights in %s%n", spec, last.testAcc(),
+                last.testLoss(), Common.count(last.epoch(), "epoch"), save);
         return 0;
     }
 }

@@ -59,12 +59,32 @@ class TrainEvalCommandTest {
     @Test
     void evalOfAnotherModelSaysWhatTheFileWasSavedFrom(@TempDir Path dir) throws Exception {
         Path w = dir.resolve("m.safetensors");
-        Result t = fuse("train", "--model", "vgg:8,16", "--epochs", "1", "--limit", "64", "--batch", "64", "--save", w.toString());
+        // the run's header goes to the process's stderr, as the progress lines do
+        ByteArrayOutputStream header = new ByteArrayOutputStream();
+        PrintStream stderr = System.err;
+        Result t;
+        System.setErr(new PrintStream(header, true, StandardCharsets.UTF_8));
+        try {
+            t = fuse("train", "--model", "vgg:8,16", "--epochs", "1", "--limit", "64", "--batch", "64", "--save", w.toString());
+        } finally {
+            System.setErr(stderr);
+        }
         assertEquals(0, t.status(), t.err());
         assertTrue(t.out().strip().endsWith(" after 1 epoch; weights in " + w), t.out());
+        String said = header.toString(StandardCharsets.UTF_8);
+        assertTrue(said.contains(" test images, 1 epoch of 1 batch, "), said);
         Result other = fuse("eval", "--model", "vgg:8,32", "--weights", w.toString());
         assertEquals(2, other.status());
         assertTrue(other.err().startsWith("fuse: eval: " + w + " does not fit --model vgg:8,32 (fuse train saved it from a vgg:8,16): "), other.err());
+    }
+
+    @Test
+    void countsSayOneThingOrManyThings() {
+        assertEquals("1 epoch", Common.count(1, "epoch"));
+        assertEquals("0 epochs", Common.count(0, "epoch"));
+        assertEquals("3 seeds", Common.count(3, "seed"));
+        assertEquals("1 batch", Common.count(1, "batch", "batches"));
+        assertEquals("20 batches", Common.count(20, "batch", "batches"));
     }
 
     @Test
