@@ -2,11 +2,34 @@ package io.featurefuse.cli;
 
 import io.featurefuse.nn.models.Backbones;
 import io.featurefuse.nn.models.Classifier;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.SplittableRandom;
 
 /** Option handling and wording the commands share. */
 final class Common {
     private Common() {}
+
+    /**
+     * A file a command reads, checked before any work: "does not exist", or "is a folder, not a
+     * file" (a folder read as a file failed later with the system's own words, or was said not to exist).
+     */
+    static Path existingFile(String command, String what, Path file) {
+        if (Files.isDirectory(file)) throw new UsageException(command + ": " + what + " " + file + " is a folder, not a file");
+        if (!Files.isRegularFile(file)) throw new UsageException(command + ": " + what + " " + file + " does not exist");
+        return file;
+    }
+
+    /**
+     * A file a command writes, checked before any work (a run that trained for an hour then failed
+     * to save lost that hour): its folder must exist and it must not be a folder itself.
+     */
+    static Path fileToWrite(String command, String option, String file) {
+        Path path = Path.of(file), folder = path.toAbsolutePath().getParent();
+        if (folder != null && !Files.isDirectory(folder)) throw new UsageException(command + ": the folder of " + option + " " + file + " does not exist");
+        if (Files.isDirectory(path)) throw new UsageException(command + ": " + option + " " + file + " is a folder, not a file");
+        return path;
+    }
 
     /** "1 epoch", "2 epochs": n and the noun, plural (with an s) unless n is 1. */
     static String count(long n, String noun) {

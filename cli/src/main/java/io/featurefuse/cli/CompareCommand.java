@@ -36,7 +36,7 @@ final class CompareCommand {
         String a = ab[0], b = ab[1];
         Experiment.ModelRef ra = Experiment.ModelRef.parse(a), rb = Experiment.ModelRef.parse(b);
         for (Experiment.ModelRef r : List.of(ra, rb))
-            if (r.weights() != null && !Files.isRegularFile(r.weights())) throw new UsageException("compare: weights file " + r.weights() + " does not exist");
+            if (r.weights() != null) Common.existingFile("compare", "weights file", r.weights());
         if (o.flag("--all") && o.string("--strategies", null) != null)
             throw new UsageException("compare: --all runs every strategy; give it or --strategies, not both");
         List<String> strategies = o.flag("--all") ? Strategies.names()

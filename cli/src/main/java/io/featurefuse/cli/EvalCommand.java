@@ -9,7 +9,6 @@ import io.featurefuse.nn.train.TrainedWith;
 import io.featurefuse.nn.train.Trainer;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -24,7 +23,7 @@ final class EvalCommand {
         Common.threads(o);
         String spec = o.string("--model", "resnet_a"), weights = o.string("--weights", null);
         if (weights == null) throw new UsageException("eval: --weights F is required: a safetensors file saved by fuse train or by PyTorch");
-        if (!Files.isRegularFile(Path.of(weights))) throw new UsageException("eval: --weights " + weights + " does not exist");
+        Common.existingFile("eval", "--weights", Path.of(weights));
         DataSource data = DataSource.open(o.string("--data", null), "eval");
         Classifier model = Common.model(spec, data.test().channels(), data.test().classes().size(), 0, "eval");
         SafeTensors.Contents file = SafeTensors.read(Path.of(weights));

@@ -13,7 +13,6 @@ import io.featurefuse.nn.data.DataLoader;
 import io.featurefuse.nn.models.Backbone;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -99,8 +98,7 @@ final class InspectCommand {
 
     private static Backbone backbone(String text, int channels, long seed) throws IOException {
         var ref = io.featurefuse.fusion.Experiment.ModelRef.parse(text);
-        if (ref.weights() != null && !Files.isRegularFile(ref.weights()))
-            throw new UsageException("inspect: weights file " + ref.weights() + " does not exist");
+        if (ref.weights() != null) Common.existingFile("inspect", "weights file", ref.weights());
         try {
             return io.featurefuse.fusion.Experiment.backbone(ref, channels, new SplittableRandom(seed));
         } catch (IllegalArgumentException e) {

@@ -7,7 +7,6 @@ import io.featurefuse.nn.train.TrainConfig;
 import io.featurefuse.nn.train.Trainer;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -22,22 +21,15 @@ final class TrainCommand {
             "--weight-decay", "--schedule", "--warmup", "--clip-norm", "--label-smoothing", "--crop-padding", "--flip", "--seed",
             "--save", "--threads", "--limit", "--metrics");
 
-    /** The file an option names, checked before training: a missing folder found after the first epoch cost that epoch. */
-    private static Path inExistingFolder(String option, String file) {
-        Path folder = Path.of(file).toAbsolutePath().getParent();
-        if (folder != null && !Files.isDirectory(folder)) throw new UsageException("train: the folder of " + option + " " + file + " does not exist");
-        return Path.of(file);
-    }
-
     static int run(List<String> args, PrintStream out) throws IOException {
         Options o = Options.parse("train", args, VALUES, Set.of("--resume", "--json", "--summary"));
         Common.threads(o);
         String spec = o.string("--model", "resnet_a");
         String save = o.string("--save", null);
         if (save == null) throw new UsageException("train: --save F is required: the file the trained weights go to");
-        Path savePath = inExistingFolder("--save", save);
+        Path savePath = Common.fileToWrite("train", "--save", save);
         String metrics = o.string("--metrics", null);
-        Path metricsPath = metrics == null ? null : inExistingFolder("--metrics", metrics);
+        Path metricsPath = metrics == null ? null : Common.fileToWrite("train", "--metrics", metrics);
         TrainConfig config;
         try {
             config = new TrainConfig(o.integer("--epochs", 10, 1, 100_000), o.integer("--batch", 128, 1, 65_536),

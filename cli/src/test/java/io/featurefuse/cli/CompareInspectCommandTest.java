@@ -138,6 +138,7 @@ class CompareInspectCommandTest {
                 Map.entry(new String[] {"compare", "--tap-a", "conv9"}, "fuse: compare: backbone has no feature tap 'conv9'; it has stem, block1, block2\n"),
                 Map.entry(new String[] {"compare", "--models", "resnet_a"}, "fuse: compare: --models takes two models separated by a comma, e.g. resnet_a,vgg_b, not 'resnet_a'\n"),
                 Map.entry(new String[] {"compare", "--a", "resnet_a:nope.safetensors"}, "fuse: compare: weights file nope.safetensors does not exist\n"),
+                Map.entry(new String[] {"inspect", "--b", "vgg_b:src"}, "fuse: inspect: weights file src is a folder, not a file\n"),
                 Map.entry(new String[] {"compare", "--models", "resnet_a,nope"}, "fuse: compare: --models resnet_a,nope: unknown model 'nope'; use resnet_a, vgg_b, resnet:32x2,64x2, vgg:32,64 or mobilenet:32,64\n"),
                 Map.entry(new String[] {"inspect", "--models", "vgg:32,64"}, "fuse: inspect: --models takes two models separated by a comma, e.g. resnet_a,vgg_b, not 'vgg:32,64'\n"),
                 Map.entry(new String[] {"inspect", "--align", "5000x14"}, "fuse: inspect: alignment size 5000x14 is out of range: height and width from 1 to 4096\n"),

@@ -108,7 +108,13 @@ class TrainEvalCommandTest {
                 new String[] {"train", "--epochs", "1", "--limit", "64", "--save", w, "--metrics", dir.resolve("no").resolve("m.jsonl").toString()},
                 "fuse: train: the folder of --metrics " + dir.resolve("no").resolve("m.jsonl") + " does not exist\n",
                 new String[] {"eval", "--weights", w}, "fuse: eval: --weights " + w + " does not exist\n");
-        for (var c : cases.entrySet()) {
+        // a folder where a file is meant: refused before any training (a --save folder failed only at the end)
+        Map<String[], String> folders = Map.of(
+                new String[] {"eval", "--weights", dir.toString()}, "fuse: eval: --weights " + dir + " is a folder, not a file\n",
+                new String[] {"train", "--epochs", "1", "--limit", "64", "--save", dir.toString()}, "fuse: train: --save " + dir + " is a folder, not a file\n",
+                new String[] {"train", "--epochs", "1", "--limit", "64", "--save", w, "--metrics", dir.toString()},
+                "fuse: train: --metrics " + dir + " is a folder, not a file\n");
+        for (var c : List.of(cases, folders).stream().flatMap(m -> m.entrySet().stream()).toList()) {
             Result r = fuse(c.getKey());
             assertEquals(2, r.status(), String.join(" ", c.getKey()) + ": " + r.err());
             assertEquals(c.getValue(), r.err());
