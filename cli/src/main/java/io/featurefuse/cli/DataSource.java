@@ -24,7 +24,8 @@ record DataSource(Dataset train, Dataset test, double[] mean, double[] std) {
 
     static DataSource open(String dataOption, String command) throws IOException {
         Path dir = dataOption == null ? defaultFolder() : Path.of(dataOption);
-        if (!Files.isDirectory(dir)) throw new UsageException(command + ": --data " + dir + " is not a folder");
+        if (!Files.exists(dir)) throw new UsageException(command + ": --data " + dir + " does not exist");
+        if (!Files.isDirectory(dir)) throw new UsageException(command + ": --data " + dir + " is a file, not a folder");
         Dataset train, test;
         boolean fashion = dataOption == null || dir.toAbsolutePath().toString().toLowerCase().contains("fashion");
         if (hasIdx(dir)) {

@@ -22,6 +22,9 @@ class TrainEvalCommandTest {
         System.setProperty("featurefuse.home", ".."); // tests run in cli/; the data lies in ../data
     }
 
+    /** A state dict PyTorch saved (tests run in cli/). */
+    static final String GOLDEN = "../nn/src/test/resources/golden/resnet_a.safetensors";
+
     record Result(int status, String out, String err) {}
 
     static Result fuse(String... args) {
@@ -89,7 +92,7 @@ class TrainEvalCommandTest {
 
     @Test
     void evalTakesAStateDictSavedByPyTorch() {
-        Result e = fuse("eval", "--model", "resnet_a", "--weights", "../nn/src/test/resources/golden/resnet_a.safetensors", "--json");
+        Result e = fuse("eval", "--model", "resnet_a", "--weights", GOLDEN, "--json");
         assertEquals(0, e.status(), e.err());
     }
 
@@ -108,8 +111,11 @@ class TrainEvalCommandTest {
                 new String[] {"train", "--epochs", "1", "--limit", "64", "--save", w, "--metrics", dir.resolve("no").resolve("m.jsonl").toString()},
                 "fuse: train: the folder of --metrics " + dir.resolve("no").resolve("m.jsonl") + " does not exist\n",
                 new String[] {"eval", "--weights", w}, "fuse: eval: --weights " + w + " does not exist\n");
-        // a folder where a file is meant: refused before any training (a --save folder failed only at the end)
+        // a folder where a file is meant, and the other way round: refused before any training (a --save
+        // folder failed only at the end)
         Map<String[], String> folders = Map.of(
+                new String[] {"train", "--save", w, "--data", dir.resolve("none").toString()}, "fuse: train: --data " + dir.resolve("none") + " does not exist\n",
+                new String[] {"eval", "--weights", GOLDEN, "--data", GOLDEN}, "fuse: eval: --data " + GOLDEN + " is a file, not a folder\n",
                 new String[] {"eval", "--weights", dir.toString()}, "fuse: eval: --weights " + dir + " is a folder, not a file\n",
                 new String[] {"train", "--epochs", "1", "--limit", "64", "--save", dir.toString()}, "fuse: train: --save " + dir + " is a folder, not a file\n",
                 new String[] {"train", "--epochs", "1", "--limit", "64", "--save", w, "--metrics", dir.toString()},
@@ -131,8 +137,8 @@ class TrainEvalCommandTest {
 
     @Test
     void evalSaysWhichKeysDoNotFit(@TempDir Path dir) {
-        Result e = fuse("eval", "--model", "vgg_b", "--weights", "../nn/src/test/resources/golden/resnet_a.safetensors");
+        Result e = fuse("eval", "--model", "vgg_b", "--weights", GOLDEN);
         assertEquals(2, e.status());
-        assertTrue(e.err().startsWith("fuse: eval: ../nn/src/test/resources/golden/resnet_a.safetensors does not fit --model vgg_b: 12 missing keys: "), e.err());
+        assertTrue(e.err().startsWith("fuse: eval: " + GOLDEN + " does not fit --model vgg_b: 12 missing keys: "), e.err());
     }
 }
