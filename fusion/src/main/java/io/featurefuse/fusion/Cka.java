@@ -56,6 +56,11 @@ public final class Cka {
             xx += unbiased ? hsicUnbiased(kx.get(i), kx.get(i)) : hsicBiased(kx.get(i), kx.get(i));
             yy += unbiased ? hsicUnbiased(ky.get(i), ky.get(i)) : hsicBiased(ky.get(i), ky.get(i));
         }
+        return ratio(xy, xx, yy);
+    }
+
+    /** CKA from its summed HSIC terms. */
+    private static double ratio(double xy, double xx, double yy) {
         if (!(xx > 0) || !(yy > 0)) return 0; // a constant representation shares nothing measurable
         return xy / Math.sqrt(xx * yy);
     }
@@ -103,35 +108,57 @@ public final class Cka {
         return (trace + sumK * sumL / ((n - 1.0) * (n - 2.0)) - 2.0 / (n - 2.0) * cross) / (n * (n - 3.0));
     }
 
-    /** The CKA matrix over every tap of a (rows) and of b (columns), on the same images [n, C, H, W], run in batches. */
+    /**
+     * The CKA matrix over every tap of a (rows) and of b (columns), on the same images [n, C, H, W],
+     * the models run in batches of {@code batch}. Beyond FULL_LIMIT images, each minibatch's features
+     * are made, reduced to their Grams and let go before the next minibatch's are made; up to it,
+     * the full Grams are made a tap at a time. Either way only one minibatch's features, or one
+     * tap's, are held at once: holding every tap's features of every image (as this did) took
+     * ~100 KB an image for the reference models, and `fuse inspect --samples 2000` ran out of the
+     * launcher's 600 MB heap.
+     */
     public static double[][] matrix(Backbone a, Backbone b, Tensor images, int batch) {
-        Map<String, Tensor> fa = features(a, images, batch), fb = features(b, images, batch);
-        Map<String, List<double[][]>> ga = new LinkedHashMap<>(), gb = new LinkedHashMap<>();
-        boolean unbiased = images.size(0) > FULL_LIMIT;
-        fa.forEach((k, v) -> ga.put(k, grams(v, unbiased)));
-        fb.forEach((k, v) -> gb.put(k, grams(v, unbiased)));
-        double[][] out = new double[fa.size()][fb.size()];
-        int i = 0;
-        for (var x : ga.values()) {
-            int j = 0;
-            for (var y : gb.values()) out[i][j++] = fromGrams(x, y, unbiased);
-            i++;
+        int n = images.size(0);
+        List<String> tapsA = names(a), tapsB = names(b);
+        double[][] xy = new double[tapsA.size()][tapsB.size()];
+        double[] xx = new double[tapsA.size()], yy = new double[tapsB.size()];
+        if (n > FULL_LIMIT) {
+            for (int s = 0; s + MINIBATCH <= n; s += MINIBATCH) {
+                Tensor part = images.narrow(0, s, MINIBATCH);
+                add(grams(a, tapsA, part, batch), grams(b, tapsB, part, batch), true, xy, xx, yy);
+            }
+        } else {
+            List<double[][]> ka = new ArrayList<>(), kb = new ArrayList<>();
+            for (String t : tapsA) ka.add(grams(a, List.of(t), images, batch).getFirst());
+            for (String t : tapsB) kb.add(grams(b, List.of(t), images, batch).getFirst());
+            add(ka, kb, false, xy, xx, yy);
         }
+        double[][] out = new double[tapsA.size()][tapsB.size()];
+        for (int i = 0; i < out.length; i++)
+            for (int j = 0; j < out[i].length; j++) out[i][j] = ratio(xy[i][j], xx[i], yy[j]);
         return out;
     }
 
-    private static List<double[][]> grams(Tensor f, boolean unbiased) {
-        int n = f.size(0);
-        if (!unbiased) return List.<double[][]>of(gram(f));
-        List<double[][]> out = new ArrayList<>();
-        for (int s = 0; s + MINIBATCH <= n; s += MINIBATCH) out.add(gram(f.narrow(0, s, MINIBATCH)));
-        return out;
+    private static List<String> names(Backbone m) {
+        return m.taps().stream().map(t -> t.name()).toList();
     }
 
-    private static Map<String, Tensor> features(Backbone m, Tensor images, int batch) {
+    /** Adds one set of Grams' HSIC terms (a minibatch's, or the full ones) to the sums for every pair of taps. */
+    private static void add(List<double[][]> ka, List<double[][]> kb, boolean unbiased, double[][] xy, double[] xx, double[] yy) {
+        for (int i = 0; i < ka.size(); i++) xx[i] += hsic(ka.get(i), ka.get(i), unbiased);
+        for (int j = 0; j < kb.size(); j++) yy[j] += hsic(kb.get(j), kb.get(j), unbiased);
+        for (int i = 0; i < ka.size(); i++)
+            for (int j = 0; j < kb.size(); j++) xy[i][j] += hsic(ka.get(i), kb.get(j), unbiased);
+    }
+
+    private static double hsic(double[][] k, double[][] l, boolean unbiased) {
+        return unbiased ? hsicUnbiased(k, l) : hsicBiased(k, l);
+    }
+
+    /** The Grams of m's named taps on images, in that order (the model run in eval mode, in batches). */
+    private static List<double[][]> grams(Backbone m, List<String> taps, Tensor images, int batch) {
         boolean training = m.isTraining();
         m.eval();
-        List<String> taps = m.taps().stream().map(t -> t.name()).toList();
         Map<String, List<Tensor>> parts = new LinkedHashMap<>();
         try (var off = GradMode.off()) {
             for (int s = 0; s < images.size(0); s += batch) {
@@ -141,8 +168,11 @@ public final class Cka {
         } finally {
             if (training) m.train();
         }
-        Map<String, Tensor> out = new LinkedHashMap<>();
-        parts.forEach((k, v) -> out.put(k, v.size() == 1 ? v.getFirst() : Tensor.concat(v, 0)));
+        List<double[][]> out = new ArrayList<>();
+        for (String t : taps) {
+            List<Tensor> v = parts.get(t);
+            out.add(gram(v.size() == 1 ? v.getFirst() : Tensor.concat(v, 0)));
+        }
         return out;
     }
 

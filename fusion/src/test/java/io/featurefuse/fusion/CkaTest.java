@@ -4,6 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.featurefuse.engine.Tensor;
+import io.featurefuse.nn.Module;
+import io.featurefuse.nn.models.Backbone;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -33,6 +37,53 @@ class CkaTest {
             syy += (yv[i] - my) * (yv[i] - my);
         }
         assertEquals(sxy * sxy / (sxx * syy), Cka.linear(x, y), 1e-9);
+    }
+
+    /** A two-tap backbone (the input as it is, then squared) that logs its name for every batch it runs. */
+    private static Backbone logging(String name, List<String> log) {
+        return new Backbone(1) {
+            {
+                add(new Module() {
+                    @Override
+                    public Tensor forward(Tensor x) {
+                        log.add(name);
+                        return x;
+                    }
+                });
+                tap("same", 1, 1);
+                add(new Module() {
+                    @Override
+                    public Tensor forward(Tensor x) {
+                        return x.mul(x);
+                    }
+                });
+                tap("squared", 1, 1);
+            }
+        };
+    }
+
+    /**
+     * matrix gives, for every pair of taps, what linear gives on the two taps' features; past
+     * FULL_LIMIT images it makes each minibatch's features of both models before the next
+     * minibatch's (so that only one minibatch's are held), not every image's of one model first.
+     */
+    @Test
+    void matrixIsLinearOnEveryPairOfTapsAndHoldsOneMinibatchAtATime() {
+        SplittableRandom r = new SplittableRandom(3);
+        for (int n : new int[] {300, Cka.FULL_LIMIT + 2 * Cka.MINIBATCH}) {
+            Tensor images = Tensor.randn(r, n, 1, 3, 3);
+            List<String> log = new ArrayList<>();
+            double[][] m = Cka.matrix(logging("a", log), logging("b", log), images, Cka.MINIBATCH);
+            Tensor same = images, squared = images.mul(images);
+            List<Tensor> taps = List.of(same, squared);
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++) assertEquals(Cka.linear(taps.get(i), taps.get(j)), m[i][j], 1e-12, n + " images, taps " + i + ", " + j);
+            if (n > Cka.FULL_LIMIT) {
+                List<String> expected = new ArrayList<>();
+                for (int s = 0; s + Cka.MINIBATCH <= n; s += Cka.MINIBATCH) expected.addAll(List.of("a", "b"));
+                assertEquals(expected, log);
+            }
+        }
     }
 
     @Test
