@@ -48,15 +48,12 @@ public final class Cka {
         }
     }
 
-    /** CKA from matching lists of Grams (one pair per minibatch). */
+    /** CKA from matching lists of Grams (one pair per minibatch): matrix's sums for a single pair of taps. */
     static double fromGrams(List<double[][]> kx, List<double[][]> ky, boolean unbiased) {
-        double xy = 0, xx = 0, yy = 0;
-        for (int i = 0; i < kx.size(); i++) {
-            xy += unbiased ? hsicUnbiased(kx.get(i), ky.get(i)) : hsicBiased(kx.get(i), ky.get(i));
-            xx += unbiased ? hsicUnbiased(kx.get(i), kx.get(i)) : hsicBiased(kx.get(i), kx.get(i));
-            yy += unbiased ? hsicUnbiased(ky.get(i), ky.get(i)) : hsicBiased(ky.get(i), ky.get(i));
-        }
-        return ratio(xy, xx, yy);
+        double[][] xy = new double[1][1];
+        double[] xx = new double[1], yy = new double[1];
+        for (int i = 0; i < kx.size(); i++) add(List.<double[][]>of(kx.get(i)), List.<double[][]>of(ky.get(i)), unbiased, xy, xx, yy);
+        return ratio(xy[0][0], xx[0], yy[0]);
     }
 
     /** CKA from its summed HSIC terms. */
