@@ -30,7 +30,8 @@ public record StateDictReport(List<String> missing, List<String> unexpected, Lis
         if (!s.isEmpty()) s.append("; ");
         s.append(names.size()).append(' ').append(adjective.isEmpty() ? "" : adjective + " ").append(names.size() == 1 ? "key" : "keys")
                 .append(qualifier).append(": ");
-        s.append(String.join(", ", names.subList(0, Math.min(5, names.size()))));
+        // a tensor named "" (legal in safetensors) would otherwise show as nothing after the colon
+        s.append(String.join(", ", names.subList(0, Math.min(5, names.size())).stream().map(n -> n.isEmpty() ? "\"\" (an empty name)" : n).toList()));
         if (names.size() > 5) s.append(", ...");
     }
 }

@@ -53,6 +53,7 @@ class ModuleTest {
         assertEquals("loadStateDict: 1 missing key: fc.bias; 1 unexpected key: extra.weight", e.getMessage());
         assertEquals("2 missing keys: a, b; 1 key with the wrong shape: c (file [1], model [2])",
                 new StateDictReport(List.of("a", "b"), List.of(), List.of("c (file [1], model [2])")).describe());
+        assertEquals("1 unexpected key: \"\" (an empty name)", new StateDictReport(List.of(), List.of(""), List.of()).describe());
         Tensor before = m.namedParameters().get("fc.bias");
         double[] kept = before.toArray();
         StateDictReport r = m.loadStateDict(state, false);
