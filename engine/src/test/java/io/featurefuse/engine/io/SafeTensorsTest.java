@@ -46,7 +46,11 @@ class SafeTensorsTest {
     }
 
     static Path file(Path dir, String header, int dataBytes) throws IOException {
-        byte[] h = header.getBytes(StandardCharsets.UTF_8);
+        return file(dir, header.getBytes(StandardCharsets.UTF_8), dataBytes);
+    }
+
+    /** A file of the header's bytes as they are (8-byte length first) and dataBytes zero bytes of data. */
+    static Path file(Path dir, byte[] h, int dataBytes) throws IOException {
         ByteBuffer b = ByteBuffer.allocate(8 + h.length + dataBytes).order(ByteOrder.LITTLE_ENDIAN);
         b.putLong(h.length).put(h);
         Path f = Files.createTempFile(dir, "bad", ".safetensors");
@@ -72,9 +76,7 @@ class SafeTensorsTest {
                 .endsWith("not a valid safetensors file: tensor 'a' has data_offsets [8, 0], whose end is before its start"));
         // a key with a byte that is not UTF-8 (0xFF): refused, not read as a name with a replacement character
         byte[] latin = "{\"a\u00ff\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}".getBytes(StandardCharsets.ISO_8859_1);
-        Path notUtf8 = dir.resolve("latin1.safetensors");
-        Files.write(notUtf8, ByteBuffer.allocate(8 + latin.length + 8).order(ByteOrder.LITTLE_ENDIAN).putLong(latin.length).put(latin).array());
-        assertTrue(message(notUtf8).endsWith("not a valid safetensors file: its header is not valid UTF-8"));
+        assertTrue(message(file(dir, latin, 8)).endsWith("not a valid safetensors file: its header is not valid UTF-8"));
         assertTrue(message(file(dir, "{\"a\":", 0)).contains("header is not valid JSON"));
         assertTrue(message(file(dir, "[1,2]", 0)).contains("header is not a JSON object"));
         assertTrue(message(file(dir, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
